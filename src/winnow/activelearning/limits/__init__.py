@@ -1,0 +1,1 @@
+"""Limits backends chosen by URL: ``memory://`` or ``redis://``."""

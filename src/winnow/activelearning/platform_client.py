@@ -1,0 +1,51 @@
+"""What the active learning core needs from a platform, as two small protocols.
+
+Implementations: in-process (same process as the platform), HTTP native
+(``/v1/projects/{project}/datapoints``) and HTTP reference (upload then
+annotate). They live in ``winnow.platform.clients``; this module only
+draws the boundary so the core imports nothing of the platform.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from winnow.activelearning.config import ActiveLearningConfig
+    from winnow.activelearning.datapoint import Datapoint
+
+
+class PlatformClient(Protocol):
+    """Delivers datapoints to a platform."""
+
+    def deliver(self, datapoint: Datapoint) -> str:
+        """Register the datapoint; return the platform's image id.
+
+        Must be idempotent by ``datapoint.idempotency_key``. Raises
+        ``winnow.errors.DeliveryError`` (``retryable`` set) on failure.
+        """
+        ...
+
+    def close(self) -> None:
+        """Release connections."""
+        ...
+
+
+@dataclass(slots=True, frozen=True)
+class ProjectConfig:
+    """A project's active learning configuration as an inference node sees it."""
+
+    workspace: str
+    project: str
+    project_type: str
+    config: ActiveLearningConfig
+    version: int | None
+
+
+class ConfigSource(Protocol):
+    """Looks up the configuration in force for (api key, project)."""
+
+    def get(self, api_key: str, project: str) -> ProjectConfig:
+        """Return the configuration; raise NotFoundError, UnauthorizedError or ServiceUnavailableError."""
+        ...

@@ -1,0 +1,1 @@
+"""The ``winnow`` command. Each group lives in a module named after it."""

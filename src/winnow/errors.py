@@ -1,0 +1,139 @@
+"""The one exception tree of winnow.
+
+Every error the project raises on purpose derives from :class:`WinnowError`.
+Errors that can reach an HTTP client carry their status code as a class
+attribute, so routes never pick codes inline; one handler (see
+``winnow.server.errors``) turns any ``WinnowError`` into ``{"message": ...}``
+with that status. Anything else that escapes becomes a logged 500 with a
+generic message.
+
+    WinnowError                     (500) base; never raised directly
+    ├── ConfigurationError          (500) the server's own settings are wrong (start-up)
+    ├── BadRequestError             (400) the request is malformed
+    │   ├── InvalidImageError       (400) not a decodable image / bad base64 / too many pixels
+    │   ├── InvalidConfigError      (400) an active learning configuration failed validation
+    │   ├── InvalidAnnotationError  (400) an annotation does not fit the project's task type
+    │   └── ForbiddenURLError       (400) an image URL points somewhere we refuse to fetch
+    ├── UnauthorizedError           (401) missing or unknown API key
+    ├── NotFoundError               (404) unknown project, image, model (or another workspace's)
+    ├── ConflictError               (409) state conflict, e.g. a full batch or a name in use
+    │   └── BatchFullError          (409) max_batch_images reached for a batch
+    ├── PayloadTooLargeError        (413) an upload or download over its size limit
+    ├── UnprocessableError          (422) well-formed but semantically unusable input
+    ├── ServiceUnavailableError     (503) a backend (Redis, platform, DB) cannot be reached
+    ├── DeliveryError               (-)   a datapoint could not be delivered to the platform
+    └── OutboxFullError             (-)   the outbox has no room for one more datapoint
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class WinnowError(Exception):
+    """Base of all winnow errors. ``status`` is the HTTP status it maps to."""
+
+    status: int = 500
+
+    def __init__(self, message: str, **details: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON body a client receives: ``{"message": ...}`` plus any details."""
+        body: dict[str, Any] = {"message": self.message}
+        body.update(self.details)
+        return body
+
+
+class ConfigurationError(WinnowError):
+    """Raised at start-up when the server's own settings cannot work."""
+
+
+class BadRequestError(WinnowError):
+    """Raised when a request is malformed (bad field, bad value, missing part)."""
+
+    status = 400
+
+
+class InvalidImageError(BadRequestError):
+    """Raised when bytes are not a decodable image, base64 is broken, or pixels exceed the cap."""
+
+
+class InvalidConfigError(BadRequestError):
+    """Raised when an active learning configuration fails validation.
+
+    ``errors`` lists every problem as ``"field.path: what is wrong"``.
+    """
+
+    def __init__(self, errors: list[str]) -> None:
+        self.errors = list(errors)
+        super().__init__(
+            "invalid active learning configuration: " + "; ".join(self.errors),
+            errors=self.errors,
+        )
+
+
+class InvalidAnnotationError(BadRequestError):
+    """Raised when an annotation does not fit the project's task type."""
+
+
+class ForbiddenURLError(BadRequestError):
+    """Raised when an image URL resolves to an address the server refuses to fetch."""
+
+
+class UnauthorizedError(WinnowError):
+    """Raised when the API key is missing or unknown."""
+
+    status = 401
+
+
+class NotFoundError(WinnowError):
+    """Raised for unknown resources, and for resources of another workspace."""
+
+    status = 404
+
+
+class ConflictError(WinnowError):
+    """Raised when a write conflicts with stored state (name in use, already annotated)."""
+
+    status = 409
+
+
+class BatchFullError(ConflictError):
+    """Raised when a batch has reached its ``max_batch_images``."""
+
+
+class PayloadTooLargeError(WinnowError):
+    """Raised when an upload or a download exceeds its size limit."""
+
+    status = 413
+
+
+class UnprocessableError(WinnowError):
+    """Raised for well-formed input that cannot be used (e.g. wrong task for a route)."""
+
+    status = 422
+
+
+class ServiceUnavailableError(WinnowError):
+    """Raised when a backend needed to answer cannot be reached."""
+
+    status = 503
+
+
+class DeliveryError(WinnowError):
+    """Raised by platform clients when a datapoint could not be delivered.
+
+    ``retryable`` says whether trying again later may succeed (network error,
+    5xx) or not (4xx other than 429: the platform refused the datapoint).
+    """
+
+    def __init__(self, message: str, *, retryable: bool) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+
+
+class OutboxFullError(WinnowError):
+    """Raised when the outbox has no room (bytes bound) for one more datapoint."""

@@ -1,0 +1,75 @@
+"""Prometheus metrics of one winnow process, on a registry of its own.
+
+Each app (and each test) builds its own :class:`Metrics`, so nothing is
+global. Services receive it and count what they do; ``/metrics`` renders
+``Metrics.render()``.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+# Outcomes of a datapoint on its way through the collector and the delivery worker.
+DATAPOINT_OUTCOMES = (
+    "sampled",  # a strategy matched and its probability draw said yes
+    "limited",  # no matching strategy had budget left (or the batch was full)
+    "refused",  # refused after the credit: outbox full, prepare failed, wrong task for project
+    "queued",  # written to the outbox
+    "delivered",  # registered on the platform
+    "failed",  # the platform refused it for good
+    "dropped",  # the collector's hand-off queue was full
+)
+
+
+class Metrics:
+    """Counters and gauges of one process."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.requests = Counter(
+            "winnow_requests",
+            "HTTP requests served.",
+            ["route", "status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "winnow_request_seconds",
+            "HTTP request latency in seconds.",
+            ["route"],
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+            registry=self.registry,
+        )
+        self.datapoints = Counter(
+            "winnow_datapoints",
+            "Datapoints by project, strategy and outcome.",
+            ["project", "strategy", "outcome"],
+            registry=self.registry,
+        )
+        self.collection_errors = Counter(
+            "winnow_collection_errors",
+            "Failures inside collection (never visible to inference clients), by cause.",
+            ["cause"],
+            registry=self.registry,
+        )
+        self.outbox_depth = Gauge(
+            "winnow_outbox_depth",
+            "Datapoints in the outbox by status.",
+            ["status"],
+            registry=self.registry,
+        )
+        self.outbox_bytes = Gauge(
+            "winnow_outbox_bytes", "Bytes held by the outbox.", registry=self.registry
+        )
+        self.collector_queue = Gauge(
+            "winnow_collector_queue",
+            "Decoded images waiting in the collector's hand-off queue.",
+            registry=self.registry,
+        )
+
+    def datapoint(self, project: str, strategy: str, outcome: str) -> None:
+        """Count one datapoint outcome (see ``DATAPOINT_OUTCOMES``)."""
+        self.datapoints.labels(project=project, strategy=strategy, outcome=outcome).inc()
+
+    def render(self) -> bytes:
+        """The Prometheus text exposition of every metric."""
+        return bytes(generate_latest(self.registry))

@@ -1,0 +1,213 @@
+"""One typed settings object for the whole process.
+
+Read once from the environment (prefix ``WINNOW_``) or built directly in
+tests, validated at start, and passed into ``create_app(settings)`` and every
+service; nothing reads the environment anywhere else. The reference
+inference server's own variables ``ACTIVE_LEARNING_ENABLED`` and
+``ACTIVE_LEARNING_TAGS`` work too. Every field is documented in
+``docs/reference/settings.md``; a test fails when one is missing there.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import AliasChoices, Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+TAG_CHARS = r"a-zA-Z0-9\-_:/.\[\]<>{}@"
+
+
+class Role(StrEnum):
+    """Which parts of winnow one process runs."""
+
+    ALL = "all"
+    INFERENCE = "inference"
+    PLATFORM = "platform"
+
+
+class PlatformProtocol(StrEnum):
+    """How a remote platform is spoken to by the delivery worker."""
+
+    NATIVE = "native"
+    REFERENCE = "reference"
+
+
+def _default_data_dir() -> Path:
+    return Path.home() / ".winnow"
+
+
+class Settings(BaseSettings):
+    """Every setting of a winnow process. Environment variable: ``WINNOW_<NAME>``."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="WINNOW_", extra="ignore", frozen=True, populate_by_name=True
+    )
+
+    # --- where things live -------------------------------------------------
+    data_dir: Path = Field(
+        default_factory=_default_data_dir,
+        description="Folder for the SQLite database, local images, the outbox and the api-key file.",
+    )
+    role: Role = Field(
+        default=Role.ALL,
+        description="Parts this process runs: all (inference and platform), inference, platform.",
+    )
+    host: str = Field(default="127.0.0.1", description="Address the HTTP server binds to.")
+    port: int = Field(default=9001, ge=1, le=65535, description="Port the HTTP server binds to.")
+    log_level: str = Field(default="INFO", description="Python logging level name.")
+
+    # --- platform storage --------------------------------------------------
+    database_url: str | None = Field(
+        default=None,
+        description=(
+            "SQLAlchemy URL of the platform database; default: SQLite file "
+            "<data_dir>/winnow.db. PostgreSQL: postgresql+psycopg://user@host/db."
+        ),
+    )
+    blob_url: str | None = Field(
+        default=None,
+        description=(
+            "Where image bytes are stored: file:///path (default <data_dir>/blobs) or "
+            "s3://bucket/prefix."
+        ),
+    )
+    s3_endpoint_url: str | None = Field(
+        default=None,
+        description="Endpoint of an S3-compatible server (MinIO, moto); default: AWS.",
+    )
+    s3_region: str = Field(default="us-east-1", description="Region name passed to the S3 client.")
+    api_key: str | None = Field(
+        default=None,
+        description=(
+            "Bootstrap API key: on first start with an empty database this value becomes the "
+            "key of workspace 'default' (otherwise one is generated). For inference nodes it is "
+            "also the key used to reach a remote platform for model files."
+        ),
+    )
+    max_upload_bytes: int = Field(
+        default=50 * 1024 * 1024, ge=1, description="Largest accepted image upload, in bytes."
+    )
+    max_image_pixels: int = Field(
+        default=100_000_000,
+        ge=1,
+        description="Largest accepted image, in pixels (guards against decompression bombs).",
+    )
+
+    # --- inference ----------------------------------------------------------
+    platform_url: str | None = Field(
+        default=None,
+        description=(
+            "URL of a remote platform for inference nodes; unset means the platform runs in "
+            "this process and delivery needs no HTTP hop."
+        ),
+    )
+    platform_protocol: PlatformProtocol = Field(
+        default=PlatformProtocol.NATIVE,
+        description=(
+            "How to deliver to a remote platform: native (winnow /v1 datapoints) or reference "
+            "(upload then annotate, for any platform speaking the reference API)."
+        ),
+    )
+    model_cache_size: int = Field(
+        default=4, ge=1, description="How many loaded models an inference node keeps (LRU)."
+    )
+    url_fetch_allow_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description=(
+            "Comma-separated host names that image URLs may point to even when they resolve to "
+            "loopback or private addresses."
+        ),
+    )
+    url_fetch_allow_private: bool = Field(
+        default=False,
+        description="Allow image URLs that resolve to loopback, private or link-local addresses.",
+    )
+    url_fetch_max_bytes: int = Field(
+        default=20 * 1024 * 1024, ge=1, description="Largest image downloaded from a URL, in bytes."
+    )
+    url_fetch_timeout: float = Field(
+        default=10.0, gt=0, description="Seconds allowed to download an image URL."
+    )
+
+    # --- active learning ----------------------------------------------------
+    active_learning_enabled: bool = Field(
+        default=True,
+        validation_alias=AliasChoices(
+            "WINNOW_ACTIVE_LEARNING_ENABLED", "ACTIVE_LEARNING_ENABLED", "active_learning_enabled"
+        ),
+        description="Master switch for collection. ACTIVE_LEARNING_ENABLED=false works too.",
+    )
+    active_learning_tags: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        validation_alias=AliasChoices(
+            "WINNOW_ACTIVE_LEARNING_TAGS", "ACTIVE_LEARNING_TAGS", "active_learning_tags"
+        ),
+        description="Comma-separated tags added to every datapoint. ACTIVE_LEARNING_TAGS works too.",
+    )
+    limits_url: str = Field(
+        default="memory://",
+        description="Limits backend: memory:// (one process) or redis://host:port/db (shared).",
+    )
+    config_cache_seconds: float = Field(
+        default=2.0,
+        ge=0,
+        description="How long an inference node caches a project's active learning configuration.",
+    )
+    collector_queue_size: int = Field(
+        default=64,
+        ge=1,
+        description="Most decoded images waiting in the collector's hand-off queue; more are dropped and counted.",
+    )
+    outbox_max_bytes: int = Field(
+        default=1024 * 1024 * 1024,
+        ge=1,
+        description="Bound of the on-disk outbox, in bytes of stored datapoints; when full, new datapoints are refused.",
+    )
+    delivery_backoff_base: float = Field(
+        default=1.0, gt=0, description="First retry delay of a failed delivery, in seconds."
+    )
+    delivery_backoff_max: float = Field(
+        default=300.0, gt=0, description="Longest retry delay of a failed delivery, in seconds."
+    )
+    delivery_concurrency: int = Field(
+        default=2, ge=1, description="Datapoints delivered at once by the delivery worker."
+    )
+
+    @field_validator("active_learning_tags", "url_fetch_allow_hosts", mode="before")
+    @classmethod
+    def _split_commas(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("active_learning_tags")
+    @classmethod
+    def _check_tags(cls, value: list[str]) -> list[str]:
+        import re
+
+        pattern = re.compile(rf"^[{TAG_CHARS}]{{1,64}}$")
+        bad = [tag for tag in value if not pattern.match(tag)]
+        if bad:
+            raise ValueError(
+                f"tags must be 1-64 characters of a-z A-Z 0-9 - _ : / . [ ] < > {{ }} @: {bad}"
+            )
+        return value
+
+    # --- derived --------------------------------------------------------------
+    @property
+    def resolved_database_url(self) -> str:
+        """The database URL in force: the setting, or the SQLite file in the data dir."""
+        return self.database_url or f"sqlite:///{self.data_dir / 'winnow.db'}"
+
+    @property
+    def resolved_blob_url(self) -> str:
+        """The blob store URL in force: the setting, or the local folder in the data dir."""
+        return self.blob_url or f"file://{self.data_dir / 'blobs'}"
+
+    @property
+    def outbox_path(self) -> Path:
+        """The SQLite file of the outbox."""
+        return self.data_dir / "outbox.db"
