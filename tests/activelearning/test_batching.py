@@ -71,7 +71,7 @@ def test_weekly_start_is_always_a_monday_within_the_last_seven_days() -> None:
 
 def test_naive_datetime_is_rejected() -> None:
     with pytest.raises(ValueError, match="timezone-aware"):
-        batch_name("al", "daily", datetime(2026, 3, 4, 12, 0))  # noqa: DTZ001
+        batch_name("al", "daily", datetime(2026, 3, 4, 12, 0))
 
 
 def test_unknown_interval_is_rejected_naming_the_allowed_ones() -> None:
