@@ -1,0 +1,220 @@
+"""Decode, orient, resize, encode and hash images: pure functions.
+
+Every array is numpy ``uint8`` of shape ``(height, width, 3)`` in RGB order.
+JPEG goes through simplejpeg (libjpeg-turbo; its header is read first so the
+pixel cap is checked before any pixel is decoded); every other format goes
+through OpenCV, with Pillow reading only the header first for the same check.
+Bad input raises :class:`winnow.errors.InvalidImageError` with a message that
+says what is wrong.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import io
+import re
+import warnings
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+import simplejpeg
+from PIL import Image, UnidentifiedImageError
+
+from winnow.errors import InvalidImageError
+
+_DATA_URL = re.compile(r"^data:[^,]*?;base64,", re.IGNORECASE)
+_WHITESPACE = re.compile(r"\s+")
+_JPEG_MAGIC = b"\xff\xd8\xff"
+_EXIF_ORIENTATION = 0x0112
+
+ImageArray = npt.NDArray[np.uint8]
+"""An RGB image: ``uint8``, shape (height, width, 3)."""
+
+
+def decode_base64(value: str) -> bytes:
+    """Decode base64 text into bytes.
+
+    Accepts a ``data:image/...;base64,`` prefix, embedded whitespace and
+    newlines, missing ``=`` padding and the URL-safe alphabet. Raises
+    ``InvalidImageError("image is not valid base64 ...")`` otherwise.
+    """
+    text = _DATA_URL.sub("", value.strip(), count=1)
+    text = _WHITESPACE.sub("", text)
+    if not text:
+        raise InvalidImageError("image is not valid base64 (empty)")
+    if "-" in text or "_" in text:
+        text = text.replace("-", "+").replace("_", "/")
+    text += "=" * (-len(text) % 4)
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise InvalidImageError("image is not valid base64") from None
+
+
+def _too_large(width: int, height: int, max_pixels: int) -> InvalidImageError:
+    return InvalidImageError(
+        f"image is too large: {width}x{height} = {width * height} pixels, "
+        f"the cap is {max_pixels} pixels"
+    )
+
+
+def _check_pixels(width: int, height: int, max_pixels: int) -> None:
+    if width * height > max_pixels:
+        raise _too_large(width, height, max_pixels)
+
+
+def _orient(image: ImageArray, orientation: int) -> ImageArray:
+    """Apply an EXIF orientation (1-8) the way Pillow's ``exif_transpose`` does."""
+    if orientation == 2:
+        return image[:, ::-1]
+    if orientation == 3:
+        return image[::-1, ::-1]
+    if orientation == 4:
+        return image[::-1]
+    if orientation == 5:
+        return image.transpose(1, 0, 2)
+    if orientation == 6:
+        return np.rot90(image, k=-1)
+    if orientation == 7:
+        return np.rot90(image, k=2).transpose(1, 0, 2)
+    if orientation == 8:
+        return np.rot90(image, k=1)
+    return image
+
+
+def _jpeg_orientation(data: bytes) -> int:
+    """The EXIF orientation of a JPEG, 1 when absent; only headers are read."""
+    if b"Exif" not in data[:65536]:
+        return 1
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with Image.open(io.BytesIO(data)) as img:
+                value = img.getexif().get(_EXIF_ORIENTATION, 1)
+    except Exception:  # a broken EXIF block must not make a decodable image fail
+        return 1
+    return value if isinstance(value, int) and 1 <= value <= 8 else 1
+
+
+def _decode_jpeg(data: bytes, max_pixels: int, auto_orient: bool) -> ImageArray | None:
+    """Decode with simplejpeg; None when it cannot (e.g. CMYK), so OpenCV gets a go."""
+    try:
+        height, width, _colorspace, _sub = simplejpeg.decode_jpeg_header(data)
+    except ValueError:
+        return None
+    _check_pixels(width, height, max_pixels)
+    try:
+        image = simplejpeg.decode_jpeg(data, colorspace="RGB")
+    except ValueError:
+        return None
+    if auto_orient:
+        orientation = _jpeg_orientation(data)
+        if orientation != 1:
+            image = np.ascontiguousarray(_orient(image, orientation))
+    return np.asarray(image, dtype=np.uint8)
+
+
+def _header_size(data: bytes, max_pixels: int) -> tuple[int, int]:
+    """Width and height from the header (Pillow lazy open); no pixels are decoded."""
+    try:
+        with warnings.catch_warnings():
+            # Our own cap applies, not Pillow's decompression-bomb default.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as img:
+                return img.size
+    except Image.DecompressionBombError as exc:
+        # Pillow refuses sizes over twice its own default before we can see them.
+        found = re.search(r"\((\d+) pixels\)", str(exc))
+        pixels = f"{found.group(1)} pixels" if found else "too many pixels"
+        raise InvalidImageError(
+            f"image is too large: {pixels}, the cap is {max_pixels} pixels"
+        ) from None
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
+        raise InvalidImageError(f"not a decodable image ({exc})") from None
+
+
+def _pillow_rgb(data: bytes, auto_orient: bool) -> ImageArray:
+    """Last resort for formats OpenCV lacks (e.g. GIF): the first frame via Pillow."""
+    from PIL import ImageOps
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as img:
+                img.seek(0)
+                frame = ImageOps.exif_transpose(img) if auto_orient else img
+                return np.asarray(frame.convert("RGB"), dtype=np.uint8)
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
+        raise InvalidImageError(f"not a decodable image ({exc})") from None
+
+
+def decode_image(data: bytes, *, max_pixels: int, auto_orient: bool = True) -> ImageArray:
+    """Decode image bytes into an RGB ``uint8`` array of shape (height, width, 3).
+
+    JPEG (simplejpeg) and PNG, BMP, WebP, TIFF, GIF (first frame) and anything
+    else OpenCV reads. The size is read from the header and checked against
+    ``max_pixels`` before pixels are decoded. With ``auto_orient`` the EXIF
+    orientation is applied. Grayscale and alpha images come out as RGB.
+    Raises ``InvalidImageError`` for non-images and for images over the cap.
+    """
+    if not data:
+        raise InvalidImageError("not a decodable image (no bytes)")
+    if data[:3] == _JPEG_MAGIC:
+        image = _decode_jpeg(data, max_pixels, auto_orient)
+        if image is not None:
+            return image
+    width, height = _header_size(data, max_pixels)
+    _check_pixels(width, height, max_pixels)
+    flags = cv2.IMREAD_COLOR
+    if not auto_orient:
+        flags |= cv2.IMREAD_IGNORE_ORIENTATION
+    buffer = np.frombuffer(data, dtype=np.uint8)
+    try:
+        bgr = cv2.imdecode(buffer, flags)
+    except cv2.error:
+        bgr = None
+    if bgr is None:  # formats OpenCV lacks
+        image = _pillow_rgb(data, auto_orient)
+    else:
+        image = np.asarray(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), dtype=np.uint8)
+    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+        raise InvalidImageError(f"not a decodable image (unexpected shape {image.shape})")
+    return image
+
+
+def resize_to_fit(image: ImageArray, max_size: tuple[int, int] | None) -> ImageArray:
+    """Downscale ``image`` to fit within ``max_size`` = (height, width), keeping its aspect.
+
+    Never upscales: an image that already fits (or ``max_size`` None) is
+    returned as is, the very same object. Uses ``cv2.INTER_AREA``. Each side
+    of the result is at least 1 pixel and within the bound.
+    """
+    if max_size is None:
+        return image
+    max_height, max_width = max_size
+    height, width = image.shape[:2]
+    if height <= max_height and width <= max_width:
+        return image
+    scale = min(max_height / height, max_width / width)
+    new_width = min(max_width, max(1, round(width * scale)))
+    new_height = min(max_height, max(1, round(height * scale)))
+    resized = cv2.resize(image, (new_width, new_height), interpolation=cv2.INTER_AREA)
+    return np.asarray(resized, dtype=np.uint8)
+
+
+def encode_jpeg(image: ImageArray, quality: int) -> bytes:
+    """Encode an RGB array as JPEG (simplejpeg, 4:2:0 chroma subsampling) at ``quality`` 1-100."""
+    if not 1 <= quality <= 100:
+        raise ValueError(f"JPEG quality must be in [1, 100], got {quality}")
+    array = np.ascontiguousarray(image, dtype=np.uint8)
+    return bytes(
+        simplejpeg.encode_jpeg(array, quality=quality, colorspace="RGB", colorsubsampling="420")
+    )
+
+
+def sha256_hex(data: bytes) -> str:
+    """The SHA-256 of ``data`` as 64 lowercase hex digits."""
+    return hashlib.sha256(data).hexdigest()
