@@ -1,0 +1,1 @@
+"""ONNX runners for Ultralytics exports (detect, segment, pose, classify, end-to-end)."""

@@ -1,0 +1,196 @@
+"""The model registry of an inference node: stubs, cached ONNX files, an LRU of loaded models.
+
+Models are keyed by ``(workspace, model_id)``: the workspace comes from the
+caller's API key, so two workspaces with a project of the same name never
+share a model, and a key only ever sees its own workspace's models.
+
+``<project>/0`` is the :class:`~winnow.models.stub.StubModel` of the project
+(its type read from the source). ``<project>/<n>`` (n >= 1) is an ONNX file:
+downloaded once through :meth:`ModelSource.model_file` into
+``<cache_dir>/<workspace>/<sha256>.onnx`` (checked against the registered
+sha256, written atomically), loaded lazily on first use and kept in an LRU
+of at most ``max_loaded`` loaded models. Stubs cost nothing and are kept in a
+separate bounded table so they never evict a real model.
+
+Thread-safe: concurrent ``get`` calls for the same model load it once; loads
+of different models run in parallel.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import tempfile
+import threading
+from collections import OrderedDict
+from pathlib import Path
+
+from winnow.errors import BadRequestError, ServiceUnavailableError
+from winnow.models.base import Model
+from winnow.models.source import ModelInfo, ModelSource
+from winnow.models.stub import StubModel
+
+MODEL_ID_PATTERN = re.compile(r"^(?P<project>[A-Za-z0-9][A-Za-z0-9_.\-]*)/(?P<version>\d{1,9})$")
+_SAFE_DIR = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-]*$")
+MAX_STUBS = 1024
+
+_Key = tuple[str, str]
+
+
+def parse_model_id(model_id: object) -> tuple[str, int]:
+    """Split ``"<project>/<version>"``; ``BadRequestError`` naming the id when it is not one."""
+    if not isinstance(model_id, str):
+        raise BadRequestError(f"model_id must be a string like 'project/1', got {model_id!r}")
+    match = MODEL_ID_PATTERN.match(model_id)
+    if match is None:
+        raise BadRequestError(
+            f"invalid model_id {model_id!r}: expected '<project>/<version>' with a "
+            "version number >= 0, e.g. 'my-project/1'"
+        )
+    return match["project"], int(match["version"])
+
+
+class ModelRegistry:
+    """Resolves ``(api_key, model_id)`` to a loaded :class:`Model` (see module docstring)."""
+
+    def __init__(self, source: ModelSource, *, cache_dir: Path, max_loaded: int) -> None:
+        if max_loaded < 1:
+            raise ValueError("max_loaded must be >= 1")
+        self._source = source
+        self._cache_dir = Path(cache_dir)
+        self._max_loaded = max_loaded
+        self._lock = threading.Lock()
+        self._models: OrderedDict[_Key, Model] = OrderedDict()
+        self._stubs: OrderedDict[_Key, StubModel] = OrderedDict()
+        self._loading: dict[_Key, threading.Lock] = {}
+
+    # ------------------------------------------------------------------ public
+
+    def get(self, api_key: str, model_id: str) -> Model:
+        """The model for this key, loading (and downloading) it on first use.
+
+        Raises ``BadRequestError`` for a malformed id, ``UnauthorizedError`` for
+        an unknown key, ``NotFoundError`` naming an unknown project or version.
+        """
+        project, version = parse_model_id(model_id)
+        workspace = self._source.workspace_of(api_key)
+        key = (workspace, f"{project}/{version}")
+        if version == 0:
+            return self._get_stub(api_key, key, project)
+        with self._lock:
+            model = self._models.get(key)
+            if model is not None:
+                self._models.move_to_end(key)
+                return model
+            load_lock = self._loading.setdefault(key, threading.Lock())
+        with load_lock:
+            with self._lock:
+                model = self._models.get(key)
+                if model is not None:
+                    self._models.move_to_end(key)
+                    return model
+            try:
+                model = self._load(api_key, workspace, project, version)
+            except BaseException:
+                with self._lock:
+                    self._loading.pop(key, None)
+                raise
+            with self._lock:
+                # Publish and release in one step so no caller can start a second load.
+                self._loading.pop(key, None)
+                self._models[key] = model
+                self._models.move_to_end(key)
+                while len(self._models) > self._max_loaded:
+                    self._models.popitem(last=False)
+            return model
+
+    def add(self, api_key: str, model_id: str) -> Model:
+        """Load the model now (``POST /model/add``); same errors as :meth:`get`."""
+        return self.get(api_key, model_id)
+
+    def loaded(self, api_key: str) -> list[Model]:
+        """The models loaded for the key's workspace (``GET /model/registry``), stubs first."""
+        workspace = self._source.workspace_of(api_key)
+        with self._lock:
+            stubs: list[Model] = [m for (ws, _), m in self._stubs.items() if ws == workspace]
+            models = [m for (ws, _), m in self._models.items() if ws == workspace]
+        return stubs + models
+
+    def remove(self, api_key: str, model_id: str) -> None:
+        """Unload one model of the key's workspace; a model that is not loaded is no error."""
+        project, version = parse_model_id(model_id)
+        workspace = self._source.workspace_of(api_key)
+        key = (workspace, f"{project}/{version}")
+        with self._lock:
+            self._models.pop(key, None)
+            self._stubs.pop(key, None)
+
+    def clear(self, api_key: str) -> None:
+        """Unload every model of the key's workspace (other workspaces keep theirs)."""
+        workspace = self._source.workspace_of(api_key)
+        with self._lock:
+            for table in (self._models, self._stubs):
+                for key in [k for k in table if k[0] == workspace]:
+                    del table[key]
+
+    # ------------------------------------------------------------------ internals
+
+    def _get_stub(self, api_key: str, key: _Key, project: str) -> StubModel:
+        with self._lock:
+            stub = self._stubs.get(key)
+            if stub is not None:
+                self._stubs.move_to_end(key)
+                return stub
+        stub = StubModel(model_id=key[1], task_type=self._source.project_type(api_key, project))
+        with self._lock:
+            self._stubs[key] = stub
+            while len(self._stubs) > MAX_STUBS:
+                self._stubs.popitem(last=False)
+        return stub
+
+    def _load(self, api_key: str, workspace: str, project: str, version: int) -> Model:
+        from winnow.models.onnx.model import load_onnx_model
+
+        info = self._source.model_info(api_key, project, version)
+        path = self._cached_file(api_key, workspace, info)
+        return load_onnx_model(
+            info.model_id,
+            path,
+            task_type=info.task_type,
+            class_names=list(info.class_names),
+            metadata=dict(info.metadata),
+        )
+
+    def file_path(self, workspace: str, sha256: str) -> Path:
+        """Where the ONNX file of that sha256 is cached for the workspace."""
+        folder = workspace if _SAFE_DIR.match(workspace) else _digest(workspace.encode())
+        return self._cache_dir / folder / f"{sha256.lower()}.onnx"
+
+    def _cached_file(self, api_key: str, workspace: str, info: ModelInfo) -> Path:
+        if not re.fullmatch(r"[0-9a-fA-F]{64}", info.sha256):
+            raise ServiceUnavailableError(
+                f"model {info.model_id} has no valid sha256 on the platform: {info.sha256!r}"
+            )
+        path = self.file_path(workspace, info.sha256)
+        if path.is_file() and _digest(path.read_bytes()) == info.sha256.lower():
+            return path
+        data = self._source.model_file(api_key, info.project, info.version)
+        if _digest(data) != info.sha256.lower():
+            raise ServiceUnavailableError(
+                f"model file of {info.model_id} does not match its sha256 {info.sha256}"
+            )
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".part")
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return path
+
+
+def _digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
