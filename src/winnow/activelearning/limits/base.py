@@ -6,6 +6,11 @@ every window (minutely, hourly, daily, UTC) has room, together with one
 place in the batch (``max_batch_images``), all in one atomic step. The
 credit can be handed back with ``give_back`` when the datapoint is refused
 later (duplicate, full outbox).
+
+Windows are aligned to UTC: a minutely window starts at second 0 of a
+minute, hourly at minute 0 of an hour, daily at 00:00 UTC. Times passed in
+must be timezone-aware (any zone; they are converted to UTC); naive datetimes
+are rejected with ``ValueError`` because their zone is a guess.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Protocol
+from typing import Final, Protocol
 
 
 class Window(StrEnum):
@@ -23,6 +28,39 @@ class Window(StrEnum):
     MINUTELY = "minutely"
     HOURLY = "hourly"
     DAILY = "daily"
+
+
+WINDOW_SECONDS: Final[dict[Window, int]] = {
+    Window.MINUTELY: 60,
+    Window.HOURLY: 3600,
+    Window.DAILY: 86400,
+}
+"""Length of each window in seconds (UTC days have 86400 POSIX seconds)."""
+
+BATCH_TTL_SECONDS: Final[int] = 400 * 86400
+"""A batch count not touched for this long is forgotten (memory) or expires (Redis)."""
+
+
+def epoch_seconds(now: datetime) -> int:
+    """Whole POSIX seconds of an aware datetime; ``ValueError`` for a naive one."""
+    if now.tzinfo is None:
+        raise ValueError("limits need a timezone-aware datetime (e.g. datetime.now(UTC))")
+    return int(now.timestamp() // 1)
+
+
+def window_start(window: Window, epoch: int) -> int:
+    """Epoch second at which the UTC ``window`` containing ``epoch`` starts."""
+    length = WINDOW_SECONDS[window]
+    return epoch - epoch % length
+
+
+def window_limits(budget: Budget) -> list[tuple[Window, int]]:
+    """The budget's limits with one entry per window (the smallest value wins)."""
+    merged: dict[Window, int] = {}
+    for window, value in budget.limits:
+        known = merged.get(window)
+        merged[window] = value if known is None else min(known, value)
+    return list(merged.items())
 
 
 @dataclass(slots=True, frozen=True)
@@ -36,7 +74,12 @@ class Budget:
 
 @dataclass(slots=True, frozen=True)
 class BatchCap:
-    """The batch a datapoint goes to and its cap (None: uncapped, not counted)."""
+    """The batch a datapoint goes to and its cap.
+
+    Places are counted for every batch a credit is taken with, capped or not
+    (``max_images`` None), so a cap added later to a running configuration
+    sees what the batch already holds.
+    """
 
     scope: str
     batch_name: str
@@ -45,7 +88,7 @@ class BatchCap:
 
 @dataclass(slots=True, frozen=True)
 class Credit:
-    """A credit taken: which strategy paid, and the window starts it was counted in."""
+    """A credit taken: which strategy paid, and when (its windows are those of ``taken_at``)."""
 
     strategy: str
     budget: Budget

@@ -1,0 +1,136 @@
+"""In-process limits: exact within one process, shared by its threads.
+
+Every process has its own counters: N processes behind a load balancer
+collect up to N times each limit. Use ``redis://`` to share limits.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from datetime import datetime
+
+from winnow.activelearning.limits.base import (
+    BATCH_TTL_SECONDS,
+    WINDOW_SECONDS,
+    BatchCap,
+    Budget,
+    Credit,
+    TakeOutcome,
+    Window,
+    epoch_seconds,
+    window_limits,
+)
+
+# A window's counters are kept this long after the window ends, so a thread
+# that read the clock just before the boundary but got the lock just after it
+# still counts into the right (old) window instead of a freshly purged one.
+_GRACE_SECONDS = 60
+_PURGE_EVERY_SECONDS = 60
+
+_WindowKey = tuple[Window, int]  # (window, start epoch)
+_Owner = tuple[str, str]  # (scope, strategy)
+_BatchKey = tuple[str, str]  # (scope, batch name)
+
+
+class MemoryLimits:
+    """Limits counted in this process's memory, behind one lock.
+
+    Layout: ``{(window, window_start_epoch): {(scope, strategy): count}}`` so
+    that ended windows are dropped whole (at most once a minute of ``now``),
+    and ``{(scope, batch_name): [count, last_touched_epoch]}`` for batches,
+    dropped when not touched for ``BATCH_TTL_SECONDS``. Memory stays bounded
+    by the number of live strategies and batch names.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._windows: dict[_WindowKey, dict[_Owner, int]] = {}
+        self._batches: dict[_BatchKey, list[int]] = {}
+        self._next_purge = 0
+
+    def take(
+        self, candidates: Sequence[Budget], batch: BatchCap | None, now: datetime
+    ) -> tuple[TakeOutcome, Credit | None]:
+        """Take a credit from the first candidate with room, and a batch place, atomically.
+
+        The batch is checked first: a full batch returns ``BATCH_FULL`` and
+        consumes nothing. A candidate without limits always has room.
+        """
+        epoch = epoch_seconds(now)
+        with self._lock:
+            if epoch >= self._next_purge:
+                self._purge(epoch)
+            place: list[int] | None = None
+            if batch is not None:
+                place = self._batches.get((batch.scope, batch.batch_name))
+                if place is None:
+                    place = self._batches[(batch.scope, batch.batch_name)] = [0, epoch]
+                if batch.max_images is not None and place[0] >= batch.max_images:
+                    return TakeOutcome.BATCH_FULL, None
+            for budget in candidates:
+                counters = self._counters_with_room(budget, epoch)
+                if counters is None:
+                    continue
+                owner = (budget.scope, budget.strategy)
+                for counter in counters:
+                    counter[owner] = counter.get(owner, 0) + 1
+                if place is not None:
+                    place[0] += 1
+                    place[1] = max(place[1], epoch)
+                return TakeOutcome.TAKEN, Credit(budget.strategy, budget, batch, now)
+            return TakeOutcome.STRATEGY_LIMITED, None
+
+    def give_back(self, credit: Credit) -> None:
+        """Return a credit: decrement the windows of ``credit.taken_at`` and its batch place.
+
+        Windows purged since (the credit is older than its window) are left
+        alone; counts never go below zero.
+        """
+        epoch = epoch_seconds(credit.taken_at)
+        budget = credit.budget
+        owner = (budget.scope, budget.strategy)
+        with self._lock:
+            for window, _ in window_limits(budget):
+                length = WINDOW_SECONDS[window]
+                counter = self._windows.get((window, epoch - epoch % length))
+                if counter is not None and counter.get(owner, 0) > 0:
+                    counter[owner] -= 1
+            if credit.batch is not None:
+                place = self._batches.get((credit.batch.scope, credit.batch.batch_name))
+                if place is not None and place[0] > 0:
+                    place[0] -= 1
+
+    def close(self) -> None:
+        """Nothing to release; counters stay usable."""
+
+    def _counters_with_room(self, budget: Budget, epoch: int) -> list[dict[_Owner, int]] | None:
+        """The window counters the budget would consume, or None when one is full."""
+        owner = (budget.scope, budget.strategy)
+        counters: list[dict[_Owner, int]] = []
+        for window, value in window_limits(budget):
+            length = WINDOW_SECONDS[window]
+            key = (window, epoch - epoch % length)
+            counter = self._windows.get(key)
+            if counter is None:
+                counter = self._windows[key] = {}
+            if counter.get(owner, 0) >= value:
+                return None
+            counters.append(counter)
+        return counters
+
+    def _purge(self, epoch: int) -> None:
+        """Drop windows that ended more than the grace ago, and idle batch counts."""
+        ended = [
+            key
+            for key in self._windows
+            if key[1] + WINDOW_SECONDS[key[0]] + _GRACE_SECONDS <= epoch
+        ]
+        for key in ended:
+            del self._windows[key]
+        idle = [
+            name for name, place in self._batches.items() if place[1] + BATCH_TTL_SECONDS <= epoch
+        ]
+        for name in idle:
+            del self._batches[name]
+        self._next_purge = epoch + _PURGE_EVERY_SECONDS

@@ -1,0 +1,461 @@
+"""Contract suite for limits backends: the same tests against memory:// and redis://."""
+
+from __future__ import annotations
+
+import multiprocessing
+import sys
+import threading
+from collections import Counter
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+
+from winnow.activelearning.limits import (
+    BatchCap,
+    Budget,
+    Credit,
+    LimitsBackend,
+    MemoryLimits,
+    TakeOutcome,
+    Window,
+    from_url,
+)
+from winnow.activelearning.limits.redis import RedisLimits
+from winnow.errors import ConfigurationError, ServiceUnavailableError
+
+T0 = datetime(2026, 11, 28, 12, 0, 0, tzinfo=UTC)
+TAKEN = TakeOutcome.TAKEN
+LIMITED = TakeOutcome.STRATEGY_LIMITED
+FULL = TakeOutcome.BATCH_FULL
+
+
+def budget(strategy: str, scope: str = "ws/proj", **limits: int) -> Budget:
+    """A budget from keyword limits: ``budget("a", minutely=2, daily=9)``."""
+    return Budget(
+        scope=scope,
+        strategy=strategy,
+        limits=tuple((Window(name), value) for name, value in limits.items()),
+    )
+
+
+def at(**delta: float) -> datetime:
+    """T0 (2026-11-28 12:00:00 UTC) shifted by ``timedelta(**delta)``."""
+    return T0 + timedelta(**delta)
+
+
+def outcomes(
+    backend: LimitsBackend,
+    candidates: list[Budget],
+    n: int,
+    now: datetime = T0,
+    batch: BatchCap | None = None,
+) -> list[str]:
+    """Take ``n`` times; the paying strategy's name, or the outcome when none paid."""
+    result: list[str] = []
+    for _ in range(n):
+        outcome, credit = backend.take(candidates, batch, now)
+        result.append(credit.strategy if credit is not None else outcome.value)
+    return result
+
+
+@pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis)])
+def backend(request: pytest.FixtureRequest) -> Iterator[LimitsBackend]:
+    """Each backend, fresh (Redis database 15 flushed)."""
+    limits: LimitsBackend
+    if request.param == "memory":
+        limits = MemoryLimits()
+    else:
+        limits = from_url(request.getfixturevalue("redis_url"))
+    yield limits
+    limits.close()
+
+
+# --- ordering ------------------------------------------------------------------
+
+
+def test_first_candidate_with_room_pays(backend: LimitsBackend) -> None:
+    a, b = budget("a", minutely=1), budget("b", minutely=2)
+    assert outcomes(backend, [a, b], 4) == ["a", "b", "b", "strategy_limited"]
+
+
+def test_order_of_candidates_decides_who_pays(backend: LimitsBackend) -> None:
+    a, b = budget("a", minutely=1), budget("b", minutely=2)
+    assert outcomes(backend, [b, a], 4) == ["b", "b", "a", "strategy_limited"]
+
+
+def test_strategy_without_limits_always_has_room(backend: LimitsBackend) -> None:
+    free = budget("free")
+    assert outcomes(backend, [free], 60) == ["free"] * 60
+
+
+def test_no_candidates_takes_nothing(backend: LimitsBackend) -> None:
+    batch = BatchCap("ws/proj", "b", 1)
+    assert backend.take([], batch, T0) == (LIMITED, None)
+    # the batch place was not consumed by the failed take
+    assert outcomes(backend, [budget("a")], 2, batch=batch) == ["a", "batch_full"]
+
+
+def test_credit_says_who_paid_and_when(backend: LimitsBackend) -> None:
+    a, b = budget("a", minutely=1), budget("b", hourly=5)
+    batch = BatchCap("ws/proj", "al_2026_11_28", 10)
+    backend.take([a, b], batch, T0)
+    outcome, credit = backend.take([a, b], batch, at(seconds=3))
+    assert outcome is TAKEN
+    assert credit == Credit(strategy="b", budget=b, batch=batch, taken_at=at(seconds=3))
+
+
+def test_only_the_paying_strategy_is_consumed(backend: LimitsBackend) -> None:
+    a = budget("a", minutely=1, hourly=2)
+    b = budget("b")
+    # a pays once, then is full for this minute; b pays the rest
+    assert outcomes(backend, [a, b], 6) == ["a"] + ["b"] * 5
+    # a's hourly count is 1, not 6: the checks that failed consumed nothing
+    assert outcomes(backend, [a, b], 1, at(minutes=1)) == ["a"]
+    assert outcomes(backend, [a, b], 1, at(minutes=2)) == ["b"]  # hourly 2/2
+
+
+def test_naive_datetime_is_rejected(backend: LimitsBackend) -> None:
+    with pytest.raises(ValueError, match="timezone-aware"):
+        backend.take([budget("a", minutely=1)], None, datetime(2026, 11, 28, 12, 0))
+
+
+# --- windows -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("window", "last_inside", "first_after"),
+    [
+        (Window.MINUTELY, at(seconds=59.999), at(minutes=1)),
+        (Window.HOURLY, at(minutes=59, seconds=59), at(hours=1)),
+        (Window.DAILY, at(hours=11, minutes=59, seconds=59), at(hours=12)),
+    ],
+)
+def test_each_window_limits_and_refreshes_at_its_utc_boundary(
+    backend: LimitsBackend, window: Window, last_inside: datetime, first_after: datetime
+) -> None:
+    a = Budget("ws/proj", "a", ((window, 3),))
+    assert outcomes(backend, [a], 4, T0) == ["a", "a", "a", "strategy_limited"]
+    assert outcomes(backend, [a], 1, last_inside) == ["strategy_limited"]
+    assert outcomes(backend, [a], 4, first_after) == ["a", "a", "a", "strategy_limited"]
+
+
+def test_windows_align_to_utc_whatever_the_zone_of_now(backend: LimitsBackend) -> None:
+    tokyo = T0.astimezone(timezone(timedelta(hours=9, minutes=30)))
+    a = budget("a", minutely=1)
+    assert outcomes(backend, [a], 1, at(seconds=10)) == ["a"]
+    # the same instant expressed in another zone falls in the same window
+    assert outcomes(backend, [a], 1, tokyo + timedelta(seconds=50)) == ["strategy_limited"]
+    assert outcomes(backend, [a], 1, tokyo + timedelta(seconds=60)) == ["a"]
+
+
+def test_crossing_a_minute_refreshes_minutely_but_not_hourly_or_daily(
+    backend: LimitsBackend,
+) -> None:
+    a = budget("a", minutely=2, hourly=3, daily=4)
+    assert outcomes(backend, [a], 3, at(seconds=59)) == ["a", "a", "strategy_limited"]
+    # 12:01:00: new minute, but the hour already holds 2 of 3
+    assert outcomes(backend, [a], 2, at(minutes=1)) == ["a", "strategy_limited"]
+    # 13:00:00: new hour and minute, but the day already holds 3 of 4
+    assert outcomes(backend, [a], 2, at(hours=1)) == ["a", "strategy_limited"]
+    assert outcomes(backend, [a], 1, at(hours=2, minutes=5)) == ["strategy_limited"]
+    # next UTC day: everything is fresh
+    assert outcomes(backend, [a], 3, at(hours=12)) == ["a", "a", "strategy_limited"]
+
+
+def test_windows_are_independent_per_strategy(backend: LimitsBackend) -> None:
+    a, b = budget("a", minutely=2), budget("b", minutely=2)
+    assert outcomes(backend, [a], 3) == ["a", "a", "strategy_limited"]
+    assert outcomes(backend, [b], 3) == ["b", "b", "strategy_limited"]
+
+
+def test_windows_are_independent_per_scope(backend: LimitsBackend) -> None:
+    one = budget("a", scope="ws/p1", minutely=1)
+    two = budget("a", scope="ws/p2", minutely=1)
+    assert outcomes(backend, [one], 2) == ["a", "strategy_limited"]
+    assert outcomes(backend, [two], 2) == ["a", "strategy_limited"]
+
+
+def test_names_with_separators_do_not_collide(backend: LimitsBackend) -> None:
+    one = budget("c", scope="a:b", minutely=1)
+    two = budget("b:c", scope="a", minutely=1)
+    assert outcomes(backend, [one], 2) == ["c", "strategy_limited"]
+    assert outcomes(backend, [two], 2) == ["b:c", "strategy_limited"]
+
+
+def test_repeated_window_type_uses_the_smallest_limit_once(backend: LimitsBackend) -> None:
+    a = Budget("ws/proj", "a", ((Window.MINUTELY, 5), (Window.MINUTELY, 2), (Window.HOURLY, 9)))
+    assert outcomes(backend, [a], 3) == ["a", "a", "strategy_limited"]
+    # counted once per take: the hour holds 2, so 7 more fit in later minutes
+    taken = [o for m in range(1, 6) for o in outcomes(backend, [a], 2, at(minutes=m))]
+    assert taken.count("a") == 7
+
+
+# --- batch cap -----------------------------------------------------------------
+
+
+def test_batch_cap_is_exact(backend: LimitsBackend) -> None:
+    batch = BatchCap("ws/proj", "al_2026_11_28", 3)
+    assert outcomes(backend, [budget("a")], 5, batch=batch) == ["a"] * 3 + ["batch_full"] * 2
+
+
+def test_full_batch_consumes_no_strategy_credit(backend: LimitsBackend) -> None:
+    a = budget("a", minutely=10)
+    full = BatchCap("ws/proj", "b1", 2)
+    assert outcomes(backend, [a], 5, batch=full) == ["a", "a"] + ["batch_full"] * 3
+    other = BatchCap("ws/proj", "b2", None)
+    assert outcomes(backend, [a], 9, batch=other) == ["a"] * 8 + ["strategy_limited"]
+
+
+def test_limited_strategy_consumes_no_batch_place(backend: LimitsBackend) -> None:
+    a, b = budget("a", minutely=1), budget("b")
+    batch = BatchCap("ws/proj", "b1", 2)
+    assert outcomes(backend, [a], 3, batch=batch) == ["a", "strategy_limited", "strategy_limited"]
+    assert outcomes(backend, [b], 2, batch=batch) == ["b", "batch_full"]
+
+
+def test_batches_are_independent_per_scope_and_name(backend: LimitsBackend) -> None:
+    a = budget("a")
+    for batch in (BatchCap("p1", "x", 1), BatchCap("p1", "y", 1), BatchCap("p2", "x", 1)):
+        assert outcomes(backend, [a], 2, batch=batch) == ["a", "batch_full"]
+
+
+def test_uncapped_batch_is_still_counted(backend: LimitsBackend) -> None:
+    a = budget("a")
+    assert outcomes(backend, [a], 4, batch=BatchCap("p", "x", None)) == ["a"] * 4
+    # a cap added later sees the four places already taken
+    assert outcomes(backend, [a], 2, batch=BatchCap("p", "x", 5)) == ["a", "batch_full"]
+
+
+def test_batch_cap_zero_is_always_full(backend: LimitsBackend) -> None:
+    assert outcomes(backend, [budget("a")], 1, batch=BatchCap("p", "x", 0)) == ["batch_full"]
+
+
+# --- give_back -----------------------------------------------------------------
+
+
+def take_credit(
+    backend: LimitsBackend, candidates: list[Budget], now: datetime, batch: BatchCap | None = None
+) -> Credit:
+    outcome, credit = backend.take(candidates, batch, now)
+    assert outcome is TAKEN
+    assert credit is not None
+    return credit
+
+
+def test_given_back_credit_is_usable_again(backend: LimitsBackend) -> None:
+    a = budget("a", minutely=2, hourly=2, daily=2)
+    first = take_credit(backend, [a], T0)
+    take_credit(backend, [a], T0)
+    assert outcomes(backend, [a], 1) == ["strategy_limited"]
+    backend.give_back(first)
+    assert outcomes(backend, [a], 2) == ["a", "strategy_limited"]
+
+
+def test_given_back_batch_place_is_usable_again(backend: LimitsBackend) -> None:
+    batch = BatchCap("ws/proj", "b1", 1)
+    credit = take_credit(backend, [budget("a", minutely=1)], T0, batch)
+    assert outcomes(backend, [budget("b")], 1, batch=batch) == ["batch_full"]
+    backend.give_back(credit)
+    assert outcomes(backend, [budget("a", minutely=1)], 2, batch=batch) == ["a", "batch_full"]
+
+
+def test_give_back_after_the_window_rolled_leaves_the_new_window_alone(
+    backend: LimitsBackend,
+) -> None:
+    a = budget("a", minutely=5, hourly=5)
+    old = take_credit(backend, [a], at(minutes=59, seconds=59))
+    assert outcomes(backend, [a], 6, at(hours=1)) == ["a"] * 5 + ["strategy_limited"]
+    backend.give_back(old)
+    assert outcomes(backend, [a], 1, at(hours=1, seconds=30)) == ["strategy_limited"]
+
+
+def test_give_back_never_drives_counts_below_zero(backend: LimitsBackend) -> None:
+    a = budget("a", minutely=1)
+    batch = BatchCap("ws/proj", "b1", 1)
+    credit = take_credit(backend, [a], T0, batch)
+    for _ in range(3):  # returned more often than taken
+        backend.give_back(credit)
+    assert outcomes(backend, [a], 2, batch=batch) == ["a", "batch_full"]
+    assert outcomes(backend, [a], 1, batch=BatchCap("ws/proj", "b2", 9)) == ["strategy_limited"]
+
+
+def test_give_back_long_after_the_window_is_a_no_op(backend: LimitsBackend) -> None:
+    a = budget("a", minutely=1)
+    old = take_credit(backend, [a], T0)
+    # a day later (the memory backend has purged the old windows by now)
+    assert outcomes(backend, [a], 2, at(days=1)) == ["a", "strategy_limited"]
+    backend.give_back(old)
+    assert outcomes(backend, [a], 1, at(days=1, seconds=5)) == ["strategy_limited"]
+
+
+# --- concurrency ---------------------------------------------------------------
+
+
+def hammer(
+    backend: LimitsBackend, candidates: list[Budget], batch: BatchCap | None
+) -> Counter[str]:
+    """8 threads x 100 takes at once; how often each strategy paid, and the refusals."""
+    counts: Counter[str] = Counter()
+    lock = threading.Lock()
+    start = threading.Barrier(8)
+
+    def worker() -> None:
+        mine = Counter[str]()
+        start.wait()
+        for _ in range(100):
+            outcome, credit = backend.take(candidates, batch, T0)
+            mine[credit.strategy if credit else outcome.value] += 1
+        with lock:
+            counts.update(mine)
+
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as possible
+    try:
+        threads = [threading.Thread(target=worker) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+    finally:
+        sys.setswitchinterval(old)
+    return counts
+
+
+def test_threads_never_over_count(backend: LimitsBackend) -> None:
+    a, b = budget("a", minutely=50, daily=1000), budget("b", minutely=30)
+    counts = hammer(backend, [a, b], None)
+    assert counts == Counter({"a": 50, "b": 30, "strategy_limited": 720})
+
+
+def test_threads_never_overfill_a_batch(backend: LimitsBackend) -> None:
+    a, b = budget("a", minutely=50), budget("b", hourly=30)
+    counts = hammer(backend, [a, b], BatchCap("ws/proj", "b1", 60))
+    assert counts == Counter({"a": 50, "b": 10, "batch_full": 740})
+
+
+def _process_worker(url: str, barrier: Any, results: Any) -> None:
+    """One OS process: 200 takes against the shared Redis, then report its counts."""
+    limits = RedisLimits(url)
+    candidates = [budget("a", minutely=50, hourly=500), budget("b", hourly=30)]
+    batch = BatchCap("ws/proj", "al_2026_11_28", None)
+    counts: Counter[str] = Counter()
+    barrier.wait()
+    for _ in range(200):
+        outcome, credit = limits.take(candidates, batch, T0)
+        counts[credit.strategy if credit else outcome.value] += 1
+    limits.close()
+    results.put(dict(counts))
+
+
+@pytest.mark.redis
+def test_limit_is_exact_across_processes(redis_url: str) -> None:
+    ctx = multiprocessing.get_context("spawn")
+    barrier = ctx.Barrier(4)
+    results = ctx.Queue()
+    processes = [
+        ctx.Process(target=_process_worker, args=(redis_url, barrier, results)) for _ in range(4)
+    ]
+    for process in processes:
+        process.start()
+    try:
+        total: Counter[str] = Counter()
+        for _ in processes:
+            total.update(results.get(timeout=60))
+    finally:
+        for process in processes:
+            process.join(timeout=10)
+            if process.is_alive():
+                process.kill()
+    assert all(process.exitcode == 0 for process in processes)
+    assert total == Counter({"a": 50, "b": 30, "strategy_limited": 720})
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+    try:
+        start = int(T0.timestamp())  # T0 starts a minute, an hour and a day
+        assert client.get(f"winnow:limit:ws/proj:a:minutely:{start}") == b"50"
+        assert client.get(f"winnow:limit:ws/proj:b:hourly:{start}") == b"30"
+        assert client.get("winnow:batch:ws/proj:al_2026_11_28") == b"80"
+    finally:
+        client.close()
+
+
+# --- Redis specifics -----------------------------------------------------------
+
+
+@pytest.mark.redis
+def test_redis_keys_expire_after_their_window(redis_url: str) -> None:
+    import redis
+
+    limits = RedisLimits(redis_url)
+    client = redis.Redis.from_url(redis_url)
+    try:
+        take_credit(
+            limits,
+            [budget("a", minutely=1, hourly=1, daily=1)],
+            at(seconds=1),
+            BatchCap("ws/proj", "b1", 5),
+        )
+        start = int(T0.timestamp())
+        for window, length in (("minutely", 60), ("hourly", 3600), ("daily", 86400)):
+            ttl = client.ttl(f"winnow:limit:ws/proj:a:{window}:{start - start % length}")
+            assert length < ttl <= length + 60
+        assert client.ttl("winnow:batch:ws/proj:b1") > 30 * 86400
+    finally:
+        client.close()
+        limits.close()
+
+
+@pytest.mark.redis
+def test_redis_take_survives_a_script_flush(redis_url: str) -> None:
+    import redis
+
+    limits = RedisLimits(redis_url)
+    a = budget("a", minutely=2)
+    try:
+        assert outcomes(limits, [a], 1) == ["a"]
+        client = redis.Redis.from_url(redis_url)
+        client.script_flush()
+        client.close()
+        assert outcomes(limits, [a], 2) == ["a", "strategy_limited"]
+    finally:
+        limits.close()
+
+
+def test_unreachable_redis_raises_service_unavailable() -> None:
+    limits = RedisLimits("redis://127.0.0.1:1/0", socket_timeout=0.5)
+    with pytest.raises(ServiceUnavailableError, match="limits backend unavailable"):
+        limits.take([budget("a", minutely=1)], None, T0)
+    credit = Credit("a", budget("a", minutely=1), None, T0)
+    with pytest.raises(ServiceUnavailableError):
+        limits.give_back(credit)
+    limits.close()
+
+
+# --- from_url ------------------------------------------------------------------
+
+
+def test_from_url_memory() -> None:
+    assert isinstance(from_url("memory://"), MemoryLimits)
+
+
+@pytest.mark.parametrize(
+    "url", ["redis://127.0.0.1:6379/0", "rediss://cache.example:6380/1", "unix:///tmp/r.sock"]
+)
+def test_from_url_redis_schemes(url: str) -> None:
+    limits = from_url(url)  # no connection is made until the first take
+    assert isinstance(limits, RedisLimits)
+    limits.close()
+
+
+@pytest.mark.parametrize("url", ["http://localhost", "memcached://x", "", "redis-ish"])
+def test_from_url_rejects_other_schemes(url: str) -> None:
+    with pytest.raises(ConfigurationError, match=r"memory://, redis://, rediss:// or unix://"):
+        from_url(url)
+
+
+def test_from_url_rejects_a_malformed_redis_url() -> None:
+    with pytest.raises(ConfigurationError, match="invalid limits URL"):
+        from_url("redis://127.0.0.1:notaport/0")
