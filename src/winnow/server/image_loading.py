@@ -1,0 +1,42 @@
+"""Turning one :class:`ImageInput` into a decoded RGB array, exactly once per request."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import numpy.typing as npt
+
+from winnow.errors import PayloadTooLargeError
+from winnow.images import decode_base64, decode_image
+from winnow.server.inference_request import ImageInput, ImageKind
+
+
+def image_bytes(item: ImageInput, *, fetch_url: Callable[[str], bytes], max_bytes: int) -> bytes:
+    """The encoded bytes of the image: base64-decoded, downloaded (guarded) or as uploaded."""
+    if item.kind is ImageKind.URL:
+        return fetch_url(str(item.value))
+    if item.kind is ImageKind.BASE64:
+        text = item.value if isinstance(item.value, str) else item.value.decode("ascii", "replace")
+        # base64 is 4/3 the size of its bytes; refuse before decoding a huge string.
+        if len(text) * 3 // 4 > max_bytes:
+            raise PayloadTooLargeError(f"image is over the upload limit of {max_bytes} bytes")
+        data = decode_base64(text)
+    else:
+        data = item.value if isinstance(item.value, bytes) else item.value.encode()
+    if len(data) > max_bytes:
+        raise PayloadTooLargeError(f"image is over the upload limit of {max_bytes} bytes")
+    return data
+
+
+def load_image(
+    item: ImageInput,
+    *,
+    fetch_url: Callable[[str], bytes],
+    max_bytes: int,
+    max_pixels: int,
+    auto_orient: bool = True,
+) -> npt.NDArray[np.uint8]:
+    """Decode one input image to RGB uint8 HxWx3; ``InvalidImageError`` (400) when it is none."""
+    data = image_bytes(item, fetch_url=fetch_url, max_bytes=max_bytes)
+    return decode_image(data, max_pixels=max_pixels, auto_orient=auto_orient)

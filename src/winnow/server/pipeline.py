@@ -1,0 +1,162 @@
+"""The path every inference request takes: model, decode once, infer, respond, then collect.
+
+``run_inference`` is synchronous (routes call it in the thread pool): it
+resolves the model first (so a bad key or model id costs no decoding),
+decodes each image exactly once, runs the model and stamps each prediction
+with its ``inference_id`` and ``time``. ``schedule_collection`` adds one
+background task per image that hands the very same decoded array and
+prediction to the collector after the response has been sent; whatever
+goes wrong there is logged once per cause and counted, never seen by the
+client.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+from fastapi import BackgroundTasks
+
+from winnow.activelearning.datapoint import CollectionContext
+from winnow.errors import BadRequestError
+from winnow.models.base import Model
+from winnow.predictions import Prediction, StubPrediction, prediction_to_json
+from winnow.server.annotate import annotated_jpeg
+from winnow.server.image_loading import load_image
+from winnow.server.inference_request import InferenceRequest
+from winnow.server.services import CollectorLike, Services
+
+log = logging.getLogger(__name__)
+
+# The v1 route segment and the task type a model must have to be served there.
+ROUTE_TASKS: dict[str, str] = {
+    "object_detection": "object-detection",
+    "instance_segmentation": "instance-segmentation",
+    "classification": "classification",
+    "keypoints_detection": "keypoint-detection",
+}
+
+
+@dataclass(slots=True)
+class Served:
+    """One image's outcome: the decoded image, the prediction and its id."""
+
+    image: npt.NDArray[np.uint8]
+    prediction: Prediction
+    inference_id: str
+
+
+def run_inference(
+    services: Services, request: InferenceRequest, route_task: str | None
+) -> tuple[Model, list[Served]]:
+    """Resolve the model, check the route's task, decode every image once and predict.
+
+    Raises ``BadRequestError`` when the model's task does not match
+    ``route_task`` (naming both), and whatever the registry, decoder or URL
+    fetcher raise (all 4xx ``WinnowError``).
+    """
+    registry = services.registry
+    if registry is None:
+        raise BadRequestError("this node does not serve models (role platform)")
+    model = registry.get(request.api_key, request.model_id)
+    if route_task is not None and model.task_type != route_task:
+        right = next((seg for seg, task in ROUTE_TASKS.items() if task == model.task_type), None)
+        hint = f"; use /infer/{right}" if right else ""
+        raise BadRequestError(
+            f"model {request.model_id} is a {model.task_type} model, but this route serves "
+            f"{route_task}{hint}"
+        )
+    settings = services.settings
+    images = [
+        load_image(
+            item,
+            fetch_url=services.fetch_url,
+            max_bytes=settings.max_upload_bytes,
+            max_pixels=settings.max_image_pixels,
+            auto_orient=request.auto_orient,
+        )
+        for item in request.images
+    ]
+    started = time.perf_counter()
+    predictions = model.infer(images, request.params)
+    elapsed = time.perf_counter() - started
+    if len(predictions) != len(images):
+        raise RuntimeError(f"model {model.model_id} returned {len(predictions)} for {len(images)}")
+    served = []
+    for image, prediction in zip(images, predictions, strict=True):
+        inference_id = str(uuid.uuid4())
+        prediction.time = elapsed
+        if not isinstance(prediction, StubPrediction):
+            prediction.inference_id = inference_id
+        served.append(Served(image=image, prediction=prediction, inference_id=inference_id))
+    return model, served
+
+
+def response_json(request: InferenceRequest, item: Served) -> dict[str, object]:
+    """The reference-shaped body of one image; ``visualization`` added when asked for."""
+    body: dict[str, object] = prediction_to_json(item.prediction)
+    if request.visualize and not isinstance(item.prediction, StubPrediction):
+        import base64
+
+        jpeg = annotated_jpeg(item.image, item.prediction)
+        body["visualization"] = base64.b64encode(jpeg).decode("ascii")
+    return body
+
+
+class _LogOnce:
+    """Logs the first failure of each cause; later ones are only counted."""
+
+    def __init__(self) -> None:
+        self.seen: set[str] = set()
+
+    def __call__(self, cause: str, exc: BaseException) -> None:
+        if cause not in self.seen:
+            self.seen.add(cause)
+            log.warning("collection failed (%s): %s; further failures are only counted", cause, exc)
+
+
+_log_once = _LogOnce()
+
+
+def _submit(
+    services: Services,
+    collector: CollectorLike,
+    image: npt.NDArray[np.uint8],
+    prediction: Prediction,
+    context: CollectionContext,
+) -> None:
+    try:
+        collector.submit(image, prediction, context)
+    except Exception as exc:  # collection must never reach the client
+        cause = type(exc).__name__
+        services.metrics.collection_errors.labels(cause=cause).inc()
+        _log_once(cause, exc)
+
+
+def schedule_collection(
+    background: BackgroundTasks,
+    services: Services,
+    request: InferenceRequest,
+    served: list[Served],
+) -> int:
+    """Queue collection of every served image to run after the response; return how many."""
+    collector = services.collector
+    if collector is None or not services.settings.active_learning_enabled:
+        return 0
+    if request.disable_active_learning:
+        return 0
+    project = request.target_dataset or request.project
+    for item in served:
+        context = CollectionContext(
+            api_key=request.api_key,
+            project=project,
+            model_id=request.model_id,
+            inference_id=item.inference_id,
+            source="http",
+        )
+        background.add_task(_submit, services, collector, item.image, item.prediction, context)
+    return len(served)

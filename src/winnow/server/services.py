@@ -1,0 +1,63 @@
+"""The services one app holds on ``app.state.services``, and the typed dependencies to reach them.
+
+Built by ``winnow.app.create_app`` in its lifespan; routes never touch
+``app.state`` directly but declare ``services: ServicesDep``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Annotated, Protocol
+
+import numpy as np
+import numpy.typing as npt
+from fastapi import Depends, Request
+
+from winnow.activelearning.datapoint import CollectionContext
+from winnow.errors import NotFoundError
+from winnow.metrics import Metrics
+from winnow.models.registry import ModelRegistry
+from winnow.predictions import Prediction
+from winnow.settings import Settings
+
+
+class CollectorLike(Protocol):
+    """What the server needs from the active learning collector: a non-blocking hand-off."""
+
+    def submit(
+        self, image: npt.NDArray[np.uint8], prediction: Prediction, context: CollectionContext
+    ) -> bool:
+        """Queue the datapoint for collection; False when it was dropped. Never raises."""
+        ...
+
+
+@dataclass(slots=True)
+class Services:
+    """Everything the inference routes use. ``registry`` is None on a platform-only node."""
+
+    settings: Settings
+    metrics: Metrics
+    registry: ModelRegistry | None
+    collector: CollectorLike | None
+    fetch_url: Callable[[str], bytes]
+    server_uuid: str = field(default_factory=lambda: str(uuid.uuid4()))
+
+
+def get_services(request: Request) -> Services:
+    """The app's :class:`Services` (set by the lifespan)."""
+    services: Services = request.app.state.services
+    return services
+
+
+def get_registry(request: Request) -> ModelRegistry:
+    """The model registry; 404 on a node that serves no models (role platform)."""
+    registry = get_services(request).registry
+    if registry is None:
+        raise NotFoundError("this node does not serve models (role platform)")
+    return registry
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+RegistryDep = Annotated[ModelRegistry, Depends(get_registry)]

@@ -1,0 +1,59 @@
+"""The v1 inference routes: ``POST /infer/{object_detection|instance_segmentation|classification|keypoints_detection}``."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, BackgroundTasks, Request
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from winnow.server.body import body_limit, parse_json, read_body
+from winnow.server.inference_request import parse_v1
+from winnow.server.pipeline import ROUTE_TASKS, response_json, run_inference, schedule_collection
+from winnow.server.services import ServicesDep
+
+router = APIRouter(tags=["inference"])
+
+
+async def infer_v1(
+    route: str, request: Request, background: BackgroundTasks, services: ServicesDep
+) -> JSONResponse:
+    """Serve one v1 request for the task of ``route``: JSON object in, object or array out."""
+    body = await read_body(request, body_limit(services.settings.max_upload_bytes))
+    parsed = parse_v1(parse_json(body), request.headers.get("authorization"))
+    _, served = await run_in_threadpool(run_inference, services, parsed, ROUTE_TASKS[route])
+    schedule_collection(background, services, parsed, served)
+    if parsed.as_list:
+        return JSONResponse([response_json(parsed, item) for item in served])
+    return JSONResponse(response_json(parsed, served[0]))
+
+
+@router.post("/infer/object_detection")
+async def infer_object_detection(
+    request: Request, background: BackgroundTasks, services: ServicesDep
+) -> JSONResponse:
+    """Object detection: ``{"api_key", "model_id", "image", ...params}``."""
+    return await infer_v1("object_detection", request, background, services)
+
+
+@router.post("/infer/instance_segmentation")
+async def infer_instance_segmentation(
+    request: Request, background: BackgroundTasks, services: ServicesDep
+) -> JSONResponse:
+    """Instance segmentation: detections with polygon ``points``."""
+    return await infer_v1("instance_segmentation", request, background, services)
+
+
+@router.post("/infer/classification")
+async def infer_classification(
+    request: Request, background: BackgroundTasks, services: ServicesDep
+) -> JSONResponse:
+    """Classification, single- or multi-label."""
+    return await infer_v1("classification", request, background, services)
+
+
+@router.post("/infer/keypoints_detection")
+async def infer_keypoints_detection(
+    request: Request, background: BackgroundTasks, services: ServicesDep
+) -> JSONResponse:
+    """Keypoint detection: detections with ``keypoints``."""
+    return await infer_v1("keypoints_detection", request, background, services)
