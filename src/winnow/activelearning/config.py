@@ -251,7 +251,8 @@ def _strategy_rules(strategy: Mapping[str, Any]) -> list[tuple[Loc, str]]:
                 seen.add(window)
     if strategy.get("type") == "detections_number_based":
         low, high = strategy.get("more_than"), strategy.get("less_than")
-        if _is_int(low) and _is_int(high) and low + 1 >= high:  # nothing strictly between
+        # Only when each bound is valid on its own (else that error says enough).
+        if _is_int(low) and _is_int(high) and low >= 0 and high >= 1 and low + 1 >= high:
             problems.append(
                 (
                     ("less_than",),
@@ -387,7 +388,8 @@ def _document_order(data: object, loc: Loc) -> tuple[tuple[int, str], ...]:
             node = node[part] if isinstance(node, list) and part < len(node) else None
         elif isinstance(node, Mapping):
             keys = list(node)
-            key.append((keys.index(part) if part in node else len(keys), part))
+            # absent keys (missing fields) keep the order they were reported in
+            key.append((keys.index(part) if part in node else len(keys), ""))
             node = node.get(part)
         else:
             key.append((0, part))
