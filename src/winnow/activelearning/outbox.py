@@ -1,0 +1,408 @@
+"""The durable outbox: prepared datapoints wait here, on disk, until delivered.
+
+One SQLite file in WAL mode. Every write is a ``BEGIN IMMEDIATE`` transaction
+on one connection guarded by a lock, committed with ``synchronous=FULL``, so
+a datapoint that :meth:`Outbox.put` accepted survives a crash, a kill -9 and a
+power cut. Several processes may open the same file (the server and
+``winnow outbox drain``); SQLite serializes their writes.
+
+Life of an entry (``EntryStatus``)::
+
+    put -> pending --claim--> delivering --mark_delivered--> delivered (JPEG dropped)
+              ^                  |  |
+              +---mark_retry-----+  +--mark_failed--> failed (kept, counts against the bound)
+              +---recover (on open: a crash left it delivering)
+
+Delivery is at-least-once: an entry the platform registered just before a
+crash is delivered again after :meth:`Outbox.recover`; the platform stores it
+once because registration is idempotent by ``idempotency_key``.
+
+The byte bound counts pending, delivering and failed entries (JPEG plus
+metadata); a trigger keeps the running total so ``put`` never scans.
+Delivered rows keep their metadata for a day (status, audit), then are pruned.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from winnow.activelearning.datapoint import Datapoint
+from winnow.errors import OutboxFullError
+
+DELIVERED_RETENTION_SECONDS = 24 * 3600.0
+_PRUNE_EVERY_SECONDS = 60.0
+
+
+class EntryStatus(StrEnum):
+    """Where an outbox entry is in its life."""
+
+    PENDING = "pending"
+    DELIVERING = "delivering"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+
+
+@dataclass(slots=True, frozen=True)
+class Entry:
+    """One outbox entry as :meth:`Outbox.claim` hands it out (times are UNIX seconds)."""
+
+    id: int
+    idempotency_key: str
+    status: EntryStatus
+    attempts: int
+    next_attempt_at: float
+    last_error: str | None
+    created_at: float
+    size: int
+    datapoint: Datapoint
+
+
+@dataclass(slots=True, frozen=True)
+class OutboxStats:
+    """Counts by status, bytes held against the bound, and the oldest undelivered age.
+
+    ``oldest_pending_age`` is in seconds, over pending and delivering entries,
+    None when there are none.
+    """
+
+    counts: dict[EntryStatus, int]
+    bytes: int
+    max_bytes: int
+    oldest_pending_age: float | None
+
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS entries (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    idempotency_key TEXT NOT NULL UNIQUE,
+    status TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at REAL NOT NULL,
+    last_error TEXT,
+    created_at REAL NOT NULL,
+    size INTEGER NOT NULL,
+    metadata TEXT NOT NULL,
+    jpeg BLOB NOT NULL,
+    platform_id TEXT,
+    delivered_at REAL
+);
+CREATE INDEX IF NOT EXISTS entries_due ON entries (status, next_attempt_at);
+CREATE INDEX IF NOT EXISTS entries_delivered ON entries (status, delivered_at);
+CREATE TABLE IF NOT EXISTS totals (id INTEGER PRIMARY KEY CHECK (id = 1), held INTEGER NOT NULL);
+INSERT OR IGNORE INTO totals (id, held) VALUES (1, 0);
+CREATE TRIGGER IF NOT EXISTS entries_held_insert AFTER INSERT ON entries BEGIN
+    UPDATE totals SET held = held + (CASE WHEN NEW.status != 'delivered' THEN NEW.size ELSE 0 END);
+END;
+CREATE TRIGGER IF NOT EXISTS entries_held_update AFTER UPDATE OF status ON entries BEGIN
+    UPDATE totals SET held = held
+        - (CASE WHEN OLD.status != 'delivered' THEN OLD.size ELSE 0 END)
+        + (CASE WHEN NEW.status != 'delivered' THEN NEW.size ELSE 0 END);
+END;
+CREATE TRIGGER IF NOT EXISTS entries_held_delete AFTER DELETE ON entries BEGIN
+    UPDATE totals SET held = held - (CASE WHEN OLD.status != 'delivered' THEN OLD.size ELSE 0 END);
+END;
+"""
+
+_COLUMNS = (
+    "id, idempotency_key, status, attempts, next_attempt_at, last_error, created_at, size, "
+    "metadata, jpeg"
+)
+
+
+def _metadata(dp: Datapoint) -> str:
+    return json.dumps(
+        {
+            "api_key": dp.api_key,
+            "project": dp.project,
+            "batch_name": dp.batch_name,
+            "width": dp.width,
+            "height": dp.height,
+            "prediction": dp.prediction,
+            "task_type": dp.task_type,
+            "tags": list(dp.tags),
+            "strategy": dp.strategy,
+            "model_id": dp.model_id,
+            "inference_id": dp.inference_id,
+            "source": dp.source,
+            "config_version": dp.config_version,
+            "created_at": dp.created_at.isoformat(),
+        },
+        separators=(",", ":"),
+    )
+
+
+def _datapoint(key: str, metadata: str, jpeg: bytes) -> Datapoint:
+    meta: dict[str, Any] = json.loads(metadata)
+    return Datapoint(
+        idempotency_key=key,
+        api_key=meta["api_key"],
+        project=meta["project"],
+        batch_name=meta["batch_name"],
+        image_jpeg=jpeg,
+        width=meta["width"],
+        height=meta["height"],
+        prediction=meta["prediction"],
+        task_type=meta["task_type"],
+        tags=tuple(meta["tags"]),
+        strategy=meta["strategy"],
+        model_id=meta["model_id"],
+        inference_id=meta["inference_id"],
+        source=meta["source"],
+        config_version=meta["config_version"],
+        created_at=datetime.fromisoformat(meta["created_at"]),
+    )
+
+
+def _entry(row: tuple[Any, ...]) -> Entry:
+    (id_, key, status, attempts, next_at, error, created, size, metadata, jpeg) = row
+    return Entry(
+        id=id_,
+        idempotency_key=key,
+        status=EntryStatus(status),
+        attempts=attempts,
+        next_attempt_at=next_at,
+        last_error=error,
+        created_at=created,
+        size=size,
+        datapoint=_datapoint(key, metadata, bytes(jpeg)),
+    )
+
+
+class Outbox:
+    """A durable, byte-bounded queue of datapoints in one SQLite file.
+
+    Thread-safe: one connection, one lock. Opening runs :meth:`recover`.
+    ``clock`` (UNIX seconds) is used where a method takes no ``now``.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        max_bytes: int,
+        synchronous: str = "FULL",
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if synchronous.upper() not in {"FULL", "NORMAL", "EXTRA"}:
+            raise ValueError(f"synchronous must be FULL, NORMAL or EXTRA, got {synchronous!r}")
+        self.path = Path(path)
+        self.max_bytes = max_bytes
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._last_prune = 0.0
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fresh = not self.path.exists()
+        self._db = sqlite3.connect(
+            self.path, isolation_level=None, check_same_thread=False, timeout=30.0
+        )
+        if fresh:
+            # It holds API keys: readable by its owner only.
+            os.chmod(self.path, 0o600)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute(f"PRAGMA synchronous={synchronous.upper()}")
+        self._db.execute("PRAGMA busy_timeout=30000")
+        with self._lock:
+            self._db.executescript(_SCHEMA)
+        self.recover()
+
+    # ------------------------------------------------------------------ writes
+
+    def _write(self, sql: str, params: tuple[Any, ...]) -> sqlite3.Cursor:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                cursor = self._db.execute(sql, params)
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            return cursor
+
+    def put(self, dp: Datapoint) -> int:
+        """Store ``dp`` durably as pending; return its entry id.
+
+        A datapoint whose idempotency key is already stored is not stored
+        again: the existing id is returned. Raises ``OutboxFullError`` when
+        the bytes held (pending, delivering, failed) plus this one would
+        exceed ``max_bytes``.
+        """
+        metadata = _metadata(dp)
+        size = len(dp.image_jpeg) + len(metadata)
+        now = float(self._clock())
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                row = self._db.execute(
+                    "SELECT id FROM entries WHERE idempotency_key = ?", (dp.idempotency_key,)
+                ).fetchone()
+                if row is not None:
+                    self._db.execute("COMMIT")
+                    return int(row[0])
+                (held,) = self._db.execute("SELECT held FROM totals WHERE id = 1").fetchone()
+                if held + size > self.max_bytes:
+                    self._db.execute("COMMIT")
+                    raise OutboxFullError(
+                        f"outbox is full: {held} of {self.max_bytes} bytes held, "
+                        f"this datapoint needs {size}"
+                    )
+                cursor = self._db.execute(
+                    "INSERT INTO entries (idempotency_key, status, attempts, next_attempt_at, "
+                    "created_at, size, metadata, jpeg) VALUES (?, ?, 0, ?, ?, ?, ?, ?)",
+                    (
+                        dp.idempotency_key,
+                        EntryStatus.PENDING.value,
+                        now,
+                        dp.created_at.timestamp(),
+                        size,
+                        metadata,
+                        dp.image_jpeg,
+                    ),
+                )
+                self._db.execute("COMMIT")
+            except OutboxFullError:
+                raise
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            assert cursor.lastrowid is not None
+            return cursor.lastrowid
+
+    def claim(self, limit: int, now: float) -> list[Entry]:
+        """Move up to ``limit`` pending entries due at ``now`` to delivering and return them.
+
+        Oldest due first. Each claim counts one attempt.
+        """
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                rows = self._db.execute(
+                    f"SELECT {_COLUMNS} FROM entries WHERE status = ? AND next_attempt_at <= ? "
+                    "ORDER BY next_attempt_at, id LIMIT ?",
+                    (EntryStatus.PENDING.value, now, limit),
+                ).fetchall()
+                self._db.executemany(
+                    "UPDATE entries SET status = ?, attempts = attempts + 1 WHERE id = ?",
+                    [(EntryStatus.DELIVERING.value, row[0]) for row in rows],
+                )
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+        return [
+            replace(entry, status=EntryStatus.DELIVERING, attempts=entry.attempts + 1)
+            for entry in map(_entry, rows)
+        ]
+
+    def mark_delivered(self, entry_id: int, platform_id: str) -> None:
+        """Record that the platform stored the entry as ``platform_id``; drop its JPEG bytes."""
+        now = float(self._clock())
+        self._write(
+            "UPDATE entries SET status = ?, platform_id = ?, delivered_at = ?, jpeg = X'', "
+            "last_error = NULL WHERE id = ?",
+            (EntryStatus.DELIVERED.value, platform_id, now, entry_id),
+        )
+        if now - self._last_prune >= _PRUNE_EVERY_SECONDS:
+            self._last_prune = now
+            self.prune(now)
+
+    def mark_retry(self, entry_id: int, error: str, next_attempt_at: float) -> None:
+        """Put the entry back to pending, due again at ``next_attempt_at`` (UNIX seconds)."""
+        self._write(
+            "UPDATE entries SET status = ?, last_error = ?, next_attempt_at = ? WHERE id = ?",
+            (EntryStatus.PENDING.value, error, next_attempt_at, entry_id),
+        )
+
+    def mark_failed(self, entry_id: int, error: str) -> None:
+        """Give up on the entry: the platform refused it for good. It keeps its bytes."""
+        self._write(
+            "UPDATE entries SET status = ?, last_error = ? WHERE id = ?",
+            (EntryStatus.FAILED.value, error, entry_id),
+        )
+
+    def recover(self) -> int:
+        """Move entries left delivering (by a crash) back to pending, due now; return how many.
+
+        Runs on open. A process that opens an outbox another process is
+        delivering from makes those in-flight entries due again: they may be
+        delivered twice, which idempotent registration turns into once.
+        """
+        cursor = self._write(
+            "UPDATE entries SET status = ?, next_attempt_at = MIN(next_attempt_at, ?) "
+            "WHERE status = ?",
+            (EntryStatus.PENDING.value, float(self._clock()), EntryStatus.DELIVERING.value),
+        )
+        return cursor.rowcount
+
+    def retry_failed(self) -> int:
+        """Make every failed entry pending again, due now; return how many."""
+        cursor = self._write(
+            "UPDATE entries SET status = ?, next_attempt_at = ? WHERE status = ?",
+            (EntryStatus.PENDING.value, float(self._clock()), EntryStatus.FAILED.value),
+        )
+        return cursor.rowcount
+
+    def purge_failed(self) -> int:
+        """Delete every failed entry (freeing its bytes); return how many."""
+        cursor = self._write("DELETE FROM entries WHERE status = ?", (EntryStatus.FAILED.value,))
+        return cursor.rowcount
+
+    def prune(self, now: float, retention: float = DELIVERED_RETENTION_SECONDS) -> int:
+        """Delete delivered rows older than ``retention`` seconds; return how many."""
+        cursor = self._write(
+            "DELETE FROM entries WHERE status = ? AND delivered_at < ?",
+            (EntryStatus.DELIVERED.value, now - retention),
+        )
+        return cursor.rowcount
+
+    # ------------------------------------------------------------------- reads
+
+    def next_due(self) -> float | None:
+        """When the earliest pending entry is due (UNIX seconds), None when nothing is pending."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT MIN(next_attempt_at) FROM entries WHERE status = ?",
+                (EntryStatus.PENDING.value,),
+            ).fetchone()
+        return None if row[0] is None else float(row[0])
+
+    def get(self, entry_id: int) -> Entry | None:
+        """One entry by id (with its datapoint), or None."""
+        with self._lock:
+            row = self._db.execute(
+                f"SELECT {_COLUMNS} FROM entries WHERE id = ?", (entry_id,)
+            ).fetchone()
+        return None if row is None else _entry(row)
+
+    def stats(self, now: float | None = None) -> OutboxStats:
+        """Counts by status, bytes held against the bound, oldest undelivered age."""
+        at = float(self._clock()) if now is None else now
+        with self._lock:
+            counts = dict.fromkeys(EntryStatus, 0)
+            for status, count in self._db.execute(
+                "SELECT status, COUNT(*) FROM entries GROUP BY status"
+            ):
+                counts[EntryStatus(status)] = int(count)
+            (held,) = self._db.execute("SELECT held FROM totals WHERE id = 1").fetchone()
+            (oldest,) = self._db.execute(
+                "SELECT MIN(created_at) FROM entries WHERE status IN (?, ?)",
+                (EntryStatus.PENDING.value, EntryStatus.DELIVERING.value),
+            ).fetchone()
+        age = None if oldest is None else max(0.0, at - float(oldest))
+        return OutboxStats(
+            counts=counts, bytes=int(held), max_bytes=self.max_bytes, oldest_pending_age=age
+        )
+
+    def close(self) -> None:
+        """Close the database connection."""
+        with self._lock:
+            self._db.close()

@@ -1,0 +1,262 @@
+"""The durable outbox: states, byte bound, idempotency, recovery, persistence."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+import uuid
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from winnow.activelearning.datapoint import Datapoint
+from winnow.activelearning.outbox import EntryStatus, Outbox
+from winnow.errors import OutboxFullError
+
+
+def make_datapoint(
+    key: str | None = None, *, jpeg_size: int = 1000, project: str = "proj"
+) -> Datapoint:
+    """A datapoint with a recognisable JPEG payload of ``jpeg_size`` bytes."""
+    return Datapoint(
+        idempotency_key=key or uuid.uuid4().hex,
+        api_key="key-123",
+        project=project,
+        batch_name="al_2026_11_28",
+        image_jpeg=b"\xff\xd8\xff" + bytes(range(256)) * (jpeg_size // 256 + 1),
+        width=640,
+        height=480,
+        prediction={"image": {"width": 640, "height": 480}, "predictions": []},
+        task_type="object-detection",
+        tags=("a", "b:c"),
+        strategy="random",
+        model_id="proj/3",
+        inference_id="inf-1",
+        source="stream:cam1",
+        config_version=7,
+        created_at=datetime(2026, 11, 28, 10, 0, 0, 123456, tzinfo=UTC),
+    )
+
+
+class FakeClock:
+    def __init__(self, now: float = 1_800_000_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def open_outbox(
+    tmp_path: Path, max_bytes: int = 10_000_000, clock: FakeClock | None = None
+) -> Outbox:
+    return Outbox(tmp_path / "outbox.db", max_bytes=max_bytes, clock=clock or FakeClock())
+
+
+def test_put_then_claim_round_trips_the_datapoint(tmp_path: Path) -> None:
+    clock = FakeClock()
+    outbox = open_outbox(tmp_path, clock=clock)
+    dp = make_datapoint()
+    entry_id = outbox.put(dp)
+    [entry] = outbox.claim(10, clock.now)
+    assert entry.id == entry_id
+    assert entry.status is EntryStatus.DELIVERING
+    assert entry.attempts == 1
+    assert entry.datapoint == dp
+    assert entry.created_at == dp.created_at.timestamp()
+    assert outbox.claim(10, clock.now) == []
+    outbox.close()
+
+
+def test_claim_respects_limit_order_and_due_time(tmp_path: Path) -> None:
+    clock = FakeClock()
+    outbox = open_outbox(tmp_path, clock=clock)
+    ids = []
+    for _ in range(5):
+        ids.append(outbox.put(make_datapoint()))
+        clock.now += 1
+    assert [e.id for e in outbox.claim(2, clock.now)] == ids[:2]
+    outbox.mark_retry(ids[0], "boom", next_attempt_at=clock.now + 100)
+    # ids[0] is not due yet; the rest are, oldest first
+    assert [e.id for e in outbox.claim(10, clock.now)] == ids[2:]
+    assert outbox.next_due() == clock.now + 100
+    assert outbox.claim(10, clock.now + 99.9) == []
+    [again] = outbox.claim(10, clock.now + 100)
+    assert again.id == ids[0]
+    assert again.attempts == 2
+    outbox.close()
+
+
+def test_duplicate_idempotency_key_is_a_no_op(tmp_path: Path) -> None:
+    outbox = open_outbox(tmp_path)
+    dp = make_datapoint("same-key")
+    first = outbox.put(dp)
+    assert outbox.put(replace(dp, project="other")) == first
+    stats = outbox.stats()
+    assert stats.counts[EntryStatus.PENDING] == 1
+    entry = outbox.get(first)
+    assert entry is not None
+    assert entry.datapoint.project == "proj"
+    outbox.close()
+
+
+def test_full_outbox_refuses_and_frees_room_on_delivery(tmp_path: Path) -> None:
+    clock = FakeClock()
+    first = make_datapoint(jpeg_size=4000)
+    outbox = open_outbox(tmp_path, max_bytes=10_000, clock=clock)
+    id1 = outbox.put(first)
+    size = outbox.stats().bytes
+    assert 4000 < size < 6000
+    outbox.put(make_datapoint(jpeg_size=4000))
+    with pytest.raises(OutboxFullError, match="outbox is full"):
+        outbox.put(make_datapoint(jpeg_size=4000))
+    assert sum(outbox.stats().counts.values()) == 2
+    # a failed entry still holds its bytes...
+    [claimed, _] = outbox.claim(2, clock.now)
+    outbox.mark_failed(claimed.id, "rejected")
+    with pytest.raises(OutboxFullError):
+        outbox.put(make_datapoint(jpeg_size=4000))
+    # ...a delivered one does not, and its JPEG is dropped
+    outbox.mark_delivered(id1, "img-1")
+    outbox.put(make_datapoint(jpeg_size=4000))
+    delivered = outbox.get(id1)
+    assert delivered is not None
+    assert delivered.status is EntryStatus.DELIVERED
+    assert delivered.datapoint.image_jpeg == b""
+    outbox.close()
+
+
+def test_failed_entries_can_be_retried_or_purged(tmp_path: Path) -> None:
+    clock = FakeClock()
+    outbox = open_outbox(tmp_path, clock=clock)
+    for _ in range(3):
+        outbox.put(make_datapoint())
+    for entry in outbox.claim(3, clock.now):
+        outbox.mark_failed(entry.id, "nope")
+    assert outbox.stats().counts[EntryStatus.FAILED] == 3
+    held = outbox.stats().bytes
+    assert outbox.retry_failed() == 3
+    assert len(outbox.claim(10, clock.now)) == 3
+    assert outbox.stats().bytes == held
+    for entry_id in (1, 2, 3):
+        outbox.mark_failed(entry_id, "nope")
+    assert outbox.purge_failed() == 3
+    assert outbox.stats().bytes == 0
+    outbox.close()
+
+
+def test_recover_on_open_returns_delivering_entries_to_pending(tmp_path: Path) -> None:
+    clock = FakeClock()
+    outbox = open_outbox(tmp_path, clock=clock)
+    ids = [outbox.put(make_datapoint()) for _ in range(3)]
+    claimed = outbox.claim(2, clock.now)
+    assert [e.id for e in claimed] == ids[:2]
+    outbox.close()  # a crash: nothing marked
+    reopened = open_outbox(tmp_path, clock=clock)
+    stats = reopened.stats()
+    assert stats.counts[EntryStatus.DELIVERING] == 0
+    assert stats.counts[EntryStatus.PENDING] == 3
+    again = reopened.claim(10, clock.now)
+    assert sorted(e.id for e in again) == ids
+    assert {e.id: e.attempts for e in again} == {ids[0]: 2, ids[1]: 2, ids[2]: 1}
+    reopened.close()
+
+
+def test_stats_counts_bytes_and_oldest_age(tmp_path: Path) -> None:
+    clock = FakeClock(datetime(2026, 11, 28, 10, 0, 30, tzinfo=UTC).timestamp())
+    outbox = open_outbox(tmp_path, clock=clock)
+    empty = outbox.stats()
+    assert empty.oldest_pending_age is None
+    assert empty.bytes == 0
+    ids = [outbox.put(make_datapoint()) for _ in range(4)]
+    outbox.claim(1, clock.now)
+    outbox.mark_delivered(ids[0], "img")
+    [failing] = outbox.claim(1, clock.now)
+    outbox.mark_failed(failing.id, "bad")
+    outbox.claim(1, clock.now)
+    stats = outbox.stats()
+    assert stats.counts == {
+        EntryStatus.PENDING: 1,
+        EntryStatus.DELIVERING: 1,
+        EntryStatus.DELIVERED: 1,
+        EntryStatus.FAILED: 1,
+    }
+    # make_datapoint() was created at 10:00:00.123456; the clock says 10:00:30
+    assert stats.oldest_pending_age == pytest.approx(29.876544)
+    per_entry = outbox.get(ids[3])
+    assert per_entry is not None
+    assert stats.bytes == 3 * per_entry.size
+    outbox.close()
+
+
+def test_delivered_rows_are_pruned_after_a_day(tmp_path: Path) -> None:
+    clock = FakeClock()
+    outbox = open_outbox(tmp_path, clock=clock)
+    old, recent = outbox.put(make_datapoint()), outbox.put(make_datapoint())
+    outbox.claim(2, clock.now)
+    outbox.mark_delivered(old, "a")
+    clock.now += 3600
+    outbox.mark_delivered(recent, "b")
+    assert outbox.prune(clock.now + 23 * 3600) == 0
+    assert outbox.prune(clock.now + 23.5 * 3600) == 1
+    assert outbox.get(old) is None
+    assert outbox.get(recent) is not None
+    outbox.close()
+
+
+def test_accepted_datapoints_survive_reopening(tmp_path: Path) -> None:
+    outbox = open_outbox(tmp_path)
+    ids = [outbox.put(make_datapoint()) for _ in range(20)]
+    outbox.close()
+    reopened = open_outbox(tmp_path)
+    assert sorted(e.id for e in reopened.claim(100, 2e9)) == ids
+    reopened.close()
+    with sqlite3.connect(tmp_path / "outbox.db") as raw:
+        assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert (tmp_path / "outbox.db").stat().st_mode & 0o077 == 0
+
+
+def test_concurrent_puts_and_claims_lose_and_double_nothing(tmp_path: Path) -> None:
+    outbox = open_outbox(tmp_path)
+    put_keys: list[str] = []
+    claimed: list[str] = []
+    lock = threading.Lock()
+    stop = threading.Event()
+
+    def producer() -> None:
+        for _ in range(100):
+            dp = make_datapoint(jpeg_size=300)
+            outbox.put(dp)
+            with lock:
+                put_keys.append(dp.idempotency_key)
+
+    def consumer() -> None:
+        while not stop.is_set():
+            for entry in outbox.claim(7, 2e9):
+                outbox.mark_delivered(entry.id, "x")
+                with lock:
+                    claimed.append(entry.idempotency_key)
+
+    producers = [threading.Thread(target=producer) for _ in range(3)]
+    consumers = [threading.Thread(target=consumer) for _ in range(2)]
+    for thread in producers + consumers:
+        thread.start()
+    for thread in producers:
+        thread.join()
+    deadline = time.monotonic() + 30
+    while len(claimed) < len(put_keys) and time.monotonic() < deadline:
+        stop.wait(0.01)
+    stop.set()
+    for thread in consumers:
+        thread.join()
+    assert sorted(claimed) == sorted(put_keys)
+    assert len(set(claimed)) == 300
+    assert outbox.stats().bytes == 0
+    outbox.close()
+
+
+def test_bad_synchronous_mode_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="synchronous"):
+        Outbox(tmp_path / "o.db", max_bytes=10, synchronous="OFF; DROP TABLE x")
