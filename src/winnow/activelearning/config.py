@@ -18,9 +18,10 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from enum import StrEnum
+from functools import cached_property
 from typing import Annotated, Any, Literal, TypeGuard
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic_core import PydanticCustomError
 
 from winnow.activelearning.limits.base import Window
@@ -94,17 +95,12 @@ class _SelectsClasses(_Strategy):
     """A strategy with an optional class selection; ``selected`` is it as a frozenset."""
 
     selected_class_names: tuple[ClassName, ...] | None = None
-    _selected: frozenset[str] | None = PrivateAttr(default=None)
 
-    def model_post_init(self, context: Any, /) -> None:
-        """Precompute the selection as a set for the samplers."""
-        if self.selected_class_names is not None:
-            self._selected = frozenset(self.selected_class_names)
-
-    @property
+    @cached_property
     def selected(self) -> frozenset[str] | None:
-        """The selected class names, or None when every class counts."""
-        return self._selected
+        """The selected class names as a set (None: every class counts); computed once."""
+        names = self.selected_class_names
+        return None if names is None else frozenset(names)
 
 
 class CloseToThresholdStrategy(_SelectsClasses):
