@@ -1,0 +1,74 @@
+"""Tiny ONNX models built with the onnx helper API that emit known tensors.
+
+Each graph reads its ``images`` input (so onnxruntime runs a real graph) and
+adds a constant: the output is exactly the constant, in the layout of an
+Ultralytics export, with metadata (task, names, imgsz) like one.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+
+def _graph_model(output: np.ndarray, metadata: dict[str, str], size: int) -> bytes:
+    const = numpy_helper.from_array(output.astype(np.float32), name="const")
+    nodes = [
+        helper.make_node("ReduceMean", ["images"], ["mean"], keepdims=0),
+        helper.make_node("Mul", ["mean", "zero"], ["nothing"]),
+        helper.make_node("Add", ["const", "nothing"], ["output0"]),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "winnow-test",
+        [helper.make_tensor_value_info("images", TensorProto.FLOAT, [1, 3, size, size])],
+        [helper.make_tensor_value_info("output0", TensorProto.FLOAT, list(output.shape))],
+        initializer=[const, numpy_helper.from_array(np.array(0.0, dtype=np.float32), "zero")],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    for key, value in metadata.items():
+        entry = model.metadata_props.add()
+        entry.key = key
+        entry.value = value
+    onnx.checker.check_model(model)
+    return model.SerializeToString()
+
+
+def end2end_detector() -> bytes:
+    """64x64 end-to-end detector: one 'car' box (8, 20)-(24, 36) at 0.9 in input pixels."""
+    out = np.zeros((1, 300, 6), dtype=np.float32)
+    out[0, 0] = [8, 20, 24, 36, 0.9, 0]
+    out[0, 1] = [30, 30, 40, 40, 0.1, 1]  # below any sensible confidence
+    meta = {
+        "task": "detect",
+        "names": "{0: 'car', 1: 'person'}",
+        "imgsz": "[64, 64]",
+        "end2end": "True",
+        "stride": "32",
+        "batch": "1",
+    }
+    return _graph_model(out, meta, 64)
+
+
+def classifier() -> bytes:
+    """32x32 classifier of three classes answering cat 0.7, dog 0.2, bird 0.1."""
+    out = np.array([[0.7, 0.2, 0.1]], dtype=np.float32)
+    meta = {"task": "classify", "names": "{0: 'cat', 1: 'dog', 2: 'bird'}", "imgsz": "[32, 32]"}
+    return _graph_model(out, meta, 32)
+
+
+def pose_model() -> bytes:
+    """64x64 raw pose head: 1 class, 2 keypoints, 32 anchors; anchor 3 is a person at 0.8."""
+    channels = 4 + 1 + 2 * 3
+    out = np.zeros((1, channels, 32), dtype=np.float32)
+    out[0, :, 3] = [32, 32, 16, 16, 0.8, 28, 30, 0.9, 36, 34, 0.95]
+    meta = {
+        "task": "pose",
+        "names": "{0: 'person'}",
+        "imgsz": "[64, 64]",
+        "kpt_shape": "[2, 3]",
+        "batch": "1",
+    }
+    return _graph_model(out, meta, 64)
