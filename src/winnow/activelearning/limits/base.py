@@ -16,7 +16,7 @@ are rejected with ``ValueError`` because their zone is a guess.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Final, Protocol
@@ -54,22 +54,30 @@ def window_start(window: Window, epoch: int) -> int:
     return epoch - epoch % length
 
 
-def window_limits(budget: Budget) -> list[tuple[Window, int]]:
-    """The budget's limits with one entry per window (the smallest value wins)."""
-    merged: dict[Window, int] = {}
-    for window, value in budget.limits:
-        known = merged.get(window)
-        merged[window] = value if known is None else min(known, value)
-    return list(merged.items())
-
-
 @dataclass(slots=True, frozen=True)
 class Budget:
-    """One strategy's limits. ``scope`` namespaces keys (workspace/project/strategy)."""
+    """One strategy's limits. ``scope`` namespaces keys (workspace/project/strategy).
+
+    ``windows`` is derived once: one ``(window name, length s, limit)`` per
+    window type, the smallest value winning when a type is repeated, so a
+    take counts each window once. Build budgets once per configuration, not
+    per datapoint.
+    """
 
     scope: str
     strategy: str
     limits: tuple[tuple[Window, int], ...]
+    windows: tuple[tuple[str, int, int], ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        merged: dict[Window, int] = {}
+        for window, value in self.limits:
+            known = merged.get(window)
+            merged[window] = value if known is None else min(known, value)
+        windows = tuple(
+            (window.value, WINDOW_SECONDS[window], value) for window, value in merged.items()
+        )
+        object.__setattr__(self, "windows", windows)
 
 
 @dataclass(slots=True, frozen=True)

@@ -12,14 +12,11 @@ from datetime import datetime
 
 from winnow.activelearning.limits.base import (
     BATCH_TTL_SECONDS,
-    WINDOW_SECONDS,
     BatchCap,
     Budget,
     Credit,
     TakeOutcome,
-    Window,
     epoch_seconds,
-    window_limits,
 )
 
 # A window's counters are kept this long after the window ends, so a thread
@@ -28,7 +25,7 @@ from winnow.activelearning.limits.base import (
 _GRACE_SECONDS = 60
 _PURGE_EVERY_SECONDS = 60
 
-_WindowKey = tuple[Window, int]  # (window, start epoch)
+_WindowKey = tuple[int, int]  # (window length s, window start epoch)
 _Owner = tuple[str, str]  # (scope, strategy)
 _BatchKey = tuple[str, str]  # (scope, batch name)
 
@@ -36,7 +33,7 @@ _BatchKey = tuple[str, str]  # (scope, batch name)
 class MemoryLimits:
     """Limits counted in this process's memory, behind one lock.
 
-    Layout: ``{(window, window_start_epoch): {(scope, strategy): count}}`` so
+    Layout: ``{(window_seconds, window_start_epoch): {(scope, strategy): count}}`` so
     that ended windows are dropped whole (at most once a minute of ``now``),
     and ``{(scope, batch_name): [count, last_touched_epoch]}`` for batches,
     dropped when not touched for ``BATCH_TTL_SECONDS``. Memory stays bounded
@@ -91,9 +88,8 @@ class MemoryLimits:
         budget = credit.budget
         owner = (budget.scope, budget.strategy)
         with self._lock:
-            for window, _ in window_limits(budget):
-                length = WINDOW_SECONDS[window]
-                counter = self._windows.get((window, epoch - epoch % length))
+            for _, length, _ in budget.windows:
+                counter = self._windows.get((length, epoch - epoch % length))
                 if counter is not None and counter.get(owner, 0) > 0:
                     counter[owner] -= 1
             if credit.batch is not None:
@@ -108,9 +104,8 @@ class MemoryLimits:
         """The window counters the budget would consume, or None when one is full."""
         owner = (budget.scope, budget.strategy)
         counters: list[dict[_Owner, int]] = []
-        for window, value in window_limits(budget):
-            length = WINDOW_SECONDS[window]
-            key = (window, epoch - epoch % length)
+        for _, length, value in budget.windows:
+            key = (length, epoch - epoch % length)
             counter = self._windows.get(key)
             if counter is None:
                 counter = self._windows[key] = {}
@@ -121,11 +116,7 @@ class MemoryLimits:
 
     def _purge(self, epoch: int) -> None:
         """Drop windows that ended more than the grace ago, and idle batch counts."""
-        ended = [
-            key
-            for key in self._windows
-            if key[1] + WINDOW_SECONDS[key[0]] + _GRACE_SECONDS <= epoch
-        ]
+        ended = [key for key in self._windows if key[1] + key[0] + _GRACE_SECONDS <= epoch]
         for key in ended:
             del self._windows[key]
         idle = [

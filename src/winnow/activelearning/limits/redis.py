@@ -13,13 +13,11 @@ from typing import TYPE_CHECKING, Any
 
 from winnow.activelearning.limits.base import (
     BATCH_TTL_SECONDS,
-    WINDOW_SECONDS,
     BatchCap,
     Budget,
     Credit,
     TakeOutcome,
     epoch_seconds,
-    window_limits,
 )
 from winnow.errors import ConfigurationError, ServiceUnavailableError
 
@@ -153,11 +151,9 @@ class RedisLimits:
             cap = -1 if batch.max_images is None else max(batch.max_images, 0)
             args = [cap, BATCH_TTL_SECONDS]
         for budget in candidates:
-            windows = window_limits(budget)
-            args.append(len(windows))
-            for window, value in windows:
-                length = WINDOW_SECONDS[window]
-                keys.append(self._window_key(budget, window.value, epoch - epoch % length))
+            args.append(len(budget.windows))
+            for window, length, value in budget.windows:
+                keys.append(self._window_key(budget, window, epoch - epoch % length))
                 args.append(value)
                 args.append(length + KEY_MARGIN_SECONDS)
         result = int(self._run(self._take, keys, args))
@@ -175,8 +171,8 @@ class RedisLimits:
         """
         epoch = epoch_seconds(credit.taken_at)
         keys = [
-            self._window_key(credit.budget, window.value, epoch - epoch % WINDOW_SECONDS[window])
-            for window, _ in window_limits(credit.budget)
+            self._window_key(credit.budget, window, epoch - epoch % length)
+            for window, length, _ in credit.budget.windows
         ]
         if credit.batch is not None:
             keys.append(self._batch_key(credit.batch))
