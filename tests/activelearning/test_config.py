@@ -570,3 +570,14 @@ def test_schema_is_valid_json_schema_and_agrees_with_the_validator() -> None:
         if "duplicate" in " ".join(_expected) or "more_than + 1" in " ".join(_expected):
             continue  # rules JSON Schema cannot express
         assert list(validator.iter_errors(bad)), f"schema accepts {bad!r}"
+
+
+def test_example_in_the_reference_docs_is_valid() -> None:
+    text = (SCHEMA_FILE.parent / "config.md").read_text(encoding="utf-8")
+    example = text.split("```json\n", 1)[1].split("```", 1)[0]
+    config = validate_config(json.loads(example))
+    assert [s.type for s in config.sampling_strategies] == [
+        "close_to_threshold",
+        "detections_number_based",
+        "random",
+    ]
