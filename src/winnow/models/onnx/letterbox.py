@@ -50,7 +50,7 @@ def letterbox(
     """Resize ``image`` (HxWx3) keeping its aspect and pad it to ``height x width``."""
     h, w = image.shape[:2]
     scale = min(height / h, width / w)
-    new_w, new_h = round(w * scale), round(h * scale)
+    new_w, new_h = max(1, round(w * scale)), max(1, round(h * scale))
     resized: npt.NDArray[Any] = image
     if (new_w, new_h) != (w, h):
         resized = cv2.resize(image, (new_w, new_h), interpolation=cv2.INTER_LINEAR)
