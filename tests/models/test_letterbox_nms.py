@@ -102,4 +102,4 @@ def test_bad_inference_params_name_the_field(kwargs: dict[str, object], field: s
 def test_letterbox_of_an_extremely_thin_image_keeps_one_pixel_row() -> None:
     out, box = letterbox(np.zeros((1, 3000, 3), np.uint8), 640, 640)
     assert out.shape == (640, 640, 3)
-    assert box.pad_y == 320
+    assert box.pad_y == 319  # 639 rows of padding: 319 above, 320 below
