@@ -1,0 +1,1 @@
+"""Alembic migrations of the platform schema, packaged so no alembic.ini is needed."""

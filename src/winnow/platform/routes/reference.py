@@ -1,0 +1,234 @@
+"""The reference platform API (compat.md section 2), exactly as inference servers call it.
+
+The ``/{ws}/{project}...`` routes use :class:`ReferenceRoute`, which never
+matches a path whose first segment is one of winnow's own prefixes
+(``/v1``, ``/dataset``, ``/model``, ``/infer``...), so they cannot shadow
+other routes however the app orders its routers. They answer GET (and POST
+for ``active_learning``) only, leaving ``POST /{project}/{version}`` to the
+inference server.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.routing import APIRoute
+from starlette.concurrency import run_in_threadpool
+from starlette.routing import Match
+from starlette.types import Scope
+
+from winnow.errors import BadRequestError, NotFoundError
+from winnow.platform import store
+from winnow.platform.routes.auth import workspace_dependency
+from winnow.platform.routes.forms import json_body, read_multipart
+from winnow.platform.schema import Project, Workspace
+from winnow.platform.service import DatapointInput, Platform
+from winnow.platform.views import as_utc
+
+RESERVED_PREFIXES = frozenset(
+    {
+        "v1",
+        "dataset",
+        "infer",
+        "model",
+        "info",
+        "healthz",
+        "metrics",
+        "docs",
+        "redoc",
+        "openapi.json",
+        "static",
+        "ui",
+        "web",
+        "api",
+        "inference-stats",
+        "usage",
+        "favicon.ico",
+    }
+)
+
+
+class ReferenceRoute(APIRoute):
+    """An APIRoute that steps aside for paths under winnow's reserved first segments."""
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        """No match for reserved prefixes; otherwise the usual matching."""
+        if scope.get("type") == "http":
+            first = scope.get("path", "/").lstrip("/").split("/", 1)[0]
+            if first in RESERVED_PREFIXES:
+                return Match.NONE, {}
+        return super().matches(scope)
+
+
+def _timestamp(value: datetime) -> dict[str, int]:
+    moment = as_utc(value)
+    seconds = int(moment.timestamp())
+    return {"_seconds": seconds, "_nanoseconds": moment.microsecond * 1000}
+
+
+def _truthy(value: str | None) -> bool:
+    return (value or "").strip().lower() in {"true", "1", "yes"}
+
+
+def build_reference_router(platform: Platform) -> tuple[APIRouter, APIRouter]:
+    """The fixed-prefix routes and the ``/{ws}/{project}`` catch-alls, as two routers."""
+    fixed = APIRouter(tags=["reference platform API"])
+    catchall = APIRouter(tags=["reference platform API"], route_class=ReferenceRoute)
+    caller = Depends(workspace_dependency(platform))
+
+    def own_project(workspace: Workspace, ws: str, project: str) -> Project:
+        if ws != workspace.name:
+            raise NotFoundError(f"project {ws}/{project} not found")
+        return platform.project(workspace, project)
+
+    @fixed.get("/", summary="Workspace of an API key")
+    def workspace_of_key(workspace: Workspace = caller) -> dict[str, Any]:
+        return {"workspace": workspace.name}
+
+    @fixed.post("/dataset/{project}/upload", summary="Upload an image into a batch")
+    async def upload(project: str, request: Request) -> dict[str, Any]:
+        workspace = await run_in_threadpool(platform.workspace, _key(request))
+        limit = platform.settings.max_upload_bytes
+        form = await read_multipart(request, limit)
+        data = form.file("file")
+        query = request.query_params
+        batch = query.get("batch") or f"uploaded-{datetime.now(UTC):%Y-%m-%d}"
+        datapoint = DatapointInput(
+            batch_name=batch,
+            tags=tuple(query.getlist("tag")),
+            inference_id=query.get("inference_id") or None,
+            source="upload",
+            name=form.text("name"),
+            metadata=form.json_object("metadata"),
+        )
+        result = await run_in_threadpool(
+            lambda: platform.register(
+                workspace=workspace, project=project, data=data, datapoint=datapoint
+            )
+        )
+        if result.duplicate or result.replayed:
+            return {"duplicate": True, "id": str(result.image.id)}
+        return {"success": True, "id": str(result.image.id)}
+
+    @fixed.post("/dataset/{project}/annotate/{image_id}", summary="Annotate an image")
+    async def annotate(project: str, image_id: str, request: Request) -> dict[str, Any]:
+        workspace = await run_in_threadpool(platform.workspace, _key(request))
+        raw = await request.body()
+        try:
+            body = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise BadRequestError("body: annotation must be UTF-8 text") from None
+        if not body.strip():
+            raise BadRequestError("body: the annotation is empty")
+        query = request.query_params
+        await run_in_threadpool(
+            lambda: platform.annotate(
+                workspace=workspace,
+                project=project,
+                image_id=image_id,
+                body=body,
+                name=query.get("name"),
+                prediction=_truthy(query.get("prediction")),
+            )
+        )
+        return {"success": True}
+
+    @fixed.post("/inference-stats", summary="Accepted and ignored")
+    @fixed.post("/usage/inference", summary="Accepted and ignored")
+    def ignored() -> dict[str, Any]:
+        return {}
+
+    @catchall.get("/{ws}/{project}", summary="Project type")
+    def project_info(ws: str, project: str, workspace: Workspace = caller) -> dict[str, Any]:
+        target = own_project(workspace, ws, project)
+        with platform.db.read() as session:
+            batches = store.list_batches(session=session, project=target)
+        return {
+            "workspace": workspace.name,
+            "project": {
+                "id": f"{workspace.name}/{target.name}",
+                "name": target.name,
+                "type": target.type,
+                "images": sum(b.images for b in batches),
+                "unannotated": sum(b.images - b.annotated for b in batches),
+            },
+        }
+
+    @catchall.get("/{ws}/{project}/active_learning", summary="Read the AL configuration")
+    def read_config(ws: str, project: str, workspace: Workspace = caller) -> dict[str, Any]:
+        target = own_project(workspace, ws, project)
+        with platform.db.read() as session:
+            record = store.get_al_config(session=session, project=target)
+        return dict(record.config) if record is not None else {"enabled": False}
+
+    @catchall.post("/{ws}/{project}/active_learning", summary="Write the AL configuration")
+    async def write_config(ws: str, project: str, request: Request) -> dict[str, Any]:
+        key = _key(request)
+        workspace = await run_in_threadpool(platform.workspace, key)
+        body = await json_body(request)
+        if not isinstance(body, dict) or "config" not in body:
+            raise BadRequestError('body: must be {"config": {...}}')
+
+        def save() -> dict[str, Any]:
+            target = own_project(workspace, ws, project)
+            with platform.db.write() as session:
+                record = store.save_al_config(
+                    session=session,
+                    project=target,
+                    config=body["config"],
+                    created_by=(key or "")[:6],
+                )
+                return {"success": True, "version": record.version, "config": record.config}
+
+        return await run_in_threadpool(save)
+
+    @catchall.get("/{ws}/{project}/batches", summary="Labeling batches")
+    def batches(ws: str, project: str, workspace: Workspace = caller) -> dict[str, Any]:
+        target = own_project(workspace, ws, project)
+        with platform.db.read() as session:
+            rows = store.list_batches(session=session, project=target)
+        return {
+            "batches": [
+                {
+                    "name": row.batch.name,
+                    "id": str(row.batch.id),
+                    "images": row.images,
+                    "numJobs": 1 if row.images else 0,
+                    "uploaded": _timestamp(row.batch.created_at),
+                }
+                for row in rows
+            ]
+        }
+
+    @catchall.get("/{ws}/{project}/jobs", summary="Labeling jobs (one per non-empty batch)")
+    def jobs(ws: str, project: str, workspace: Workspace = caller) -> dict[str, Any]:
+        target = own_project(workspace, ws, project)
+        with platform.db.read() as session:
+            rows = store.list_batches(session=session, project=target)
+        out = []
+        for row in rows:
+            if not row.images:
+                continue
+            unannotated = row.images - row.annotated
+            out.append(
+                {
+                    "id": str(row.batch.id),
+                    "name": row.batch.name,
+                    "sourceBatch": f"{workspace.name}/{row.batch.id}",
+                    "numImages": row.images,
+                    "status": "complete" if unannotated == 0 else "assigned",
+                    "annotated": row.annotated,
+                    "unannotated": unannotated,
+                }
+            )
+        return {"jobs": out}
+
+    return fixed, catchall
+
+
+def _key(request: Request) -> str | None:
+    from winnow.platform.routes.auth import api_key_of
+
+    return api_key_of(request)

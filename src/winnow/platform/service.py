@@ -1,0 +1,306 @@
+"""The platform service: ``Platform.open(settings)`` builds the database, blob store and routes.
+
+Everything the routes and in-process clients need that spans the database
+and the blob store lives here (registering a datapoint writes the blob first,
+then the rows in one transaction, and deletes the blob on any failure, so a
+datapoint is either stored whole or not at all).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy.exc import IntegrityError
+
+from winnow.errors import ConflictError
+from winnow.platform import store
+from winnow.platform.blobs import BlobStore, blob_store_from_url
+from winnow.platform.db import Database
+from winnow.platform.migrate import migrate
+from winnow.platform.schema import Annotation, ModelVersion, Project, Workspace
+from winnow.platform.store.annotations import check_prediction
+from winnow.platform.store.datapoints import check_batch_name, find_existing, new_blob_key
+from winnow.platform.store.listing import image_project
+from winnow.platform.store.models import model_blob_key
+from winnow.platform.store.workspaces import count_workspaces
+from winnow.settings import Settings
+
+if TYPE_CHECKING:
+    from fastapi import APIRouter
+
+log = logging.getLogger("winnow.platform")
+DEFAULT_WORKSPACE = "default"
+
+
+@dataclass(slots=True, frozen=True)
+class DatapointInput:
+    """Everything one datapoint carries besides its image bytes."""
+
+    batch_name: str
+    tags: tuple[str, ...] = ()
+    prediction: dict[str, Any] | None = None
+    strategy: str | None = None
+    model_id: str | None = None
+    inference_id: str | None = None
+    source: str | None = None
+    config_version: int | None = None
+    idempotency_key: str | None = None
+    name: str | None = None
+    metadata: dict[str, Any] | None = None
+
+
+class Platform:
+    """The platform role of one process: database, blob store and HTTP routes."""
+
+    def __init__(self, settings: Settings, db: Database, blobs: BlobStore) -> None:
+        self.settings = settings
+        self.db = db
+        self.blobs = blobs
+        self.bootstrap_key: str | None = None
+        self._router: APIRouter | None = None
+
+    @classmethod
+    def open(cls, settings: Settings) -> Platform:
+        """Open (and migrate) the database and blob store; bootstrap an empty database.
+
+        On an empty database, workspace ``default`` gets one API key (the
+        ``api_key`` setting, or a generated one), available once as
+        ``bootstrap_key`` and written to ``<data_dir>/api-key`` with mode 0600.
+        """
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        db = Database.from_url(settings.resolved_database_url)
+        migrate(db.engine)
+        platform = cls(settings, db, blob_store_from_url(settings.resolved_blob_url, settings))
+        platform.bootstrap_key = platform._bootstrap()
+        return platform
+
+    def _bootstrap(self) -> str | None:
+        try:
+            with self.db.write() as session:
+                if count_workspaces(session=session):
+                    return None
+                workspace = store.create_workspace(session=session, name=DEFAULT_WORKSPACE)
+                _record, key = store.create_api_key(
+                    session=session, workspace=workspace, plaintext=self.settings.api_key
+                )
+        except IntegrityError:  # another process bootstrapped at the same moment
+            return None
+        path = self.settings.data_dir / "api-key"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(key + "\n")
+        os.chmod(path, 0o600)
+        log.info("created workspace 'default'; its API key is in %s", path)
+        return key
+
+    @property
+    def router(self) -> APIRouter:
+        """Every platform route (reference-compatible and native ``/v1``)."""
+        if self._router is None:
+            from winnow.platform.routes import build_router
+
+            self._router = build_router(self)
+        return self._router
+
+    def close(self) -> None:
+        """Release the database and blob store."""
+        self.db.close()
+        self.blobs.close()
+
+    # ------------------------------------------------------------------ reads
+
+    def workspace(self, api_key: str | None) -> Workspace:
+        """The workspace of ``api_key``; UnauthorizedError for a missing or unknown key."""
+        with self.db.read() as session:
+            return store.resolve_key(session=session, api_key=api_key)
+
+    def project(self, workspace: Workspace, name: str) -> Project:
+        """The workspace's project ``name``; NotFoundError otherwise."""
+        with self.db.read() as session:
+            return store.get_project(session=session, workspace=workspace, name=name)
+
+    # ----------------------------------------------------------------- writes
+
+    def register(
+        self, *, workspace: Workspace, project: str, data: bytes, datapoint: DatapointInput
+    ) -> store.RegisterResult:
+        """Store one image with its tags, provenance and prediction, atomically and idempotently."""
+        checked = store.check_image(
+            data,
+            max_bytes=self.settings.max_upload_bytes,
+            max_pixels=self.settings.max_image_pixels,
+        )
+        check_batch_name(datapoint.batch_name)
+        store.check_tags(datapoint.tags)
+        with self.db.read() as session:
+            target = store.get_project(session=session, workspace=workspace, name=project)
+            if datapoint.prediction is not None and not datapoint.prediction.get("is_stub"):
+                check_prediction(target.type, datapoint.prediction)
+            found = find_existing(
+                session=session,
+                project=target,
+                sha256=checked.sha256,
+                idempotency_key=datapoint.idempotency_key,
+            )
+            if found is not None:
+                return found
+        key = new_blob_key(target, checked.content_type)
+        self.blobs.put(key, data)
+        try:
+            result = self._register_rows(target, checked, key, datapoint)
+        except BaseException:
+            self.blobs.delete(key)
+            raise
+        if result.duplicate or result.replayed:
+            self.blobs.delete(key)
+        return result
+
+    def _register_rows(
+        self, target: Project, checked: store.CheckedImage, key: str, dp: DatapointInput
+    ) -> store.RegisterResult:
+        for attempt in range(3):
+            try:
+                with self.db.write() as session:
+                    project = session.get(Project, target.id)
+                    assert project is not None
+                    return store.register_datapoint(
+                        session=session,
+                        project=project,
+                        image=checked,
+                        blob_key=key,
+                        batch_name=dp.batch_name,
+                        tags=dp.tags,
+                        prediction=dp.prediction,
+                        strategy=dp.strategy,
+                        model_id=dp.model_id,
+                        inference_id=dp.inference_id,
+                        source=dp.source,
+                        config_version=dp.config_version,
+                        idempotency_key=dp.idempotency_key,
+                        name=dp.name,
+                        metadata=dp.metadata,
+                    )
+            except IntegrityError:
+                # PostgreSQL only: the same bytes raced into another batch; retry finds them.
+                if attempt == 2:
+                    raise ConflictError("the image was registered concurrently; retry") from None
+        raise AssertionError("unreachable")
+
+    def annotate(
+        self,
+        *,
+        workspace: Workspace,
+        project: str,
+        image_id: str,
+        body: str,
+        name: str | None,
+        prediction: bool,
+    ) -> Annotation:
+        """Add an annotation to an image of ``project``; 404 if the image is not in it."""
+        with self.db.write() as session:
+            target = store.get_project(session=session, workspace=workspace, name=project)
+            image = store.get_image(session=session, workspace=workspace, image_id=image_id)
+            if image.project_id != target.id:
+                raise store_not_found_image(image_id)
+            if prediction and any(
+                a.kind == "prediction" for a in store.list_annotations(session=session, image=image)
+            ):
+                raise ConflictError(f"image {image_id} already has a prediction annotation")
+            return store.add_annotation(
+                session=session,
+                image=image,
+                project_type=target.type,
+                body=body,
+                name=name,
+                prediction=prediction,
+            )
+
+    def image_file(self, workspace: Workspace, image_id: str) -> tuple[bytes, str]:
+        """The stored bytes and content type of an image of the workspace."""
+        with self.db.read() as session:
+            image = store.get_image(session=session, workspace=workspace, image_id=image_id)
+            key, content_type = image.blob_key, image.content_type
+        return self.blobs.get(key), content_type
+
+    def image_details(self, workspace: Workspace, image_id: str) -> dict[str, Any]:
+        """An image's metadata with its batch name and annotations, as JSON."""
+        from winnow.platform.views import annotation_json, image_json
+
+        with self.db.read() as session:
+            image = store.get_image(session=session, workspace=workspace, image_id=image_id)
+            project = image_project(session=session, image=image)
+            batches = {
+                b.batch.id: b.batch.name
+                for b in store.list_batches(session=session, project=project)
+            }
+            body = image_json(image, project.name, batches)
+            body["annotations"] = [
+                annotation_json(a) for a in store.list_annotations(session=session, image=image)
+            ]
+            return body
+
+    def add_model(
+        self,
+        *,
+        workspace: Workspace,
+        model_id: str,
+        data: bytes,
+        task_type: str | None = None,
+        class_names: list[str] | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> tuple[Project, ModelVersion]:
+        """Register an ONNX file as ``project/version``; blob first, row second."""
+        project_name, version = store.parse_model_id(model_id)
+        if not data:
+            from winnow.errors import BadRequestError
+
+            raise BadRequestError("file: the model file is empty")
+        project = self.project(workspace, project_name)
+        key = model_blob_key(project, version)
+        with self.db.read() as session:
+            # Refuse before touching the blob of an existing version.
+            existing = store.list_model_versions(
+                session=session, workspace=workspace, project=project
+            )
+            if any(m.version == version for _p, m in existing):
+                raise ConflictError(f"model {project_name}/{version} is already registered")
+        self.blobs.put(key, data)
+        try:
+            with self.db.write() as session:
+                record = store.add_model_version(
+                    session=session,
+                    project=project,
+                    version=version,
+                    data=data,
+                    blob_key=key,
+                    task_type=task_type,
+                    class_names=class_names,
+                    metadata=metadata,
+                )
+        except BaseException:
+            self.blobs.delete(key)
+            raise
+        return project, record
+
+    def model_version(
+        self, workspace: Workspace, project: str, version: int
+    ) -> tuple[Project, ModelVersion]:
+        """A registered version of the workspace's project; NotFoundError naming it otherwise."""
+        with self.db.read() as session:
+            target = store.get_project(session=session, workspace=workspace, name=project)
+            return target, store.get_model_version(session=session, project=target, version=version)
+
+    def model_file(self, workspace: Workspace, project: str, version: int) -> bytes:
+        """The ONNX bytes of a registered version."""
+        _project, record = self.model_version(workspace, project, version)
+        return self.blobs.get(record.blob_key)
+
+
+def store_not_found_image(image_id: str) -> Exception:
+    """The 404 for an image outside the addressed project."""
+    from winnow.errors import NotFoundError
+
+    return NotFoundError(f"image {image_id!r} not found")

@@ -1,0 +1,136 @@
+"""Annotations: predictions (pre-annotations) and human labels, checked against the project type.
+
+Detection-family projects take reference-shaped prediction JSON (``.json``);
+classification projects take the class name as text (``.txt``, one class per
+line, one line for single-label) or classification prediction JSON.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from winnow.errors import InvalidAnnotationError
+from winnow.platform.schema import Annotation, Image
+from winnow.predictions import (
+    ClassificationPrediction,
+    DetectionPrediction,
+    PredictionFormatError,
+    StubPrediction,
+    prediction_from_json,
+)
+
+DETECTION_PROJECTS = {"object-detection", "instance-segmentation", "keypoint-detection"}
+CLASSIFICATION_PROJECTS = {"classification", "multi-label-classification"}
+MAX_ANNOTATION_CHARS = 5_000_000
+
+
+@dataclass(slots=True, frozen=True)
+class CheckedAnnotation:
+    """An annotation body that fits its project: ``format`` is ``json`` or ``txt``."""
+
+    format: str
+    body: str
+
+
+def annotation_format(name: str | None, body: str) -> str:
+    """``json`` or ``txt`` from the file name's extension (or the body's look when unnamed)."""
+    if name:
+        lowered = name.lower()
+        if lowered.endswith(".json"):
+            return "json"
+        if lowered.endswith(".txt"):
+            return "txt"
+        raise InvalidAnnotationError(f"name: annotation file {name!r} must end in .json or .txt")
+    return "json" if body.lstrip().startswith("{") else "txt"
+
+
+def check_annotation(project_type: str, fmt: str, body: str) -> CheckedAnnotation:
+    """Validate ``body`` for ``project_type``; InvalidAnnotationError saying what is wrong."""
+    if len(body) > MAX_ANNOTATION_CHARS:
+        raise InvalidAnnotationError(f"annotation is longer than {MAX_ANNOTATION_CHARS} characters")
+    if fmt == "txt":
+        if project_type not in CLASSIFICATION_PROJECTS:
+            raise InvalidAnnotationError(
+                f"a {project_type} project needs a .json annotation (prediction JSON), not .txt"
+            )
+        classes = [line.strip() for line in body.splitlines() if line.strip()]
+        if not classes:
+            raise InvalidAnnotationError("a .txt annotation must hold the class name")
+        if project_type == "classification" and len(classes) != 1:
+            raise InvalidAnnotationError(
+                f"a classification annotation names exactly one class, got {len(classes)}"
+            )
+        return CheckedAnnotation("txt", "\n".join(classes))
+    try:
+        data = json.loads(body)
+    except ValueError as exc:
+        raise InvalidAnnotationError(f"annotation is not valid JSON ({exc})") from None
+    check_prediction(project_type, data)
+    return CheckedAnnotation("json", body)
+
+
+def check_prediction(project_type: str, data: Any) -> None:
+    """Check that prediction JSON has the shape of ``project_type``'s task."""
+    if not isinstance(data, dict):
+        raise InvalidAnnotationError("annotation JSON must be an object")
+    task = project_type if project_type in DETECTION_PROJECTS else "classification"
+    try:
+        prediction = prediction_from_json(data, task)
+    except PredictionFormatError as exc:
+        raise InvalidAnnotationError(
+            f"annotation does not fit a {project_type} project: {exc}"
+        ) from None
+    if isinstance(prediction, StubPrediction):
+        raise InvalidAnnotationError("a stub prediction (is_stub) carries no annotation")
+    if project_type in DETECTION_PROJECTS and not isinstance(prediction, DetectionPrediction):
+        raise InvalidAnnotationError(f"a {project_type} project needs detection predictions")
+    if project_type in CLASSIFICATION_PROJECTS and not isinstance(
+        prediction, ClassificationPrediction
+    ):
+        raise InvalidAnnotationError(f"a {project_type} project needs classification predictions")
+    if isinstance(prediction, DetectionPrediction):
+        for i, det in enumerate(prediction.detections):
+            if det.width < 0 or det.height < 0:
+                raise InvalidAnnotationError(f"predictions[{i}]: width and height must be >= 0")
+            if project_type == "instance-segmentation" and det.points is None:
+                raise InvalidAnnotationError(f"predictions[{i}].points: required for segmentation")
+
+
+def add_annotation(
+    *,
+    session: Session,
+    image: Image,
+    project_type: str,
+    body: str,
+    name: str | None = None,
+    prediction: bool = False,
+) -> Annotation:
+    """Validate and store an annotation of ``image``; a human one marks the image labeled."""
+    fmt = annotation_format(name, body)
+    checked = check_annotation(project_type, fmt, body)
+    record = Annotation(
+        image_id=image.id,
+        kind="prediction" if prediction else "human",
+        format=checked.format,
+        body=checked.body,
+        name=name,
+    )
+    session.add(record)
+    if not prediction and image.status == "unlabeled":
+        image.status = "labeled"
+    session.flush()
+    return record
+
+
+def list_annotations(*, session: Session, image: Image) -> list[Annotation]:
+    """Annotations of ``image``, oldest first."""
+    return list(
+        session.scalars(
+            select(Annotation).where(Annotation.image_id == image.id).order_by(Annotation.id)
+        )
+    )

@@ -1,0 +1,266 @@
+"""Registering images (with an optional prediction) into labeling batches, atomically.
+
+``register_datapoint`` is the one write path for images, used by the
+reference upload route and the native datapoints route alike. The caller
+writes the bytes to the blob store first and passes the key; this function
+then writes every row in the caller's transaction: batch (created on first
+use), image, tags and prediction annotation. The batch row is locked first
+(``SELECT ... FOR UPDATE`` on PostgreSQL; SQLite transactions are already
+serialized by :meth:`winnow.platform.db.Database.write`), so the duplicate,
+idempotency and ``max_batch_images`` checks that follow cannot race.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from winnow.errors import BadRequestError, BatchFullError, PayloadTooLargeError
+from winnow.images import decode_image, sha256_hex
+from winnow.platform.schema import Batch, Image, ImageTag, Project
+from winnow.platform.store.annotations import add_annotation
+from winnow.platform.store.projects import get_al_config, max_batch_images
+from winnow.settings import TAG_CHARS
+
+TAG = re.compile(rf"^[{TAG_CHARS}]{{1,64}}$")
+BATCH_NAME = re.compile(r"^[^\x00-\x1f/\\]{1,256}$")
+SHORT_TEXT = 128
+
+
+@dataclass(slots=True, frozen=True)
+class CheckedImage:
+    """Image bytes that decoded fine: size, hash and content type."""
+
+    data: bytes
+    sha256: str
+    width: int
+    height: int
+    content_type: str
+
+
+@dataclass(slots=True, frozen=True)
+class RegisterResult:
+    """What registering produced: the image, and whether it already existed."""
+
+    image: Image
+    duplicate: bool = False
+    replayed: bool = False
+
+
+def check_image(data: bytes, *, max_bytes: int, max_pixels: int) -> CheckedImage:
+    """Decode ``data`` fully (corrupt and non-images fail) under the byte and pixel caps."""
+    if len(data) > max_bytes:
+        raise PayloadTooLargeError(
+            f"image upload is {len(data)} bytes, over the limit of {max_bytes} bytes"
+        )
+    pixels = decode_image(data, max_pixels=max_pixels, auto_orient=True)
+    height, width = int(pixels.shape[0]), int(pixels.shape[1])
+    content_type = _content_type(data)
+    return CheckedImage(data, sha256_hex(data), width, height, content_type)
+
+
+def _content_type(data: bytes) -> str:
+    if data[:3] == b"\xff\xd8\xff":
+        return "image/jpeg"
+    if data[:8] == b"\x89PNG\r\n\x1a\n":
+        return "image/png"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    if data[:2] == b"BM":
+        return "image/bmp"
+    if data[:4] in {b"GIF8"}:
+        return "image/gif"
+    return "application/octet-stream"
+
+
+def check_tags(tags: list[str] | tuple[str, ...]) -> list[str]:
+    """Tags in order without repeats; BadRequestError naming the first bad one."""
+    out: list[str] = []
+    for tag in tags:
+        if not isinstance(tag, str) or not TAG.match(tag):
+            raise BadRequestError(
+                f"tag: {tag!r} must be 1-64 characters of a-z A-Z 0-9 - _ : / . [ ] < > {{ }} @"
+            )
+        if tag not in out:
+            out.append(tag)
+    return out
+
+
+def check_batch_name(name: str) -> str:
+    """A batch name: 1-256 characters without control characters or slashes."""
+    if not isinstance(name, str) or not BATCH_NAME.match(name):
+        raise BadRequestError(
+            f"batch: name {name!r} must be 1-256 characters without control characters or slashes"
+        )
+    return name
+
+
+def _short(field: str, value: str | None) -> str | None:
+    if value is not None and (not isinstance(value, str) or len(value) > SHORT_TEXT):
+        raise BadRequestError(f"{field}: must be a string of at most {SHORT_TEXT} characters")
+    return value
+
+
+def new_blob_key(project: Project, content_type: str) -> str:
+    """A fresh blob key for an image of ``project`` (unique per attempt, never reused)."""
+    ext = {"image/jpeg": "jpg", "image/png": "png", "image/webp": "webp"}.get(content_type, "bin")
+    return f"images/{project.workspace_id}/{project.id}/{uuid.uuid4().hex}.{ext}"
+
+
+def find_existing(
+    *, session: Session, project: Project, sha256: str, idempotency_key: str | None
+) -> RegisterResult | None:
+    """An earlier registration of the same idempotency key, or the same bytes, if any."""
+    if idempotency_key is not None:
+        image = session.scalar(
+            select(Image).where(
+                Image.project_id == project.id, Image.idempotency_key == idempotency_key
+            )
+        )
+        if image is not None:
+            return RegisterResult(image, duplicate=False, replayed=True)
+    image = session.scalar(
+        select(Image).where(Image.project_id == project.id, Image.sha256 == sha256)
+    )
+    return RegisterResult(image, duplicate=True) if image is not None else None
+
+
+def lock_batch(*, session: Session, project: Project, name: str) -> Batch:
+    """Get or create the batch ``name`` and lock its row until the transaction ends."""
+    values = {"project_id": project.id, "name": name, "image_count": 0}
+    if session.get_bind().dialect.name == "postgresql":
+        insert_stmt: Any = postgresql.insert(Batch).values(**values)
+    else:
+        insert_stmt = sqlite.insert(Batch).values(**values)
+    session.execute(insert_stmt.on_conflict_do_nothing(index_elements=["project_id", "name"]))
+    batch = session.scalar(
+        select(Batch)
+        .where(Batch.project_id == project.id, Batch.name == name)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    assert batch is not None  # inserted or present just above
+    return batch
+
+
+def register_datapoint(
+    *,
+    session: Session,
+    project: Project,
+    image: CheckedImage,
+    blob_key: str,
+    batch_name: str,
+    tags: list[str] | tuple[str, ...] = (),
+    prediction: dict[str, Any] | None = None,
+    strategy: str | None = None,
+    model_id: str | None = None,
+    inference_id: str | None = None,
+    source: str | None = None,
+    config_version: int | None = None,
+    idempotency_key: str | None = None,
+    name: str | None = None,
+    metadata: dict[str, Any] | None = None,
+) -> RegisterResult:
+    """Store an image already written under ``blob_key``, with tags and prediction, in one go.
+
+    Returns the earlier image (``replayed``) when the idempotency key was seen,
+    or (``duplicate``) when the same bytes are in the project; then nothing new
+    is stored and the caller deletes its blob. Raises BatchFullError when the
+    batch holds ``max_batch_images`` of the configuration in force.
+    """
+    check_batch_name(batch_name)
+    clean_tags = check_tags(tags)
+    for field, value in (
+        ("strategy", strategy),
+        ("model_id", model_id),
+        ("inference_id", inference_id),
+        ("source", source),
+        ("idempotency_key", idempotency_key),
+    ):
+        _short(field, value)
+    if prediction is not None and prediction.get("is_stub"):
+        prediction = None  # the stub model predicts nothing: the image goes unannotated
+    if prediction is not None:
+        # Validate before any row is written so a bad prediction stores nothing.
+        from winnow.platform.store.annotations import check_prediction
+
+        check_prediction(project.type, prediction)
+    batch = lock_batch(session=session, project=project, name=batch_name)
+    existing = find_existing(
+        session=session, project=project, sha256=image.sha256, idempotency_key=idempotency_key
+    )
+    if existing is not None:
+        return existing
+    cap = max_batch_images(get_al_config(session=session, project=project))
+    if cap is not None and batch.image_count >= cap:
+        raise BatchFullError(
+            f"batch {batch_name!r} is full: it holds {batch.image_count} images and "
+            f"max_batch_images is {cap}"
+        )
+    record = Image(
+        project_id=project.id,
+        batch_id=batch.id,
+        sha256=image.sha256,
+        width=image.width,
+        height=image.height,
+        size_bytes=len(image.data),
+        content_type=image.content_type,
+        blob_key=blob_key,
+        name=name,
+        source=source,
+        strategy=strategy,
+        model_id=model_id,
+        inference_id=inference_id,
+        config_version=config_version,
+        idempotency_key=idempotency_key,
+        metadata_json=metadata,
+        status="unlabeled",
+    )
+    record.tags = [ImageTag(project_id=project.id, tag=tag) for tag in clean_tags]
+    session.add(record)
+    batch.image_count += 1
+    session.flush()
+    if prediction is not None:
+        add_annotation(
+            session=session,
+            image=record,
+            project_type=project.type,
+            body=json.dumps(prediction),
+            name="prediction.json",
+            prediction=True,
+        )
+    return RegisterResult(record)
+
+
+def upload_image(
+    *,
+    session: Session,
+    project: Project,
+    image: CheckedImage,
+    blob_key: str,
+    batch_name: str,
+    tags: list[str] | tuple[str, ...] = (),
+    inference_id: str | None = None,
+    name: str | None = None,
+    metadata: dict[str, Any] | None = None,
+) -> RegisterResult:
+    """The reference upload: an image into a batch, without a prediction (annotated later)."""
+    return register_datapoint(
+        session=session,
+        project=project,
+        image=image,
+        blob_key=blob_key,
+        batch_name=batch_name,
+        tags=tags,
+        inference_id=inference_id,
+        name=name,
+        metadata=metadata,
+        source="upload",
+    )

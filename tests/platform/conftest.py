@@ -1,0 +1,97 @@
+"""Fixtures of the platform tests: a Platform on SQLite or PostgreSQL, an app, images."""
+
+from __future__ import annotations
+
+import io
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import simplejpeg
+from fastapi import FastAPI
+from sqlalchemy import create_engine, text
+
+from tests.server.asgi_client import ASGIClient
+from tests.services import DATABASE_URL, require
+from winnow.platform.http_errors import install_error_handlers
+from winnow.platform.service import Platform
+from winnow.settings import Settings
+
+API_KEY = "test-key-0123456789"
+
+
+def make_jpeg(width: int = 64, height: int = 48, seed: int = 0) -> bytes:
+    """A JPEG of random pixels (distinct per seed, so content hashes differ)."""
+    rng = np.random.default_rng(seed)
+    pixels = rng.integers(0, 255, size=(height, width, 3), dtype=np.uint8)
+    return bytes(simplejpeg.encode_jpeg(pixels, quality=80, colorspace="RGB"))
+
+
+def make_png(width: int = 32, height: int = 32) -> bytes:
+    """A PNG image."""
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (width, height), (10, 200, 30)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+@pytest.fixture
+def pg_schema_url() -> Iterator[str]:
+    """A PostgreSQL URL whose search_path is a fresh schema, dropped afterwards."""
+    base = require(DATABASE_URL, "PostgreSQL")
+    schema = f"winnow_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(base)
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    sep = "&" if "?" in base else "?"
+    yield f"{base}{sep}options=-csearch_path%3D{schema}"
+    with admin.begin() as conn:
+        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A database URL: the SQLite file in a temp dir, or a fresh PostgreSQL schema."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'winnow.db'}"
+    url: str = request.getfixturevalue("pg_schema_url")
+    return url
+
+
+@pytest.fixture
+def platform(tmp_path: Path, db_url: str) -> Iterator[Platform]:
+    """A Platform on ``db_url`` with local blobs and bootstrap key ``API_KEY``."""
+    settings = Settings(
+        data_dir=tmp_path / "data", api_key=API_KEY, database_url=db_url, max_upload_bytes=2_000_000
+    )
+    opened = Platform.open(settings)
+    yield opened
+    opened.close()
+
+
+@pytest.fixture
+def sqlite_platform(tmp_path: Path) -> Iterator[Platform]:
+    """A Platform on embedded defaults only (for tests that need no database matrix)."""
+    settings = Settings(data_dir=tmp_path / "data", api_key=API_KEY, max_upload_bytes=2_000_000)
+    opened = Platform.open(settings)
+    yield opened
+    opened.close()
+
+
+def make_app(platform: Platform) -> FastAPI:
+    """A FastAPI app with the platform's routes and the shared error handlers."""
+    app = FastAPI()
+    install_error_handlers(app)
+    app.include_router(platform.router)
+    return app
+
+
+@pytest.fixture
+def client(platform: Platform) -> Iterator[ASGIClient]:
+    """An in-process HTTP client on the platform's routes (database matrix)."""
+    with ASGIClient(make_app(platform)) as test_client:
+        yield test_client
