@@ -357,12 +357,8 @@ def _message(error: Mapping[str, Any], path: str) -> str:
     if kind == "string_too_long":
         return f"must be at most {ctx.get('max_length')} characters"
     if kind == "too_short":
-        if path.endswith("max_image_size"):
-            return "must be [height, width]"
         return "must not be empty"
     if kind == "too_long":
-        if path.endswith("max_image_size"):
-            return "must be [height, width]"
         return f"must have at most {ctx.get('max_length')} items"
     return str(error.get("msg", kind)).lower()
 
@@ -400,7 +396,7 @@ def _errors(data: Mapping[str, Any], exc: ValidationError) -> list[str]:
         loc = _clean(tuple(error["loc"]))
         if error["type"] == "union_tag_invalid":
             loc += ("type",)
-        if loc[:1] == ("max_image_size",) and len(loc) == 2 and error["type"] == "missing":
+        if loc[:1] == ("max_image_size",) and error["type"] in ("missing", "too_short", "too_long"):
             problems.append((loc[:1], "must be [height, width]"))
             continue
         problems.append((loc, _message(error, _path(loc))))
