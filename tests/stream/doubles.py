@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from tests.stream.media import read_index
+from winnow.activelearning.collector import Outcome
 from winnow.activelearning.datapoint import CollectionContext
 from winnow.models.base import InferenceParams
 from winnow.predictions import Detection, DetectionPrediction, ImageSize, Prediction, TaskType
@@ -73,10 +74,12 @@ class RecordingCollector:
     drained: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def submit(self, image: np.ndarray, prediction: Prediction, context: CollectionContext) -> bool:
+    def process(
+        self, image: np.ndarray, prediction: Prediction, context: CollectionContext
+    ) -> Outcome:
         with self.lock:
             self.records.append((image, prediction, context))
-        return self.accept
+        return Outcome.QUEUED if self.accept else Outcome.NOT_SAMPLED
 
     def drain(self) -> None:
         self.drained += 1

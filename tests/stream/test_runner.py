@@ -107,9 +107,9 @@ def test_max_fps_spaces_processed_frames(tmp_path: Path) -> None:
     times: list[float] = []
 
     class TimedCollector(RecordingCollector):
-        def submit(self, image, prediction, context):  # type: ignore[no-untyped-def]
+        def process(self, image, prediction, context):  # type: ignore[no-untyped-def]
             times.append(clock())
-            return super().submit(image, prediction, context)
+            return super().process(image, prediction, context)
 
     runner = _runner(
         [PyAVSource(str(video), source_id="cam", live=False)],

@@ -8,6 +8,12 @@ possible waits. Its *worker* takes at most ``max_fps`` frames per second,
 runs the model, and hands frame and prediction to the collector as one
 :class:`Inferred` value, so they cannot be mispaired whatever fails.
 
+The worker calls ``Collector.process`` itself rather than ``submit``: a
+stream has no HTTP response to protect, and processing in the worker gives
+back-pressure (a file read as fast as possible never overflows the
+collector's hand-off queue, so no datapoint is dropped) and an exact
+per-source count of collected frames. Sources run in parallel threads.
+
 Live sources reconnect after a failure or an end of stream with exponential
 backoff; states are reported per source (:class:`SourceState`). ``stop()``
 stops reading, finishes the frames in flight and drains the collector so
@@ -24,6 +30,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from winnow.activelearning.collector import Outcome
 from winnow.activelearning.datapoint import CollectionContext
 from winnow.models.base import Image, InferenceParams, Model
 from winnow.predictions import Prediction
@@ -45,12 +52,12 @@ class ModelProvider(Protocol):
 class CollectionSink(Protocol):
     """Where predictions go (``winnow.activelearning.collector.Collector``)."""
 
-    def submit(self, image: Image, prediction: Prediction, context: CollectionContext) -> bool:
-        """Offer one image and its prediction for collection; never raises."""
+    def process(self, image: Image, prediction: Prediction, context: CollectionContext) -> Outcome:
+        """Decide on one datapoint and write it to the outbox if collected; never raises."""
         ...
 
-    def drain(self) -> None:
-        """Return once everything submitted so far is in the outbox (or refused)."""
+    def drain(self) -> object:
+        """Process whatever was queued with ``submit`` (the runner itself never queues)."""
         ...
 
 
@@ -344,11 +351,11 @@ class StreamRunner:
             extra={"frame_index": inferred.frame.index, "frame_time": inferred.frame.timestamp},
         )
         try:
-            accepted = self._collector.submit(inferred.frame.image, inferred.prediction, context)
+            outcome = self._collector.process(inferred.frame.image, inferred.prediction, context)
         except Exception:  # the collector promises not to raise; a stream must not die if it does
             log.exception("collector failed on %s frame %d", sid, frame.index)
-            accepted = False
-        if accepted:
+            outcome = Outcome.ERROR
+        if outcome is Outcome.QUEUED:
             with run.lock:
                 run.collected += 1
             if self._metrics is not None:
