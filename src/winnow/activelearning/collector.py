@@ -1,0 +1,373 @@
+"""The collector: the one entry point inference routes and the stream runner call.
+
+``submit(image, prediction, context)`` returns at once: it puts the decoded
+image (the very object, no copy) on a bounded queue and a worker thread
+runs :meth:`Collector.process`, in this order:
+
+1. the master switch (``settings.active_learning_enabled``);
+2. the project's configuration (``config_source.get``), enabled or not;
+3. the prediction's task must fit the project type (stubs fit any);
+4. ``samplers.sample``: strategies in configuration order, on the prediction alone;
+5. near-duplicate filter when the configuration enables it (no credit spent);
+6. one ``limits.take``: a credit from the first sampled strategy with room, plus
+   a place in the batch (``max_batch_images``);
+7. only now the image work (``prepare``), then ``outbox.put``. A full outbox
+   refuses the datapoint and the credit is given back.
+
+Nothing escapes: every failure (configuration source down, Redis down, a bad
+prediction) is counted in ``metrics.collection_errors`` by cause and logged
+once per cause, and ``process`` returns ``Outcome.ERROR``.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import random
+import threading
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from enum import StrEnum
+
+from winnow.activelearning.batching import batch_name
+from winnow.activelearning.config import ActiveLearningConfig, Strategy
+from winnow.activelearning.datapoint import CollectionContext, Datapoint
+from winnow.activelearning.dedup import NearDuplicateFilter
+from winnow.activelearning.limits.base import BatchCap, Budget, Credit, LimitsBackend
+from winnow.activelearning.outbox import Outbox
+from winnow.activelearning.platform_client import ConfigSource, ProjectConfig
+from winnow.activelearning.prepare import build_tags, prepare
+from winnow.activelearning.samplers import sample
+from winnow.errors import OutboxFullError
+from winnow.images import ImageArray
+from winnow.metrics import Metrics
+from winnow.predictions import (
+    ClassificationPrediction,
+    DetectionPrediction,
+    Prediction,
+    StubPrediction,
+    TaskType,
+)
+from winnow.settings import Settings
+
+log = logging.getLogger(__name__)
+
+_NO_STRATEGY = "-"
+_BUDGET_CACHE_MAX = 1024
+
+_Item = tuple[ImageArray, Prediction, CollectionContext]
+
+
+class Outcome(StrEnum):
+    """What became of one submitted datapoint."""
+
+    DISABLED = "disabled"  # collection off (settings) or the project's config disabled
+    NOT_SAMPLED = "not_sampled"  # no strategy matched and won its draw
+    LIMITED = "limited"  # no sampled strategy had budget, or the batch was full
+    DROPPED = "dropped"  # the hand-off queue was full
+    REFUSED = "refused"  # wrong task for the project, or the outbox was full
+    QUEUED = "queued"  # written to the outbox
+    SKIPPED_DUPLICATE = "skipped_duplicate"  # near-duplicate of a recent image of the source
+    ERROR = "error"  # something failed; counted and logged once per cause
+
+
+class Collector:
+    """Decides what to collect and writes it to the outbox, off the request path."""
+
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        config_source: ConfigSource,
+        limits: LimitsBackend,
+        outbox: Outbox,
+        metrics: Metrics,
+        rng: random.Random | None = None,
+        clock: Callable[[], datetime] | None = None,
+        dedup: NearDuplicateFilter | None = None,
+    ) -> None:
+        self.settings = settings
+        self.config_source = config_source
+        self.limits = limits
+        self.outbox = outbox
+        self.metrics = metrics
+        self.dedup = dedup or NearDuplicateFilter()
+        self._rng = rng or random.Random()
+        self._clock = clock or (lambda: datetime.now(UTC))
+        self._queue: queue.Queue[_Item] = queue.Queue(maxsize=settings.collector_queue_size)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._logged: set[str] = set()
+        self._log_lock = threading.Lock()
+        self._budgets: dict[str, tuple[ActiveLearningConfig, dict[str, Budget]]] = {}
+
+    # ------------------------------------------------------------------ hand-off
+
+    def submit(self, image: ImageArray, prediction: Prediction, context: CollectionContext) -> bool:
+        """Queue the datapoint for collection and return at once; never raises.
+
+        True when queued. False when collection is switched off, or when the
+        queue already holds ``settings.collector_queue_size`` images: then the
+        datapoint is dropped and counted (``dropped``,
+        ``collection_errors{cause="queue_full"}``).
+        """
+        if not self.settings.active_learning_enabled:
+            return False
+        try:
+            self._queue.put_nowait((image, prediction, context))
+        except queue.Full:
+            self.metrics.datapoint(context.project, _NO_STRATEGY, Outcome.DROPPED.value)
+            self.metrics.collection_errors.labels(cause="queue_full").inc()
+            self._log_once("queue_full", "collector queue is full: datapoints are being dropped")
+            return False
+        except Exception as exc:  # never reach the inference client
+            self._count_error("submit", exc)
+            return False
+        self.metrics.collector_queue.set(self._queue.qsize())
+        return True
+
+    def start(self) -> None:
+        """Process queued datapoints in a daemon thread until :meth:`stop`."""
+        if self._thread is not None and self._thread.is_alive():
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="winnow-collector", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop the worker after it has processed what is queued; wait up to ``timeout``."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            if not self._thread.is_alive():
+                self._thread = None
+
+    def drain(self) -> list[Outcome]:
+        """Process everything queued now, in this thread; return the outcomes in order."""
+        outcomes = []
+        while True:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            outcomes.append(self.process(*item))
+        self.metrics.collector_queue.set(self._queue.qsize())
+        return outcomes
+
+    def _run(self) -> None:
+        while True:
+            try:
+                item = self._queue.get(timeout=0.1)
+            except queue.Empty:
+                if self._stop.is_set():
+                    return
+                continue
+            self.metrics.collector_queue.set(self._queue.qsize())
+            self.process(*item)
+
+    # ------------------------------------------------------------------ decision
+
+    def process(
+        self, image: ImageArray, prediction: Prediction, context: CollectionContext
+    ) -> Outcome:
+        """Run one datapoint through config, sampling, budget, prepare and outbox; never raises."""
+        if not self.settings.active_learning_enabled:
+            return Outcome.DISABLED
+        stage = ["config"]
+        try:
+            return self._process(image, prediction, context, stage)
+        except Exception as exc:
+            self._count_error(stage[0], exc)
+            return Outcome.ERROR
+
+    def _process(
+        self,
+        image: ImageArray,
+        prediction: Prediction,
+        context: CollectionContext,
+        stage: list[str],
+    ) -> Outcome:
+        project_config = self.config_source.get(context.api_key, context.project)
+        config = project_config.config
+        if not config.enabled or config.batching_strategy is None:
+            return Outcome.DISABLED
+        project = project_config.project
+        mismatch = _task_mismatch(project_config.project_type, prediction)
+        if mismatch is not None:
+            self.metrics.datapoint(project, _NO_STRATEGY, Outcome.REFUSED.value)
+            self.metrics.collection_errors.labels(cause="task_mismatch").inc()
+            self._log_once(
+                f"task_mismatch:{project_config.workspace}/{project}:{mismatch}",
+                "not collecting into %s/%s: %s",
+                project_config.workspace,
+                project,
+                mismatch,
+            )
+            return Outcome.REFUSED
+
+        stage[0] = "sample"
+        strategies = sample(config, prediction, self._rng)
+        if not strategies:
+            return Outcome.NOT_SAMPLED
+        for strategy in strategies:
+            self.metrics.datapoint(project, strategy.name, "sampled")
+
+        dedup = config.dedup
+        if dedup is not None and dedup.enabled:
+            stage[0] = "dedup"
+            key = f"{project_config.workspace}/{project}/{context.source}"
+            if self.dedup.is_duplicate(
+                key,
+                image,
+                max_distance=dedup.max_distance,
+                window_seconds=dedup.window_seconds,
+                now=time.monotonic(),
+            ):
+                self.metrics.datapoint(project, strategies[0].name, "duplicate")
+                return Outcome.SKIPPED_DUPLICATE
+
+        stage[0] = "limits"
+        now = self._clock()
+        scope = f"{project_config.workspace}/{project}"
+        budgets = self._budgets_for(scope, config)
+        batching = config.batching_strategy
+        cap = BatchCap(
+            scope=scope,
+            batch_name=batch_name(batching.batches_name_prefix, batching.recreation_interval, now),
+            max_images=batching.max_batch_images,
+        )
+        _outcome, credit = self.limits.take([budgets[s.name] for s in strategies], cap, now)
+        if credit is None:
+            self.metrics.datapoint(project, strategies[0].name, Outcome.LIMITED.value)
+            return Outcome.LIMITED
+
+        stage[0] = "prepare"
+        try:
+            datapoint = self._datapoint(image, prediction, context, project_config, credit, now)
+            stage[0] = "outbox"
+            self.outbox.put(datapoint)
+        except OutboxFullError as exc:
+            self._give_back(credit)
+            self.metrics.datapoint(project, credit.strategy, Outcome.REFUSED.value)
+            self.metrics.collection_errors.labels(cause="outbox_full").inc()
+            self._log_once("outbox_full", "outbox is full, datapoints are refused: %s", exc)
+            return Outcome.REFUSED
+        except BaseException:
+            self._give_back(credit)
+            raise
+        self.metrics.datapoint(project, credit.strategy, Outcome.QUEUED.value)
+        return Outcome.QUEUED
+
+    def _datapoint(
+        self,
+        image: ImageArray,
+        prediction: Prediction,
+        context: CollectionContext,
+        project_config: ProjectConfig,
+        credit: Credit,
+        now: datetime,
+    ) -> Datapoint:
+        config = project_config.config
+        strategy = _strategy(config.sampling_strategies, credit.strategy)
+        persist = bool(config.persist_predictions)
+        prepared = prepare(
+            image,
+            prediction,
+            max_image_size=config.max_image_size,
+            jpeg_quality=config.jpeg_compression_level,
+            persist_predictions=persist,
+        )
+        assert credit.batch is not None
+        task_type = (
+            prediction.task_type.value
+            if isinstance(prediction, DetectionPrediction | ClassificationPrediction)
+            else (prediction.task_type or project_config.project_type)
+        )
+        return Datapoint(
+            idempotency_key=uuid.uuid4().hex,
+            api_key=context.api_key,
+            project=project_config.project,
+            batch_name=credit.batch.batch_name,
+            image_jpeg=prepared.jpeg,
+            width=prepared.width,
+            height=prepared.height,
+            prediction=prepared.prediction_json,
+            task_type=task_type,
+            tags=build_tags(
+                self.settings.active_learning_tags,
+                config.tags,
+                strategy.tags,
+                context.source_tags,
+                context.model_id,
+                persist,
+            ),
+            strategy=credit.strategy,
+            model_id=context.model_id,
+            inference_id=context.inference_id,
+            source=context.source,
+            config_version=project_config.version,
+            created_at=now.astimezone(UTC),
+        )
+
+    # ------------------------------------------------------------------ helpers
+
+    def _budgets_for(self, scope: str, config: ActiveLearningConfig) -> dict[str, Budget]:
+        """Budgets are built once per configuration object, not per datapoint."""
+        cached = self._budgets.get(scope)
+        if cached is not None and cached[0] is config:
+            return cached[1]
+        budgets = {
+            s.name: Budget(
+                scope=scope,
+                strategy=s.name,
+                limits=tuple((limit.type, limit.value) for limit in s.limits),
+            )
+            for s in config.sampling_strategies
+        }
+        if len(self._budgets) >= _BUDGET_CACHE_MAX:
+            self._budgets.clear()
+        self._budgets[scope] = (config, budgets)
+        return budgets
+
+    def _give_back(self, credit: Credit) -> None:
+        try:
+            self.limits.give_back(credit)
+        except Exception as exc:
+            self._count_error("give_back", exc)
+
+    def _count_error(self, stage: str, exc: BaseException) -> None:
+        cause = f"{stage}:{type(exc).__name__}"
+        self.metrics.collection_errors.labels(cause=cause).inc()
+        self._log_once(cause, "active learning %s failed (%s): %s", stage, type(exc).__name__, exc)
+
+    def _log_once(self, cause: str, message: str, *args: object) -> None:
+        # Once per cause, not per datapoint: an outage would otherwise flood the log.
+        with self._log_lock:
+            first = cause not in self._logged
+            if first:
+                self._logged.add(cause)
+        if first:
+            log.warning(message + " (logged once; see winnow_collection_errors)", *args)
+        else:
+            log.debug(message, *args)
+
+
+def _strategy(strategies: Sequence[Strategy], name: str) -> Strategy:
+    for strategy in strategies:
+        if strategy.name == name:
+            return strategy
+    raise LookupError(f"credit for unknown strategy {name!r}")
+
+
+def _task_mismatch(project_type: str, prediction: Prediction) -> str | None:
+    """Why ``prediction`` cannot be collected into a project of ``project_type``, or None."""
+    if isinstance(prediction, StubPrediction):
+        return None
+    is_classification_project = project_type == TaskType.CLASSIFICATION.value
+    if isinstance(prediction, ClassificationPrediction) and not is_classification_project:
+        return f"a classification prediction does not fit a {project_type} project"
+    if isinstance(prediction, DetectionPrediction) and is_classification_project:
+        return f"a {prediction.task_type.value} prediction does not fit a classification project"
+    return None

@@ -1,0 +1,383 @@
+"""The collector against the real memory limits, a real outbox and a validated config."""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from tests.activelearning.test_outbox import FakeClock
+from winnow.activelearning.batching import batch_name
+from winnow.activelearning.collector import Collector, Outcome
+from winnow.activelearning.config import validate_config
+from winnow.activelearning.datapoint import CollectionContext
+from winnow.activelearning.limits.base import BatchCap, Budget, TakeOutcome, Window
+from winnow.activelearning.limits.memory import MemoryLimits
+from winnow.activelearning.outbox import EntryStatus, Outbox
+from winnow.activelearning.platform_client import ProjectConfig
+from winnow.errors import NotFoundError, ServiceUnavailableError
+from winnow.metrics import Metrics
+from winnow.predictions import (
+    ClassificationPrediction,
+    ClassScore,
+    Detection,
+    DetectionPrediction,
+    ImageSize,
+    StubPrediction,
+    TaskType,
+)
+from winnow.settings import Settings
+
+NOW = datetime(2026, 11, 28, 10, 15, 30, tzinfo=UTC)
+
+
+def config_dict(**overrides: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {
+        "enabled": True,
+        "max_image_size": [120, 200],
+        "jpeg_compression_level": 80,
+        "persist_predictions": True,
+        "tags": ["cfg-tag"],
+        "sampling_strategies": [
+            {
+                "name": "everything",
+                "type": "random",
+                "traffic_percentage": 1.0,
+                "tags": ["random-tag"],
+                "limits": [{"type": "minutely", "value": 3}],
+            }
+        ],
+        "batching_strategy": {"batches_name_prefix": "al", "recreation_interval": "daily"},
+    }
+    base.update(overrides)
+    return base
+
+
+class StaticConfigSource:
+    """An in-test ConfigSource: one validated config, or an error to raise."""
+
+    def __init__(
+        self,
+        config: dict[str, Any] | None = None,
+        *,
+        project_type: str = "object-detection",
+        error: Exception | None = None,
+    ) -> None:
+        self.project_config = ProjectConfig(
+            workspace="ws",
+            project="proj",
+            project_type=project_type,
+            config=validate_config(config or config_dict()),
+            version=4,
+        )
+        self.error = error
+        self.calls: list[tuple[str, str]] = []
+
+    def get(self, api_key: str, project: str) -> ProjectConfig:
+        self.calls.append((api_key, project))
+        if self.error is not None:
+            raise self.error
+        return self.project_config
+
+
+def detection(width: int = 400, height: int = 240, n: int = 2) -> DetectionPrediction:
+    return DetectionPrediction(
+        task_type=TaskType.OBJECT_DETECTION,
+        image=ImageSize(width=width, height=height),
+        detections=[
+            Detection(
+                x=100 + 50 * i,
+                y=60,
+                width=40,
+                height=20,
+                confidence=0.5,
+                class_name="car",
+                class_id=0,
+            )
+            for i in range(n)
+        ],
+    )
+
+
+def image(seed: int = 0, width: int = 400, height: int = 240) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    small = rng.integers(0, 255, (height // 40, width // 40, 3), dtype=np.uint8)
+    return np.repeat(np.repeat(small, 40, axis=0), 40, axis=1)
+
+
+CONTEXT = CollectionContext(
+    api_key="key-1",
+    project="proj",
+    model_id="proj/3",
+    inference_id="inf-9",
+    source="stream:cam1",
+    source_tags=("cam1",),
+)
+
+
+class Rig:
+    """A collector wired to real parts in a temp dir."""
+
+    def __init__(
+        self,
+        tmp_path: Path,
+        source: StaticConfigSource | None = None,
+        *,
+        max_bytes: int = 10**8,
+        **settings: Any,
+    ) -> None:
+        self.settings = Settings(
+            data_dir=tmp_path / "data", active_learning_tags=["site-a"], **settings
+        )
+        self.source = source or StaticConfigSource()
+        self.limits = MemoryLimits()
+        self.outbox = Outbox(tmp_path / "outbox.db", max_bytes=max_bytes, clock=FakeClock())
+        self.metrics = Metrics()
+        self.collector = Collector(
+            settings=self.settings,
+            config_source=self.source,
+            limits=self.limits,
+            outbox=self.outbox,
+            metrics=self.metrics,
+            rng=random.Random(3),
+            clock=lambda: NOW,
+        )
+
+    def count(self, outcome: str, strategy: str = "everything") -> float:
+        value = self.metrics.registry.get_sample_value(
+            "winnow_datapoints_total", {"project": "proj", "strategy": strategy, "outcome": outcome}
+        )
+        return value or 0.0
+
+    def errors(self, cause: str) -> float:
+        value = self.metrics.registry.get_sample_value(
+            "winnow_collection_errors_total", {"cause": cause}
+        )
+        return value or 0.0
+
+    def entries(self) -> list[Any]:
+        return self.outbox.claim(1000, 4e9)
+
+
+def test_sampled_datapoint_is_prepared_and_queued_with_provenance(tmp_path: Path) -> None:
+    rig = Rig(tmp_path)
+    assert rig.collector.process(image(), detection(), CONTEXT) is Outcome.QUEUED
+    [entry] = rig.entries()
+    dp = entry.datapoint
+    assert (dp.width, dp.height) == (200, 120)  # 400x240 fitted into (120, 200)
+    assert dp.image_jpeg[:3] == b"\xff\xd8\xff"
+    assert dp.prediction is not None
+    assert dp.prediction["image"] == {"width": 200, "height": 120}
+    assert dp.prediction["predictions"][0]["x"] == pytest.approx(50.0)
+    assert dp.prediction["predictions"][0]["width"] == pytest.approx(20.0)
+    assert dp.tags == ("site-a", "cfg-tag", "random-tag", "cam1", "proj-3")
+    assert dp.batch_name == batch_name("al", "daily", NOW) == "al_2026_11_28"
+    assert dp.strategy == "everything"
+    assert dp.model_id == "proj/3"
+    assert dp.inference_id == "inf-9"
+    assert dp.source == "stream:cam1"
+    assert dp.config_version == 4
+    assert dp.created_at == NOW
+    assert dp.project == "proj"
+    assert dp.api_key == "key-1"
+    assert dp.task_type == "object-detection"
+    assert len(dp.idempotency_key) == 32
+    assert rig.source.calls == [("key-1", "proj")]
+    assert rig.count("sampled") == 1
+    assert rig.count("queued") == 1
+
+
+def test_strategy_limit_is_enforced_then_limited(tmp_path: Path) -> None:
+    rig = Rig(tmp_path)
+    outcomes = [rig.collector.process(image(i), detection(), CONTEXT) for i in range(5)]
+    assert outcomes == [Outcome.QUEUED] * 3 + [Outcome.LIMITED] * 2
+    assert len(rig.entries()) == 3
+    assert rig.count("limited") == 2
+    assert rig.count("sampled") == 5
+
+
+def test_first_strategy_with_budget_pays(tmp_path: Path) -> None:
+    strategies = [
+        {
+            "name": "first",
+            "type": "random",
+            "traffic_percentage": 1.0,
+            "tags": ["t1"],
+            "limits": [{"type": "hourly", "value": 1}],
+        },
+        {"name": "second", "type": "random", "traffic_percentage": 1.0, "tags": ["t2"]},
+    ]
+    rig = Rig(tmp_path, StaticConfigSource(config_dict(sampling_strategies=strategies)))
+    for i in range(3):
+        assert rig.collector.process(image(i), detection(), CONTEXT) is Outcome.QUEUED
+    entries = rig.entries()
+    assert [e.datapoint.strategy for e in entries] == ["first", "second", "second"]
+    assert "t1" in entries[0].datapoint.tags and "t2" not in entries[0].datapoint.tags
+    assert "t2" in entries[1].datapoint.tags
+    assert rig.count("queued", "second") == 2
+
+
+def test_batch_cap_limits_collection(tmp_path: Path) -> None:
+    batching = {"batches_name_prefix": "al", "recreation_interval": "never", "max_batch_images": 2}
+    rig = Rig(tmp_path, StaticConfigSource(config_dict(batching_strategy=batching)))
+    outcomes = [rig.collector.process(image(i), detection(), CONTEXT) for i in range(3)]
+    assert outcomes == [Outcome.QUEUED, Outcome.QUEUED, Outcome.LIMITED]
+    assert {e.datapoint.batch_name for e in rig.entries()} == {"al"}
+
+
+def test_not_sampled_and_disabled(tmp_path: Path) -> None:
+    never = [{"name": "never", "type": "random", "traffic_percentage": 0.0}]
+    rig = Rig(tmp_path, StaticConfigSource(config_dict(sampling_strategies=never)))
+    assert rig.collector.process(image(), detection(), CONTEXT) is Outcome.NOT_SAMPLED
+    rig = Rig(tmp_path / "b", StaticConfigSource({"enabled": False}))
+    assert rig.collector.process(image(), detection(), CONTEXT) is Outcome.DISABLED
+    assert rig.entries() == []
+
+
+def test_master_switch_off_does_nothing_at_all(tmp_path: Path) -> None:
+    rig = Rig(tmp_path, active_learning_enabled=False)
+    assert rig.collector.submit(image(), detection(), CONTEXT) is False
+    assert rig.collector.process(image(), detection(), CONTEXT) is Outcome.DISABLED
+    assert rig.source.calls == []
+
+
+def test_persist_predictions_false_stores_no_prediction_and_no_model_tag(tmp_path: Path) -> None:
+    rig = Rig(tmp_path, StaticConfigSource(config_dict(persist_predictions=False)))
+    assert rig.collector.process(image(), detection(), CONTEXT) is Outcome.QUEUED
+    [entry] = rig.entries()
+    assert entry.datapoint.prediction is None
+    assert "proj-3" not in entry.datapoint.tags
+
+
+def test_task_mismatch_is_refused_and_stubs_fit_any_project(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    rig = Rig(tmp_path, StaticConfigSource(project_type="classification"))
+    with caplog.at_level(logging.WARNING, logger="winnow.activelearning.collector"):
+        for i in range(3):
+            assert rig.collector.process(image(i), detection(), CONTEXT) is Outcome.REFUSED
+    assert len([r for r in caplog.records if "does not fit" in r.getMessage()]) == 1
+    assert rig.errors("task_mismatch") == 3
+    classification = ClassificationPrediction(
+        image=ImageSize(400, 240),
+        classes=[ClassScore("cat", 0, 0.9)],
+        predicted_classes=["cat"],
+    )
+    assert rig.collector.process(image(), classification, CONTEXT) is Outcome.QUEUED
+    stub = StubPrediction(model_id="proj/0", task_type="classification")
+    assert rig.collector.process(image(1), stub, CONTEXT) is Outcome.QUEUED
+    entries = rig.entries()
+    assert entries[1].datapoint.prediction is None
+    assert entries[1].datapoint.task_type == "classification"
+
+    detection_rig = Rig(tmp_path / "det")
+    assert detection_rig.collector.process(image(), classification, CONTEXT) is Outcome.REFUSED
+
+
+def test_full_outbox_refuses_and_returns_the_credit(tmp_path: Path) -> None:
+    rig = Rig(tmp_path, max_bytes=100)
+    assert rig.collector.process(image(), detection(), CONTEXT) is Outcome.REFUSED
+    assert rig.count("refused") == 1
+    assert rig.errors("outbox_full") == 1
+    # the 3-per-minute budget is intact: three credits can still be taken
+    budget = Budget(scope="ws/proj", strategy="everything", limits=((Window.MINUTELY, 3),))
+    cap = BatchCap(scope="ws/proj", batch_name="al_2026_11_28", max_images=None)
+    for _ in range(3):
+        assert rig.limits.take([budget], cap, NOW)[0] is TakeOutcome.TAKEN
+    assert rig.limits.take([budget], cap, NOW)[0] is TakeOutcome.STRATEGY_LIMITED
+
+
+def test_failures_are_counted_logged_once_and_never_raised(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    down = StaticConfigSource(error=ServiceUnavailableError("platform unreachable"))
+    rig = Rig(tmp_path, down)
+    with caplog.at_level(logging.WARNING, logger="winnow.activelearning.collector"):
+        for i in range(5):
+            assert rig.collector.process(image(i), detection(), CONTEXT) is Outcome.ERROR
+        rig.source.error = NotFoundError("no such project")
+        assert rig.collector.process(image(), detection(), CONTEXT) is Outcome.ERROR
+    assert rig.errors("config:ServiceUnavailableError") == 5
+    assert rig.errors("config:NotFoundError") == 1
+    warnings = [r.getMessage() for r in caplog.records]
+    assert len(warnings) == 2
+    assert "platform unreachable" in warnings[0]
+
+
+class BrokenLimits(MemoryLimits):
+    def take(self, *args: Any, **kwargs: Any) -> Any:
+        raise ConnectionError("redis is down")
+
+
+def test_limits_backend_down_is_an_error_not_an_exception(tmp_path: Path) -> None:
+    rig = Rig(tmp_path)
+    rig.collector.limits = BrokenLimits()
+    assert rig.collector.process(image(), detection(), CONTEXT) is Outcome.ERROR
+    assert rig.errors("limits:ConnectionError") == 1
+    assert rig.entries() == []
+
+
+def test_failure_after_the_credit_gives_it_back(tmp_path: Path) -> None:
+    rig = Rig(tmp_path)
+    empty = np.zeros((0, 0, 3), dtype=np.uint8)  # cannot be encoded
+    for _ in range(4):
+        assert rig.collector.process(empty, detection(), CONTEXT) is Outcome.ERROR
+    assert _error_counts(rig) == {"prepare:ValueError": 4}
+    # every credit was given back: 3 fresh datapoints still fit the 3-per-minute limit
+    for i in range(3):
+        assert rig.collector.process(image(i), detection(), CONTEXT) is Outcome.QUEUED
+
+
+def _error_counts(rig: Rig) -> dict[str, float]:
+    counts: dict[str, float] = {}
+    for metric in rig.metrics.registry.collect():
+        for sample in metric.samples:
+            if sample.name == "winnow_collection_errors_total":
+                counts[sample.labels["cause"]] = sample.value
+    return counts
+
+
+def test_near_duplicates_are_skipped_before_spending_budget(tmp_path: Path) -> None:
+    dedup = {"enabled": True, "max_distance": 4, "window_seconds": 60}
+    rig = Rig(tmp_path, StaticConfigSource(config_dict(dedup=dedup)))
+    frame = image(1)
+    assert rig.collector.process(frame, detection(), CONTEXT) is Outcome.QUEUED
+    assert rig.collector.process(frame.copy(), detection(), CONTEXT) is Outcome.SKIPPED_DUPLICATE
+    other_source = CollectionContext(api_key="key-1", project="proj", model_id="proj/3", source="b")
+    assert rig.collector.process(frame, detection(), other_source) is Outcome.QUEUED
+    assert rig.collector.process(image(2), detection(), CONTEXT) is Outcome.QUEUED
+    assert len(rig.entries()) == 3  # the duplicate spent no credit of the 3-per-minute budget
+    assert rig.count("duplicate") == 1
+
+
+def test_submit_is_bounded_and_drops_visibly(tmp_path: Path) -> None:
+    rig = Rig(tmp_path, collector_queue_size=2)
+    frames = [image(i) for i in range(5)]
+    accepted = [rig.collector.submit(f, detection(), CONTEXT) for f in frames]
+    assert accepted == [True, True, False, False, False]
+    assert rig.errors("queue_full") == 3
+    assert rig.count("dropped", "-") == 3
+    assert rig.metrics.registry.get_sample_value("winnow_collector_queue") == 2
+    assert rig.collector.drain() == [Outcome.QUEUED, Outcome.QUEUED]
+    assert rig.metrics.registry.get_sample_value("winnow_collector_queue") == 0
+
+
+def test_worker_thread_processes_submissions(tmp_path: Path) -> None:
+    rig = Rig(tmp_path)
+    rig.collector.start()
+    try:
+        for i in range(3):
+            assert rig.collector.submit(image(i), detection(), CONTEXT)
+        deadline = time.monotonic() + 20
+        while rig.count("queued") < 3 and time.monotonic() < deadline:
+            time.sleep(0.01)
+    finally:
+        rig.collector.stop(timeout=5)
+    assert rig.count("queued") == 3
+    assert rig.outbox.stats().counts[EntryStatus.PENDING] == 3
