@@ -18,6 +18,7 @@ DATAPOINT_OUTCOMES = (
     "delivered",  # registered on the platform
     "failed",  # the platform refused it for good
     "dropped",  # the collector's hand-off queue was full
+    "duplicate",  # a near-duplicate of a recent image of the same source (no credit spent)
 )
 
 
