@@ -15,6 +15,7 @@ generic message.
     │   ├── InvalidAnnotationError  (400) an annotation does not fit the project's task type
     │   └── ForbiddenURLError       (400) an image URL points somewhere we refuse to fetch
     ├── UnauthorizedError           (401) missing or unknown API key
+    ├── ForbiddenError              (403) refused although authenticated (e.g. cross-site form post)
     ├── NotFoundError               (404) unknown project, image, model (or another workspace's)
     ├── ConflictError               (409) state conflict, e.g. a full batch or a name in use
     │   └── BatchFullError          (409) max_batch_images reached for a batch
@@ -87,6 +88,12 @@ class UnauthorizedError(WinnowError):
     """Raised when the API key is missing or unknown."""
 
     status = 401
+
+
+class ForbiddenError(WinnowError):
+    """Raised when an authenticated request is refused (e.g. a cross-site form post)."""
+
+    status = 403
 
 
 class NotFoundError(WinnowError):
