@@ -7,8 +7,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from tests.stream.media import MJPEGServer, make_video
 from tests.stream.onnx_detector import OneProjectSource
 from winnow.activelearning.collector import Collector
