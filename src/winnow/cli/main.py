@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import typer
 
-from winnow.cli import al
+from winnow.cli import al, outbox
+from winnow.cli import platform as platform_commands
+from winnow.cli import serve as serve_command
 
 app = typer.Typer(
     name="winnow",
@@ -13,6 +15,12 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(al.app, name="al")
+app.add_typer(outbox.app, name="outbox")
+app.add_typer(platform_commands.workspaces_app, name="workspaces")
+app.add_typer(platform_commands.keys_app, name="keys")
+app.add_typer(platform_commands.projects_app, name="projects")
+app.add_typer(platform_commands.models_app, name="models")
+app.command("serve")(serve_command.serve)
 
 
 def main() -> None:

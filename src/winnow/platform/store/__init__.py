@@ -38,6 +38,7 @@ from winnow.platform.store.projects import (
 from winnow.platform.store.workspaces import (
     create_api_key,
     create_workspace,
+    get_workspace,
     list_api_keys,
     resolve_key,
     revoke_api_key,
@@ -60,6 +61,7 @@ __all__ = [
     "get_image",
     "get_model_version",
     "get_project",
+    "get_workspace",
     "list_al_config_versions",
     "list_annotations",
     "list_api_keys",

@@ -1,0 +1,90 @@
+"""Clients an inference node uses to reach a platform (in-process or over HTTP).
+
+    PlatformClient:  InProcessPlatformClient, NativeHTTPPlatformClient, ReferenceHTTPPlatformClient
+    ConfigSource:    InProcessConfigSource, NativeHTTPConfigSource, ReferenceHTTPConfigSource,
+                     CachedConfigSource (per api key and project)
+    ModelSource:     InProcessModelSource, HTTPModelSource
+
+``build_platform_client``, ``build_config_source`` and ``build_model_source``
+pick one from the settings: in-process when a Platform is given and no
+``platform_url`` is set, HTTP otherwise (``platform_protocol`` native or reference).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from winnow.activelearning.platform_client import ConfigSource, PlatformClient
+from winnow.errors import ConfigurationError
+from winnow.models.source import ModelSource
+from winnow.platform.clients.config import (
+    CachedConfigSource,
+    InProcessConfigSource,
+    NativeHTTPConfigSource,
+    ReferenceHTTPConfigSource,
+)
+from winnow.platform.clients.delivery import (
+    InProcessPlatformClient,
+    NativeHTTPPlatformClient,
+    ReferenceHTTPPlatformClient,
+)
+from winnow.platform.clients.models import HTTPModelSource, InProcessModelSource
+from winnow.settings import PlatformProtocol, Settings
+
+if TYPE_CHECKING:
+    from winnow.platform.service import Platform
+
+__all__ = [
+    "CachedConfigSource",
+    "HTTPModelSource",
+    "InProcessConfigSource",
+    "InProcessModelSource",
+    "InProcessPlatformClient",
+    "NativeHTTPConfigSource",
+    "NativeHTTPPlatformClient",
+    "ReferenceHTTPConfigSource",
+    "ReferenceHTTPPlatformClient",
+    "build_config_source",
+    "build_model_source",
+    "build_platform_client",
+]
+
+
+def _no_platform() -> ConfigurationError:
+    return ConfigurationError(
+        "no platform: set WINNOW_PLATFORM_URL, or run the platform role in this process"
+    )
+
+
+def build_platform_client(settings: Settings, platform: Platform | None = None) -> PlatformClient:
+    """The delivery client the settings call for."""
+    if settings.platform_url is None:
+        if platform is None:
+            raise _no_platform()
+        return InProcessPlatformClient(platform)
+    if settings.platform_protocol == PlatformProtocol.REFERENCE:
+        return ReferenceHTTPPlatformClient(settings.platform_url)
+    return NativeHTTPPlatformClient(settings.platform_url)
+
+
+def build_config_source(settings: Settings, platform: Platform | None = None) -> CachedConfigSource:
+    """The configuration source the settings call for, cached ``config_cache_seconds``."""
+    inner: ConfigSource
+    if settings.platform_url is None:
+        if platform is None:
+            raise _no_platform()
+        inner = InProcessConfigSource(platform)
+    elif settings.platform_protocol == PlatformProtocol.REFERENCE:
+        inner = ReferenceHTTPConfigSource(settings.platform_url)
+    else:
+        inner = NativeHTTPConfigSource(settings.platform_url)
+    return CachedConfigSource(inner, settings.config_cache_seconds)
+
+
+def build_model_source(settings: Settings, platform: Platform | None = None) -> ModelSource:
+    """In-process when the platform runs here, else HTTP against ``platform_url``."""
+    if settings.platform_url is None:
+        if platform is None:
+            raise _no_platform()
+        return InProcessModelSource(platform)
+    return HTTPModelSource(settings.platform_url)

@@ -1,0 +1,174 @@
+"""Config sources: where an inference node reads a project's active learning configuration.
+
+``InProcessConfigSource`` (same process), ``NativeHTTPConfigSource``
+(``GET /v1/projects/{p}/al-config`` with ETag revalidation),
+``ReferenceHTTPConfigSource`` (the reference's three calls) and
+``CachedConfigSource`` in front of any of them, keyed by (api key, project)
+so one tenant's key never sees another's cached configuration.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import httpx
+
+from winnow.activelearning.config import validate_config
+from winnow.activelearning.platform_client import ConfigSource, ProjectConfig
+from winnow.errors import ServiceUnavailableError
+from winnow.platform.clients.http import get_json, lookup_error, query, segment
+
+if TYPE_CHECKING:
+    from winnow.platform.service import Platform
+
+CONFIG_TIMEOUT = 10.0
+
+
+class InProcessConfigSource:
+    """Reads the configuration in force from a Platform of the same process."""
+
+    def __init__(self, platform: Platform) -> None:
+        self.platform = platform
+
+    def get(self, api_key: str, project: str) -> ProjectConfig:
+        """The configuration of ``project`` as seen by ``api_key``."""
+        from winnow.platform import store
+
+        workspace = self.platform.workspace(api_key)
+        with self.platform.db.read() as session:
+            target = store.get_project(session=session, workspace=workspace, name=project)
+            record = store.get_al_config(session=session, project=target)
+        raw = record.config if record is not None else {"enabled": False}
+        return ProjectConfig(
+            workspace=workspace.name,
+            project=target.name,
+            project_type=target.type,
+            config=validate_config(raw),
+            version=record.version if record is not None else None,
+        )
+
+
+class NativeHTTPConfigSource:
+    """Reads ``/v1/projects/{project}/al-config``; revalidates with If-None-Match."""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        timeout: float = CONFIG_TIMEOUT,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.client = httpx.Client(
+            base_url=base_url.rstrip("/"), timeout=timeout, transport=transport
+        )
+        self._seen: dict[tuple[str, str], tuple[str, ProjectConfig]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, api_key: str, project: str) -> ProjectConfig:
+        """The configuration; a 304 answer reuses the copy seen with that ETag."""
+        headers = {"Authorization": f"Bearer {api_key}"}
+        with self._lock:
+            seen = self._seen.get((api_key, project))
+        if seen is not None:
+            headers["If-None-Match"] = seen[0]
+        try:
+            response = self.client.get(
+                f"/v1/projects/{segment(project)}/al-config", headers=headers
+            )
+        except httpx.HTTPError as exc:
+            raise ServiceUnavailableError(f"configuration: platform unreachable ({exc})") from None
+        if response.status_code == 304 and seen is not None:
+            return seen[1]
+        if response.status_code >= 400:
+            raise lookup_error(response, f"configuration of {project!r}")
+        body = response.json()
+        result = ProjectConfig(
+            workspace=body["workspace"],
+            project=body["project"],
+            project_type=body["project_type"],
+            config=validate_config(body["config"]),
+            version=body.get("version"),
+        )
+        etag = response.headers.get("etag")
+        if etag:
+            with self._lock:
+                self._seen[(api_key, project)] = (etag, result)
+        return result
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        self.client.close()
+
+
+class ReferenceHTTPConfigSource:
+    """Reads the configuration the reference way: workspace, project type, then the config."""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        timeout: float = CONFIG_TIMEOUT,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.client = httpx.Client(
+            base_url=base_url.rstrip("/"), timeout=timeout, transport=transport
+        )
+
+    def get(self, api_key: str, project: str) -> ProjectConfig:
+        """Three GETs: ``/``, ``/{ws}/{project}``, ``/{ws}/{project}/active_learning``."""
+        key = query([("api_key", api_key)])
+        workspace = str(get_json(self.client, f"/?{key}", "workspace of the API key")["workspace"])
+        base = f"/{segment(workspace)}/{segment(project)}"
+        info: Any = get_json(self.client, f"{base}?{key}", f"project {project!r}")
+        config: Any = get_json(self.client, f"{base}/active_learning?{key}", "configuration")
+        return ProjectConfig(
+            workspace=workspace,
+            project=project,
+            project_type=str(info["project"]["type"]),
+            config=validate_config(config),
+            version=None,
+        )
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        self.client.close()
+
+
+class CachedConfigSource:
+    """Caches another source's answers for ``ttl_seconds`` per (api key, project).
+
+    Errors are not cached: the next call asks again.
+    """
+
+    def __init__(
+        self,
+        inner: ConfigSource,
+        ttl_seconds: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.inner = inner
+        self.ttl_seconds = ttl_seconds
+        self.clock = clock
+        self._entries: dict[tuple[str, str], tuple[float, ProjectConfig]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, api_key: str, project: str) -> ProjectConfig:
+        """The cached configuration while fresh, else the inner source's answer."""
+        key = (api_key, project)
+        now = self.clock()
+        with self._lock:
+            entry = self._entries.get(key)
+        if entry is not None and entry[0] > now:
+            return entry[1]
+        value = self.inner.get(api_key, project)
+        with self._lock:
+            self._entries[key] = (now + self.ttl_seconds, value)
+        return value
+
+    def invalidate(self) -> None:
+        """Forget every cached entry."""
+        with self._lock:
+            self._entries.clear()

@@ -1,0 +1,188 @@
+"""Platform clients delivering datapoints: in-process, HTTP native and HTTP reference.
+
+All three implement ``winnow.activelearning.platform_client.PlatformClient``
+and raise ``DeliveryError`` with ``retryable`` set: network errors, 5xx and
+429 may succeed later; other 4xx mean the platform refused the datapoint.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING
+
+import httpx
+
+from winnow.activelearning.datapoint import Datapoint
+from winnow.errors import DeliveryError, WinnowError
+from winnow.platform.clients.http import delivery_error, query, segment
+
+if TYPE_CHECKING:
+    from winnow.platform.service import Platform
+
+DELIVERY_TIMEOUT = 30.0
+
+
+def _metadata(datapoint: Datapoint) -> dict[str, object]:
+    return {
+        "batch": datapoint.batch_name,
+        "tags": list(datapoint.tags),
+        "strategy": datapoint.strategy,
+        "model_id": datapoint.model_id,
+        "inference_id": datapoint.inference_id,
+        "source": datapoint.source,
+        "config_version": datapoint.config_version,
+        "idempotency_key": datapoint.idempotency_key,
+    }
+
+
+class InProcessPlatformClient:
+    """Delivers straight into a Platform of the same process: no HTTP hop."""
+
+    def __init__(self, platform: Platform) -> None:
+        self.platform = platform
+
+    def deliver(self, datapoint: Datapoint) -> str:
+        """Register the datapoint; returns the image id."""
+        from winnow.platform.service import DatapointInput
+
+        try:
+            workspace = self.platform.workspace(datapoint.api_key)
+            result = self.platform.register(
+                workspace=workspace,
+                project=datapoint.project,
+                data=datapoint.image_jpeg,
+                datapoint=DatapointInput(
+                    batch_name=datapoint.batch_name,
+                    tags=tuple(datapoint.tags),
+                    prediction=datapoint.prediction,
+                    strategy=datapoint.strategy,
+                    model_id=datapoint.model_id,
+                    inference_id=datapoint.inference_id,
+                    source=datapoint.source,
+                    config_version=datapoint.config_version,
+                    idempotency_key=datapoint.idempotency_key,
+                ),
+            )
+        except WinnowError as exc:
+            retryable = exc.status >= 500 or exc.status == 429
+            raise DeliveryError(
+                f"platform refused the datapoint: {exc.message}", retryable=retryable
+            ) from exc
+        except Exception as exc:  # database or blob store trouble: try again later
+            raise DeliveryError(f"platform error: {exc}", retryable=True) from exc
+        return str(result.image.id)
+
+    def close(self) -> None:
+        """Nothing to release (the Platform is closed by its owner)."""
+
+
+class NativeHTTPPlatformClient:
+    """Delivers with one ``POST /v1/projects/{project}/datapoints`` per datapoint."""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        timeout: float = DELIVERY_TIMEOUT,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.client = httpx.Client(
+            base_url=base_url.rstrip("/"), timeout=timeout, transport=transport
+        )
+
+    def deliver(self, datapoint: Datapoint) -> str:
+        """Register the datapoint atomically and idempotently; returns the image id."""
+        data = {"metadata": json.dumps(_metadata(datapoint))}
+        if datapoint.prediction is not None:
+            data["prediction"] = json.dumps(datapoint.prediction)
+        try:
+            response = self.client.post(
+                f"/v1/projects/{segment(datapoint.project)}/datapoints",
+                headers={"Authorization": f"Bearer {datapoint.api_key}"},
+                data=data,
+                files={
+                    "file": (f"{datapoint.idempotency_key}.jpg", datapoint.image_jpeg, "image/jpeg")
+                },
+            )
+        except httpx.HTTPError as exc:
+            raise DeliveryError(f"platform unreachable: {exc}", retryable=True) from exc
+        if response.status_code >= 400:
+            raise delivery_error(response, "datapoint registration")
+        return str(response.json()["id"])
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        self.client.close()
+
+
+class ReferenceHTTPPlatformClient:
+    """Delivers to any platform speaking the reference API: upload, then annotate.
+
+    A duplicate upload answer counts as success (the bytes are there); the
+    annotation is still sent, and a 409 (already annotated) counts as success
+    too, so redelivery after a failed annotate completes the datapoint.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        timeout: float = DELIVERY_TIMEOUT,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.client = httpx.Client(
+            base_url=base_url.rstrip("/"), timeout=timeout, transport=transport
+        )
+
+    def deliver(self, datapoint: Datapoint) -> str:
+        """Upload the image, then its prediction as a pre-annotation; returns the image id."""
+        params = [("api_key", datapoint.api_key), ("batch", datapoint.batch_name)]
+        if datapoint.inference_id:
+            params.append(("inference_id", datapoint.inference_id))
+        params.extend(("tag", tag) for tag in datapoint.tags)
+        local_id = datapoint.idempotency_key
+        try:
+            response = self.client.post(
+                f"/dataset/{segment(datapoint.project)}/upload?{query(params)}",
+                data={"name": f"{local_id}.jpg"},
+                files={"file": ("imageToUpload", datapoint.image_jpeg, "image/jpeg")},
+            )
+        except httpx.HTTPError as exc:
+            raise DeliveryError(f"platform unreachable: {exc}", retryable=True) from exc
+        if response.status_code >= 400:
+            raise delivery_error(response, "image upload")
+        body = response.json()
+        if not (body.get("success") or body.get("duplicate")) or "id" not in body:
+            raise DeliveryError(f"image upload rejected: {body}", retryable=False)
+        image_id = str(body["id"])
+        if datapoint.prediction is not None and not datapoint.prediction.get("is_stub"):
+            self._annotate(datapoint, image_id)
+        return image_id
+
+    def _annotate(self, datapoint: Datapoint, image_id: str) -> None:
+        prediction = datapoint.prediction or {}
+        if datapoint.task_type == "classification" and isinstance(prediction.get("top"), str):
+            content, kind = prediction["top"], "txt"
+        else:
+            content, kind = json.dumps(prediction), "json"
+        params = [
+            ("api_key", datapoint.api_key),
+            ("name", f"{datapoint.idempotency_key}.{kind}"),
+            ("prediction", "true"),
+        ]
+        try:
+            response = self.client.post(
+                f"/dataset/{segment(datapoint.project)}/annotate/{segment(image_id)}?{query(params)}",
+                content=content.encode("utf-8"),
+                headers={"Content-Type": "text/plain"},
+            )
+        except httpx.HTTPError as exc:
+            raise DeliveryError(f"platform unreachable: {exc}", retryable=True) from exc
+        if response.status_code == 409:
+            return
+        if response.status_code >= 400:
+            raise delivery_error(response, "annotation upload")
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        self.client.close()

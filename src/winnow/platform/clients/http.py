@@ -1,0 +1,71 @@
+"""Shared HTTP plumbing of the platform clients: error mapping and URL quoting."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote, quote_plus
+
+import httpx
+
+from winnow.errors import (
+    DeliveryError,
+    NotFoundError,
+    ServiceUnavailableError,
+    UnauthorizedError,
+    WinnowError,
+)
+
+
+def message_of(response: httpx.Response) -> str:
+    """The ``message`` (or ``detail``) of an error answer, else its text."""
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text[:200] or response.reason_phrase
+    if isinstance(body, dict):
+        return str(body.get("message") or body.get("detail") or body)
+    return str(body)[:200]
+
+
+def segment(value: str) -> str:
+    """``value`` quoted as one path segment."""
+    return quote(value, safe="")
+
+
+def query(params: list[tuple[str, str]]) -> str:
+    """A query string, every value ``quote_plus``-encoded (as the reference client does)."""
+    return "&".join(f"{quote_plus(k)}={quote_plus(v)}" for k, v in params)
+
+
+def delivery_error(response: httpx.Response, what: str) -> DeliveryError:
+    """A DeliveryError for an error answer: 5xx and 429 retryable, other 4xx not."""
+    retryable = response.status_code >= 500 or response.status_code == 429
+    return DeliveryError(
+        f"{what} failed with {response.status_code}: {message_of(response)}", retryable=retryable
+    )
+
+
+def lookup_error(response: httpx.Response, what: str) -> WinnowError:
+    """The error for a failed lookup (config, project, model)."""
+    message = f"{what}: {message_of(response)}"
+    if response.status_code == 401 or response.status_code == 403:
+        return UnauthorizedError(message)
+    if response.status_code == 404:
+        return NotFoundError(message)
+    return ServiceUnavailableError(
+        f"{what} failed with {response.status_code}: {message_of(response)}"
+    )
+
+
+def get_json(client: httpx.Client, url: str, what: str, **kwargs: Any) -> Any:
+    """GET ``url`` and parse JSON; lookup errors mapped, network errors -> 503."""
+    try:
+        response = client.get(url, **kwargs)
+    except httpx.HTTPError as exc:
+        raise ServiceUnavailableError(f"{what}: platform unreachable ({exc})") from None
+    if response.status_code >= 400:
+        raise lookup_error(response, what)
+    try:
+        return response.json()
+    except ValueError:
+        raise ServiceUnavailableError(f"{what}: platform answered non-JSON") from None
