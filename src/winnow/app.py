@@ -1,0 +1,234 @@
+"""The app factory: ``create_app(settings)`` builds one winnow HTTP app, nothing global.
+
+Every service is built in the lifespan and kept on ``app.state``; routes
+reach them through typed dependencies (``winnow.server.services``). What
+is built depends on ``settings.role``:
+
+- ``all``: the platform in this process (database, blobs, routes) and the
+  inference server talking to it without HTTP (in-process model source,
+  config source and delivery);
+- ``inference``: a stateless node; models, configurations and deliveries go
+  over HTTP to ``settings.platform_url``, limits live at
+  ``settings.limits_url`` (Redis to share them between nodes);
+- ``platform``: only the platform routes.
+
+Inference nodes cache each (api key, project) configuration for
+``settings.config_cache_seconds``, so a change saved on the platform is in
+force everywhere within a few seconds.
+
+Route order: info and inference routes first, then the platform router, then
+the legacy catch-all ``POST /{project}/{version}`` last.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager, suppress
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from fastapi import FastAPI
+from starlette.concurrency import run_in_threadpool
+
+from winnow.errors import ConfigurationError
+from winnow.metrics import Metrics
+from winnow.platform.http_errors import install_error_handlers
+from winnow.server.info_routes import winnow_version
+from winnow.server.metrics_middleware import MetricsMiddleware
+from winnow.server.mount import mount_inference_routes, mount_info_routes, mount_legacy_route
+from winnow.server.services import Services
+from winnow.server.url_fetch import UrlFetchPolicy, fetch_url
+from winnow.settings import Role, Settings
+
+if TYPE_CHECKING:
+    from winnow.platform.service import Platform
+
+log = logging.getLogger("winnow")
+
+
+@dataclass(slots=True, frozen=True)
+class StartupInfo:
+    """What a started app tells its launcher (``winnow serve`` prints it)."""
+
+    role: str
+    url: str
+    data_dir: Path
+    platform_url: str | None
+    bootstrap_key: str | None
+
+
+@dataclass(slots=True)
+class Runtime:
+    """The services of one running app, and how to stop them in reverse order."""
+
+    services: Services
+    platform: Platform | None = None
+    closers: list[Callable[[], Any]] = field(default_factory=list)
+
+    def close(self) -> None:
+        """Stop workers and release resources, last built first; errors are logged, not raised."""
+        close_all(self.closers)
+
+
+def close_all(closers: list[Callable[[], Any]]) -> None:
+    """Call and remove every closer, last first, logging (not raising) their errors."""
+    while closers:
+        closer = closers.pop()
+        try:
+            closer()
+        except Exception:
+            log.exception("error while shutting down")
+
+
+def _fetcher(settings: Settings) -> Callable[[str], bytes]:
+    policy = UrlFetchPolicy.from_settings(settings)
+
+    def fetch(url: str) -> bytes:
+        return fetch_url(url, policy)
+
+    return fetch
+
+
+def build_runtime(settings: Settings, metrics: Metrics) -> Runtime:
+    """Build (and start) every service the role needs; see the module docstring."""
+    fetch = _fetcher(settings)
+    if settings.role is Role.PLATFORM:
+        from winnow.platform.service import Platform
+
+        platform = Platform.open(settings)
+        runtime = Runtime(
+            services=Services(
+                settings=settings, metrics=metrics, registry=None, collector=None, fetch_url=fetch
+            ),
+            platform=platform,
+        )
+        runtime.closers.append(platform.close)
+        return runtime
+    return _build_inference_runtime(settings, metrics, fetch)
+
+
+def _build_inference_runtime(
+    settings: Settings, metrics: Metrics, fetch: Callable[[str], bytes]
+) -> Runtime:
+    from winnow.activelearning.collector import Collector
+    from winnow.activelearning.delivery import DeliveryWorker
+    from winnow.activelearning.limits import from_url as limits_from_url
+    from winnow.activelearning.outbox import Outbox
+    from winnow.models.registry import ModelRegistry
+    from winnow.platform import clients
+
+    closers: list[Callable[[], Any]] = []
+    platform: Platform | None = None
+    try:
+        if settings.role is Role.ALL:
+            from winnow.platform.service import Platform
+
+            platform = Platform.open(settings)
+            closers.append(platform.close)
+        elif not settings.platform_url:
+            raise ConfigurationError(
+                "role inference needs a platform: set WINNOW_PLATFORM_URL or --platform-url"
+            )
+        model_source = clients.build_model_source(settings, platform)
+        config_source = clients.build_config_source(settings, platform)
+        delivery_client = clients.build_platform_client(settings, platform)
+        for resource in (model_source, config_source, delivery_client):
+            close = getattr(resource, "close", None)
+            if callable(close):
+                closers.append(close)
+        limits = limits_from_url(settings.limits_url)
+        closers.append(limits.close)
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        outbox = Outbox(settings.outbox_path, max_bytes=settings.outbox_max_bytes)
+        closers.append(outbox.close)
+        collector = Collector(
+            settings=settings,
+            config_source=config_source,
+            limits=limits,
+            outbox=outbox,
+            metrics=metrics,
+        )
+        delivery = DeliveryWorker(
+            outbox,
+            delivery_client,
+            metrics=metrics,
+            backoff_base=settings.delivery_backoff_base,
+            backoff_max=settings.delivery_backoff_max,
+            concurrency=settings.delivery_concurrency,
+        )
+        registry = ModelRegistry(
+            model_source,
+            cache_dir=settings.data_dir / "models",
+            max_loaded=settings.model_cache_size,
+        )
+        collector.start()
+        closers.append(lambda: collector.stop(10.0))
+        delivery.start()
+        closers.append(lambda: delivery.stop(10.0))
+    except BaseException:
+        close_all(closers)
+        raise
+    services = Services(
+        settings=settings,
+        metrics=metrics,
+        registry=registry,
+        collector=collector,
+        fetch_url=fetch,
+    )
+    return Runtime(services=services, platform=platform, closers=closers)
+
+
+def create_app(
+    settings: Settings, *, on_started: Callable[[StartupInfo], None] | None = None
+) -> FastAPI:
+    """A winnow app for ``settings``; services start in its lifespan and stop with it.
+
+    ``on_started`` is called once the services are up (``winnow serve`` uses
+    it to print where data lives, the URL and a freshly created API key).
+    """
+    metrics = Metrics()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        runtime = await run_in_threadpool(build_runtime, settings, metrics)
+        app.state.runtime = runtime
+        app.state.services = runtime.services
+        app.state.platform = runtime.platform
+        if not getattr(app.state, "routes_mounted", False):
+            # The platform router exists only once the platform is open; the legacy
+            # catch-all must come after it.
+            if runtime.platform is not None:
+                app.include_router(runtime.platform.router)
+            if settings.role is not Role.PLATFORM:
+                mount_legacy_route(app)
+            app.state.routes_mounted = True
+        if on_started is not None:
+            on_started(
+                StartupInfo(
+                    role=settings.role.value,
+                    url=f"http://{settings.host}:{settings.port}",
+                    data_dir=settings.data_dir,
+                    platform_url=settings.platform_url,
+                    bootstrap_key=runtime.platform.bootstrap_key if runtime.platform else None,
+                )
+            )
+        try:
+            yield
+        finally:
+            with suppress(Exception):
+                await run_in_threadpool(runtime.close)
+
+    app = FastAPI(
+        title="winnow",
+        version=winnow_version(),
+        summary="Computer-vision inference that collects the images worth labeling.",
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    mount_info_routes(app)
+    if settings.role is not Role.PLATFORM:
+        mount_inference_routes(app)
+    return app

@@ -1,0 +1,194 @@
+"""``create_app(settings)`` wired end to end in-process: platform, registry, collector, delivery."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.server import onnx_models
+from tests.server.asgi_client import ASGIClient
+from tests.server.conftest import body
+from winnow.app import StartupInfo, create_app
+from winnow.errors import ConfigurationError
+from winnow.settings import Settings
+
+KEY = "test-key-0123456789"
+AUTH = {"Authorization": f"Bearer {KEY}"}
+
+
+def al_config(percentage: float = 1.0, **extra: Any) -> dict[str, Any]:
+    """A random-strategy configuration collecting ``percentage`` of the traffic."""
+    return {
+        "enabled": True,
+        "persist_predictions": True,
+        "sampling_strategies": [
+            {"name": "rnd", "type": "random", "traffic_percentage": percentage}
+        ],
+        "batching_strategy": {"batches_name_prefix": "al", "recreation_interval": "never"},
+        **extra,
+    }
+
+
+def make_project(client: ASGIClient, name: str, type_: str, config: dict[str, Any] | None) -> None:
+    response = client.post("/v1/projects", json={"name": name, "type": type_}, headers=AUTH)
+    assert response.status_code == 201, response.text
+    if config is not None:
+        saved = client.request("PUT", f"/v1/projects/{name}/al-config", json=config, headers=AUTH)
+        assert saved.status_code == 200, saved.text
+
+
+def images(client: ASGIClient, project: str) -> list[dict[str, Any]]:
+    response = client.get(f"/v1/projects/{project}/images", headers=AUTH)
+    assert response.status_code == 200, response.text
+    found: list[dict[str, Any]] = response.json()["images"]
+    return found
+
+
+def wait_images(
+    client: ASGIClient, project: str, count: int, timeout: float = 10.0
+) -> list[dict[str, Any]]:
+    deadline = time.monotonic() + timeout
+    while True:
+        found = images(client, project)
+        if len(found) >= count or time.monotonic() > deadline:
+            return found
+        time.sleep(0.1)
+
+
+@pytest.fixture
+def started() -> list[StartupInfo]:
+    return []
+
+
+@pytest.fixture
+def app_client(settings: Settings, started: list[StartupInfo]) -> Iterator[ASGIClient]:
+    with ASGIClient(create_app(settings, on_started=started.append)) as client:
+        yield client
+
+
+def test_role_all_serves_and_collects_into_the_platform(
+    app_client: ASGIClient, started: list[StartupInfo], settings: Settings
+) -> None:
+    assert started[0].bootstrap_key == KEY
+    assert started[0].data_dir == settings.data_dir
+    make_project(app_client, "cars", "object-detection", al_config(tags=["t1"]))
+    response = app_client.post("/infer/object_detection", json=body("cars/0"))
+    assert response.status_code == 200, response.text
+    assert response.json()["is_stub"] is True
+    (image,) = wait_images(app_client, "cars", 1)
+    assert image["batch"] == "al"
+    assert "t1" in image["tags"]
+    assert image["model_id"] == "cars/0"
+    assert image["source"] == "http"
+
+
+def test_platform_routes_are_not_shadowed_by_the_legacy_route(app_client: ASGIClient) -> None:
+    assert app_client.post("/usage/inference", json={}).json() == {}
+    assert app_client.get(f"/?api_key={KEY}").json() == {"workspace": "default"}
+    make_project(app_client, "dogs", "classification", None)
+    assert (
+        app_client.get(f"/default/dogs?api_key={KEY}").json()["project"]["type"] == "classification"
+    )
+    legacy = app_client.post(
+        f"/dogs/0?api_key={KEY}",
+        content=body("x/0")["image"]["value"],
+        headers={"Content-Type": "application/json"},
+    )
+    assert legacy.status_code == 200, legacy.text
+    assert legacy.json()["task_type"] == "classification"
+
+
+def test_registered_onnx_model_is_served_and_inference_id_travels(app_client: ASGIClient) -> None:
+    make_project(app_client, "cars", "object-detection", al_config())
+    added = app_client.post(
+        "/v1/models",
+        data={"model_id": "cars/1"},
+        files={"file": ("m.onnx", onnx_models.end2end_detector(), "application/octet-stream")},
+        headers=AUTH,
+    )
+    assert added.status_code == 201, added.text
+    response = app_client.post("/infer/object_detection", json=body("cars/1", confidence=0.5))
+    assert response.status_code == 200, response.text
+    data = response.json()
+    assert [p["class"] for p in data["predictions"]] == ["car"]
+    (image,) = wait_images(app_client, "cars", 1)
+    assert image["inference_id"] == data["inference_id"]
+    assert image["model_id"] == "cars/1"
+
+
+def test_target_dataset_same_task_lands_cross_task_is_refused(app_client: ASGIClient) -> None:
+    make_project(app_client, "cars", "object-detection", None)
+    make_project(app_client, "trucks", "object-detection", al_config())
+    make_project(app_client, "pets", "classification", al_config())
+    app_client.post(
+        "/v1/models",
+        data={"model_id": "cars/1"},
+        files={"file": ("m.onnx", onnx_models.end2end_detector(), "application/octet-stream")},
+        headers=AUTH,
+    )
+    refused = app_client.post(
+        "/infer/object_detection", json=body("cars/1", active_learning_target_dataset="pets")
+    )
+    assert refused.status_code == 200
+    landed = app_client.post(
+        "/infer/object_detection", json=body("cars/1", active_learning_target_dataset="trucks")
+    )
+    assert landed.status_code == 200
+    assert len(wait_images(app_client, "trucks", 1)) == 1
+    assert images(app_client, "cars") == []
+    assert images(app_client, "pets") == []
+    refusals = [
+        line
+        for line in app_client.get("/metrics").text.splitlines()
+        if line.startswith("winnow_datapoints_total{")
+        and 'project="pets"' in line
+        and 'outcome="refused"' in line
+    ]
+    assert len(refusals) == 1
+    assert refusals[0].endswith(" 1.0")
+
+
+def test_active_learning_switched_off_collects_nothing(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path / "d", api_key=KEY, active_learning_enabled=False)
+    with ASGIClient(create_app(settings)) as client:
+        make_project(client, "cars", "object-detection", al_config())
+        assert client.post("/infer/object_detection", json=body("cars/0")).status_code == 200
+        time.sleep(1.0)
+        assert images(client, "cars") == []
+        assert "winnow_datapoints_total{" not in client.get("/metrics").text
+
+
+def test_config_change_takes_effect_within_five_seconds(app_client: ASGIClient) -> None:
+    make_project(app_client, "cars", "object-detection", al_config(percentage=0.0))
+    # Prime the cache with the configuration that collects nothing.
+    app_client.post("/infer/object_detection", json=body("cars/0"))
+    saved_at = time.monotonic()
+    app_client.request("PUT", "/v1/projects/cars/al-config", json=al_config(), headers=AUTH)
+    seen = False
+    while time.monotonic() - saved_at < 5.0 and not seen:
+        app_client.post("/infer/object_detection", json=body("cars/0"))
+        seen = bool(images(app_client, "cars"))
+        time.sleep(0.2)
+    assert seen, "a saved configuration change was not in force within 5 s"
+
+
+def test_role_platform_serves_only_the_platform(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path / "p", api_key=KEY, role="platform")
+    with ASGIClient(create_app(settings)) as client:
+        assert client.get("/healthz").json()["role"] == "platform"
+        make_project(client, "cars", "object-detection", None)
+        assert client.post("/infer/object_detection", json=body("cars/0")).status_code == 404
+        legacy = client.post(
+            f"/cars/0?api_key={KEY}", content=b"x", headers={"Content-Type": "application/json"}
+        )
+        assert legacy.status_code in (404, 405)
+
+
+def test_role_inference_without_platform_url_refuses_to_start(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path / "i", api_key=KEY, role="inference")
+    with pytest.raises(ConfigurationError, match="platform"), ASGIClient(create_app(settings)):
+        pass
