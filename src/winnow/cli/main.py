@@ -7,6 +7,7 @@ import typer
 from winnow.cli import al, outbox
 from winnow.cli import platform as platform_commands
 from winnow.cli import serve as serve_command
+from winnow.cli import stream as stream_command
 
 app = typer.Typer(
     name="winnow",
@@ -21,6 +22,7 @@ app.add_typer(platform_commands.keys_app, name="keys")
 app.add_typer(platform_commands.projects_app, name="projects")
 app.add_typer(platform_commands.models_app, name="models")
 app.command("serve")(serve_command.serve)
+app.command("stream")(stream_command.stream)
 
 
 def main() -> None:
