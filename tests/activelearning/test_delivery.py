@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import signal
 import sqlite3
 import subprocess
 import sys
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from tests.activelearning.test_outbox import FakeClock, make_datapoint
@@ -305,3 +308,71 @@ def test_kill_9_mid_delivery_then_restart_delivers_each_exactly_once(tmp_path: P
     assert stats.counts[EntryStatus.DELIVERED] == total
     assert stats.counts[EntryStatus.PENDING] == stats.counts[EntryStatus.DELIVERING] == 0
     outbox.close()
+
+
+def _cli_env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    return {"WINNOW_DATA_DIR": str(tmp_path / "data"), "WINNOW_API_KEY": API_KEY, **extra}
+
+
+API_KEY = "outbox-cli-key-0123456789"
+
+
+def _real_datapoint() -> Datapoint:
+    from winnow.images import encode_jpeg
+
+    jpeg = encode_jpeg(np.full((48, 64, 3), 128, dtype=np.uint8), 90)
+    return replace(make_datapoint(), api_key=API_KEY, image_jpeg=jpeg, width=64, height=48)
+
+
+def test_cli_status_and_drain_into_the_embedded_platform(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from winnow.cli.main import app
+
+    for name, value in _cli_env(tmp_path).items():
+        monkeypatch.setenv(name, value)
+    runner = CliRunner()
+    result = runner.invoke(app, ["outbox", "status"])
+    assert result.exit_code == 0, result.output
+    assert "no outbox" in result.output
+
+    created = runner.invoke(app, ["projects", "create", "proj", "--type", "object-detection"])
+    assert created.exit_code == 0, created.output
+    outbox = Outbox(tmp_path / "data" / "outbox.db", max_bytes=10**8)
+    keys = set()
+    for _ in range(4):
+        dp = _real_datapoint()
+        keys.add(dp.idempotency_key)
+        outbox.put(dp)
+    outbox.close()
+
+    result = runner.invoke(app, ["outbox", "status"])
+    assert result.exit_code == 0, result.output
+    assert re.search(r"pending\s*│\s*4", result.output), result.output
+
+    result = runner.invoke(app, ["outbox", "drain"])
+    assert result.exit_code == 0, result.output
+    assert "delivered 4, refused by the platform 0, still pending 0" in result.output
+    reopened = Outbox(tmp_path / "data" / "outbox.db", max_bytes=10**8)
+    assert reopened.stats().counts[EntryStatus.DELIVERED] == 4
+    reopened.close()
+
+
+def test_cli_drain_to_an_unreachable_platform_leaves_entries_pending(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from winnow.cli.main import app
+
+    env = _cli_env(tmp_path, WINNOW_PLATFORM_URL="http://127.0.0.1:9")
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    outbox = Outbox(tmp_path / "data" / "outbox.db", max_bytes=10**8)
+    outbox.put(_real_datapoint())
+    outbox.close()
+    result = CliRunner().invoke(app, ["outbox", "drain"])
+    assert result.exit_code == 1, result.output
+    assert "delivered 0, refused by the platform 0, still pending 1" in result.output
