@@ -34,6 +34,7 @@ class MemorySource:
         self.projects: dict[tuple[str, str], str] = {}
         self.files: dict[tuple[str, str, int], tuple[bytes, tuple[str, ...]]] = {}
         self.downloads = 0
+        self.key_lookups = 0
         self.delay = 0.0
         self.corrupt = False
 
@@ -46,18 +47,22 @@ class MemorySource:
         )
 
     def workspace_of(self, api_key: str) -> str:
+        self.key_lookups += 1
+        return self._ws(api_key)
+
+    def _ws(self, api_key: str) -> str:
         if api_key not in self.keys:
             raise UnauthorizedError("unknown api key")
         return self.keys[api_key]
 
     def project_type(self, api_key: str, project: str) -> str:
-        ws = self.workspace_of(api_key)
+        ws = self._ws(api_key)
         if (ws, project) not in self.projects:
             raise NotFoundError(f"project {project!r} not found")
         return self.projects[(ws, project)]
 
     def model_info(self, api_key: str, project: str, version: int) -> ModelInfo:
-        ws = self.workspace_of(api_key)
+        ws = self._ws(api_key)
         self.project_type(api_key, project)
         if (ws, project, version) not in self.files:
             raise NotFoundError(f"model {project}/{version} not found")
@@ -75,7 +80,7 @@ class MemorySource:
     def model_file(self, api_key: str, project: str, version: int) -> bytes:
         self.downloads += 1
         time.sleep(self.delay)
-        data = self.files[(self.workspace_of(api_key), project, version)][0]
+        data = self.files[(self._ws(api_key), project, version)][0]
         return data[:-1] + b"x" if self.corrupt else data
 
 
@@ -220,3 +225,40 @@ def test_concurrent_gets_load_a_model_once(registry: ModelRegistry, source: Memo
         models = list(pool.map(get, range(8)))
     assert source.downloads == 1
     assert all(m is models[0] for m in models)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_key_workspace_is_cached_briefly_and_stubs_are_revalidated(
+    source: MemorySource, tmp_path: Path
+) -> None:
+    clock = Clock()
+    registry = ModelRegistry(
+        source, cache_dir=tmp_path, max_loaded=2, key_cache_seconds=5.0, clock=clock
+    )
+    for _ in range(10):
+        registry.get("key-a", "cars/0")
+    assert source.key_lookups == 1
+    clock.now += 6
+    registry.get("key-a", "cars/0")
+    assert source.key_lookups == 2
+    # A revoked key stops working once its cached workspace expires.
+    del source.keys["key-a"]
+    registry.get("key-a", "cars/0")
+    clock.now += 6
+    with pytest.raises(UnauthorizedError):
+        registry.get("key-a", "cars/0")
+    # A deleted project's stub stops answering after the stub TTL.
+    registry.get("key-b", "cars/0")
+    del source.projects[("ws-b", "cars")]
+    registry.get("key-b", "cars/0")
+    clock.now += 61
+    with pytest.raises(NotFoundError):
+        registry.get("key-b", "cars/0")
+    assert registry.loaded("key-b") == []

@@ -12,6 +12,11 @@ sha256, written atomically), loaded lazily on first use and kept in an LRU
 of at most ``max_loaded`` loaded models. Stubs cost nothing and are kept in a
 separate bounded table so they never evict a real model.
 
+The workspace of a key is remembered for ``key_cache_seconds`` (successes
+only) so a remote node does not ask the platform on every request, and a
+stub re-reads its project's type after ``STUB_TTL_SECONDS`` (a deleted
+project stops answering).
+
 Thread-safe: concurrent ``get`` calls for the same model load it once; loads
 of different models run in parallel.
 """
@@ -23,10 +28,12 @@ import os
 import re
 import tempfile
 import threading
+import time
 from collections import OrderedDict
+from collections.abc import Callable
 from pathlib import Path
 
-from winnow.errors import BadRequestError, ServiceUnavailableError
+from winnow.errors import BadRequestError, NotFoundError, ServiceUnavailableError
 from winnow.models.base import Model
 from winnow.models.source import ModelInfo, ModelSource
 from winnow.models.stub import StubModel
@@ -34,6 +41,8 @@ from winnow.models.stub import StubModel
 MODEL_ID_PATTERN = re.compile(r"^(?P<project>[A-Za-z0-9][A-Za-z0-9_.\-]*)/(?P<version>\d{1,9})$")
 _SAFE_DIR = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-]*$")
 MAX_STUBS = 1024
+STUB_TTL_SECONDS = 60.0
+MAX_KEYS = 4096
 
 _Key = tuple[str, str]
 
@@ -54,15 +63,26 @@ def parse_model_id(model_id: object) -> tuple[str, int]:
 class ModelRegistry:
     """Resolves ``(api_key, model_id)`` to a loaded :class:`Model` (see module docstring)."""
 
-    def __init__(self, source: ModelSource, *, cache_dir: Path, max_loaded: int) -> None:
+    def __init__(
+        self,
+        source: ModelSource,
+        *,
+        cache_dir: Path,
+        max_loaded: int,
+        key_cache_seconds: float = 5.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         if max_loaded < 1:
             raise ValueError("max_loaded must be >= 1")
         self._source = source
+        self._key_ttl = key_cache_seconds
+        self._clock = clock
+        self._workspaces: OrderedDict[str, tuple[str, float]] = OrderedDict()
         self._cache_dir = Path(cache_dir)
         self._max_loaded = max_loaded
         self._lock = threading.Lock()
         self._models: OrderedDict[_Key, Model] = OrderedDict()
-        self._stubs: OrderedDict[_Key, StubModel] = OrderedDict()
+        self._stubs: OrderedDict[_Key, tuple[StubModel, float]] = OrderedDict()
         self._loading: dict[_Key, threading.Lock] = {}
 
     # ------------------------------------------------------------------ public
@@ -74,7 +94,7 @@ class ModelRegistry:
         an unknown key, ``NotFoundError`` naming an unknown project or version.
         """
         project, version = parse_model_id(model_id)
-        workspace = self._source.workspace_of(api_key)
+        workspace = self._workspace(api_key)
         key = (workspace, f"{project}/{version}")
         if version == 0:
             return self._get_stub(api_key, key, project)
@@ -111,16 +131,16 @@ class ModelRegistry:
 
     def loaded(self, api_key: str) -> list[Model]:
         """The models loaded for the key's workspace (``GET /model/registry``), stubs first."""
-        workspace = self._source.workspace_of(api_key)
+        workspace = self._workspace(api_key)
         with self._lock:
-            stubs: list[Model] = [m for (ws, _), m in self._stubs.items() if ws == workspace]
+            stubs: list[Model] = [m for (ws, _), (m, _t) in self._stubs.items() if ws == workspace]
             models = [m for (ws, _), m in self._models.items() if ws == workspace]
         return stubs + models
 
     def remove(self, api_key: str, model_id: str) -> None:
         """Unload one model of the key's workspace; a model that is not loaded is no error."""
         project, version = parse_model_id(model_id)
-        workspace = self._source.workspace_of(api_key)
+        workspace = self._workspace(api_key)
         key = (workspace, f"{project}/{version}")
         with self._lock:
             self._models.pop(key, None)
@@ -128,7 +148,7 @@ class ModelRegistry:
 
     def clear(self, api_key: str) -> None:
         """Unload every model of the key's workspace (other workspaces keep theirs)."""
-        workspace = self._source.workspace_of(api_key)
+        workspace = self._workspace(api_key)
         with self._lock:
             for table in (self._models, self._stubs):
                 for key in [k for k in table if k[0] == workspace]:
@@ -136,15 +156,37 @@ class ModelRegistry:
 
     # ------------------------------------------------------------------ internals
 
+    def _workspace(self, api_key: str) -> str:
+        now = self._clock()
+        with self._lock:
+            cached = self._workspaces.get(api_key)
+            if cached is not None and now - cached[1] < self._key_ttl:
+                return cached[0]
+        workspace = self._source.workspace_of(api_key)
+        with self._lock:
+            self._workspaces[api_key] = (workspace, now)
+            self._workspaces.move_to_end(api_key)
+            while len(self._workspaces) > MAX_KEYS:
+                self._workspaces.popitem(last=False)
+        return workspace
+
     def _get_stub(self, api_key: str, key: _Key, project: str) -> StubModel:
+        now = self._clock()
         with self._lock:
-            stub = self._stubs.get(key)
-            if stub is not None:
+            entry = self._stubs.get(key)
+            if entry is not None and now - entry[1] < STUB_TTL_SECONDS:
                 self._stubs.move_to_end(key)
-                return stub
-        stub = StubModel(model_id=key[1], task_type=self._source.project_type(api_key, project))
+                return entry[0]
+        try:
+            task_type = self._source.project_type(api_key, project)
+        except NotFoundError:
+            with self._lock:
+                self._stubs.pop(key, None)
+            raise
+        stub = StubModel(model_id=key[1], task_type=task_type)
         with self._lock:
-            self._stubs[key] = stub
+            self._stubs[key] = (stub, now)
+            self._stubs.move_to_end(key)
             while len(self._stubs) > MAX_STUBS:
                 self._stubs.popitem(last=False)
         return stub

@@ -46,16 +46,14 @@ class Candidates:
 
 def decode_raw(output: FloatArray, num_classes: int, confidence: float) -> Candidates:
     """Candidates above ``confidence`` from a raw head ``[4 + nc + extra, A]``."""
-    rows = output.T  # [A, C]
+    if num_classes < 1:
+        raise ValueError("a detection head needs at least one class")
+    # Threshold on the best class score first, so only survivors are transposed.
+    best = output[4 : 4 + num_classes].max(axis=0)
+    rows = output[:, best >= confidence].T  # [kept, C]
     class_scores = rows[:, 4 : 4 + num_classes]
-    if num_classes > 0:
-        class_ids = class_scores.argmax(axis=1)
-        scores = class_scores[np.arange(len(rows)), class_ids]
-    else:
-        class_ids = np.zeros(len(rows), dtype=np.int64)
-        scores = np.zeros(len(rows), dtype=np.float32)
-    keep = scores >= confidence
-    rows, scores, class_ids = rows[keep], scores[keep], class_ids[keep]
+    class_ids = class_scores.argmax(axis=1)
+    scores = class_scores[np.arange(len(rows)), class_ids]
     cx, cy, w, h = rows[:, 0], rows[:, 1], rows[:, 2], rows[:, 3]
     xyxy = np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], axis=1)
     return Candidates(
