@@ -84,6 +84,9 @@ def test_stub_inference_collects_into_the_batch(sdk: Path, server: Server, mode:
     assert image["model_id"] == f"{project}/0"
     assert image["source"] == "http"
     assert (image["width"], image["height"]) == (640, 480)
+    route = "/{project}/{version:int}" if mode == "v0" else "/infer/object_detection"
+    with server.client() as http:
+        assert f'winnow_requests_total{{route="{route}",status="200"}}' in http.get("/metrics").text
 
 
 @pytest.mark.parametrize("mode", ["v1", "v0"])
