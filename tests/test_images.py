@@ -7,6 +7,7 @@ import io
 import struct
 import zlib
 
+import cv2
 import numpy as np
 import pytest
 from PIL import Image, ImageOps
@@ -200,6 +201,17 @@ def test_resize_averages_with_inter_area() -> None:
     out = resize_to_fit(image, (2, 2))
     assert out.shape == (2, 2, 3)
     assert np.all(np.abs(out.astype(int) - 64) <= 1)
+
+
+@pytest.mark.parametrize("bound", [(675, 1200), (394, 700), (300, 300), (540, 960), (900, 1600)])
+def test_fast_resize_stays_close_to_plain_inter_area_on_a_photo(bound: tuple[int, int]) -> None:
+    from skimage import data
+
+    photo = cv2.resize(data.astronaut(), (1920, 1080), interpolation=cv2.INTER_CUBIC)
+    out = resize_to_fit(photo, bound)
+    reference = cv2.resize(photo, (out.shape[1], out.shape[0]), interpolation=cv2.INTER_AREA)
+    assert out.shape[0] <= bound[0] and out.shape[1] <= bound[1]
+    assert np.abs(out.astype(int) - reference.astype(int)).mean() < 2.5
 
 
 # ----------------------------------------------------------------------------- encode, hash

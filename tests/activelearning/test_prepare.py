@@ -68,7 +68,14 @@ def pixel_bbox(mask: np.ndarray) -> tuple[int, int, int, int]:
 
 
 # 1001x599 into 300x300 gives 300x180: x scales by 0.2997, y by 0.3005 (per axis).
-SIZES = [(1001, 599, (300, 300)), (1000, 600, (200, 640)), (640, 480, None)]
+# 1920x1080 into 394x700 goes 2x box average then bilinear; 1001x599 into 450x700 is bilinear.
+SIZES = [
+    (1001, 599, (300, 300)),
+    (1000, 600, (200, 640)),
+    (1920, 1080, (394, 700)),
+    (1001, 599, (450, 700)),
+    (640, 480, None),
+]
 
 
 @pytest.mark.parametrize(("width", "height", "bound"), SIZES)
