@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from tests.models.graphs import channel_mean_model, constant_model
+from winnow.errors import InvalidImageError
 from winnow.models.base import InferenceParams
 from winnow.models.onnx.model import load_onnx_model
 from winnow.predictions import ClassificationPrediction
@@ -96,3 +97,19 @@ def test_tiny_and_thin_images_still_classify(size: tuple[int, int]) -> None:
     model = load_onnx_model("colors/1", channel_mean_model(64, metadata=META))
     [prediction] = model.infer([solid(*size, (0, 0, 255))], InferenceParams())
     assert prediction.predicted_classes == ["blue"]  # type: ignore[union-attr]
+
+
+def test_grey_and_rgba_images_are_accepted_other_arrays_are_invalid() -> None:
+    model = load_onnx_model("colors/1", channel_mean_model(64, metadata=META))
+    grey = np.full((20, 30), 255, np.uint8)
+    rgba = np.zeros((20, 30, 4), np.uint8)
+    rgba[..., 1] = 255
+    rgba[..., 3] = 7
+    grey_prediction, rgba_prediction = model.infer([grey, rgba], InferenceParams())
+    assert scores(grey_prediction) == {"red": 1.0, "green": 1.0, "blue": 1.0}
+    assert rgba_prediction.predicted_classes == ["green"]  # type: ignore[union-attr]
+    for bad in (np.zeros((4, 4, 3), np.float32), np.zeros((0, 4, 3), np.uint8)):
+        with pytest.raises(InvalidImageError, match="uint8 HxWx3"):
+            model.infer([bad], InferenceParams())
+    with pytest.raises(InvalidImageError, match="channels, got 2"):
+        model.infer([np.zeros((4, 4, 2), np.uint8)], InferenceParams())

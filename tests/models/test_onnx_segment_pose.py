@@ -161,3 +161,18 @@ def test_end_to_end_pose() -> None:
     model = load_onnx_model("pose/3", constant_model([end2end_head(rows, 12)], metadata=meta))
     [prediction] = model.infer([IMAGE], InferenceParams())
     assert keypoints(prediction) == EXPECTED_POSE
+
+
+def test_keypoint_names_come_from_kpt_names_metadata() -> None:
+    meta = {
+        "task": "pose",
+        "names": "{0: 'person', 1: 'dog'}",
+        "kpt_shape": "[2, 3]",
+        "kpt_names": "{0: ['nose', 'tail']}",
+    }
+    model = load_onnx_model("pose/4", constant_model([raw_head(POSE_ROWS, 16)], metadata=meta))
+    [prediction] = model.infer([IMAGE], InferenceParams())
+    assert isinstance(prediction, DetectionPrediction)
+    first = prediction.detections[0].keypoints
+    assert first is not None
+    assert [(k.class_name, k.class_id) for k in first] == [("nose", 0), ("tail", 1)]

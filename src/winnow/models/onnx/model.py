@@ -19,14 +19,14 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from winnow.errors import UnprocessableError
+from winnow.errors import InvalidImageError, UnprocessableError
 from winnow.models.base import TASK_TYPES, Image, InferenceParams
 from winnow.models.onnx.classify import ClassifyPreprocess, classification
 from winnow.models.onnx.detect import Candidates, decode_end2end, decode_raw, select, to_detections
 from winnow.models.onnx.letterbox import Letterbox, letterbox, to_nchw
 from winnow.models.onnx.pose import keypoints
 from winnow.models.onnx.segment import mask_polygons
-from winnow.models.onnx.session import ModelMetadata, OnnxSession, parse_metadata
+from winnow.models.onnx.session import ModelMetadata, OnnxSession, literal, parse_metadata
 from winnow.models.source import PROJECT_TASK_TYPES
 from winnow.predictions import DetectionPrediction, ImageSize, Prediction, TaskType
 
@@ -84,6 +84,7 @@ class OnnxModel:
         self.input_height: int | None = session.height or imgsz[0]
         self.input_width: int | None = session.width or imgsz[1]
         self.batch_size: int | None = session.batch
+        self._keypoint_names = _keypoint_names(self.meta.raw.get("kpt_names"))
         self._classify = ClassifyPreprocess(
             height=self.input_height,
             width=self.input_width,
@@ -101,7 +102,12 @@ class OnnxModel:
     # ------------------------------------------------------------------ inference
 
     def infer(self, images: list[Image], params: InferenceParams) -> list[Prediction]:
-        """One prediction per RGB uint8 image, coordinates in the original image."""
+        """One prediction per RGB uint8 image, coordinates in the original image.
+
+        Grey (HxW) and RGBA images are accepted too; anything else raises
+        ``InvalidImageError``.
+        """
+        images = [_as_rgb(im) for im in images]
         chunk = self.batch_size or MAX_DYNAMIC_BATCH
         out: list[Prediction] = []
         for start in range(0, len(images), chunk):
@@ -193,7 +199,9 @@ class OnnxModel:
             shape = self._kpt_shape(extra)
             for det, kps in zip(
                 detections,
-                keypoints(candidates.extra, shape, box, [], params.keypoint_confidence),
+                keypoints(
+                    candidates.extra, shape, box, self._keypoint_names, params.keypoint_confidence
+                ),
                 strict=True,
             ):
                 det.keypoints = kps
@@ -224,6 +232,33 @@ class OnnxModel:
         if self.meta.kpt_shape is not None:
             return self.meta.kpt_shape
         return (extra // 3, 3)
+
+
+def _as_rgb(image: Image) -> Image:
+    array = np.asarray(image)
+    if array.dtype != np.uint8 or array.ndim not in (2, 3) or 0 in array.shape[:2]:
+        raise InvalidImageError(
+            f"expected a non-empty uint8 HxWx3 image, got {array.dtype} {list(array.shape)}"
+        )
+    if array.ndim == 2:
+        return np.repeat(array[:, :, None], 3, axis=2)
+    if array.shape[2] == 3:
+        return array
+    if array.shape[2] == 4:
+        return np.ascontiguousarray(array[:, :, :3])
+    if array.shape[2] == 1:
+        return np.repeat(array, 3, axis=2)
+    raise InvalidImageError(f"expected 1, 3 or 4 channels, got {array.shape[2]}")
+
+
+def _keypoint_names(value: Any) -> list[str]:
+    """Keypoint names from ``kpt_names`` metadata: a list, or ``{class: [names]}`` (first class)."""
+    data = literal(value)
+    if isinstance(data, Mapping) and data:
+        data = next(iter(data.values()))
+    if isinstance(data, list | tuple):
+        return [str(v) for v in data]
+    return []
 
 
 def load_onnx_model(

@@ -32,7 +32,7 @@ ULTRALYTICS_TASKS: dict[str, str] = {
 }
 
 
-def _literal(value: Any) -> Any:
+def literal(value: Any) -> Any:
     """A metadata value as Python data: already-parsed values pass, strings are literal-eval'd."""
     if not isinstance(value, str):
         return value
@@ -47,7 +47,7 @@ def _literal(value: Any) -> Any:
 
 def parse_names(value: Any) -> list[str] | None:
     """Class names from a dict literal ``{0: 'a'}``, a list, or newline-separated text."""
-    data = _literal(value)
+    data = literal(value)
     if isinstance(data, Mapping):
         try:
             items = sorted((int(k), str(v)) for k, v in data.items())
@@ -69,7 +69,7 @@ def parse_names(value: Any) -> list[str] | None:
 
 
 def _int_pair(value: Any) -> tuple[int, int] | None:
-    data = _literal(value)
+    data = literal(value)
     if isinstance(data, int) and not isinstance(data, bool):
         return (data, data)
     if isinstance(data, list | tuple) and len(data) == 2 and all(isinstance(v, int) for v in data):
@@ -78,7 +78,7 @@ def _int_pair(value: Any) -> tuple[int, int] | None:
 
 
 def _floats(value: Any, count: int) -> tuple[float, ...] | None:
-    data = _literal(value)
+    data = literal(value)
     if isinstance(data, list | tuple) and len(data) == count:
         try:
             return tuple(float(v) for v in data)
@@ -88,7 +88,7 @@ def _floats(value: Any, count: int) -> tuple[float, ...] | None:
 
 
 def _bool(value: Any) -> bool:
-    data = _literal(value)
+    data = literal(value)
     if isinstance(data, str):
         return data.strip().lower() in {"true", "1", "yes"}
     return bool(data)
@@ -131,7 +131,7 @@ def parse_metadata(raw: Mapping[str, Any]) -> ModelMetadata:
             )
     names = parse_names(raw["names"]) if "names" in raw else None
     end2end = _bool(raw["end2end"]) if "end2end" in raw else None
-    resize = _literal(raw.get("resize_short"))
+    resize = literal(raw.get("resize_short"))
     order = str(raw.get("channel_order", "rgb")).strip().lower()
     if order not in {"rgb", "bgr"}:
         raise UnprocessableError(f"channel_order must be rgb or bgr, got {order!r}")
