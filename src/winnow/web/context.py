@@ -1,0 +1,98 @@
+"""What every web route needs: the platform, sessions, templates, and who is signed in."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Coroutine
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import Request, Response
+from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.routing import APIRoute
+from fastapi.templating import Jinja2Templates
+
+from winnow.errors import ForbiddenError, UnauthorizedError, WinnowError
+from winnow.platform.schema import Workspace
+from winnow.platform.service import Platform
+from winnow.web.assets import STATIC_PATH, TEMPLATES_DIR, static_url
+from winnow.web.session import COOKIE, Sessions, load_secret, same_origin
+
+
+def script_json(value: Any) -> str:
+    """JSON safe to embed inside ``<script type="application/json">`` (no ``</script>`` breakout)."""
+    return (
+        json.dumps(value)
+        .replace("<", "\\u003c")
+        .replace(">", "\\u003e")
+        .replace("&", "\\u0026")
+        .replace("\u2028", "\\u2028")
+        .replace("\u2029", "\\u2029")
+    )
+
+
+class WebContext:
+    """Shared state of the web routes of one platform."""
+
+    def __init__(self, platform: Platform, static_base: str = STATIC_PATH) -> None:
+        self.platform = platform
+        self.sessions = Sessions(platform.db, load_secret(platform.settings.data_dir))
+        self.templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
+        self.templates.env.globals["static"] = lambda name: static_url(name, static_base)
+
+    def workspace(self, request: Request) -> Workspace | None:
+        """The signed-in workspace of a request, or None."""
+        return self.sessions.workspace(request.cookies.get(COOKIE))
+
+    def require(self, request: Request, *, write: bool = False) -> Workspace:
+        """The signed-in workspace; UnauthorizedError when none, ForbiddenError for cross-site writes."""
+        workspace = self.workspace(request)
+        if workspace is None:
+            raise UnauthorizedError("sign in first: no valid session cookie")
+        if write and not same_origin(request):
+            raise ForbiddenError("cross-site request refused: the Origin header is not this site")
+        return workspace
+
+    def render(
+        self, request: Request, name: str, status: int = 200, **context: Any
+    ) -> HTMLResponse:
+        """Render a template with the request and the signed-in workspace."""
+        context.setdefault("workspace", None)
+        return self.templates.TemplateResponse(request, name, context, status_code=status)
+
+
+class PageRoute(APIRoute):
+    """Route class for HTML pages: 401 redirects to sign-in, other errors render an error page."""
+
+    context: WebContext | None = None
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        """Wrap the handler so WinnowErrors become pages instead of JSON."""
+        handler = super().get_route_handler()
+        context = self.context
+
+        async def page_handler(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except UnauthorizedError:
+                target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+                login = request.url_for("login").path
+                return RedirectResponse(f"{login}?next={quote(target)}", status_code=303)
+            except WinnowError as exc:
+                if context is None:
+                    raise
+                return context.render(
+                    request,
+                    "error.html",
+                    status=exc.status,
+                    status_code_text=exc.status,
+                    message=exc.message,
+                    workspace=context.workspace(request),
+                )
+
+        return page_handler
+
+
+def page_route_class(context: WebContext) -> type[PageRoute]:
+    """A PageRoute subclass bound to ``context`` (for rendering error pages)."""
+    return type("BoundPageRoute", (PageRoute,), {"context": context})

@@ -1,0 +1,138 @@
+"""What the overview and the configuration editor show: the daily chart, version diffs, dry runs.
+
+Pure functions over plain data; the routes read the rows and render the results.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from html import escape
+from typing import Any
+
+from winnow.activelearning.config import ActiveLearningConfig
+from winnow.activelearning.samplers import matches
+from winnow.predictions import PredictionFormatError, prediction_from_json
+from winnow.web.editor import PALETTE
+
+CHART_WIDTH = 640
+CHART_HEIGHT = 180
+_PAD_LEFT, _PAD_BOTTOM, _PAD_TOP = 36, 22, 8
+
+
+@dataclass(slots=True)
+class Chart:
+    """A rendered chart: inline SVG markup and its legend (name, colour)."""
+
+    svg: str
+    legend: list[tuple[str, str]]
+    days: int
+
+
+def daily_chart(axis: Sequence[date], series: dict[str, list[int]]) -> Chart:
+    """Stacked bars of datapoints per day, one colour per strategy, as inline SVG."""
+    names = list(series)
+    colors = {name: PALETTE[i % len(PALETTE)] for i, name in enumerate(names)}
+    totals = [sum(series[n][i] for n in names) for i in range(len(axis))]
+    peak = max(totals, default=0) or 1
+    plot_w = CHART_WIDTH - _PAD_LEFT - 4
+    plot_h = CHART_HEIGHT - _PAD_BOTTOM - _PAD_TOP
+    slot = plot_w / max(len(axis), 1)
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {CHART_WIDTH} {CHART_HEIGHT}" '
+        f'role="img" aria-label="datapoints per day by strategy">',
+        f'<line x1="{_PAD_LEFT}" y1="{_PAD_TOP + plot_h}" x2="{CHART_WIDTH - 4}" '
+        f'y2="{_PAD_TOP + plot_h}" stroke="#c4c9d2"/>',
+        f'<text x="{_PAD_LEFT - 4}" y="{_PAD_TOP + 8}" font-size="10" text-anchor="end" fill="#69707d">{peak}</text>',
+        f'<text x="{_PAD_LEFT - 4}" y="{_PAD_TOP + plot_h}" font-size="10" text-anchor="end" fill="#69707d">0</text>',
+    ]
+    for i, day in enumerate(axis):
+        x = _PAD_LEFT + i * slot + slot * 0.15
+        y = float(_PAD_TOP + plot_h)
+        for name in names:
+            n = series[name][i]
+            if not n:
+                continue
+            h = plot_h * n / peak
+            y -= h
+            parts.append(
+                f'<rect x="{x:.1f}" y="{y:.1f}" width="{slot * 0.7:.1f}" height="{h:.1f}" '
+                f'fill="{colors[name]}"><title>{day.isoformat()} {escape(name)}: {n}</title></rect>'
+            )
+        if i % max(1, len(axis) // 6) == 0 or i == len(axis) - 1:
+            parts.append(
+                f'<text x="{x + slot * 0.35:.1f}" y="{CHART_HEIGHT - 6}" font-size="10" '
+                f'text-anchor="middle" fill="#69707d">{day.strftime("%m-%d")}</text>'
+            )
+    if not names:
+        parts.append(
+            f'<text x="{CHART_WIDTH / 2}" y="{CHART_HEIGHT / 2}" text-anchor="middle" '
+            f'fill="#69707d" font-size="12">nothing collected in this period</text>'
+        )
+    parts.append("</svg>")
+    return Chart("".join(parts), list(colors.items()), len(axis))
+
+
+@dataclass(slots=True)
+class ConfigDiff:
+    """Line diff between two configuration versions: (kind, text) with kind add, del or ''."""
+
+    old: int
+    new: int
+    lines: list[tuple[str, str]] = field(default_factory=list)
+
+
+def config_diff(old_version: int, old: Any, new_version: int, new: Any) -> ConfigDiff:
+    """A unified line diff of two configurations, pretty-printed as JSON."""
+    a = json.dumps(old, indent=2).splitlines()
+    b = json.dumps(new, indent=2).splitlines()
+    diff = ConfigDiff(old_version, new_version)
+    for line in difflib.unified_diff(a, b, lineterm="", n=3):
+        if line.startswith(("---", "+++")):
+            continue
+        kind = "add" if line.startswith("+") else "del" if line.startswith("-") else ""
+        diff.lines.append((kind, line))
+    return diff
+
+
+def dry_run(
+    config: ActiveLearningConfig, task: str, bodies: Sequence[str | None]
+) -> dict[str, Any]:
+    """Which strategies would have matched each stored prediction (before draws and limits).
+
+    ``bodies`` are stored prediction JSON texts (None: no prediction stored).
+    ``expected`` is the sum of the strategy's probability over its matches.
+    """
+    strategies = list(config.sampling_strategies) if config.enabled else []
+    matched = [0] * len(strategies)
+    expected = [0.0] * len(strategies)
+    looked = skipped = matched_any = 0
+    for body in bodies:
+        if body is None:
+            skipped += 1
+            continue
+        try:
+            prediction = prediction_from_json(json.loads(body), task)
+        except (ValueError, PredictionFormatError):
+            skipped += 1
+            continue
+        looked += 1
+        hit = False
+        for i, strategy in enumerate(strategies):
+            if matches(strategy, prediction):
+                matched[i] += 1
+                expected[i] += strategy.probability
+                hit = True
+        matched_any += hit
+    return {
+        "predictions": looked,
+        "skipped": skipped,
+        "matched_any": matched_any,
+        "strategies": [
+            {"name": s.name, "type": s.type, "matched": matched[i], "expected": expected[i]}
+            for i, s in enumerate(strategies)
+        ],
+    }

@@ -1,0 +1,151 @@
+"""Pages render for a signed-in workspace, and only for it."""
+
+from __future__ import annotations
+
+import re
+
+
+from tests.server.asgi_client import ASGIClient
+from tests.web.helpers import KEY, add_image, create_project, detection, other_workspace_key
+from winnow.platform.service import Platform
+
+
+def test_pages_redirect_to_sign_in_and_back(web: tuple[ASGIClient, Platform]) -> None:
+    client, _platform = web
+    response = client.get("/app/projects/p", follow_redirects=False)
+    assert response.status_code == 303
+    assert response.headers["location"] == "/app/login?next=/app/projects/p"
+    response = client.post(
+        "/app/login", data={"api_key": KEY, "next": "/app/projects/p"}, follow_redirects=False
+    )
+    assert response.headers["location"] == "/app/projects/p"
+    cookie = response.headers["set-cookie"]
+    assert "HttpOnly" in cookie and "Secure" in cookie and "SameSite=lax" in cookie
+    assert KEY not in cookie
+
+
+def test_sign_in_refuses_a_bad_key_and_never_redirects_off_site(
+    web: tuple[ASGIClient, Platform],
+) -> None:
+    client, _platform = web
+    response = client.post("/app/login", data={"api_key": "nope-nope-nope"})
+    assert response.status_code == 401
+    assert "unknown or revoked API key" in response.text
+    response = client.post(
+        "/app/login", data={"api_key": KEY, "next": "//evil.example/x"}, follow_redirects=False
+    )
+    assert response.headers["location"] == "/app/"
+
+
+def test_forged_cookie_is_not_a_session(web: tuple[ASGIClient, Platform]) -> None:
+    client, _platform = web
+    response = client.get("/app/", headers={"Cookie": "winnow_session=1.9999999999.forged"})
+    assert response.status_code == 303
+
+
+def test_projects_list_and_create(signed_in: tuple[ASGIClient, Platform]) -> None:
+    client, platform = signed_in
+    create_project(platform, "cars")
+    add_image(platform, "cars", predictions=[detection("car", 100, 100, 50, 40)])
+    page = client.get("/app/")
+    assert page.status_code == 200
+    assert re.search(
+        r">cars</a></td><td>object-detection</td>\s*<td class=\"num\">1</td><td class=\"num\">1</td>",
+        page.text,
+    )
+    response = client.post(
+        "/app/projects",
+        data={"name": "leaves", "type": "instance-segmentation"},
+        follow_redirects=False,
+    )
+    assert response.headers["location"] == "/app/projects/leaves"
+    assert "instance-segmentation" in client.get("/app/projects/leaves").text
+    bad = client.post("/app/projects", data={"name": "bad name", "type": "object-detection"})
+    assert bad.status_code == 400
+    assert "project name" in bad.text
+
+
+def test_cross_site_form_post_is_refused(signed_in: tuple[ASGIClient, Platform]) -> None:
+    client, _platform = signed_in
+    response = client.post(
+        "/app/projects",
+        data={"name": "x", "type": "object-detection"},
+        headers={"Origin": "https://evil.example"},
+    )
+    assert response.status_code == 403
+
+
+def test_overview_shows_batches_chart_and_strategies(
+    signed_in: tuple[ASGIClient, Platform],
+) -> None:
+    client, platform = signed_in
+    create_project(platform, "cars")
+    for i in range(3):
+        add_image(platform, "cars", seed=i, predictions=[], strategy="few-cars")
+    add_image(platform, "cars", seed=9, batch="batch-2", predictions=[], strategy="random-10")
+    page = client.get("/app/projects/cars")
+    assert page.status_code == 200
+    text = page.text
+    assert "batch-1" in text and "batch-2" in text
+    assert "<svg" in text and "few-cars: 3</title>" in text
+    assert re.search(r"few-cars.*?<td class=\"num\">—</td>.*?<td class=\"num\">3</td>", text, re.S)
+    assert "this process runs no inference role" in text
+
+
+def test_other_workspace_sees_nothing(signed_in: tuple[ASGIClient, Platform]) -> None:
+    client, platform = signed_in
+    create_project(platform, "cars")
+    image_id = add_image(platform, "cars", predictions=[])
+    other = other_workspace_key(platform)
+    client.post("/app/logout")
+    client.post("/app/login", data={"api_key": other})
+    assert "cars" not in client.get("/app/").text
+    assert client.get("/app/projects/cars").status_code == 404
+    assert client.get(f"/app/images/{image_id}/file").status_code == 404
+    assert (
+        client.post(f"/app/images/{image_id}/status", json={"status": "rejected"}).status_code
+        == 404
+    )
+
+
+def test_batch_grid_filters_pages_and_draws_boxes(signed_in: tuple[ASGIClient, Platform]) -> None:
+    client, platform = signed_in
+    create_project(platform, "cars")
+    ids = [
+        add_image(
+            platform,
+            "cars",
+            seed=i,
+            predictions=[detection("car", 100, 100, 50, 40)],
+            tags=("cam1",) if i % 2 else (),
+        )
+        for i in range(50)
+    ]
+    page = client.get("/app/projects/cars/batches/batch-1")
+    assert page.status_code == 200
+    assert page.text.count('class="thumb"') == 48
+    assert 'loading="lazy"' in page.text
+    assert '<rect x="75.0" y="80.0" width="50.0" height="40.0"' in page.text
+    nxt = re.search(r'id="next-page" href="\?&cursor=(\d+)&page=2"', page.text)
+    assert nxt is not None
+    second = client.get(f"/app/projects/cars/batches/batch-1?cursor={nxt.group(1)}&page=2")
+    assert second.text.count('class="thumb"') == 2
+    tagged = client.get("/app/projects/cars/batches/batch-1?tag=cam1")
+    assert tagged.text.count('class="thumb"') == 25
+    assert client.get("/app/projects/cars/batches/batch-1?status=done").status_code == 400
+    thumb = client.get(f"/app/images/{ids[0]}/thumb")
+    assert thumb.status_code == 200 and thumb.content[:2] == b"\xff\xd8"
+    assert thumb.headers["cache-control"].startswith("private")
+
+
+def test_static_files_are_local_and_cached(signed_in: tuple[ASGIClient, Platform]) -> None:
+    client, _platform = signed_in
+    page = client.get("/app/")
+    css = re.search(r'href="(/app/static/app.css\?v=\w+)"', page.text)
+    assert css is not None
+    response = client.get(css.group(1))
+    assert response.status_code == 200
+    assert "immutable" in response.headers["cache-control"]
+    assert "http" not in re.sub(
+        r"http://www.w3.org/2000/svg", "", client.get("/app/static/label.js").text
+    )
