@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 
-
 from tests.server.asgi_client import ASGIClient
 from tests.web.helpers import KEY, add_image, create_project, detection, other_workspace_key
 from winnow.platform.service import Platform
