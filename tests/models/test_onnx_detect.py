@@ -139,9 +139,22 @@ def test_end_to_end_layout_skips_nms_and_honours_filters(
 
 def test_class_count_that_does_not_fit_the_output_is_a_clear_error() -> None:
     meta = {**META, "names": "{0: 'a', 1: 'b', 2: 'c'}"}
-    model = load_onnx_model("bad/1", constant_model([raw_head(ROWS, 32)], metadata=meta))
+    data = constant_model([raw_head(ROWS, 32)], metadata=meta)
+    with pytest.raises(UnprocessableError, match="6 channels"):
+        load_onnx_model("bad/1", data)
+    model = load_onnx_model("bad/1", data, warm_up=False)
     with pytest.raises(UnprocessableError, match="6 channels"):
         model.infer([IMAGE], InferenceParams())
+
+
+def test_fixed_input_size_wins_and_an_unusable_model_is_refused_at_load() -> None:
+    # The metadata says 640x640 but the network's input axes are fixed at 32x32.
+    data = constant_model([raw_head(ROWS, 32)], input_shape=(1, 3, 32, 32), metadata=META)
+    model = load_onnx_model("small/1", data)
+    assert (model.input_height, model.input_width) == (32, 32)
+    broken = constant_model([np.zeros((1, 5), np.float32)], metadata=META)
+    with pytest.raises(UnprocessableError, match="broken/1"):
+        load_onnx_model("broken/1", broken)
 
 
 def test_unloadable_file_and_task_mismatch_are_unprocessable() -> None:

@@ -269,19 +269,32 @@ def load_onnx_model(
     class_names: list[str] | None = None,
     metadata: Mapping[str, Any] | None = None,
     threads: int | None = None,
+    warm_up: bool = True,
 ) -> OnnxModel:
     """Load an ONNX file (bytes or path) as a model; ``UnprocessableError`` when it cannot serve.
 
     ``metadata`` entries override the file's ``custom_metadata_map`` (same keys,
-    see :mod:`winnow.models.onnx.session`).
+    see :mod:`winnow.models.onnx.session`). With ``warm_up`` one grey image is
+    run through the model, so a file whose outputs do not fit its metadata is
+    refused here (not on every request) and the first request is not slow.
     """
-    return OnnxModel(
+    model = OnnxModel(
         model_id,
         OnnxSession(source, threads=threads),
         task_type=task_type,
         class_names=class_names,
         metadata=metadata,
     )
+    if warm_up:
+        height, width = model.input_height or 64, model.input_width or 64
+        grey = np.full((height, width, 3), 114, np.uint8)
+        try:
+            model.infer([grey], InferenceParams())
+        except UnprocessableError:
+            raise
+        except Exception as exc:  # onnxruntime raises private exception types
+            raise UnprocessableError(f"model {model_id} fails on a test image: {exc}") from exc
+    return model
 
 
 __all__ = ["Candidates", "OnnxModel", "load_onnx_model"]
