@@ -30,7 +30,7 @@ from winnow.platform.store.projects import get_al_config, max_batch_images
 from winnow.settings import TAG_CHARS
 
 TAG = re.compile(rf"^[{TAG_CHARS}]{{1,64}}$")
-BATCH_NAME = re.compile(r"^[^\x00-\x1f/\\]{1,256}$")
+BATCH_NAME = re.compile(r"^[^\x00-\x1f\x7f]{1,256}$")
 SHORT_TEXT = 128
 
 
@@ -94,10 +94,10 @@ def check_tags(tags: list[str] | tuple[str, ...]) -> list[str]:
 
 
 def check_batch_name(name: str) -> str:
-    """A batch name: 1-256 characters without control characters or slashes."""
+    """A batch name: 1-256 characters without control characters."""
     if not isinstance(name, str) or not BATCH_NAME.match(name):
         raise BadRequestError(
-            f"batch: name {name!r} must be 1-256 characters without control characters or slashes"
+            f"batch: name {name!r} must be 1-256 characters without control characters"
         )
     return name
 

@@ -1,0 +1,156 @@
+"""Every bad input gets a 4xx with a message naming what is wrong, and stores nothing."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import pytest
+
+from tests.platform.conftest import API_KEY, make_app, make_jpeg, make_png
+from tests.server.asgi_client import ASGIClient
+from winnow.platform.service import Platform
+
+AUTH = {"Authorization": f"Bearer {API_KEY}"}
+
+
+@pytest.fixture
+def cars(sqlite_platform: Platform) -> Iterator[ASGIClient]:
+    """A client on a SQLite platform with project ``cars`` (input checks are database-blind)."""
+    with ASGIClient(make_app(sqlite_platform)) as client:
+        client.post("/v1/projects", headers=AUTH, json={"name": "cars", "type": "object-detection"})
+        yield client
+
+
+def upload(client: ASGIClient, image: bytes, query: str = "batch=b") -> tuple[int, str]:
+    response = client.post(
+        f"/dataset/cars/upload?api_key={API_KEY}&{query}",
+        data={"name": "x.jpg"},
+        files={"file": ("imageToUpload", image, "image/jpeg")},
+    )
+    return response.status_code, response.json()["message"] if response.status_code >= 400 else ""
+
+
+def stored(client: ASGIClient) -> int:
+    return len(client.get("/v1/projects/cars/images", headers=AUTH).json()["images"])
+
+
+def test_corrupt_and_non_images_are_400(cars: ASGIClient) -> None:
+    truncated = make_jpeg(200, 200)[:300]
+    assert upload(cars, truncated)[0] == 400
+    status, message = upload(cars, b"GIF89a this is not really an image at all")
+    assert status == 400 and "image" in message
+    status, message = upload(cars, b"%PDF-1.4 hello")
+    assert status == 400 and "not a decodable image" in message
+    assert stored(cars) == 0
+
+
+def test_png_is_accepted(cars: ASGIClient) -> None:
+    assert upload(cars, make_png())[0] == 200
+
+
+def test_oversize_upload_is_413(cars: ASGIClient) -> None:
+    big = b"\xff\xd8\xff" + b"\x00" * 2_100_000  # over the fixture's 2 MB cap
+    status, message = upload(cars, big)
+    assert status == 413 and "limit" in message
+
+
+def test_pixel_bomb_is_refused(cars: ASGIClient, sqlite_platform: Platform) -> None:
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("L", (12000, 12000)).save(buffer, format="PNG", optimize=True)
+    data = buffer.getvalue()
+    assert len(data) < 2_000_000
+    # Settings are frozen: hand the platform a copy with a small pixel cap.
+    sqlite_platform.settings = sqlite_platform.settings.model_copy(
+        update={"max_image_pixels": 1_000_000}
+    )
+    status, message = upload(cars, data)
+    assert status == 400 and "too large" in message
+
+
+def test_bad_tag_is_400(cars: ASGIClient) -> None:
+    status, message = upload(cars, make_jpeg(), "batch=b&tag=ok&tag=bad%20tag%21")
+    assert status == 400 and "bad tag!" in message
+    status, message = upload(cars, make_jpeg(), "batch=b&tag=" + "x" * 65)
+    assert status == 400 and "1-64" in message
+    assert stored(cars) == 0
+
+
+def test_missing_file_and_wrong_content_type(cars: ASGIClient) -> None:
+    response = cars.post(f"/dataset/cars/upload?api_key={API_KEY}&batch=b", data={"name": "x.jpg"})
+    assert response.status_code == 400 and "file" in response.json()["message"]
+    response = cars.post(f"/dataset/cars/upload?api_key={API_KEY}&batch=b", content=b"raw")
+    assert response.status_code == 400 and "multipart" in response.json()["message"]
+
+
+def test_unknown_project_is_404(cars: ASGIClient) -> None:
+    response = cars.post(
+        f"/dataset/boats/upload?api_key={API_KEY}&batch=b",
+        files={"file": ("imageToUpload", make_jpeg(), "image/jpeg")},
+    )
+    assert response.status_code == 404 and "boats" in response.json()["message"]
+
+
+def test_malformed_annotations_are_400(cars: ASGIClient) -> None:
+    image_id = cars.post(
+        f"/dataset/cars/upload?api_key={API_KEY}&batch=b",
+        files={"file": ("imageToUpload", make_jpeg(), "image/jpeg")},
+    ).json()["id"]
+    base = f"/dataset/cars/annotate/{image_id}?api_key={API_KEY}&prediction=true"
+    cases = [
+        ("&name=a.json", b"{not json", "not valid JSON"),
+        ("&name=a.txt", b"car", ".json annotation"),
+        (
+            "&name=a.json",
+            json.dumps({"image": {"width": 1, "height": 1}, "predictions": [{"x": "a"}]}).encode(),
+            "predictions[0]",
+        ),
+        ("&name=a.xml", b"<xml/>", ".json or .txt"),
+        ("&name=a.json", b"", "empty"),
+    ]
+    for query, body, expected in cases:
+        response = cars.post(base + query, content=body, headers={"Content-Type": "text/plain"})
+        assert response.status_code == 400, (query, response.text)
+        assert expected in response.json()["message"], response.json()
+    assert (
+        cars.post(
+            f"/dataset/cars/annotate/999999?api_key={API_KEY}&name=a.json", content=b"{}"
+        ).status_code
+        == 404
+    )
+
+
+def test_bad_datapoint_metadata_is_400(cars: ASGIClient) -> None:
+    def post(meta: object, prediction: str | None = None) -> str:
+        data = {"metadata": meta if isinstance(meta, str) else json.dumps(meta)}
+        if prediction is not None:
+            data["prediction"] = prediction
+        response = cars.post(
+            "/v1/projects/cars/datapoints",
+            headers=AUTH,
+            data=data,
+            files={"file": ("x.jpg", make_jpeg(), "image/jpeg")},
+        )
+        assert response.status_code == 400, response.text
+        message: str = response.json()["message"]
+        return message
+
+    assert post({"tags": []}).startswith("metadata.batch")
+    assert post({"batch": "b", "tags": "x"}).startswith("metadata.tags")
+    assert post({"batch": "b", "config_version": "3"}).startswith("metadata.config_version")
+    assert post("{oops").startswith("metadata: not valid JSON")
+    assert post({"batch": "b"}, prediction="[1]").startswith("prediction")
+    assert stored(cars) == 0
+
+
+def test_bad_listing_parameters_are_400(cars: ASGIClient) -> None:
+    assert cars.get("/v1/projects/cars/images?limit=0", headers=AUTH).status_code == 400
+    assert cars.get("/v1/projects/cars/images?limit=abc", headers=AUTH).status_code == 400
+    assert cars.get("/v1/projects/cars/images?cursor=zz", headers=AUTH).status_code == 400
+    assert cars.get("/v1/projects/cars/images?status=done", headers=AUTH).status_code == 400
+    response = cars.post("/v1/projects", headers=AUTH, content=b"not json")
+    assert response.status_code == 400 and "JSON" in response.json()["message"]

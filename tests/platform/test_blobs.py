@@ -1,0 +1,133 @@
+"""Blob store contract, on a local folder and on a real S3-speaking server (moto_server)."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from winnow.errors import ConfigurationError, NotFoundError
+from winnow.platform.blobs import BlobStore, LocalBlobStore, S3BlobStore, blob_store_from_url
+from winnow.settings import Settings
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@pytest.fixture(scope="session")
+def moto_url() -> Iterator[str]:
+    """A moto_server process on a free port for the whole session."""
+    port = _free_port()
+    binary = Path(sys.executable).parent / "moto_server"
+    proc = subprocess.Popen(
+        [str(binary), "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), 0.2):
+                break
+        except OSError:
+            time.sleep(0.1)
+    else:
+        proc.kill()
+        pytest.fail("moto_server did not start")
+    yield f"http://127.0.0.1:{port}"
+    proc.terminate()
+    proc.wait(10)
+
+
+@pytest.fixture
+def s3_settings(moto_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """Settings pointing at moto with dummy credentials and a fresh bucket."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    import boto3
+
+    bucket = f"winnow-{uuid.uuid4().hex[:12]}"
+    client = boto3.client("s3", endpoint_url=moto_url, region_name="us-east-1")
+    client.create_bucket(Bucket=bucket)
+    client.close()
+    return Settings(data_dir=tmp_path, blob_url=f"s3://{bucket}/images", s3_endpoint_url=moto_url)
+
+
+@pytest.fixture(params=["local", pytest.param("s3", marks=pytest.mark.s3)])
+def blobs(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[BlobStore]:
+    """A blob store of each kind."""
+    if request.param == "local":
+        store: BlobStore = LocalBlobStore(tmp_path / "blobs")
+    else:
+        settings: Settings = request.getfixturevalue("s3_settings")
+        store = blob_store_from_url(settings.resolved_blob_url, settings)
+        assert isinstance(store, S3BlobStore)
+    yield store
+    store.close()
+
+
+def test_put_get_replace_delete(blobs: BlobStore) -> None:
+    assert not blobs.exists("a/b.jpg")
+    blobs.put("a/b.jpg", b"one")
+    assert blobs.exists("a/b.jpg")
+    assert blobs.get("a/b.jpg") == b"one"
+    blobs.put("a/b.jpg", b"two")
+    assert blobs.get("a/b.jpg") == b"two"
+    blobs.delete("a/b.jpg")
+    assert not blobs.exists("a/b.jpg")
+    blobs.delete("a/b.jpg")  # deleting twice is fine
+    with pytest.raises(NotFoundError):
+        blobs.get("a/b.jpg")
+
+
+def test_keys_cannot_escape_the_store(blobs: BlobStore) -> None:
+    for key in ("../x", "/abs", "a/../../b", "a//b", ""):
+        with pytest.raises(ValueError, match="invalid blob key"):
+            blobs.put(key, b"x")
+
+
+def test_local_store_leaves_no_temp_files(tmp_path: Path) -> None:
+    store = LocalBlobStore(tmp_path)
+    for i in range(5):
+        store.put("k/v.bin", bytes([i]) * 1000)
+    assert sorted(p.name for p in (tmp_path / "k").iterdir()) == ["v.bin"]
+
+
+def test_blob_store_from_url_schemes(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path)
+    assert isinstance(blob_store_from_url(f"file://{tmp_path}/b", settings), LocalBlobStore)
+    assert isinstance(blob_store_from_url(str(tmp_path / "c"), settings), LocalBlobStore)
+    with pytest.raises(ConfigurationError, match="unsupported blob URL"):
+        blob_store_from_url("ftp://host/x", settings)
+    with pytest.raises(ConfigurationError, match="bucket"):
+        blob_store_from_url("s3:///prefix", settings)
+
+
+@pytest.mark.s3
+def test_platform_stores_images_in_s3(s3_settings: Settings) -> None:
+    from tests.platform.conftest import API_KEY, make_jpeg
+    from tests.platform.helpers import datapoint, new_project
+    from winnow.platform.service import Platform
+
+    settings = s3_settings.model_copy(update={"api_key": API_KEY})
+    platform = Platform.open(settings)
+    try:
+        workspace = platform.workspace(API_KEY)
+        new_project(platform, workspace, "cars")
+        result = platform.register(
+            workspace=workspace, project="cars", data=make_jpeg(), datapoint=datapoint()
+        )
+        assert platform.image_file(workspace, str(result.image.id))[0] == make_jpeg()
+        assert not (settings.data_dir / "blobs").exists()
+    finally:
+        platform.close()

@@ -1,0 +1,160 @@
+"""winnow's native /v1 API: projects, datapoints, listings, AL config with ETag, models."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from tests.platform.conftest import API_KEY, make_jpeg
+from tests.platform.helpers import AL_CONFIG, detection
+from tests.server.asgi_client import ASGIClient
+
+AUTH = {"Authorization": f"Bearer {API_KEY}"}
+
+
+def post_datapoint(
+    client: ASGIClient, meta: dict[str, Any], image: bytes, prediction: dict[str, Any] | None = None
+) -> Any:
+    data = {"metadata": json.dumps(meta)}
+    if prediction is not None:
+        data["prediction"] = json.dumps(prediction)
+    return client.post(
+        "/v1/projects/cars/datapoints",
+        headers=AUTH,
+        data=data,
+        files={"file": ("dp.jpg", image, "image/jpeg")},
+    )
+
+
+def create_cars(client: ASGIClient) -> None:
+    response = client.post(
+        "/v1/projects", headers=AUTH, json={"name": "cars", "type": "object-detection"}
+    )
+    assert response.status_code == 201, response.text
+
+
+def test_projects_create_list_get(client: ASGIClient) -> None:
+    create_cars(client)
+    assert (
+        client.post(
+            "/v1/projects", headers=AUTH, json={"name": "cars", "type": "object-detection"}
+        ).status_code
+        == 409
+    )
+    bad = client.post("/v1/projects", headers=AUTH, json={"name": "x", "type": "nope"})
+    assert bad.status_code == 400 and bad.json()["message"].startswith("type:")
+    assert [p["name"] for p in client.get("/v1/projects", headers=AUTH).json()["projects"]] == [
+        "cars"
+    ]
+    assert client.get("/v1/projects/cars", headers=AUTH).json()["type"] == "object-detection"
+    assert client.get("/v1/projects/nope", headers=AUTH).status_code == 404
+
+
+def test_datapoint_registered_with_provenance_and_idempotent(client: ASGIClient) -> None:
+    create_cars(client)
+    meta = {
+        "batch": "al_2026_11_28",
+        "tags": ["x", "y"],
+        "strategy": "rand",
+        "model_id": "cars/2",
+        "inference_id": "i-1",
+        "source": "http",
+        "config_version": 3,
+        "idempotency_key": "idem-1",
+    }
+    first = post_datapoint(client, meta, make_jpeg(seed=1), detection())
+    assert first.status_code == 201, first.text
+    again = post_datapoint(client, meta, make_jpeg(seed=1), detection())
+    assert again.status_code == 200
+    assert again.json() == {"id": first.json()["id"], "duplicate": False, "replayed": True}
+    details = client.get(f"/v1/images/{first.json()['id']}", headers=AUTH).json()
+    assert details["strategy"] == "rand" and details["config_version"] == 3
+    assert details["annotations"][0]["body"] == detection()
+    images = client.get("/v1/projects/cars/images", headers=AUTH).json()["images"]
+    assert len(images) == 1
+    file = client.get(f"/v1/images/{first.json()['id']}/file", headers=AUTH)
+    assert file.content == make_jpeg(seed=1) and file.headers["content-type"] == "image/jpeg"
+
+
+def test_images_listing_filters_and_cursor(client: ASGIClient) -> None:
+    create_cars(client)
+    for seed in range(5):
+        meta = {"batch": "b1" if seed < 3 else "b2", "tags": [f"t{seed % 2}"], "strategy": "s"}
+        assert post_datapoint(client, meta, make_jpeg(seed=seed)).status_code == 201
+    page = client.get("/v1/projects/cars/images?limit=2", headers=AUTH).json()
+    ids = [i["id"] for i in page["images"]]
+    while page["next_cursor"]:
+        page = client.get(
+            f"/v1/projects/cars/images?limit=2&cursor={page['next_cursor']}", headers=AUTH
+        ).json()
+        ids += [i["id"] for i in page["images"]]
+    assert len(ids) == len(set(ids)) == 5
+    assert len(client.get("/v1/projects/cars/images?batch=b2", headers=AUTH).json()["images"]) == 2
+    assert len(client.get("/v1/projects/cars/images?tag=t0", headers=AUTH).json()["images"]) == 3
+    assert (
+        len(
+            client.get("/v1/projects/cars/images?status=unlabeled&strategy=s", headers=AUTH).json()[
+                "images"
+            ]
+        )
+        == 5
+    )
+    batches = client.get("/v1/projects/cars/batches", headers=AUTH).json()["batches"]
+    assert [(b["name"], b["images"]) for b in batches] == [("b1", 3), ("b2", 2)]
+
+
+def test_al_config_etag_and_versions(client: ASGIClient) -> None:
+    create_cars(client)
+    empty = client.get("/v1/projects/cars/al-config", headers=AUTH)
+    assert empty.json()["config"] == {"enabled": False} and empty.json()["version"] is None
+    saved = client.request("PUT", "/v1/projects/cars/al-config", headers=AUTH, json=AL_CONFIG)
+    assert saved.json()["version"] == 1
+    current = client.get("/v1/projects/cars/al-config", headers=AUTH)
+    assert current.json()["config"] == AL_CONFIG and current.json()["version"] == 1
+    etag = current.headers["etag"]
+    not_modified = client.get(
+        "/v1/projects/cars/al-config", headers={**AUTH, "If-None-Match": etag}
+    )
+    assert not_modified.status_code == 304
+    client.request(
+        "PUT", "/v1/projects/cars/al-config", headers=AUTH, json=dict(AL_CONFIG, enabled=False)
+    )
+    changed = client.get("/v1/projects/cars/al-config", headers={**AUTH, "If-None-Match": etag})
+    assert changed.status_code == 200 and changed.json()["version"] == 2
+    versions = client.get("/v1/projects/cars/al-config/versions", headers=AUTH).json()["versions"]
+    assert [v["version"] for v in versions] == [2, 1]
+    assert versions[0]["created_by"] == API_KEY[:6]
+
+
+def test_model_versions_routes(client: ASGIClient) -> None:
+    create_cars(client)
+    response = client.post(
+        "/v1/models",
+        headers=AUTH,
+        data={
+            "model_id": "cars/1",
+            "class_names": json.dumps(["car", "bus"]),
+            "metadata": json.dumps({"epochs": 3}),
+        },
+        files={"file": ("model.onnx", b"\x08\x01onnx", "application/octet-stream")},
+    )
+    assert response.status_code == 201, response.text
+    info = response.json()
+    assert info["model_id"] == "cars/1" and info["class_names"] == ["car", "bus"]
+    assert info["task_type"] == "object-detection" and info["metadata"] == {"epochs": 3}
+    assert [m["model_id"] for m in client.get("/v1/models", headers=AUTH).json()["models"]] == [
+        "cars/1"
+    ]
+    assert client.get("/v1/models/cars/1", headers=AUTH).json()["sha256"] == info["sha256"]
+    assert client.get("/v1/models/cars/1/file", headers=AUTH).content == b"\x08\x01onnx"
+    assert client.get("/v1/models/cars/2", headers=AUTH).status_code == 404
+    bad = client.post(
+        "/v1/models", headers=AUTH, data={"model_id": "cars"}, files={"file": ("m", b"x")}
+    )
+    assert bad.status_code == 400 and "model_id" in bad.json()["message"]
+
+
+def test_openapi_document_lists_the_routes(client: ASGIClient) -> None:
+    paths = client.get("/openapi.json").json()["paths"]
+    assert "/v1/projects/{project}/datapoints" in paths
+    assert "/dataset/{project}/upload" in paths

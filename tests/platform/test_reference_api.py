@@ -1,0 +1,161 @@
+"""The reference platform API, driven exactly as a reference inference server calls it."""
+
+from __future__ import annotations
+
+import json
+from urllib.parse import quote_plus
+
+from tests.platform.conftest import API_KEY, make_jpeg
+from tests.platform.helpers import AL_CONFIG, capped_config, detection
+from tests.server.asgi_client import ASGIClient
+
+
+def url(path: str, *params: tuple[str, str]) -> str:
+    """``path?k=v&...`` with quote_plus encoding, the way the reference client builds URLs."""
+    query = "&".join(f"{k}={quote_plus(v)}" for k, v in (("api_key", API_KEY), *params))
+    return f"{path}?{query}"
+
+
+def create_project(client: ASGIClient, name: str = "cars", type: str = "object-detection") -> None:
+    response = client.post(url("/v1/projects"), json={"name": name, "type": type})
+    assert response.status_code == 201, response.text
+
+
+def upload(
+    client: ASGIClient, image: bytes, *params: tuple[str, str], project: str = "cars"
+) -> dict[str, object]:
+    response = client.post(
+        url(f"/dataset/{project}/upload", *params),
+        data={"name": "3f1b2c4d-uuid.jpg"},
+        files={"file": ("imageToUpload", image, "image/jpeg")},
+    )
+    assert response.status_code == 200, response.text
+    body: dict[str, object] = response.json()
+    return body
+
+
+def test_workspace_of_key(client: ASGIClient) -> None:
+    assert client.get(url("/", ("nocache", "true"))).json() == {"workspace": "default"}
+    response = client.get("/?api_key=wrong-key-123")
+    assert response.status_code == 401 and "API key" in response.json()["message"]
+    assert client.get("/").status_code == 401
+
+
+def test_project_type(client: ASGIClient) -> None:
+    create_project(client, "signs", "classification")
+    body = client.get(url("/default/signs")).json()
+    assert body["project"]["type"] == "classification"
+    assert client.get(url("/default/nope")).status_code == 404
+
+
+def test_read_and_write_al_config(client: ASGIClient) -> None:
+    create_project(client)
+    assert client.get(url("/default/cars/active_learning")).json() == {"enabled": False}
+    response = client.post(url("/default/cars/active_learning"), json={"config": AL_CONFIG})
+    assert response.status_code == 200, response.text
+    assert client.get(url("/default/cars/active_learning")).json() == AL_CONFIG
+    bad = dict(
+        AL_CONFIG, sampling_strategies=[{"name": "x", "type": "random", "traffic_percentage": 3}]
+    )
+    response = client.post(url("/default/cars/active_learning"), json={"config": bad})
+    assert response.status_code == 400
+    assert "sampling_strategies[0].traffic_percentage" in response.json()["message"]
+    response = client.post(url("/default/cars/active_learning"), json={"enabled": True})
+    assert response.status_code == 400 and "config" in response.json()["message"]
+    assert client.get(url("/default/cars/active_learning")).json() == AL_CONFIG
+
+
+def test_upload_with_repeated_tags_batches_and_jobs(client: ASGIClient) -> None:
+    create_project(client)
+    batch = "al_batch 2026/11 [x]"
+    body = upload(
+        client,
+        make_jpeg(seed=1),
+        ("batch", batch),
+        ("inference_id", "inf 1"),
+        ("tag", "camera:1"),
+        ("tag", "site/a.b"),
+    )
+    assert body["success"] is True and isinstance(body["id"], str)
+    details = client.get(url(f"/v1/images/{body['id']}")).json()
+    assert details["tags"] == ["camera:1", "site/a.b"]
+    assert details["batch"] == batch and details["inference_id"] == "inf 1"
+    assert details["name"] == "3f1b2c4d-uuid.jpg"
+    batches = client.get(url("/default/cars/batches")).json()["batches"]
+    assert [(b["name"], b["images"], b["numJobs"]) for b in batches] == [(batch, 1, 1)]
+    assert set(batches[0]["uploaded"]) == {"_seconds", "_nanoseconds"}
+    jobs = client.get(url("/default/cars/jobs")).json()["jobs"]
+    assert jobs[0]["sourceBatch"] == f"default/{batches[0]['id']}"
+    assert (jobs[0]["numImages"], jobs[0]["annotated"], jobs[0]["unannotated"]) == (1, 0, 1)
+
+
+def test_duplicate_upload_answers_duplicate(client: ASGIClient) -> None:
+    create_project(client)
+    first = upload(client, make_jpeg(seed=5), ("batch", "b"))
+    again = upload(client, make_jpeg(seed=5), ("batch", "b"))
+    assert again == {"duplicate": True, "id": first["id"]}
+
+
+def test_upload_metadata_field_is_kept(client: ASGIClient) -> None:
+    create_project(client)
+    response = client.post(
+        url("/dataset/cars/upload", ("batch", "b")),
+        data={"name": "x.jpg", "metadata": json.dumps({"camera": "north"})},
+        files={"file": ("imageToUpload", make_jpeg(), "image/jpeg")},
+    )
+    details = client.get(url(f"/v1/images/{response.json()['id']}")).json()
+    assert details["metadata"] == {"camera": "north"}
+
+
+def test_annotate_detection_json_as_prediction(client: ASGIClient) -> None:
+    create_project(client)
+    image_id = str(upload(client, make_jpeg(), ("batch", "b"))["id"])
+    response = client.post(
+        url(f"/dataset/cars/annotate/{image_id}", ("name", "3f1b.json"), ("prediction", "true")),
+        content=json.dumps(detection()).encode(),
+        headers={"Content-Type": "text/plain"},
+    )
+    assert response.json() == {"success": True}
+    details = client.get(url(f"/v1/images/{image_id}")).json()
+    assert details["annotations"][0]["kind"] == "prediction"
+    assert details["status"] == "unlabeled"  # a prediction is not a label
+    again = client.post(
+        url(f"/dataset/cars/annotate/{image_id}", ("name", "3f1b.json"), ("prediction", "true")),
+        content=json.dumps(detection()).encode(),
+        headers={"Content-Type": "text/plain"},
+    )
+    assert again.status_code == 409
+
+
+def test_annotate_classification_txt(client: ASGIClient) -> None:
+    create_project(client, "signs", "classification")
+    image_id = str(upload(client, make_jpeg(), ("batch", "b"), project="signs")["id"])
+    response = client.post(
+        url(f"/dataset/signs/annotate/{image_id}", ("name", "3f1b.txt"), ("prediction", "true")),
+        content=b"stop sign",
+        headers={"Content-Type": "text/plain"},
+    )
+    assert response.json() == {"success": True}
+    details = client.get(url(f"/v1/images/{image_id}")).json()
+    assert details["annotations"][0]["body"] == "stop sign"
+
+
+def test_upload_into_full_batch_is_409(client: ASGIClient) -> None:
+    create_project(client)
+    client.post(url("/default/cars/active_learning"), json={"config": capped_config(1)})
+    upload(client, make_jpeg(seed=1), ("batch", "b"))
+    response = client.post(
+        url("/dataset/cars/upload", ("batch", "b")),
+        data={"name": "x.jpg"},
+        files={"file": ("imageToUpload", make_jpeg(seed=2), "image/jpeg")},
+    )
+    assert response.status_code == 409
+    assert (
+        "full" in response.json()["message"]
+        and "max_batch_images is 1" in response.json()["message"]
+    )
+
+
+def test_stats_and_usage_are_accepted_and_ignored(client: ASGIClient) -> None:
+    assert client.post("/inference-stats", json={"anything": 1}).json() == {}
+    assert client.post("/usage/inference", content=b"not json").json() == {}
