@@ -304,7 +304,7 @@ def test_images_of_another_workspace_are_not_found(platform: Platform) -> None:
 def test_model_versions_round_trip(platform: Platform) -> None:
     default = platform.workspace(API_KEY)
     new_project(platform, default, "cars")
-    project, record = platform.add_model(
+    _project, record = platform.add_model(
         workspace=default, model_id="cars/1", data=b"onnx-bytes", class_names=["car", "bus"]
     )
     assert record.task_type == "object-detection" and record.size_bytes == 10
