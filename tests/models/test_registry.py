@@ -23,7 +23,7 @@ from winnow.models.onnx.model import OnnxModel
 from winnow.models.registry import ModelRegistry, parse_model_id
 from winnow.models.source import ModelInfo
 from winnow.models.stub import StubModel
-from winnow.predictions import DetectionPrediction, StubPrediction
+from winnow.predictions import ClassificationPrediction, DetectionPrediction, StubPrediction
 
 
 class MemorySource:
@@ -35,8 +35,15 @@ class MemorySource:
         self.files: dict[tuple[str, str, int], tuple[bytes, tuple[str, ...]]] = {}
         self.downloads = 0
         self.key_lookups = 0
+        self.tasks: dict[tuple[str, str], str] = {}
         self.delay = 0.0
         self.corrupt = False
+
+    def add_classifier(self, ws: str, project: str, kind: str, names: tuple[str, ...]) -> None:
+        self.projects[(ws, project)] = kind
+        scores = np.array([[0.9, 0.6, 0.1]], np.float32)
+        self.files[(ws, project, 1)] = (constant_model([scores], metadata={}), names)
+        self.tasks[(ws, project)] = "classification"
 
     def add(self, ws: str, project: str, version: int, names: tuple[str, ...]) -> None:
         self.projects[(ws, project)] = "object-detection"
@@ -71,7 +78,7 @@ class MemorySource:
             workspace=ws,
             project=project,
             version=version,
-            task_type="object-detection",
+            task_type=self.tasks.get((ws, project), "object-detection"),
             class_names=names,
             sha256=hashlib.sha256(data).hexdigest(),
             size_bytes=len(data),
@@ -262,3 +269,17 @@ def test_key_workspace_is_cached_briefly_and_stubs_are_revalidated(
     with pytest.raises(NotFoundError):
         registry.get("key-b", "cars/0")
     assert registry.loaded("key-b") == []
+
+
+def test_classifiers_of_multi_label_projects_predict_every_class_over_the_confidence(
+    registry: ModelRegistry, source: MemorySource
+) -> None:
+    source.add_classifier("ws-a", "tags", "multi-label-classification", ("x", "y", "z"))
+    source.add_classifier("ws-a", "kinds", "classification", ("x", "y", "z"))
+    image = np.zeros((8, 8, 3), np.uint8)
+    [multi] = registry.get("key-a", "tags/1").infer([image], InferenceParams(confidence=0.5))
+    [single] = registry.get("key-a", "kinds/1").infer([image], InferenceParams(confidence=0.5))
+    assert isinstance(multi, ClassificationPrediction) and multi.multi_label
+    assert multi.predicted_classes == ["x", "y"]
+    assert isinstance(single, ClassificationPrediction) and not single.multi_label
+    assert single.predicted_classes == ["x"]

@@ -195,13 +195,21 @@ class ModelRegistry:
         from winnow.models.onnx.model import load_onnx_model
 
         info = self._source.model_info(api_key, project, version)
+        metadata = dict(info.metadata)
+        # A multi-label project's classifier scores classes independently.
+        if (
+            info.task_type == "classification"
+            and "multi_label" not in metadata
+            and self._source.project_type(api_key, project) == "multi-label-classification"
+        ):
+            metadata["multi_label"] = True
         path = self._cached_file(api_key, workspace, info)
         return load_onnx_model(
             info.model_id,
             path,
             task_type=info.task_type,
             class_names=list(info.class_names),
-            metadata=dict(info.metadata),
+            metadata=metadata,
         )
 
     def file_path(self, workspace: str, sha256: str) -> Path:
