@@ -274,7 +274,7 @@ def web_router(platform: Platform, prefix: str = "/app") -> APIRouter:
             )
             prev_id, next_id = labeling.neighbours(session=session, image=image, clauses=clauses)
             row = labeling.latest_annotations(session=session, image_ids=[image.id]).get(image.id)
-            classes = _class_list(session, target, row.body if row else None)
+            classes = _class_list(session, target)
         state = editor_state(target.type, row.format if row else None, row.body if row else None)
         for obj in state["objects"]:
             if obj["cls"] not in classes:
@@ -339,17 +339,17 @@ def store_image_not_found(image_id: str) -> Exception:
     return NotFoundError(f"image {image_id!r} not found")
 
 
-def _class_list(session: Any, project: Any, body: str | None) -> list[str]:
+def _class_list(session: Any, project: Any) -> list[str]:
     """Classes offered in the editor: the model's, then those used in recent annotations."""
     classes = project_classes(session=session, project=project)
+    extra: set[str] = set()
     for recent in labeling.recent_class_names(session=session, project=project):
-        state = editor_state(
-            project.type, "txt" if not recent.lstrip().startswith("{") else "json", recent
-        )
-        for name in [o["cls"] for o in state["objects"]] + state["labels"]:
-            if name and name not in classes:
-                classes.append(name)
-    return classes
+        fmt = "json" if recent.lstrip().startswith("{") else "txt"
+        state = editor_state(project.type, fmt, recent)
+        extra.update(o["cls"] for o in state["objects"])
+        extra.update(state["labels"])
+    # sorted, so that number keys stay put from one image to the next
+    return classes + sorted(n for n in extra if n and n not in classes)
 
 
 def _local_outcomes(request: Request, project: str) -> dict[str, dict[str, int]] | None:
