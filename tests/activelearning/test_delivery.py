@@ -265,6 +265,8 @@ def test_kill_9_mid_delivery_then_restart_delivers_each_exactly_once(tmp_path: P
     )
     accepted: list[str] = []
     hung_key = None
+    watchdog = threading.Timer(120, child.kill)  # never let a stuck child hang the suite
+    watchdog.start()
     try:
         assert child.stdout is not None
         for line in child.stdout:
@@ -278,6 +280,7 @@ def test_kill_9_mid_delivery_then_restart_delivers_each_exactly_once(tmp_path: P
         # still says delivering. Kill it there.
         os.kill(child.pid, signal.SIGKILL)
     finally:
+        watchdog.cancel()
         if child.poll() is None:
             child.kill()
         child.wait(timeout=30)
@@ -376,3 +379,12 @@ def test_cli_drain_to_an_unreachable_platform_leaves_entries_pending(
     result = CliRunner().invoke(app, ["outbox", "drain"])
     assert result.exit_code == 1, result.output
     assert "delivered 0, refused by the platform 0, still pending 1" in result.output
+
+
+def test_worker_loops_end_when_the_outbox_is_closed(tmp_path: Path) -> None:
+    outbox = Outbox(tmp_path / "outbox.db", max_bytes=10**8)
+    worker = DeliveryWorker(outbox, FlakyPlatform(0), metrics=Metrics(), poll_interval=0.01)
+    worker.start()
+    outbox.close()
+    worker.stop(timeout=5)
+    assert worker._threads == []

@@ -129,12 +129,15 @@ class DeliveryWorker:
     # ----------------------------------------------------------------- the loop
 
     def _loop(self, deadline: float | None) -> None:
-        while not self._stop.is_set():
+        while not self._stop.is_set() and not self.outbox.closed:
             now = self._clock()
             try:
                 claimed = self.outbox.claim(1, now if deadline is None else min(now, deadline))
+                next_due = None if claimed else self.outbox.next_due()
             except Exception as exc:  # the disk or the database: keep the thread alive
                 self._log_once("outbox", "delivery worker cannot read the outbox: %s", exc)
+                if deadline is not None:
+                    return  # a burst reports what is left rather than spin
                 self._stop.wait(self.poll_interval)
                 continue
             if claimed:
@@ -142,10 +145,11 @@ class DeliveryWorker:
                     self._deliver(claimed[0])
                 except Exception as exc:  # marking failed: recover() makes it due again
                     self._log_once("outbox", "delivery worker cannot write the outbox: %s", exc)
+                    if deadline is not None:
+                        return
                     self._stop.wait(self.poll_interval)
                 continue
             self._update_gauges(force=False)
-            next_due = self.outbox.next_due()
             if deadline is not None:
                 if next_due is None or next_due > deadline:
                     return

@@ -200,6 +200,7 @@ class Outbox:
         self._clock = clock
         self._lock = threading.Lock()
         self._last_prune = 0.0
+        self._closed = False
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fresh = not self.path.exists()
         self._db = sqlite3.connect(
@@ -402,7 +403,13 @@ class Outbox:
             counts=counts, bytes=int(held), max_bytes=self.max_bytes, oldest_pending_age=age
         )
 
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` was called."""
+        return self._closed
+
     def close(self) -> None:
-        """Close the database connection."""
+        """Close the database connection. Idempotent."""
         with self._lock:
+            self._closed = True
             self._db.close()
