@@ -381,3 +381,21 @@ def test_worker_thread_processes_submissions(tmp_path: Path) -> None:
         rig.collector.stop(timeout=5)
     assert rig.count("queued") == 3
     assert rig.outbox.stats().counts[EntryStatus.PENDING] == 3
+
+
+def test_submit_hands_over_the_same_objects_without_copying(tmp_path: Path) -> None:
+    rig = Rig(tmp_path)
+    seen: list[tuple[object, object, object]] = []
+    original = rig.collector.process
+
+    def spy(image_: Any, prediction: Any, context: CollectionContext) -> Outcome:
+        seen.append((image_, prediction, context))
+        return original(image_, prediction, context)
+
+    rig.collector.process = spy  # type: ignore[method-assign]
+    frame, prediction = image(), detection()
+    assert rig.collector.submit(frame, prediction, CONTEXT)
+    assert rig.collector.drain() == [Outcome.QUEUED]
+    [(got_image, got_prediction, got_context)] = seen
+    assert got_image is frame and got_prediction is prediction and got_context is CONTEXT
+    assert frame.flags.writeable  # untouched and still the caller's array
