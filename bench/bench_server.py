@@ -1,0 +1,213 @@
+"""Requests/s and p50/p99 latency of stub inference over HTTP, collection off vs 10% vs 100%.
+
+Starts ``winnow serve`` (role all: in-process platform, SQLite, local blobs)
+as a real subprocess on a free port, creates three projects whose active
+learning configurations collect nothing, 10% and 100% of the traffic
+(random strategy), and drives ``POST /infer/object_detection`` with a
+640x480 JPEG from 1, 8 and 32 client threads (keep-alive connections) for
+a few seconds each. Prints one JSON document.
+
+    .venv/bin/python bench/bench_server.py [--seconds 4] [--concurrency 1,8,32]
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+
+from winnow.images import encode_jpeg
+
+KEY = "bench-key-0123456789"
+SCENARIOS = {"off": None, "random_10pct": 0.1, "random_100pct": 1.0}
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _config(percentage: float | None) -> dict[str, Any]:
+    if percentage is None:
+        return {"enabled": False}
+    return {
+        "enabled": True,
+        "persist_predictions": True,
+        "sampling_strategies": [
+            {"name": "rnd", "type": "random", "traffic_percentage": percentage}
+        ],
+        "batching_strategy": {"batches_name_prefix": "bench", "recreation_interval": "never"},
+    }
+
+
+def _jpeg_b64() -> str:
+    # A smooth gradient plus noise: a realistic JPEG size for 640x480 (not pure noise).
+    rng = np.random.default_rng(0)
+    y, x = np.mgrid[0:480, 0:640]
+    base = np.stack([x * 255 // 640, y * 255 // 480, (x + y) * 255 // 1120], axis=-1)
+    noise = rng.integers(0, 24, (480, 640, 3))
+    image = np.clip(base + noise, 0, 255).astype(np.uint8)
+    return base64.b64encode(encode_jpeg(image, 90)).decode()
+
+
+def _queued(base: str) -> dict[str, float]:
+    """``winnow_datapoints_total{outcome="queued"}`` per project, from /metrics."""
+    out: dict[str, float] = {}
+    for line in httpx.get(f"{base}/metrics", timeout=10).text.splitlines():
+        if line.startswith("winnow_datapoints_total{") and 'outcome="queued"' in line:
+            project = line.split('project="', 1)[1].split('"', 1)[0]
+            out[project] = out.get(project, 0.0) + float(line.rsplit(" ", 1)[1])
+    return out
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))
+    return ordered[index]
+
+
+def _drive(url: str, payload: bytes, concurrency: int, seconds: float) -> dict[str, Any]:
+    latencies: list[float] = []
+    errors = 0
+    lock = threading.Lock()
+    stop_at = time.perf_counter() + seconds
+
+    def worker() -> None:
+        nonlocal errors
+        local: list[float] = []
+        failed = 0
+        headers = {"Content-Type": "application/json"}
+        with httpx.Client(timeout=60) as client:
+            while time.perf_counter() < stop_at:
+                started = time.perf_counter()
+                response = client.post(url, content=payload, headers=headers)
+                local.append(time.perf_counter() - started)
+                if response.status_code != 200:
+                    failed += 1
+        with lock:
+            latencies.extend(local)
+            errors += failed
+
+    started = time.perf_counter()
+    threads = [threading.Thread(target=worker) for _ in range(concurrency)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    elapsed = time.perf_counter() - started
+    return {
+        "requests": len(latencies),
+        "errors": errors,
+        "rps": round(len(latencies) / elapsed, 1),
+        "p50_ms": round(_percentile(latencies, 0.50) * 1000, 2),
+        "p99_ms": round(_percentile(latencies, 0.99) * 1000, 2),
+        "mean_ms": round(statistics.fmean(latencies) * 1000, 2),
+    }
+
+
+def main() -> None:
+    """Run the benchmark and print JSON."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=float, default=4.0)
+    parser.add_argument("--concurrency", default="1,8,32")
+    args = parser.parse_args()
+    levels = [int(c) for c in args.concurrency.split(",")]
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    with tempfile.TemporaryDirectory() as tmp:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("WINNOW_")}
+        env.update({"WINNOW_API_KEY": KEY, "WINNOW_LOG_LEVEL": "WARNING"})
+        command = [
+            sys.executable,
+            "-c",
+            "from winnow.cli.main import main; main()",
+            "serve",
+            "--port",
+            str(port),
+            "--data-dir",
+            str(Path(tmp) / "data"),
+        ]
+        log = open(Path(tmp) / "serve.log", "wb")  # noqa: SIM115
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
+        try:
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                if time.monotonic() > deadline or process.poll() is not None:
+                    raise SystemExit("winnow serve did not start")
+                time.sleep(0.2)
+            auth = {"Authorization": f"Bearer {KEY}"}
+            image = _jpeg_b64()
+            results = []
+            with httpx.Client(base_url=base, headers=auth, timeout=30) as http:
+                for name, percentage in SCENARIOS.items():
+                    http.post(
+                        "/v1/projects",
+                        json={"name": name.replace("_", "-"), "type": "object-detection"},
+                    )
+                    http.put(
+                        f"/v1/projects/{name.replace('_', '-')}/al-config", json=_config(percentage)
+                    )
+            for name in SCENARIOS:
+                project = name.replace("_", "-")
+                payload = json.dumps(
+                    {
+                        "api_key": KEY,
+                        "model_id": f"{project}/0",
+                        "image": {"type": "base64", "value": image},
+                    }
+                ).encode()
+                url = f"{base}/infer/object_detection"
+                _drive(url, payload, 4, 1.0)  # warm up: model, config cache, connections
+                for level in levels:
+                    row = {"collection": name, "concurrency": level}
+                    row.update(_drive(url, payload, level, args.seconds))
+                    results.append(row)
+            collected = _queued(base)
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
+            log.close()
+    by = {(r["collection"], r["concurrency"]): r for r in results}
+    cost = {
+        f"c{level}": round(
+            100 * (by[("random_10pct", level)]["p50_ms"] / by[("off", level)]["p50_ms"] - 1), 1
+        )
+        for level in levels
+    }
+    print(
+        json.dumps(
+            {
+                "bench": "server_stub_inference",
+                "image": "640x480 JPEG q90",
+                "seconds_per_cell": args.seconds,
+                "cpu_count": os.cpu_count(),
+                "results": results,
+                "p50_cost_of_10pct_collection_percent": cost,
+                "datapoints_queued_by_project": collected,
+            },
+            indent=2,
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
