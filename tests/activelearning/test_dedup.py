@@ -65,6 +65,26 @@ def test_phash_is_stable_under_brightness_and_scale(astronaut: np.ndarray) -> No
     assert hamming(phash(astronaut), phash(smaller)) <= 4
 
 
+def _reference_phash(image: np.ndarray) -> int:
+    """The textbook pHash: one INTER_AREA step to 32x32, no whole-factor pre-shrink."""
+    gray = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
+    small = cv2.resize(gray, (32, 32), interpolation=cv2.INTER_AREA).astype(np.float32)
+    low = cv2.dct(small)[:8, :8].flatten()
+    bits = low > np.median(low[1:])
+    bits[0] = False
+    return sum(1 << i for i in range(64) if bits[i])
+
+
+def test_phash_of_large_frames_matches_the_textbook_hash(
+    astronaut: np.ndarray, coffee: np.ndarray
+) -> None:
+    for image in (astronaut, coffee):
+        assert phash(image) == _reference_phash(image)
+        for size in [(1920, 1080), (1280, 720), (4000, 3000), (600, 130)]:
+            large = cv2.resize(image, size, interpolation=cv2.INTER_CUBIC)
+            assert hamming(phash(large), _reference_phash(large)) <= 2
+
+
 def test_phash_accepts_grayscale_and_refuses_bad_arrays(astronaut: np.ndarray) -> None:
     gray = cv2.cvtColor(astronaut, cv2.COLOR_RGB2GRAY)
     assert phash(gray) == phash(astronaut)
