@@ -122,13 +122,15 @@ class _LogOnce:
 _log_once = _LogOnce()
 
 
-def _submit(
+async def _submit(
     services: Services,
     collector: CollectorLike,
     image: npt.NDArray[np.uint8],
     prediction: Prediction,
     context: CollectionContext,
 ) -> None:
+    # ``submit`` only enqueues (never blocks), so it runs on the event loop after the
+    # response: no thread-pool hop per request.
     try:
         collector.submit(image, prediction, context)
     except Exception as exc:  # collection must never reach the client
