@@ -50,6 +50,9 @@ class InProcessConfigSource:
             version=record.version if record is not None else None,
         )
 
+    def close(self) -> None:
+        """Nothing to release (the Platform is closed by its owner)."""
+
 
 class NativeHTTPConfigSource:
     """Reads ``/v1/projects/{project}/al-config``; revalidates with If-None-Match."""
@@ -167,6 +170,12 @@ class CachedConfigSource:
         with self._lock:
             self._entries[key] = (now + self.ttl_seconds, value)
         return value
+
+    def close(self) -> None:
+        """Close the inner source when it has connections."""
+        close = getattr(self.inner, "close", None)
+        if close is not None:
+            close()
 
     def invalidate(self) -> None:
         """Forget every cached entry."""

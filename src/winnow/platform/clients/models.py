@@ -59,6 +59,9 @@ class InProcessModelSource:
         """The ONNX bytes."""
         return self.platform.model_file(self.platform.workspace(api_key), project, version)
 
+    def close(self) -> None:
+        """Nothing to release (the Platform is closed by its owner)."""
+
 
 class HTTPModelSource:
     """Projects and model files from a remote platform over HTTP."""
