@@ -48,6 +48,11 @@ def _filters_query(status: str | None, strategy: str | None, tag: str | None) ->
     )
 
 
+def _qs(status: str | None, strategy: str | None, tag: str | None) -> str:
+    query = _filters_query(status, strategy, tag)
+    return f"?{query}" if query else ""
+
+
 def web_router(platform: Platform, prefix: str = "/app") -> APIRouter:
     """Every page and endpoint of the web UI, for ``platform``."""
     ctx = WebContext(platform, static_base=f"{prefix}/static")
@@ -249,6 +254,7 @@ def web_router(platform: Platform, prefix: str = "/app") -> APIRouter:
             strategy_names=names,
             filters={"status": status, "strategy": strategy, "tag": tag},
             query=_filters_query(status, strategy, tag),
+            qs=_qs(status, strategy, tag),
         )
 
     @router.get("/projects/{project}/images/{image_id}", name="label", response_class=HTMLResponse)
@@ -324,7 +330,7 @@ def web_router(platform: Platform, prefix: str = "/app") -> APIRouter:
             source_kind=row.kind if row else None,
             prev_url=data["prev_url"],
             next_url=data["next_url"],
-            query=query,
+            qs=suffix,
             data_json=script_json(data),
         )
 

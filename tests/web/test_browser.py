@@ -1,0 +1,199 @@
+"""The labeling UI in a real browser (Debian's Chromium driven by Playwright)."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.services import in_ci
+from tests.web.helpers import KEY, add_image, build_app, create_project, detection
+from tests.web.live import serve
+from winnow.settings import Settings
+
+pytestmark = pytest.mark.browser
+CHROMIUM = "/usr/bin/chromium"
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    """One Chromium for the module."""
+    if not os.path.exists(CHROMIUM):
+        if in_ci():
+            pytest.fail(f"{CHROMIUM} is missing (CI=true: install chromium with apt)")
+        pytest.skip(f"{CHROMIUM} is missing; apt-get install chromium")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        instance = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield instance
+        instance.close()
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> Iterator[tuple[str, list[int]]]:
+    """A live server with project 'cars': two images with a predicted car each."""
+    settings = Settings(data_dir=tmp_path / "data", api_key=KEY)
+    app, platform = build_app(settings)
+    create_project(platform, "cars")
+    ids = [
+        add_image(
+            platform, "cars", seed=1, predictions=[detection("car", 200, 150, 100, 80, 0.55)]
+        ),
+        add_image(
+            platform, "cars", seed=2, predictions=[detection("truck", 320, 240, 60, 60, 0.7)]
+        ),
+    ]
+    with serve(app) as url:
+        yield url, ids
+    platform.close()
+
+
+def _sign_in(page: object, url: str) -> None:
+    page.goto(f"{url}/app/")  # type: ignore[attr-defined]
+    page.fill("#api_key", KEY)  # type: ignore[attr-defined]
+    page.click("button[type=submit]")  # type: ignore[attr-defined]
+    page.wait_for_url(f"{url}/app/")  # type: ignore[attr-defined]
+
+
+def _screen(page: object, x: float, y: float) -> tuple[float, float]:
+    """Page coordinates of image pixel (x, y) in the labeling canvas."""
+    box = page.locator("#canvas").bounding_box()  # type: ignore[attr-defined]
+    sx, sy = page.evaluate(f"labeler.toScreen({x}, {y})")  # type: ignore[attr-defined]
+    return box["x"] + sx, box["y"] + sy
+
+
+def _drag(page: object, start: tuple[float, float], end: tuple[float, float]) -> None:
+    mouse = page.mouse  # type: ignore[attr-defined]
+    mouse.move(*start)
+    mouse.down()
+    mouse.move((start[0] + end[0]) / 2, (start[1] + end[1]) / 2, steps=4)
+    mouse.move(*end, steps=4)
+    mouse.up()
+
+
+def test_correct_a_box_add_one_change_class_save_and_reload(
+    browser: object, site: tuple[str, list[int]]
+) -> None:
+    url, ids = site
+    page = browser.new_page(viewport={"width": 1280, "height": 800})  # type: ignore[attr-defined]
+    _sign_in(page, url)
+    page.click("text=cars")
+    page.click("text=batch-1")
+    page.click(f"a.thumb[data-image-id='{ids[0]}']")
+    page.wait_for_url(f"{url}/app/projects/cars/images/{ids[0]}")
+    page.wait_for_function("window.labeler && window.labeler.ready")
+    assert page.evaluate("labeler.classes") == ["car", "truck"]
+
+    # drag the predicted car 60 px right and 30 px down (image pixels)
+    _drag(page, _screen(page, 200, 150), _screen(page, 260, 180))
+    # draw a new box with the box tool, then make it a truck with key 2
+    page.keyboard.press("b")
+    _drag(page, _screen(page, 400, 300), _screen(page, 520, 420))
+    page.keyboard.press("2")
+    objects = page.evaluate("labeler.state.objects")
+    assert [o["cls"] for o in objects] == ["car", "truck"]
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "labeling-view.png"))
+
+    page.keyboard.press("Enter")  # save and move on
+    page.wait_for_url(f"{url}/app/projects/cars/images/{ids[1]}")
+    page.goto(f"{url}/app/projects/cars/images/{ids[0]}")
+    page.wait_for_function("window.labeler && window.labeler.ready")
+    saved = page.evaluate("labeler.state.objects")
+    assert [o["cls"] for o in saved] == ["car", "truck"]
+    tolerance = 2.0  # one screen pixel is about 1.3 image pixels at this zoom
+    for got, want in zip(
+        [saved[0][k] for k in ("x1", "y1", "x2", "y2")], [210, 140, 310, 220], strict=True
+    ):
+        assert abs(got - want) <= tolerance
+    for got, want in zip(
+        [saved[1][k] for k in ("x1", "y1", "x2", "y2")], [400, 300, 520, 420], strict=True
+    ):
+        assert abs(got - want) <= tolerance
+    assert page.text_content("#status-badge") == "labeled"
+    page.close()
+
+
+def test_undo_redo_delete_and_reject(browser: object, site: tuple[str, list[int]]) -> None:
+    url, ids = site
+    page = browser.new_page(viewport={"width": 1280, "height": 800})  # type: ignore[attr-defined]
+    _sign_in(page, url)
+    page.goto(f"{url}/app/projects/cars/images/{ids[1]}")
+    page.wait_for_function("window.labeler && window.labeler.ready")
+    page.keyboard.press("Tab")  # select the first object
+    page.keyboard.press("Delete")
+    assert page.evaluate("labeler.state.objects.length") == 0
+    page.keyboard.press("Control+z")
+    assert page.evaluate("labeler.state.objects.length") == 1
+    page.keyboard.press("Control+y")
+    assert page.evaluate("labeler.state.objects.length") == 0
+    page.keyboard.press("Control+z")
+    page.keyboard.press("x")  # reject: last image, so back to the batch
+    page.wait_for_url(f"{url}/app/projects/cars/batches/batch-1")
+    assert "rejected" in page.text_content(f"a.thumb[data-image-id='{ids[1]}']")
+    page.close()
+
+
+def test_config_mistake_shows_the_field_error(browser: object, site: tuple[str, list[int]]) -> None:
+    url, _ids = site
+    page = browser.new_page()  # type: ignore[attr-defined]
+    _sign_in(page, url)
+    page.goto(f"{url}/app/projects/cars/config")
+    config = {
+        "enabled": True,
+        "persist_predictions": True,
+        "batching_strategy": {"batches_name_prefix": "al", "recreation_interval": "daily"},
+        "sampling_strategies": [{"name": "r", "type": "random", "traffic_percentage": 1.5}],
+    }
+    page.fill("#config-text", json.dumps(config, indent=2))
+    error = page.locator("#config-errors li").first
+    error.wait_for()
+    assert error.text_content().startswith("sampling_strategies[0].traffic_percentage")
+    assert page.is_disabled("#config-save")
+    config["sampling_strategies"][0]["traffic_percentage"] = 0.5  # type: ignore[index]
+    page.fill("#config-text", json.dumps(config, indent=2))
+    page.wait_for_function(
+        "document.getElementById('config-status').textContent.startsWith('valid')"
+    )
+    page.click("#config-save")
+    page.wait_for_selector("text=in force")
+    assert "version 1" in page.content() or "1 <span" in page.content()
+    page.close()
+
+
+def test_export_downloads_a_yolo_zip(browser: object, site: tuple[str, list[int]]) -> None:
+    url, ids = site
+    page = browser.new_page()  # type: ignore[attr-defined]
+    _sign_in(page, url)
+    page.goto(f"{url}/app/projects/cars")
+    page.select_option("select[name=format]", "yolo")
+    page.check("input[name=status][value=unlabeled]")
+    page.fill("input[name=split]", "1,0,0")
+    with page.expect_download() as info:
+        page.click("text=Download zip")
+    data = Path(info.value.path()).read_bytes()
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        names = set(archive.namelist())
+        assert {"data.yaml", f"train/images/{ids[0]}.jpg", f"train/labels/{ids[0]}.txt"} <= names
+        assert 'names: ["car", "truck"]' in archive.read("data.yaml").decode()
+        line = archive.read(f"train/labels/{ids[0]}.txt").decode().split()
+    assert line[0] == "0"
+    assert [float(v) for v in line[1:]] == pytest.approx(
+        [200 / 640, 150 / 480, 100 / 640, 80 / 480], abs=1e-5
+    )
+    page.close()
