@@ -10,7 +10,7 @@ from rich.console import Console
 
 from winnow.settings import Role, Settings
 
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)
 
 
 def build_settings(**flags: Any) -> Settings:
@@ -47,7 +47,7 @@ def serve(
     )
 
     def announce(info: StartupInfo) -> None:
-        console.print(f"winnow {info.role}: data in [bold]{info.data_dir}[/bold]")
+        console.print(f"winnow (role {info.role}): data in [bold]{info.data_dir}[/bold]")
         if info.platform_url:
             console.print(f"platform: {info.platform_url}")
         console.print(f"listening on [bold]{info.url}[/bold]")
