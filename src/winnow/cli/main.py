@@ -8,6 +8,7 @@ from winnow.cli import al, outbox
 from winnow.cli import platform as platform_commands
 from winnow.cli import serve as serve_command
 from winnow.cli import stream as stream_command
+from winnow.cli.export import export as export_command
 
 app = typer.Typer(
     name="winnow",
@@ -22,6 +23,7 @@ app.add_typer(platform_commands.keys_app, name="keys")
 app.add_typer(platform_commands.projects_app, name="projects")
 app.add_typer(platform_commands.models_app, name="models")
 app.command("serve")(serve_command.serve)
+app.command("export")(export_command)
 app.command("stream")(stream_command.stream)
 
 
