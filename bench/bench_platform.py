@@ -1,0 +1,228 @@
+"""Datapoints per second registered through ``POST /v1/projects/{p}/datapoints``; prints JSON.
+
+A real uvicorn platform process on 127.0.0.1 (SQLite + local files, then
+PostgreSQL + local files when reachable) receives datapoints from client
+threads: a JPEG (640x480 or 1920x1080, each one unique), a detection
+prediction and the metadata part, exactly as the native delivery client
+sends them.
+
+    python bench/bench_platform.py [--count 150] [--threads 4]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import cv2
+import httpx
+import numpy as np
+import simplejpeg
+from skimage import data
+
+KEY = "bench-key-0123456789"
+PG_URL = os.environ.get(
+    "WINNOW_TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+
+
+def serve(db_url: str, data_dir: str, port: int) -> None:
+    """Run the platform alone under uvicorn (the child process)."""
+    import uvicorn
+    from fastapi import FastAPI
+
+    from winnow.platform.http_errors import install_error_handlers
+    from winnow.platform.service import Platform
+    from winnow.settings import Settings
+
+    platform = Platform.open(Settings(data_dir=Path(data_dir), database_url=db_url, api_key=KEY))
+    app = FastAPI()
+    install_error_handlers(app)
+    app.include_router(platform.router)
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")
+
+
+def free_port() -> int:
+    """A free TCP port."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def jpegs(width: int, height: int, count: int) -> list[bytes]:
+    """``count`` distinct JPEGs of a natural image at ``width`` x ``height``."""
+    base = cv2.resize(data.astronaut(), (width, height), interpolation=cv2.INTER_LINEAR)
+    out = []
+    for i in range(count):
+        image = base.copy()
+        image[i % height, :16] = (i * 7) % 256  # a few pixels differ: a new content hash
+        out.append(
+            bytes(simplejpeg.encode_jpeg(np.ascontiguousarray(image), quality=85, colorspace="RGB"))
+        )
+    return out
+
+
+def prediction(width: int, height: int) -> dict[str, Any]:
+    """A five-box detection prediction."""
+    boxes = [
+        {
+            "x": width * (i + 1) / 6,
+            "y": height / 2,
+            "width": 40.0,
+            "height": 30.0,
+            "confidence": 0.8,
+            "class": "car",
+            "class_id": 0,
+            "detection_id": str(i),
+        }
+        for i in range(5)
+    ]
+    return {"image": {"width": width, "height": height}, "predictions": boxes}
+
+
+def run_case(
+    base_url: str, project: str, images: list[bytes], width: int, height: int, threads: int
+) -> dict[str, Any]:
+    """Send every image once; returns datapoints/s and latency percentiles."""
+    pred = json.dumps(prediction(width, height))
+    latencies: list[float] = []
+    with httpx.Client(
+        base_url=base_url, timeout=60, headers={"Authorization": f"Bearer {KEY}"}
+    ) as client:
+
+        def send(index: int) -> None:
+            meta = {
+                "batch": f"bench-{width}",
+                "tags": ["bench"],
+                "strategy": "random",
+                "model_id": f"{project}/1",
+                "source": "bench",
+                "idempotency_key": uuid.uuid4().hex,
+            }
+            started = time.perf_counter()
+            response = client.post(
+                f"/v1/projects/{project}/datapoints",
+                data={"metadata": json.dumps(meta), "prediction": pred},
+                files={"file": ("dp.jpg", images[index], "image/jpeg")},
+            )
+            latencies.append(time.perf_counter() - started)
+            if response.status_code != 201:
+                raise RuntimeError(f"unexpected {response.status_code}: {response.text}")
+
+        started = time.perf_counter()
+        with ThreadPoolExecutor(max_workers=threads) as pool:
+            list(pool.map(send, range(len(images))))
+        elapsed = time.perf_counter() - started
+    ordered = sorted(latencies)
+    return {
+        "datapoints": len(images),
+        "jpeg_kib": round(statistics.mean(len(i) for i in images) / 1024, 1),
+        "datapoints_per_s": round(len(images) / elapsed, 1),
+        "latency_ms_p50": round(ordered[len(ordered) // 2] * 1000, 1),
+        "latency_ms_p95": round(ordered[int(len(ordered) * 0.95) - 1] * 1000, 1),
+    }
+
+
+def bench_backend(name: str, db_url: str, count: int, threads: int) -> dict[str, Any]:
+    """Start a platform process on ``db_url`` and run both image sizes against it."""
+    with tempfile.TemporaryDirectory() as data_dir:
+        port = free_port()
+        proc = subprocess.Popen(
+            [sys.executable, __file__, "--serve", db_url, data_dir, str(port)],
+        )
+        try:
+            base_url = f"http://127.0.0.1:{port}"
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    httpx.get(f"{base_url}/?api_key={KEY}", timeout=1).raise_for_status()
+                    break
+                except httpx.HTTPError:
+                    if time.monotonic() > deadline or proc.poll() is not None:
+                        raise RuntimeError(f"{name}: platform did not start") from None
+                    time.sleep(0.2)
+            project = "bench"
+            httpx.post(
+                f"{base_url}/v1/projects?api_key={KEY}",
+                json={"name": project, "type": "object-detection"},
+            ).raise_for_status()
+            results = {}
+            for width, height, n in ((640, 480, count), (1920, 1080, max(count // 3, 10))):
+                images = jpegs(width, height, n)
+                run_case(base_url, project, images[:3], width, height, 1)  # warm-up
+                results[f"{width}x{height}"] = run_case(
+                    base_url, project, images[3:], width, height, threads
+                )
+            return results
+        finally:
+            proc.terminate()
+            proc.wait(20)
+
+
+def pg_schema_url() -> str | None:
+    """A fresh schema on the test PostgreSQL (None when unreachable)."""
+    try:
+        from sqlalchemy import create_engine, text
+
+        engine = create_engine(PG_URL)
+        schema = f"winnow_bench_{uuid.uuid4().hex[:8]}"
+        with engine.begin() as conn:
+            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+        engine.dispose()
+    except Exception:
+        return None
+    return f"{PG_URL}?options=-csearch_path%3D{schema}"
+
+
+def drop_schema(url: str) -> None:
+    """Drop the bench schema again."""
+    from sqlalchemy import create_engine, text
+
+    schema = url.rsplit("%3D", 1)[1]
+    engine = create_engine(PG_URL)
+    with engine.begin() as conn:
+        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    engine.dispose()
+
+
+def main() -> None:
+    """Run the benchmark and print JSON."""
+    if len(sys.argv) == 5 and sys.argv[1] == "--serve":
+        serve(sys.argv[2], sys.argv[3], int(sys.argv[4]))
+        return
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument(
+        "--count", type=int, default=150, help="640x480 datapoints (1080p: a third)"
+    )
+    parser.add_argument("--threads", type=int, default=4, help="concurrent client threads")
+    args = parser.parse_args()
+    report: dict[str, Any] = {"benchmark": "platform_datapoints", "threads": args.threads}
+    with tempfile.TemporaryDirectory() as tmp:
+        report["sqlite_local"] = bench_backend(
+            "sqlite", f"sqlite:///{tmp}/bench.db", args.count, args.threads
+        )
+    url = pg_schema_url()
+    if url is None:
+        report["postgres_local"] = "skipped: PostgreSQL not reachable"
+    else:
+        try:
+            report["postgres_local"] = bench_backend("postgres", url, args.count, args.threads)
+        finally:
+            drop_schema(url)
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()
