@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 from typer.testing import CliRunner
 
 from tests.stream.media import MJPEGServer, make_video
@@ -145,3 +146,30 @@ def test_sigterm_stops_a_live_stream_with_everything_in_the_outbox(tmp_path: Pat
     collected = int(match.group(2))
     assert collected >= 1
     assert _outbox_count(data_dir) == collected
+
+
+def test_live_status_line_shows_each_source(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import io
+    import threading
+
+    from rich.console import Console
+
+    from tests.stream.doubles import IndexModel, OneModelRegistry, RecordingCollector
+    from winnow.cli import stream as stream_cli
+    from winnow.stream.runner import StreamRunner
+    from winnow.stream.sources import PyAVSource
+
+    out = io.StringIO()
+    monkeypatch.setattr(stream_cli, "console", Console(file=out, width=200))
+    video = make_video(tmp_path / "clip.mp4", 8)
+    runner = StreamRunner(
+        [PyAVSource(str(video), source_id="yard", live=False)],
+        "proj/1",
+        KEY,
+        registry=OneModelRegistry(IndexModel()),  # type: ignore[arg-type]
+        collector=RecordingCollector(),  # type: ignore[arg-type]
+    )
+    stream_cli.run_until_stopped(runner, show_status=True, stop=threading.Event(), refresh=0.05)
+    assert "yard ended 8 ok 8 collected" in out.getvalue()

@@ -283,3 +283,42 @@ def test_status_line_names_state_and_counts() -> None:
         "cam1 running 120 ok 30 dropped 4 collected | "
         "door reconnecting 5 ok 1 failed (connection refused)"
     )
+
+
+def test_stop_does_not_wait_for_a_silent_live_source() -> None:
+    import socket
+    import threading
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    accepted: list[socket.socket] = []
+
+    def accept() -> None:
+        conn, _ = listener.accept()
+        conn.recv(4096)
+        conn.sendall(
+            b"HTTP/1.1 200 OK\r\nContent-Type: multipart/x-mixed-replace; boundary=f\r\n\r\n"
+        )
+        accepted.append(conn)  # then silence
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{listener.getsockname()[1]}/video"
+    collector = RecordingCollector()
+    runner = _runner(
+        [PyAVSource(url, source_id="mute", live=True, open_timeout=30, read_timeout=30)],
+        IndexModel(),
+        collector,
+    )
+    try:
+        runner.start()
+        _until(lambda: bool(accepted))
+        runner.stop(reader_grace=0.2)
+        # The reader is still blocked in the silent source; the runner did not wait for it.
+        reader = runner._runs[0].reader
+        assert reader is not None and reader.is_alive()
+        assert runner.status()[0].state is SourceState.ENDED
+        assert collector.drained == 1
+    finally:
+        for conn in accepted:
+            conn.close()
+        listener.close()

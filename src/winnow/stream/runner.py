@@ -187,14 +187,24 @@ class StreamRunner:
                 return False
         return True
 
-    def stop(self, timeout: float = 30.0) -> None:
-        """Stop reading, finish frames in flight, then drain the collector. Idempotent."""
+    def stop(self, timeout: float = 30.0, *, reader_grace: float = 2.0) -> None:
+        """Stop reading, finish frames in flight, then drain the collector. Idempotent.
+
+        Workers finish the frame they are on and the one waiting in their
+        mailbox. A reader blocked in a silent live source's read is given
+        ``reader_grace`` seconds, then left to its read time-out (it is a
+        daemon thread and closes its source when the read returns).
+        """
         self._stop_reading.set()
         deadline = time.monotonic() + timeout
         for run in self._runs:
-            for thread in (run.reader, run.worker):
-                if thread is not None:
-                    thread.join(max(0.0, deadline - time.monotonic()))
+            if run.worker is not None:
+                run.worker.join(max(0.0, deadline - time.monotonic()))
+        for run in self._runs:
+            if run.reader is not None:
+                run.reader.join(min(reader_grace, max(0.0, deadline - time.monotonic())))
+                if run.reader.is_alive():
+                    log.warning("stream source %s is still in a read", run.source.source_id)
         if self._collector is not None:
             self._collector.drain()
 
@@ -298,7 +308,7 @@ class StreamRunner:
                 frame = run.mailbox.get(0.1)
                 self._report_dropped(run)
                 if frame is None:
-                    if run.mailbox.finished:
+                    if run.mailbox.finished or self._stop_reading.is_set():
                         break
                     continue
                 next_slot = self._clock() + self._interval
