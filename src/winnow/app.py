@@ -16,8 +16,9 @@ Inference nodes cache each (api key, project) configuration for
 ``settings.config_cache_seconds``, so a change saved on the platform is in
 force everywhere within a few seconds.
 
-Route order: info and inference routes first, then the platform router, then
-the legacy catch-all ``POST /{project}/{version}`` last.
+Route order: info and inference routes first, then the web UI (``/app``), the
+export route and the platform router, then the legacy catch-all
+``POST /{project}/{version}`` last.
 """
 
 from __future__ import annotations
@@ -180,6 +181,18 @@ def _build_inference_runtime(
     return Runtime(services=services, platform=platform, closers=closers)
 
 
+def mount_platform(app: FastAPI, platform: Platform) -> None:
+    """The web UI (``/app``) and its static files, the export route, then the platform router."""
+    from winnow.platform.export.routes import export_router
+    from winnow.web.assets import mount_static
+    from winnow.web.routes import web_router
+
+    app.include_router(web_router(platform))
+    mount_static(app)
+    app.include_router(export_router(platform))
+    app.include_router(platform.router)
+
+
 def create_app(
     settings: Settings, *, on_started: Callable[[StartupInfo], None] | None = None
 ) -> FastAPI:
@@ -200,7 +213,7 @@ def create_app(
             # The platform router exists only once the platform is open; the legacy
             # catch-all must come after it.
             if runtime.platform is not None:
-                app.include_router(runtime.platform.router)
+                mount_platform(app, runtime.platform)
             if settings.role is not Role.PLATFORM:
                 mount_legacy_route(app)
             app.state.routes_mounted = True

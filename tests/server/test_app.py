@@ -192,3 +192,13 @@ def test_role_inference_without_platform_url_refuses_to_start(tmp_path: Path) ->
     settings = Settings(data_dir=tmp_path / "i", api_key=KEY, role="inference")
     with pytest.raises(ConfigurationError, match="platform"), ASGIClient(create_app(settings)):
         pass
+
+
+def test_web_ui_and_export_are_mounted(app_client: ASGIClient) -> None:
+    login = app_client.get("/app/login")
+    assert login.status_code == 200
+    assert "text/html" in login.headers["content-type"]
+    make_project(app_client, "cars", "object-detection", None)
+    export = app_client.get("/v1/projects/cars/export?format=coco", headers=AUTH)
+    assert export.status_code == 200, export.text
+    assert export.content[:2] == b"PK"
