@@ -7,6 +7,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.stream.media import MJPEGServer, make_video
 from tests.stream.onnx_detector import OneProjectSource
 from winnow.activelearning.collector import Collector
@@ -51,13 +53,15 @@ class StaticConfigSource:
 
 
 class Stack:
-    def __init__(self, tmp_path: Path, config: dict[str, Any]) -> None:
+    def __init__(
+        self, tmp_path: Path, config: dict[str, Any], limits_url: str = "memory://"
+    ) -> None:
         self.settings = Settings(data_dir=tmp_path / "data", api_key=KEY)
         self.outbox = Outbox(self.settings.outbox_path, max_bytes=10**9, synchronous="NORMAL")
         self.collector = Collector(
             settings=self.settings,
             config_source=StaticConfigSource(config),
-            limits=from_url("memory://"),
+            limits=from_url(limits_url),
             outbox=self.outbox,
             metrics=Metrics(),
             clock=lambda: NOON,
@@ -172,3 +176,21 @@ def test_nothing_collected_is_lost_when_a_live_stream_is_stopped(tmp_path: Path)
     entries = stack.entries()
     assert len(entries) == status.collected
     assert len({e.datapoint.inference_id for e in entries}) == len(entries)
+
+
+@pytest.mark.redis
+def test_limits_hold_across_stream_nodes_sharing_redis(tmp_path: Path, redis_url: str) -> None:
+    nodes = [Stack(tmp_path / f"node{i}", _config(limit=6), redis_url) for i in range(2)]
+    runners = []
+    for i, node in enumerate(nodes):
+        video = make_video(tmp_path / f"cam{i}.mp4", 30)
+        runners.append(node.runner([PyAVSource(str(video), source_id=f"cam{i}", live=False)]))
+    for runner in runners:
+        runner.start()
+    for runner in runners:
+        assert runner.wait(60)
+        runner.stop()
+    assert [r.status()[0].processed for r in runners] == [30, 30]
+    collected = [len(node.entries()) for node in nodes]
+    assert sum(collected) == 6
+    assert sum(r.status()[0].collected for r in runners) == 6
