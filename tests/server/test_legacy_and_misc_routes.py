@@ -197,3 +197,26 @@ def test_info_healthz_metrics(client: ASGIClient) -> None:
     text = client.get("/metrics").text
     assert 'winnow_requests_total{route="/infer/object_detection",status="400"} 1.0' in text
     assert 'winnow_request_seconds_count{route="/info"} 2.0' in text
+
+
+def test_oversized_bodies_are_413(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path / "small", api_key=KEY, max_upload_bytes=1000)
+    with ASGIClient(build_test_app(settings, SpyCollector())) as small:
+        legacy = small.post(
+            f"/cars/0?api_key={KEY}", content=JPEG_B64, headers={"Content-Type": "application/json"}
+        )
+        assert legacy.status_code == 413
+        assert "limit" in legacy.json()["message"]
+        v1 = small.post(
+            "/infer/object_detection",
+            json={
+                "api_key": KEY,
+                "model_id": "cars/0",
+                "image": {"type": "base64", "value": JPEG_B64},
+            },
+        )
+        assert v1.status_code == 413
+        multipart = small.post(
+            f"/cars/0?api_key={KEY}", files={"file": ("x.jpg", JPEG, "image/jpeg")}
+        )
+        assert multipart.status_code == 413

@@ -1,0 +1,32 @@
+"""``winnow serve``: CLI flags override the environment; the command is registered."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from winnow.cli.main import app
+from winnow.cli.serve import build_settings
+from winnow.settings import Role
+
+
+def test_flags_override_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("WINNOW_PORT", "7000")
+    monkeypatch.setenv("WINNOW_ROLE", "platform")
+    monkeypatch.setenv("WINNOW_LIMITS_URL", "redis://127.0.0.1:6379/3")
+    settings = build_settings(port=7100, role=None, data_dir=tmp_path, limits_url=None)
+    assert settings.port == 7100
+    assert settings.role is Role.PLATFORM  # no flag: the environment stays in force
+    assert settings.data_dir == tmp_path
+    assert settings.limits_url == "redis://127.0.0.1:6379/3"
+
+
+def test_serve_is_a_command_with_its_options() -> None:
+    result = CliRunner().invoke(
+        app, ["serve", "--help"], env={"COLUMNS": "200", "TERMINAL_WIDTH": "200"}
+    )
+    assert result.exit_code == 0
+    for option in ("--host", "--port", "--data-dir", "--role", "--platform-url", "--limits-url"):
+        assert option in result.output
