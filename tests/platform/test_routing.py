@@ -20,6 +20,10 @@ def other_routes() -> APIRouter:
     def registry() -> dict[str, str]:
         return {"route": "registry"}
 
+    @router.get("/app/projects")
+    def web() -> dict[str, str]:
+        return {"route": "web"}
+
     @router.get("/info")
     def info() -> dict[str, str]:
         return {"route": "info"}
@@ -47,6 +51,7 @@ def test_platform_router_first_does_not_shadow(sqlite_platform: Platform) -> Non
     with ASGIClient(app) as client:
         assert client.get("/model/registry").json() == {"route": "registry"}
         assert client.get("/info").json() == {"route": "info"}
+        assert client.get("/app/projects").json() == {"route": "web"}
         assert client.get("/metrics/x").json() == {"route": "metrics"}
         assert client.get("/infer/a/b").json() == {"route": "infer"}
         legacy = client.post(f"/cars/3?api_key={API_KEY}", content=b"aGVsbG8=")

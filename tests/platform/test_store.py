@@ -56,6 +56,8 @@ def test_workspace_names_are_unique_and_checked(platform: Platform) -> None:
         store.create_workspace(session=session, name="acme")
     with pytest.raises(BadRequestError), platform.db.write() as session:
         store.create_workspace(session=session, name="-bad name")
+    with pytest.raises(BadRequestError, match="reserved"), platform.db.write() as session:
+        store.create_workspace(session=session, name="v1")
 
 
 def test_project_names_unique_per_workspace_and_types_checked(platform: Platform) -> None:

@@ -6,12 +6,9 @@ from fastapi import APIRouter
 
 from winnow.platform.routes.models import build_models_router
 from winnow.platform.routes.native import build_native_router
-from winnow.platform.routes.reference import (
-    RESERVED_PREFIXES,
-    ReferenceRoute,
-    build_reference_router,
-)
+from winnow.platform.routes.reference import ReferenceRoute, build_reference_router
 from winnow.platform.service import Platform
+from winnow.platform.store.workspaces import RESERVED_PREFIXES
 
 __all__ = ["RESERVED_PREFIXES", "ReferenceRoute", "build_router"]
 

@@ -25,29 +25,8 @@ from winnow.platform.routes.auth import workspace_dependency
 from winnow.platform.routes.forms import json_body, read_multipart
 from winnow.platform.schema import Project, Workspace
 from winnow.platform.service import DatapointInput, Platform
+from winnow.platform.store.workspaces import RESERVED_PREFIXES
 from winnow.platform.views import as_utc
-
-RESERVED_PREFIXES = frozenset(
-    {
-        "v1",
-        "dataset",
-        "infer",
-        "model",
-        "info",
-        "healthz",
-        "metrics",
-        "docs",
-        "redoc",
-        "openapi.json",
-        "static",
-        "ui",
-        "web",
-        "api",
-        "inference-stats",
-        "usage",
-        "favicon.ico",
-    }
-)
 
 
 class ReferenceRoute(APIRoute):

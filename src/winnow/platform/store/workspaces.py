@@ -15,6 +15,30 @@ from winnow.platform.schema import ApiKey, Workspace
 
 WORKSPACE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 MIN_KEY_LENGTH = 8
+# First path segments that belong to winnow's own routes: the reference's ``/{ws}/{project}``
+# routes step aside for them, so no workspace may be called like one.
+RESERVED_PREFIXES = frozenset(
+    {
+        "v1",
+        "dataset",
+        "infer",
+        "model",
+        "info",
+        "healthz",
+        "metrics",
+        "docs",
+        "redoc",
+        "openapi.json",
+        "static",
+        "app",
+        "ui",
+        "web",
+        "api",
+        "inference-stats",
+        "usage",
+        "favicon.ico",
+    }
+)
 
 
 def hash_key(api_key: str) -> bytes:
@@ -33,6 +57,8 @@ def create_workspace(*, session: Session, name: str) -> Workspace:
         raise BadRequestError(
             f"workspace name {name!r} must match ^[A-Za-z0-9][A-Za-z0-9_-]*$ (at most 64 characters)"
         )
+    if name in RESERVED_PREFIXES:
+        raise BadRequestError(f"workspace name {name!r} is reserved for winnow's own routes")
     if session.scalar(select(Workspace).where(Workspace.name == name)) is not None:
         raise ConflictError(f"workspace {name!r} already exists")
     workspace = Workspace(name=name)
