@@ -322,3 +322,53 @@ def test_stop_does_not_wait_for_a_silent_live_source() -> None:
         for conn in accepted:
             conn.close()
         listener.close()
+
+
+def test_live_source_gives_up_after_max_reconnects() -> None:
+    server = MJPEGServer()
+    server.start()
+    url = server.url
+    server.stop()  # nothing listens on that port any more
+    runner = _runner(
+        [PyAVSource(url, source_id="gone", live=True, open_timeout=2, read_timeout=2)],
+        IndexModel(),
+        RecordingCollector(),
+        backoff_base=0.01,
+        backoff_max=0.02,
+        max_reconnects=3,
+    )
+    runner.start()
+    assert runner.wait(30)
+    runner.stop()
+    status = runner.status()[0]
+    assert status.state is SourceState.ENDED
+    assert status.reconnects == 3
+    assert status.last_error is not None
+    assert "cannot open" in status.last_error
+    assert status.processed == 0
+
+
+def test_runner_arguments_are_checked(tmp_path: Path) -> None:
+    from winnow.stream.sources import StreamSourceError
+
+    video = str(make_video(tmp_path / "v.mp4", 2))
+    a = PyAVSource(video, source_id="same", live=False)
+    b = PyAVSource(video, source_id="same", live=False)
+    with pytest.raises(StreamSourceError, match="unique"):
+        _runner([a, b], IndexModel(), None)
+    with pytest.raises(StreamSourceError, match="at least one"):
+        _runner([], IndexModel(), None)
+    with pytest.raises(StreamSourceError, match="max_fps"):
+        _runner([a], IndexModel(), None, max_fps=0)
+
+
+def test_inference_only_without_a_collector(tmp_path: Path) -> None:
+    video = make_video(tmp_path / "v.mp4", 6)
+    model = IndexModel()
+    runner = _runner([PyAVSource(str(video), source_id="v", live=False)], model, None)
+    runner.start()
+    assert runner.wait(30)
+    runner.stop()
+    assert runner.status()[0].processed == 6
+    assert runner.status()[0].collected == 0
+    assert model.calls == 6
