@@ -7,6 +7,7 @@ import re
 from tests.server.asgi_client import ASGIClient
 from tests.web.helpers import KEY, add_image, create_project, detection, other_workspace_key
 from winnow.platform.service import Platform
+from winnow.settings import Settings
 
 
 def test_pages_redirect_to_sign_in_and_back(web: tuple[ASGIClient, Platform]) -> None:
@@ -148,3 +149,28 @@ def test_static_files_are_local_and_cached(signed_in: tuple[ASGIClient, Platform
     assert "http" not in re.sub(
         r"http://www.w3.org/2000/svg", "", client.get("/app/static/label.js").text
     )
+
+
+def test_overview_shows_this_process_inference_counts(settings: Settings) -> None:
+    from types import SimpleNamespace
+
+    from tests.web.helpers import build_app
+    from winnow.metrics import Metrics
+
+    app, platform = build_app(settings)
+    metrics = Metrics()
+    app.state.services = SimpleNamespace(metrics=metrics)
+    create_project(platform, "cars")
+    add_image(platform, "cars", predictions=[], strategy="few-cars")
+    for outcome, n in (("sampled", 7), ("limited", 4), ("refused", 1)):
+        for _ in range(n):
+            metrics.datapoint("cars", "few-cars", outcome)
+    metrics.datapoint("boats", "few-cars", "sampled")  # another project: not counted
+    with ASGIClient(app, base_url="https://127.0.0.1") as client:
+        client.post("/app/login", data={"api_key": KEY})
+        text = client.get("/app/projects/cars").text
+    platform.close()
+    row = re.search(r"<td>few-cars.*?</tr>", text, re.S)
+    assert row is not None
+    assert re.findall(r'<td class="num">(\d+)</td>', row.group(0)) == ["7", "4", "1", "1", "0", "0"]
+    assert "the figures shown come from this process's inference role" in text

@@ -24,6 +24,7 @@ from winnow.platform.export.rows import project_classes
 from winnow.platform.schema import IMAGE_STATUSES, PROJECT_TYPES, Batch
 from winnow.platform.service import Platform
 from winnow.platform.store.listing import get_batch
+from winnow.settings import Role
 from winnow.web.api import api_routes
 from winnow.web.context import WebContext, page_route_class, script_json
 from winnow.web.editor import editor_state, thumbnail_shapes
@@ -151,7 +152,7 @@ def web_router(platform: Platform, prefix: str = "/app") -> APIRouter:
                 configured = [s.name for s in model.sampling_strategies]
             except InvalidConfigError:
                 summary = "stored configuration no longer validates"
-        local = _local_outcomes(request, target.name)
+        local = _local_outcomes(request, target.name, platform.settings.role)
         strategies = []
         for name in list(dict.fromkeys(configured + list(stored))):
             counts = stored.get(name, labeling.StatusCounts())
@@ -358,9 +359,12 @@ def _class_list(session: Any, project: Any) -> list[str]:
     return classes + sorted(n for n in extra if n and n not in classes)
 
 
-def _local_outcomes(request: Request, project: str) -> dict[str, dict[str, int]] | None:
+def _local_outcomes(request: Request, project: str, role: Role) -> dict[str, dict[str, int]] | None:
     """Datapoint outcomes by strategy counted by this process's inference role, if it runs one."""
-    metrics = getattr(request.app.state, "metrics", None)
+    if role is Role.PLATFORM:
+        return None
+    services = getattr(request.app.state, "services", None)
+    metrics = getattr(services, "metrics", None) or getattr(request.app.state, "metrics", None)
     counter = getattr(metrics, "datapoints", None)
     if counter is None:
         return None
