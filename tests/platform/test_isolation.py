@@ -93,6 +93,9 @@ def test_every_route_hides_another_workspaces_resources(
             data={"model_id": "cars/2"},
             files={"file": ("m.onnx", b"x")},
         ),
+        ("DELETE", "/v1/models/{project}/{version}"): lambda: client.request(
+            "DELETE", "/v1/models/cars/1", headers=bearer
+        ),
         ("GET", "/v1/models/{project}/{version}"): lambda: client.get(
             "/v1/models/cars/1", headers=bearer
         ),
@@ -124,3 +127,4 @@ def test_every_route_hides_another_workspaces_resources(
     versions = client.get("/v1/projects/cars/al-config/versions", headers=own).json()["versions"]
     assert len(versions) == 1
     assert len(client.get(f"/v1/images/{image_id}", headers=own).json()["annotations"]) == 0
+    assert client.get("/v1/models/cars/1/file", headers=own).content == b"onnx"

@@ -116,6 +116,10 @@ def test_al_config_etag_and_versions(client: ASGIClient) -> None:
         "/v1/projects/cars/al-config", headers={**AUTH, "If-None-Match": etag}
     )
     assert not_modified.status_code == 304
+    weak = client.get(
+        "/v1/projects/cars/al-config", headers={**AUTH, "If-None-Match": f'"9", W/{etag}'}
+    )
+    assert weak.status_code == 304
     client.request(
         "PUT", "/v1/projects/cars/al-config", headers=AUTH, json=dict(AL_CONFIG, enabled=False)
     )

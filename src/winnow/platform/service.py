@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.exc import IntegrityError
 
-from winnow.errors import ConflictError
+from winnow.errors import BadRequestError, ConflictError, NotFoundError
 from winnow.platform import store
 from winnow.platform.blobs import BlobStore, blob_store_from_url
 from winnow.platform.db import Database
@@ -204,7 +204,7 @@ class Platform:
             target = store.get_project(session=session, workspace=workspace, name=project)
             image = store.get_image(session=session, workspace=workspace, image_id=image_id)
             if image.project_id != target.id:
-                raise store_not_found_image(image_id)
+                raise NotFoundError(f"image {image_id!r} not found")
             if prediction and any(
                 a.kind == "prediction" for a in store.list_annotations(session=session, image=image)
             ):
@@ -255,8 +255,6 @@ class Platform:
         """Register an ONNX file as ``project/version``; blob first, row second."""
         project_name, version = store.parse_model_id(model_id)
         if not data:
-            from winnow.errors import BadRequestError
-
             raise BadRequestError("file: the model file is empty")
         project = self.project(workspace, project_name)
         key = model_blob_key(project, version)
@@ -293,14 +291,16 @@ class Platform:
             target = store.get_project(session=session, workspace=workspace, name=project)
             return target, store.get_model_version(session=session, project=target, version=version)
 
+    def delete_model(self, workspace: Workspace, project: str, version: int) -> None:
+        """Unregister a model version and delete its file; NotFoundError when there is none."""
+        with self.db.write() as session:
+            target = store.get_project(session=session, workspace=workspace, name=project)
+            record = store.get_model_version(session=session, project=target, version=version)
+            key = record.blob_key
+            session.delete(record)
+        self.blobs.delete(key)
+
     def model_file(self, workspace: Workspace, project: str, version: int) -> bytes:
         """The ONNX bytes of a registered version."""
         _project, record = self.model_version(workspace, project, version)
         return self.blobs.get(record.blob_key)
-
-
-def store_not_found_image(image_id: str) -> Exception:
-    """The 404 for an image outside the addressed project."""
-    from winnow.errors import NotFoundError
-
-    return NotFoundError(f"image {image_id!r} not found")

@@ -65,6 +65,11 @@ def build_models_router(platform: Platform) -> APIRouter:
         target, record = platform.model_version(workspace, project, version)
         return model_json(target, record, workspace)
 
+    @router.delete("/{project}/{version}", status_code=204, summary="Unregister a model version")
+    def delete_model(project: str, version: int, workspace: Workspace = caller) -> Response:
+        platform.delete_model(workspace, project, version)
+        return Response(status_code=204)
+
     @router.get("/{project}/{version}/file", summary="The ONNX file")
     def model_file(project: str, version: int, workspace: Workspace = caller) -> Response:
         _target, record = platform.model_version(workspace, project, version)

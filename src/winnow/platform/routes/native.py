@@ -58,6 +58,14 @@ def datapoint_from_metadata(meta: dict[str, Any], prediction: Any) -> DatapointI
     )
 
 
+def _etag_matches(header: str | None, etag: str) -> bool:
+    """Whether an If-None-Match header names ``etag`` (weak or strong, in a list, or ``*``)."""
+    if not header:
+        return False
+    tags = {t.strip().removeprefix("W/") for t in header.split(",")}
+    return "*" in tags or etag in tags or etag.strip('"') in tags
+
+
 def build_native_router(platform: Platform) -> APIRouter:
     """The ``/v1`` project, datapoint, batch, image and configuration routes."""
     router = APIRouter(prefix="/v1", tags=["native API"])
@@ -165,7 +173,7 @@ def build_native_router(platform: Platform) -> APIRouter:
             record = store.get_al_config(session=session, project=target)
         version = record.version if record is not None else 0
         etag = f'"{version}"'
-        if request.headers.get("if-none-match") in {etag, str(version)}:
+        if _etag_matches(request.headers.get("if-none-match"), etag):
             return Response(status_code=304, headers={"ETag": etag})
         body = {
             "workspace": workspace.name,
