@@ -197,3 +197,77 @@ def test_export_downloads_a_yolo_zip(browser: object, site: tuple[str, list[int]
         [200 / 640, 150 / 480, 100 / 640, 80 / 480], abs=1e-5
     )
     page.close()
+
+
+@pytest.fixture
+def shapes_site(tmp_path: Path) -> Iterator[tuple[str, int, int]]:
+    """A live server with a segmentation image (one triangle) and a classification image."""
+    settings = Settings(data_dir=tmp_path / "data", api_key=KEY)
+    app, platform = build_app(settings)
+    create_project(platform, "leaves", "instance-segmentation")
+    points = [{"x": 100, "y": 100}, {"x": 300, "y": 100}, {"x": 200, "y": 300}]
+    leaf = add_image(
+        platform,
+        "leaves",
+        seed=3,
+        predictions=[detection("leaf", 200, 200, 200, 200) | {"points": points}],
+    )
+    create_project(platform, "pets", "classification")
+    pet = add_image(platform, "pets", seed=4, predictions=None)
+    from winnow.platform import store
+
+    with platform.db.write() as session:
+        workspace = store.resolve_key(session=session, api_key=KEY)
+        image = store.get_image(session=session, workspace=workspace, image_id=pet)
+        # a classification prediction so the editor offers the classes
+        store.add_annotation(
+            session=session,
+            image=image,
+            project_type="classification",
+            body=json.dumps(
+                {
+                    "image": {"width": 640, "height": 480},
+                    "predictions": [
+                        {"class": "cat", "class_id": 0, "confidence": 0.6},
+                        {"class": "dog", "class_id": 1, "confidence": 0.4},
+                    ],
+                    "top": "cat",
+                    "confidence": 0.6,
+                }
+            ),
+            name="prediction.json",
+            prediction=True,
+        )
+    with serve(app) as url:
+        yield url, leaf, pet
+    platform.close()
+
+
+def test_polygon_vertex_drag_and_classification_pick(
+    browser: object, shapes_site: tuple[str, int, int]
+) -> None:
+    url, leaf, pet = shapes_site
+    page = browser.new_page(viewport={"width": 1280, "height": 800})  # type: ignore[attr-defined]
+    _sign_in(page, url)
+    page.goto(f"{url}/app/projects/leaves/images/{leaf}")
+    page.wait_for_function("window.labeler && window.labeler.ready")
+    page.mouse.click(*_screen(page, 200, 150))  # select the polygon
+    _drag(page, _screen(page, 200, 300), _screen(page, 200, 400))  # pull the bottom vertex down
+    page.keyboard.press("Enter")
+    page.wait_for_url(f"{url}/app/projects/leaves/batches/batch-1")
+    page.goto(f"{url}/app/projects/leaves/images/{leaf}")
+    page.wait_for_function("window.labeler && window.labeler.ready")
+    saved = page.evaluate("labeler.state.objects[0]")
+    assert saved["points"][2] == pytest.approx([200, 400], abs=2)
+    assert saved["y2"] == pytest.approx(400, abs=2)
+
+    page.goto(f"{url}/app/projects/pets/images/{pet}")
+    page.wait_for_function("window.labeler && window.labeler.ready")
+    assert page.evaluate("labeler.state.labels") == ["cat"]
+    page.keyboard.press("2")
+    page.keyboard.press("Enter")
+    page.wait_for_url(f"{url}/app/projects/pets/batches/batch-1")
+    page.goto(f"{url}/app/projects/pets/images/{pet}")
+    page.wait_for_function("window.labeler && window.labeler.ready")
+    assert page.evaluate("labeler.state.labels") == ["dog"]
+    page.close()

@@ -45,7 +45,10 @@ def _task(project_type: str) -> str:
 
 
 def editor_state(project_type: str, fmt: str | None, body: str | None) -> dict[str, Any]:
-    """The editor's ``objects`` and ``labels`` for a stored annotation (empty when None or unreadable)."""
+    """The editor's ``objects`` and ``labels`` for a stored annotation (empty when None or unreadable).
+
+    Classification predictions also give ``scored``: every class the model scored.
+    """
     state: dict[str, Any] = {"objects": [], "labels": []}
     if body is None:
         return state
@@ -59,6 +62,8 @@ def editor_state(project_type: str, fmt: str | None, body: str | None) -> dict[s
     if isinstance(prediction, ClassificationPrediction):
         top = prediction.top
         state["labels"] = list(prediction.predicted_classes) or ([top.class_name] if top else [])
+        # every scored class, so the editor can offer the alternatives
+        state["scored"] = [c.class_name for c in prediction.classes]
         return state
     if not isinstance(prediction, DetectionPrediction):
         return state

@@ -286,7 +286,7 @@ def web_router(platform: Platform, prefix: str = "/app") -> APIRouter:
         for obj in state["objects"]:
             if obj["cls"] not in classes:
                 classes.append(obj["cls"])
-        for name in state["labels"]:
+        for name in state["labels"] + state.get("scored", []):
             if name not in classes:
                 classes.append(name)
         query = _filters_query(status, strategy, tag)
@@ -355,6 +355,7 @@ def _class_list(session: Any, project: Any) -> list[str]:
         state = editor_state(project.type, fmt, recent)
         extra.update(o["cls"] for o in state["objects"])
         extra.update(state["labels"])
+        extra.update(state.get("scored", []))
     # sorted, so that number keys stay put from one image to the next
     return classes + sorted(n for n in extra if n and n not in classes)
 
