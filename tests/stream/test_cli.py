@@ -58,12 +58,16 @@ def _env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith("WINNOW_")}
 
 
-def _outbox_count(data_dir: Path) -> int:
+def _outbox_counts(data_dir: Path) -> dict[str, int]:
     outbox = Outbox(data_dir / "outbox.db", max_bytes=10**9)
     try:
-        return sum(outbox.stats().counts.values())
+        return {status.value: n for status, n in outbox.stats().counts.items() if n}
     finally:
         outbox.close()
+
+
+def _outbox_count(data_dir: Path) -> int:
+    return sum(_outbox_counts(data_dir).values())
 
 
 def test_stream_command_collects_a_video_file(tmp_path: Path) -> None:
@@ -79,7 +83,8 @@ def test_stream_command_collects_a_video_file(tmp_path: Path) -> None:
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert "gate ended 15 ok 15 collected" in done.stderr
-    assert _outbox_count(data_dir) == 15
+    # The file ended by itself: the command waited for delivery to the in-process platform.
+    assert _outbox_counts(data_dir) == {"delivered": 15}
 
 
 def test_stream_command_refuses_bad_arguments(tmp_path: Path) -> None:
@@ -173,3 +178,23 @@ def test_live_status_line_shows_each_source(
     )
     stream_cli.run_until_stopped(runner, show_status=True, stop=threading.Event(), refresh=0.05)
     assert "yard ended 8 ok 8 collected" in out.getvalue()
+
+
+def test_stream_command_against_a_remote_platform(tmp_path: Path) -> None:
+    from tests.e2e.servers import winnow_serve
+
+    platform_dir = tmp_path / "platform"
+    _platform(platform_dir)
+    video = make_video(tmp_path / "clip.mp4", 12)
+    with winnow_serve(platform_dir, api_key=KEY) as server:
+        done = subprocess.run(
+            _command("--source", f"remote-cam={video}", "--model", "shapes/1", "--api-key", KEY,
+                     "--platform-url", server.url, "--data-dir", str(tmp_path / "node"),
+                     "--no-status"),
+            env=_env(), capture_output=True, text=True, timeout=180, check=False,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        assert "remote-cam ended 12 ok 12 collected" in done.stderr
+        batches = httpx.get(f"{server.url}/default/shapes/batches", params={"api_key": KEY}).json()
+    assert _outbox_counts(tmp_path / "node") == {"delivered": 12}
+    assert [(b["name"], b["images"]) for b in batches["batches"]] == [("cams", 12)]

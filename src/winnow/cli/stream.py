@@ -8,6 +8,8 @@ and delivery worker as the HTTP server's predictions.
 
 Ctrl-C or SIGTERM stops reading, finishes the frames in flight, drains the
 collector so that every accepted datapoint is in the outbox, and exits 0.
+When every source has ended by itself (files), the command first waits up to
+``--flush-seconds`` for the delivery worker to empty the outbox.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -29,6 +32,7 @@ from rich.live import Live
 from rich.text import Text
 
 from winnow.activelearning.collector import Collector
+from winnow.activelearning.outbox import EntryStatus, Outbox
 from winnow.cli.serve import build_settings
 from winnow.errors import WinnowError
 from winnow.metrics import Metrics
@@ -103,6 +107,20 @@ def run_until_stopped(
         runner.stop()
 
 
+def wait_for_delivery(outbox: Outbox, *, timeout: float, stop: threading.Event) -> int:
+    """Wait until the outbox holds nothing undelivered, ``timeout`` passes or ``stop`` is set.
+
+    Returns the number of datapoints still waiting (pending or being delivered).
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        counts = outbox.stats().counts
+        waiting = counts[EntryStatus.PENDING] + counts[EntryStatus.DELIVERING]
+        if waiting == 0 or stop.is_set() or time.monotonic() >= deadline:
+            return waiting
+        stop.wait(0.2)
+
+
 def stream(
     source: Annotated[
         list[str],
@@ -145,6 +163,14 @@ def stream(
     status: Annotated[
         bool, typer.Option("--status/--no-status", help="Show the live status line.")
     ] = True,
+    flush_seconds: Annotated[
+        float,
+        typer.Option(
+            "--flush-seconds",
+            min=0,
+            help="When every source has ended, wait up to this long for delivery to the platform.",
+        ),
+    ] = 30.0,
 ) -> None:
     """Run a model on video sources and collect the frames worth labeling."""
     try:
@@ -189,6 +215,18 @@ def stream(
                 console.print(f"metrics on http://{settings.host}:{server.port}/metrics")
             run_until_stopped(runner, show_status=status, stop=stop)
             final = runner.status()
+            if services.collector is not None:
+                # Files done: give delivery a moment, so a batch job's data reaches the platform.
+                waiting = wait_for_delivery(
+                    services.collector.outbox,
+                    timeout=0.0 if stop.is_set() else flush_seconds,
+                    stop=stop,
+                )
+                if waiting:
+                    console.print(
+                        f"{waiting} datapoints wait in the outbox ({settings.outbox_path}); "
+                        "the next winnow stream or winnow serve on this data dir delivers them"
+                    )
     except WinnowError as exc:
         console.print(f"error: {exc.message}")
         raise typer.Exit(code=1) from None
