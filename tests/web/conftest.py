@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -28,3 +29,18 @@ def signed_in(web: tuple[ASGIClient, Platform]) -> tuple[ASGIClient, Platform]:
     response = client.post("/app/login", data={"api_key": KEY}, follow_redirects=False)
     assert response.status_code == 303
     return client, platform
+
+
+from tests.platform.conftest import pg_schema_url  # noqa: E402,F401  (re-exported fixture)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def matrix_platform(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Platform]:
+    """A Platform on SQLite or on a fresh PostgreSQL schema."""
+    url = None
+    if request.param == "postgres":
+        url = request.getfixturevalue("pg_schema_url")
+    settings = Settings(data_dir=tmp_path / "data", api_key=KEY, database_url=url)
+    opened = Platform.open(settings)
+    yield opened
+    opened.close()
