@@ -126,6 +126,11 @@ def test_correct_a_box_add_one_change_class_save_and_reload(
     ):
         assert abs(got - want) <= tolerance
     assert page.text_content("#status-badge") == "labeled"
+    page.keyboard.press("r")  # review: accept, and move on
+    page.wait_for_url(f"{url}/app/projects/cars/images/{ids[1]}")
+    page.goto(f"{url}/app/projects/cars/batches/batch-1?status=reviewed")
+    assert page.locator("a.thumb").count() == 1
+    assert page.get_attribute("a.thumb", "data-image-id") == str(ids[0])
     page.close()
 
 

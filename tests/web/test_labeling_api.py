@@ -250,3 +250,29 @@ def test_export_from_the_ui_and_the_api_match(signed_in: tuple[ASGIClient, Platf
             f"/v1/projects/cars/export?{query}", headers={"Authorization": f"Bearer {KEY}"}
         )
         assert response.status_code == 400 and field in response.json()["message"]
+
+
+def test_keypoints_save_with_visibility(signed_in: tuple[ASGIClient, Platform]) -> None:
+    client, platform = signed_in
+    create_project(platform, "people", "keypoint-detection")
+    image_id = add_image(platform, "people", predictions=None)
+    person = {
+        "class": "person", "x1": 10, "y1": 10, "x2": 110, "y2": 210,
+        "keypoints": [{"id": 0, "name": "nose", "x": 60, "y": 30, "v": 2}, {"id": 1, "name": "tail", "x": 0, "y": 0, "v": 0}],
+    }  # fmt: skip
+    assert (
+        client.post(f"/app/images/{image_id}/annotation", json={"objects": [person]}).status_code
+        == 200
+    )
+    saved = json.loads(_annotations(platform, image_id)[-1].body)["predictions"][0]
+    assert saved["keypoints"] == [
+        {"x": 60, "y": 30, "confidence": 1.0, "class_id": 0, "class": "nose"},
+        {"x": 0, "y": 0, "confidence": 0.0, "class_id": 1, "class": "tail"},
+    ]
+    page = client.get(f"/app/projects/people/images/{image_id}")
+    data = json.loads(re.search(r'id="label-data">(.*?)</script>', page.text, re.S).group(1))  # type: ignore[union-attr]
+    assert data["keypoint_names"] == ["nose", "tail"]
+    assert data["objects"][0]["keypoints"][1]["v"] == 0
+    bad = dict(person, keypoints=[{"id": -1, "x": 1, "y": 1}])
+    response = client.post(f"/app/images/{image_id}/annotation", json={"objects": [bad]})
+    assert response.status_code == 400 and "keypoints[0].id" in response.json()["message"]

@@ -427,6 +427,8 @@
   document.getElementById("reject").addEventListener("click", () => setStatus("rejected"));
   const reviewButton = document.getElementById("accept-review");
   if (reviewButton) reviewButton.addEventListener("click", () => setStatus("reviewed"));
+  const sendBackButton = document.getElementById("send-back");
+  if (sendBackButton) sendBackButton.addEventListener("click", () => setStatus("unlabeled"));
   document.getElementById("next").addEventListener("click", (e) => { e.preventDefault(); leave(data.next_url); });
   document.getElementById("prev").addEventListener("click", (e) => { e.preventDefault(); leave(data.prev_url); });
 
@@ -446,6 +448,7 @@
       case "Enter": case "s": e.preventDefault(); save(); break;
       case "x": setStatus("rejected"); break;
       case "r": if (reviewButton) setStatus("reviewed"); break;
+      case "u": if (sendBackButton) setStatus("unlabeled"); break;
       case "Delete": case "Backspace":
         if (selected >= 0) { state.objects.splice(selected, 1); selected = -1; commit(); draw(); }
         e.preventDefault(); break;
