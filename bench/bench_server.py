@@ -1,11 +1,13 @@
-"""Requests/s and p50/p99 latency of stub inference over HTTP, collection off vs 10% vs 100%.
+"""Requests/s and p50/p99 latency of inference over HTTP, collection off vs 10% vs 100%.
 
 Starts ``winnow serve`` (role all: in-process platform, SQLite, local blobs)
 as a real subprocess on a free port, creates three projects whose active
 learning configurations collect nothing, 10% and 100% of the traffic
 (random strategy), and drives ``POST /infer/object_detection`` with a
 640x480 JPEG from 1, 8 and 32 client threads (keep-alive connections) for
-a few seconds each. Prints one JSON document.
+a few seconds each; then the same with a real detector (nudenet's 320n.onnx,
+an Ultralytics YOLOv8n export, registered as model version 1). Prints one
+JSON document.
 
     .venv/bin/python bench/bench_server.py [--seconds 4] [--concurrency 1,8,32]
 """
@@ -23,6 +25,7 @@ import sys
 import tempfile
 import threading
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +36,19 @@ from winnow.images import encode_jpeg
 
 KEY = "bench-key-0123456789"
 SCENARIOS = {"off": None, "random_10pct": 0.1, "random_100pct": 1.0}
+
+
+def _detector_file() -> Path | None:
+    """nudenet's ``320n.onnx`` (Ultralytics YOLOv8n, 320x320), via bench_models' wheel cache."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    try:
+        from bench_models import wheel_member
+
+        path: Path = wheel_member("nudenet", "3.4.2", "nudenet/320n.onnx")
+        return path
+    except Exception as exc:  # no network and no cache: stub only
+        print(f"detector unavailable ({exc}); stub only", file=sys.stderr)
+        return None
 
 
 def _free_port() -> int:
@@ -80,7 +96,33 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[index]
 
 
-def _drive(url: str, payload: bytes, concurrency: int, seconds: float) -> dict[str, Any]:
+@dataclass
+class Cell:
+    """Latencies and wall time gathered for one (model, collection, concurrency) cell."""
+
+    latencies: list[float] = field(default_factory=list)
+    errors: int = 0
+    seconds: float = 0.0
+
+    def add(self, other: Cell) -> None:
+        """Merge another run of the same cell."""
+        self.latencies.extend(other.latencies)
+        self.errors += other.errors
+        self.seconds += other.seconds
+
+    def summary(self) -> dict[str, Any]:
+        """requests, errors, rps, p50/p99/mean in ms."""
+        return {
+            "requests": len(self.latencies),
+            "errors": self.errors,
+            "rps": round(len(self.latencies) / self.seconds, 1),
+            "p50_ms": round(_percentile(self.latencies, 0.50) * 1000, 2),
+            "p99_ms": round(_percentile(self.latencies, 0.99) * 1000, 2),
+            "mean_ms": round(statistics.fmean(self.latencies) * 1000, 2),
+        }
+
+
+def _drive(url: str, payload: bytes, concurrency: int, seconds: float) -> Cell:
     latencies: list[float] = []
     errors = 0
     lock = threading.Lock()
@@ -92,12 +134,14 @@ def _drive(url: str, payload: bytes, concurrency: int, seconds: float) -> dict[s
         failed = 0
         headers = {"Content-Type": "application/json"}
         with httpx.Client(timeout=60) as client:
-            while time.perf_counter() < stop_at:
+            while True:  # at least one request per worker, even in a short slice
                 started = time.perf_counter()
                 response = client.post(url, content=payload, headers=headers)
                 local.append(time.perf_counter() - started)
                 if response.status_code != 200:
                     failed += 1
+                if time.perf_counter() >= stop_at:
+                    break
         with lock:
             latencies.extend(local)
             errors += failed
@@ -108,22 +152,18 @@ def _drive(url: str, payload: bytes, concurrency: int, seconds: float) -> dict[s
         thread.start()
     for thread in threads:
         thread.join()
-    elapsed = time.perf_counter() - started
-    return {
-        "requests": len(latencies),
-        "errors": errors,
-        "rps": round(len(latencies) / elapsed, 1),
-        "p50_ms": round(_percentile(latencies, 0.50) * 1000, 2),
-        "p99_ms": round(_percentile(latencies, 0.99) * 1000, 2),
-        "mean_ms": round(statistics.fmean(latencies) * 1000, 2),
-    }
+    return Cell(latencies, errors, time.perf_counter() - started)
 
 
 def main() -> None:
     """Run the benchmark and print JSON."""
     parser = argparse.ArgumentParser()
-    parser.add_argument("--seconds", type=float, default=4.0)
+    parser.add_argument("--seconds", type=float, default=4.0, help="per cell, all rounds")
+    parser.add_argument("--rounds", type=int, default=4, help="interleaved slices per cell")
     parser.add_argument("--concurrency", default="1,8,32")
+    parser.add_argument(
+        "--no-detector", action="store_true", help="skip the YOLOv8n (nudenet 320n) variant"
+    )
     args = parser.parse_args()
     levels = [int(c) for c in args.concurrency.split(",")]
     port = _free_port()
@@ -156,47 +196,75 @@ def main() -> None:
                 time.sleep(0.2)
             auth = {"Authorization": f"Bearer {KEY}"}
             image = _jpeg_b64()
+            detector = None if args.no_detector else _detector_file()
+            models = [("stub", 0)] + ([("yolov8n", 1)] if detector is not None else [])
             results = []
-            with httpx.Client(base_url=base, headers=auth, timeout=30) as http:
-                for name, percentage in SCENARIOS.items():
-                    http.post(
-                        "/v1/projects",
-                        json={"name": name.replace("_", "-"), "type": "object-detection"},
-                    )
-                    http.put(
-                        f"/v1/projects/{name.replace('_', '-')}/al-config", json=_config(percentage)
-                    )
-            for name in SCENARIOS:
-                project = name.replace("_", "-")
-                payload = json.dumps(
+            with httpx.Client(base_url=base, headers=auth, timeout=60) as http:
+                for model_name, version in models:
+                    for name, percentage in SCENARIOS.items():
+                        project = f"{model_name}-{name.replace('_', '-')}"
+                        http.post(
+                            "/v1/projects", json={"name": project, "type": "object-detection"}
+                        )
+                        http.put(f"/v1/projects/{project}/al-config", json=_config(percentage))
+                        if version and detector is not None:
+                            http.post(
+                                "/v1/models",
+                                data={"model_id": f"{project}/1"},
+                                files={"file": ("320n.onnx", detector.read_bytes())},
+                            ).raise_for_status()
+            url = f"{base}/infer/object_detection"
+            payloads = {
+                (model_name, name): json.dumps(
                     {
                         "api_key": KEY,
-                        "model_id": f"{project}/0",
+                        "model_id": f"{model_name}-{name.replace('_', '-')}/{version}",
                         "image": {"type": "base64", "value": image},
                     }
                 ).encode()
-                url = f"{base}/infer/object_detection"
-                _drive(url, payload, 4, 1.0)  # warm up: model, config cache, connections
+                for model_name, version in models
+                for name in SCENARIOS
+            }
+            for payload in payloads.values():
+                _drive(url, payload, 4, 0.5)  # warm up: model, config cache, connections
+            # Scenarios take turns in short slices, so load from elsewhere on the machine
+            # falls on all of them alike instead of on whichever ran during a burst.
+            cells: dict[tuple[str, str, int], Cell] = {}
+            for model_name, _ in models:
                 for level in levels:
-                    row = {"collection": name, "concurrency": level}
-                    row.update(_drive(url, payload, level, args.seconds))
-                    results.append(row)
+                    for _ in range(args.rounds):
+                        for name in SCENARIOS:
+                            run = _drive(
+                                url, payloads[(model_name, name)], level, args.seconds / args.rounds
+                            )
+                            cells.setdefault((model_name, name, level), Cell()).add(run)
+            for (model_name, name, level), cell in cells.items():
+                results.append(
+                    {"model": model_name, "collection": name, "concurrency": level} | cell.summary()
+                )
             collected = _queued(base)
         finally:
             process.terminate()
             process.wait(timeout=30)
             log.close()
-    by = {(r["collection"], r["concurrency"]): r for r in results}
+    by = {(r["model"], r["collection"], r["concurrency"]): r for r in results}
     cost = {
-        f"c{level}": round(
-            100 * (by[("random_10pct", level)]["p50_ms"] / by[("off", level)]["p50_ms"] - 1), 1
+        f"{model_name}_c{level}": round(
+            100
+            * (
+                by[(model_name, "random_10pct", level)]["p50_ms"]
+                / by[(model_name, "off", level)]["p50_ms"]
+                - 1
+            ),
+            1,
         )
+        for model_name, _ in models
         for level in levels
     }
     print(
         json.dumps(
             {
-                "bench": "server_stub_inference",
+                "bench": "server_inference_over_http",
                 "image": "640x480 JPEG q90",
                 "seconds_per_cell": args.seconds,
                 "cpu_count": os.cpu_count(),
