@@ -119,6 +119,8 @@ def test_polygons_keypoints_and_classification_save(signed_in: tuple[ASGIClient,
     )
     saved = json.loads(_annotations(platform, seg)[-1].body)["predictions"][0]
     assert saved["points"] == [{"x": 10, "y": 10}, {"x": 50, "y": 10}, {"x": 30, "y": 40}]
+    # the box follows the polygon whatever box the client sent
+    assert (saved["x"], saved["y"], saved["width"], saved["height"]) == (30, 25, 40, 30)
     two_points = dict(polygon, points=[[1, 1], [2, 2]])
     assert (
         client.post(f"/app/images/{seg}/annotation", json={"objects": [two_points]}).status_code

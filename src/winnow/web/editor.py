@@ -70,8 +70,11 @@ def editor_state(project_type: str, fmt: str | None, body: str | None) -> dict[s
     for det in prediction.detections:
         x1, y1, x2, y2 = det.xyxy()
         obj: dict[str, Any] = {"cls": det.class_name, "x1": x1, "y1": y1, "x2": x2, "y2": y2}
-        if det.points is not None and project_type == "instance-segmentation":
+        if det.points and project_type == "instance-segmentation":
             obj["points"] = [[x, y] for x, y in det.points]
+            # the polygon is the annotation: its bounds are the box the editor hit-tests
+            xs, ys = [p[0] for p in det.points], [p[1] for p in det.points]
+            obj.update(x1=min(xs), y1=min(ys), x2=max(xs), y2=max(ys))
         if det.keypoints is not None and project_type == "keypoint-detection":
             obj["keypoints"] = [
                 {
@@ -146,6 +149,13 @@ def _detection(
                 }
             )
         out["points"] = clean
+        xs, ys = [p["x"] for p in clean], [p["y"] for p in clean]
+        out.update(
+            x=(min(xs) + max(xs)) / 2,
+            y=(min(ys) + max(ys)) / 2,
+            width=max(xs) - min(xs),
+            height=max(ys) - min(ys),
+        )
     if project_type == "keypoint-detection":
         keypoints = item.get("keypoints") or []
         if not isinstance(keypoints, list) or len(keypoints) > MAX_POINTS:
