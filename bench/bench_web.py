@@ -209,6 +209,18 @@ def main() -> None:
             client.headers["Cookie"] = f"winnow_session={session_cookie}"
             for name, (method, path, kwargs) in pages.items():
                 results[name] = measure(client, method, path, args.repeat, **kwargs)
+            first_thumbs = []
+            for offset in range(1, 16):  # never requested before: decode, resize, encode, store
+                start = time.perf_counter()
+                response = client.get(f"/app/images/{ids['middle'] + offset}/thumb")
+                first_thumbs.append((time.perf_counter() - start) * 1000)
+                assert response.status_code == 200
+            first_thumbs.sort()
+            results["thumbnail_first_request"] = {
+                "median_ms": round(median(first_thumbs), 1),
+                "p95_ms": round(first_thumbs[-1], 1),
+                "max_ms": round(first_thumbs[-1], 1),
+            }
             results["dry_run_5000"] = measure(
                 client,
                 "POST",
