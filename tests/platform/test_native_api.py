@@ -162,3 +162,42 @@ def test_openapi_document_lists_the_routes(client: ASGIClient) -> None:
     paths = client.get("/openapi.json").json()["paths"]
     assert "/v1/projects/{project}/datapoints" in paths
     assert "/dataset/{project}/upload" in paths
+
+
+def test_out_of_range_ids_are_404_not_500(client: ASGIClient) -> None:
+    create_cars(client)
+    huge = "9" * 20
+    assert client.get(f"/v1/images/{huge}", headers=AUTH).status_code == 404
+    assert client.get(f"/v1/images/{2**31}/file", headers=AUTH).status_code == 404
+    assert client.get("/v1/images/-1", headers=AUTH).status_code == 404
+    assert client.get(f"/v1/models/cars/{2**40}", headers=AUTH).status_code == 404
+    assert client.get(f"/v1/projects/cars/images?cursor={huge}", headers=AUTH).status_code == 400
+    response = client.post(
+        f"/dataset/cars/annotate/{huge}?api_key={API_KEY}&name=a.json", content=b"{}"
+    )
+    assert response.status_code == 404
+
+
+def test_nul_and_control_characters_are_4xx_on_every_database(client: ASGIClient) -> None:
+    create_cars(client)
+    meta = {"batch": "b", "strategy": "s\u0000"}
+    response = post_datapoint(client, meta, make_jpeg())
+    assert response.status_code == 400 and response.json()["message"].startswith(
+        "metadata.strategy"
+    )
+    response = client.post(
+        f"/dataset/cars/upload?api_key={API_KEY}&batch=b",
+        data={"name": "x\u0000.jpg"},
+        files={"file": ("imageToUpload", make_jpeg(), "image/jpeg")},
+    )
+    assert response.status_code == 400 and response.json()["message"].startswith("name")
+    assert client.get("/v1/projects/ca%00rs", headers=AUTH).status_code == 404
+    assert client.get("/default/ca%00rs?api_key=" + API_KEY).status_code == 404
+    assert client.get("/v1/projects/cars/images?tag=a%00", headers=AUTH).status_code == 400
+    assert client.get("/v1/projects/cars/images?batch=a%00", headers=AUTH).status_code == 400
+    image_id = post_datapoint(client, {"batch": "b"}, make_jpeg(seed=3)).json()["id"]
+    response = client.post(
+        f"/dataset/cars/annotate/{image_id}?api_key={API_KEY}&name=a.json",
+        content=b'{"image": {"width": 1, "height": 1}, "predictions": [], "x": "\x00"}',
+    )
+    assert response.status_code == 400

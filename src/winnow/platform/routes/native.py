@@ -14,6 +14,7 @@ from winnow.platform.routes.auth import api_key_of, workspace_dependency
 from winnow.platform.routes.forms import json_body, read_multipart
 from winnow.platform.schema import Workspace
 from winnow.platform.service import DatapointInput, Platform
+from winnow.platform.store.datapoints import check_text
 from winnow.platform.views import (
     batch_json,
     config_version_json,
@@ -33,8 +34,7 @@ def datapoint_from_metadata(meta: dict[str, Any], prediction: Any) -> DatapointI
     if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
         raise BadRequestError("metadata.tags: must be a list of strings")
     for field in _METADATA_STRINGS:
-        if meta.get(field) is not None and not isinstance(meta[field], str):
-            raise BadRequestError(f"metadata.{field}: must be a string")
+        check_text(f"metadata.{field}", meta.get(field), 256 if field == "name" else 128)
     version = meta.get("config_version")
     if version is not None and (isinstance(version, bool) or not isinstance(version, int)):
         raise BadRequestError("metadata.config_version: must be an integer")

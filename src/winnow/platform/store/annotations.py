@@ -53,6 +53,8 @@ def check_annotation(project_type: str, fmt: str, body: str) -> CheckedAnnotatio
     """Validate ``body`` for ``project_type``; InvalidAnnotationError saying what is wrong."""
     if len(body) > MAX_ANNOTATION_CHARS:
         raise InvalidAnnotationError(f"annotation is longer than {MAX_ANNOTATION_CHARS} characters")
+    if "\x00" in body:
+        raise InvalidAnnotationError("annotation must not contain NUL characters")
     if fmt == "txt":
         if project_type not in CLASSIFICATION_PROJECTS:
             raise InvalidAnnotationError(
@@ -111,6 +113,10 @@ def add_annotation(
     prediction: bool = False,
 ) -> Annotation:
     """Validate and store an annotation of ``image``; a human one marks the image labeled."""
+    if name is not None and (len(name) > 256 or any(ord(c) < 32 for c in name)):
+        raise InvalidAnnotationError(
+            "name: must be at most 256 characters without control characters"
+        )
     fmt = annotation_format(name, body)
     checked = check_annotation(project_type, fmt, body)
     record = Annotation(

@@ -102,9 +102,17 @@ def check_batch_name(name: str) -> str:
     return name
 
 
-def _short(field: str, value: str | None) -> str | None:
-    if value is not None and (not isinstance(value, str) or len(value) > SHORT_TEXT):
-        raise BadRequestError(f"{field}: must be a string of at most {SHORT_TEXT} characters")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def check_text(field: str, value: str | None, max_length: int = SHORT_TEXT) -> str | None:
+    """A short text field: at most ``max_length`` characters, no control characters."""
+    if value is not None and (
+        not isinstance(value, str) or len(value) > max_length or _CONTROL.search(value)
+    ):
+        raise BadRequestError(
+            f"{field}: must be a string of at most {max_length} characters without control characters"
+        )
     return value
 
 
@@ -184,7 +192,8 @@ def register_datapoint(
         ("source", source),
         ("idempotency_key", idempotency_key),
     ):
-        _short(field, value)
+        check_text(field, value)
+    check_text("name", name, 256)
     if prediction is not None and prediction.get("is_stub"):
         prediction = None  # the stub model predicts nothing: the image goes unannotated
     if prediction is not None:

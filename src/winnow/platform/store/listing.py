@@ -11,6 +11,7 @@ from winnow.errors import BadRequestError, NotFoundError
 from winnow.platform.schema import IMAGE_STATUSES, Batch, Image, ImageTag, Project, Workspace
 
 MAX_PAGE = 1000
+MAX_ID = 2**31 - 1  # ids are 32-bit integers on every database
 
 
 @dataclass(slots=True, frozen=True)
@@ -62,7 +63,7 @@ def parse_cursor(cursor: str | None) -> int:
     if cursor in (None, ""):
         return 0
     assert cursor is not None
-    if not cursor.isdigit() or len(cursor) > 18:
+    if not cursor.isdigit() or int(cursor) > MAX_ID:
         raise BadRequestError(f"cursor: {cursor!r} is not a cursor this server handed out")
     return int(cursor)
 
@@ -80,6 +81,11 @@ def list_images(
         raise BadRequestError(f"limit: must be between 1 and {MAX_PAGE}, got {limit}")
     if filters.status is not None and filters.status not in IMAGE_STATUSES:
         raise BadRequestError(f"status: must be one of {', '.join(IMAGE_STATUSES)}")
+    from winnow.platform.store.datapoints import check_text
+
+    check_text("batch", filters.batch, 256)
+    check_text("tag", filters.tag, 64)
+    check_text("strategy", filters.strategy)
     after = parse_cursor(cursor)
     query = select(Image).where(Image.project_id == project.id, Image.id > after)
     if filters.batch is not None:
@@ -101,10 +107,10 @@ def list_images(
 
 def get_image(*, session: Session, workspace: Workspace, image_id: int | str) -> Image:
     """The image ``image_id`` if it belongs to ``workspace``; NotFoundError otherwise."""
-    try:
-        ident = int(image_id)
-    except (TypeError, ValueError):
-        raise NotFoundError(f"image {image_id!r} not found") from None
+    text = str(image_id)
+    if not text.isdigit() or not 1 <= int(text) <= MAX_ID:
+        raise NotFoundError(f"image {image_id!r} not found")
+    ident = int(text)
     image = session.scalar(
         select(Image)
         .join(Project, Project.id == Image.project_id)

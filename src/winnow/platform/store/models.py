@@ -19,7 +19,7 @@ TASK_TYPES = ("object-detection", "instance-segmentation", "keypoint-detection",
 def parse_model_id(model_id: str) -> tuple[str, int]:
     """Split ``project/version`` (version a positive integer); BadRequestError otherwise."""
     project, sep, version = str(model_id).partition("/")
-    if not sep or not project or not version.isdigit() or int(version) < 1:
+    if not sep or not project or not version.isdigit() or not 1 <= int(version) < 2**31:
         raise BadRequestError(
             f"model_id: {model_id!r} must be <project>/<version> with a version >= 1"
         )
@@ -82,6 +82,8 @@ def add_model_version(
 
 def get_model_version(*, session: Session, project: Project, version: int) -> ModelVersion:
     """The registered version; NotFoundError naming it otherwise."""
+    if not 1 <= version < 2**31:
+        raise NotFoundError(f"model {project.name}/{version} not found")
     record = session.scalar(
         select(ModelVersion).where(
             ModelVersion.project_id == project.id, ModelVersion.version == version

@@ -36,6 +36,8 @@ def create_project(*, session: Session, workspace: Workspace, name: str, type: s
 
 def get_project(*, session: Session, workspace: Workspace, name: str) -> Project:
     """The workspace's project called ``name``; NotFoundError otherwise (also for other workspaces)."""
+    if not isinstance(name, str) or not PROJECT_NAME.match(name):
+        raise NotFoundError(f"project {name!r} not found")
     project = session.scalar(
         select(Project).where(Project.workspace_id == workspace.id, Project.name == name)
     )

@@ -120,7 +120,7 @@ def list_api_keys(*, session: Session, workspace: Workspace) -> list[ApiKey]:
 
 def revoke_api_key(*, session: Session, workspace: Workspace, key_id: int) -> ApiKey:
     """Revoke one key of the workspace; NotFoundError for another workspace's or unknown id."""
-    record = session.get(ApiKey, key_id)
+    record = session.get(ApiKey, key_id) if 1 <= key_id < 2**31 else None
     if record is None or record.workspace_id != workspace.id:
         raise NotFoundError(f"API key {key_id} not found")
     record.revoked = True
