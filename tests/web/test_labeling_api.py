@@ -278,3 +278,16 @@ def test_keypoints_save_with_visibility(signed_in: tuple[ASGIClient, Platform]) 
     bad = dict(person, keypoints=[{"id": -1, "x": 1, "y": 1}])
     response = client.post(f"/app/images/{image_id}/annotation", json={"objects": [bad]})
     assert response.status_code == 400 and "keypoints[0].id" in response.json()["message"]
+
+
+def test_class_names_cannot_inject_markup(signed_in: tuple[ASGIClient, Platform]) -> None:
+    client, platform = signed_in
+    create_project(platform, "cars")
+    evil = "</script><img src=x onerror=alert(1)>"
+    image_id = add_image(platform, "cars", predictions=[detection(evil, 50, 50, 10, 10)])
+    page = client.get(f"/app/projects/cars/images/{image_id}").text
+    assert "<img src=x" not in page
+    data = json.loads(re.search(r'id="label-data">(.*?)</script>', page, re.S).group(1))  # type: ignore[union-attr]
+    assert data["objects"][0]["cls"] == evil
+    grid = client.get("/app/projects/cars/batches/batch-1").text
+    assert "<img src=x" not in grid
