@@ -106,15 +106,16 @@ def test_max_fps_spaces_processed_frames(tmp_path: Path) -> None:
     clock = FakeClock()
     times: list[float] = []
 
-    class TimedCollector(RecordingCollector):
-        def process(self, image, prediction, context):  # type: ignore[no-untyped-def]
+    class TimedModel(IndexModel):
+        def infer(self, images, params):  # type: ignore[no-untyped-def]
             times.append(clock())
-            return super().process(image, prediction, context)
+            return super().infer(images, params)
 
+    collector = RecordingCollector()
     runner = _runner(
         [PyAVSource(str(video), source_id="cam", live=False)],
-        IndexModel(),
-        TimedCollector(),
+        TimedModel(),
+        collector,
         max_fps=5,
         clock=clock,
         sleep=clock.sleep,
@@ -124,6 +125,7 @@ def test_max_fps_spaces_processed_frames(tmp_path: Path) -> None:
     runner.stop()
     # A file loses no frame; the limit makes the model wait instead.
     assert len(times) == 30
+    assert len(collector.records) == 30
     gaps = [b - a for a, b in itertools.pairwise(times)]
     assert min(gaps) >= 0.2 - 1e-9
     assert times[-1] - times[0] == pytest.approx(29 * 0.2, abs=0.05)

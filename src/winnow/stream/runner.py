@@ -8,11 +8,14 @@ possible waits. Its *worker* takes at most ``max_fps`` frames per second,
 runs the model, and hands frame and prediction to the collector as one
 :class:`Inferred` value, so they cannot be mispaired whatever fails.
 
-The worker calls ``Collector.process`` itself rather than ``submit``: a
-stream has no HTTP response to protect, and processing in the worker gives
-back-pressure (a file read as fast as possible never overflows the
-collector's hand-off queue, so no datapoint is dropped) and an exact
-per-source count of collected frames. Sources run in parallel threads.
+A third thread per source (when there is a collector) calls
+``Collector.process`` on each :class:`Inferred`, so collecting one frame
+overlaps inference of the next. It calls ``process`` rather than ``submit``:
+a stream has no HTTP response to protect, and a small blocking hand-off
+gives back-pressure (a file read as fast as possible never overflows the
+collector's queue, so no datapoint is dropped; a live source drops stale
+frames in its mailbox instead) and an exact per-source count of collected
+frames.
 
 Live sources reconnect after a failure or an end of stream with exponential
 backoff; states are reported per source (:class:`SourceState`). ``stop()``
@@ -23,6 +26,7 @@ that every accepted datapoint is in the outbox.
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 import time
 import uuid
@@ -39,6 +43,8 @@ from winnow.stream.sources import Frame, FrameSource, StreamSourceError
 from winnow.stream.status import SourceState, SourceStatus, StreamMetrics
 
 log = logging.getLogger(__name__)
+
+HANDOFF_SIZE = 2
 
 
 class ModelProvider(Protocol):
@@ -85,6 +91,13 @@ class _SourceRun:
         self.last_error: str | None = None
         self.reader: threading.Thread | None = None
         self.worker: threading.Thread | None = None
+        self.collect: threading.Thread | None = None
+        # Inference of the next frame overlaps collection of this one; a small bound keeps
+        # a slow collector from building a backlog (the worker waits, the mailbox drops).
+        self.handoff: queue.Queue[Inferred | None] = queue.Queue(maxsize=HANDOFF_SIZE)
+
+    def threads(self) -> list[threading.Thread]:
+        return [t for t in (self.worker, self.collect) if t is not None]
 
     def snapshot(self) -> SourceStatus:
         with self.lock:
@@ -172,6 +185,14 @@ class StreamRunner:
             run.worker = threading.Thread(
                 target=self._work_loop, args=(run,), name=f"stream-work-{sid}", daemon=True
             )
+            if self._collector is not None:
+                run.collect = threading.Thread(
+                    target=self._collect_loop,
+                    args=(run,),
+                    name=f"stream-collect-{sid}",
+                    daemon=True,
+                )
+                run.collect.start()
             run.reader.start()
             run.worker.start()
 
@@ -179,12 +200,11 @@ class StreamRunner:
         """Wait until every source has ended (files done, live sources given up); True if so."""
         deadline = None if timeout is None else time.monotonic() + timeout
         for run in self._runs:
-            if run.worker is None:
-                continue
-            left = None if deadline is None else max(0.0, deadline - time.monotonic())
-            run.worker.join(left)
-            if run.worker.is_alive():
-                return False
+            for thread in run.threads():
+                left = None if deadline is None else max(0.0, deadline - time.monotonic())
+                thread.join(left)
+                if thread.is_alive():
+                    return False
         return True
 
     def stop(self, timeout: float = 30.0, *, reader_grace: float = 2.0) -> None:
@@ -198,8 +218,8 @@ class StreamRunner:
         self._stop_reading.set()
         deadline = time.monotonic() + timeout
         for run in self._runs:
-            if run.worker is not None:
-                run.worker.join(max(0.0, deadline - time.monotonic()))
+            for thread in run.threads():
+                thread.join(max(0.0, deadline - time.monotonic()))
         for run in self._runs:
             if run.reader is not None:
                 run.reader.join(min(reader_grace, max(0.0, deadline - time.monotonic())))
@@ -315,6 +335,26 @@ class StreamRunner:
                 self._process(run, frame)
         finally:
             self._report_dropped(run)
+            if run.collect is None:
+                self._set_state(run, SourceState.ENDED)
+            else:
+                self._hand_over(run, None)  # tells the collect thread to finish
+
+    def _hand_over(self, run: _SourceRun, item: Inferred | None) -> None:
+        """Queue for the collect thread, waiting while it is busy (never if it has died)."""
+        while True:
+            try:
+                run.handoff.put(item, timeout=0.5)
+                return
+            except queue.Full:
+                if run.collect is None or not run.collect.is_alive():
+                    return
+
+    def _collect_loop(self, run: _SourceRun) -> None:
+        try:
+            while (item := run.handoff.get()) is not None:
+                self._collect(run, item)
+        finally:
             self._set_state(run, SourceState.ENDED)
 
     def _report_dropped(self, run: _SourceRun) -> None:
@@ -349,8 +389,14 @@ class StreamRunner:
         sid = run.source.source_id
         if self._metrics is not None:
             self._metrics.count(sid, "processed")
+        if self._collector is not None:
+            self._hand_over(run, inferred)
+
+    def _collect(self, run: _SourceRun, inferred: Inferred) -> None:
+        """Hand one frame and its prediction to the collector; count it when collected."""
         if self._collector is None:
             return
+        sid = run.source.source_id
         context = CollectionContext(
             api_key=self._api_key,
             project=self._project,
@@ -363,7 +409,7 @@ class StreamRunner:
         try:
             outcome = self._collector.process(inferred.frame.image, inferred.prediction, context)
         except Exception:  # the collector promises not to raise; a stream must not die if it does
-            log.exception("collector failed on %s frame %d", sid, frame.index)
+            log.exception("collector failed on %s frame %d", sid, inferred.frame.index)
             outcome = Outcome.ERROR
         if outcome is Outcome.QUEUED:
             with run.lock:
