@@ -243,6 +243,19 @@ def shapes_site(tmp_path: Path) -> Iterator[tuple[str, int, int]]:
             name="prediction.json",
             prediction=True,
         )
+    create_project(platform, "people", "keypoint-detection")
+    keypoints = [
+        {"x": 250, "y": 150, "confidence": 0.9, "class_id": 0, "class": "nose"},
+        {"x": 350, "y": 150, "confidence": 0.9, "class_id": 1, "class": "tail"},
+    ]
+    add_image(
+        platform,
+        "people",
+        seed=5,
+        predictions=[detection("person", 300, 200, 200, 200) | {"keypoints": keypoints}],
+    )
+    create_project(platform, "tags", "multi-label-classification")
+    add_image(platform, "tags", seed=6, predictions=None)
     with serve(app) as url:
         yield url, leaf, pet
     platform.close()
@@ -275,4 +288,40 @@ def test_polygon_vertex_drag_and_classification_pick(
     page.goto(f"{url}/app/projects/pets/images/{pet}")
     page.wait_for_function("window.labeler && window.labeler.ready")
     assert page.evaluate("labeler.state.labels") == ["dog"]
+    page.close()
+
+
+def test_keypoint_drag_and_multi_label_toggle(
+    browser: object, shapes_site: tuple[str, int, int]
+) -> None:
+    url, _leaf, pet = shapes_site
+    page = browser.new_page(viewport={"width": 1280, "height": 800})  # type: ignore[attr-defined]
+    _sign_in(page, url)
+    person, tagged = pet + 1, pet + 2
+    page.goto(f"{url}/app/projects/people/images/{person}")
+    page.wait_for_function("window.labeler && window.labeler.ready")
+    page.mouse.click(*_screen(page, 300, 250))  # select the person
+    _drag(page, _screen(page, 350, 150), _screen(page, 380, 260))  # move the tail keypoint
+    page.keyboard.press("Enter")
+    page.wait_for_url(f"{url}/app/projects/people/batches/batch-1")
+    page.goto(f"{url}/app/projects/people/images/{person}")
+    page.wait_for_function("window.labeler && window.labeler.ready")
+    points = page.evaluate("labeler.state.objects[0].keypoints")
+    assert [p["name"] for p in points] == ["nose", "tail"]
+    assert (points[0]["x"], points[0]["y"]) == pytest.approx((250, 150), abs=0.01)
+    assert (points[1]["x"], points[1]["y"]) == pytest.approx((380, 260), abs=2)
+
+    page.goto(f"{url}/app/projects/tags/images/{tagged}")
+    page.wait_for_function("window.labeler && window.labeler.ready")
+    for name in ("sunny", "street", "night"):
+        page.fill("#new-class", name)
+        page.press("#new-class", "Enter")
+    page.press("#new-class", "Escape")  # leave the field: shortcuts work again
+    page.keyboard.press("1")  # toggles "sunny" off again (adding a class picks it)
+    assert sorted(page.evaluate("labeler.state.labels")) == ["night", "street"]
+    page.click("#save")
+    page.wait_for_url(f"{url}/app/projects/tags/batches/batch-1")
+    page.goto(f"{url}/app/projects/tags/images/{tagged}")
+    page.wait_for_function("window.labeler && window.labeler.ready")
+    assert sorted(page.evaluate("labeler.state.labels")) == ["night", "street"]
     page.close()

@@ -371,6 +371,9 @@
     if (name === "polygon" && data.task !== "instance-segmentation") return;
     tool = name; polygonDraft = null; renderSide(); draw();
   }
+  document.getElementById("new-class").addEventListener("keydown", (e) => {
+    if (e.key === "Escape") { e.preventDefault(); e.target.blur(); canvas.focus(); }  // back to shortcuts
+  });
   document.getElementById("add-class").addEventListener("submit", (e) => {
     e.preventDefault();
     const input = document.getElementById("new-class");
