@@ -14,6 +14,8 @@ UNSCOPED = {
     ("GET", "/"),
     ("POST", "/inference-stats"),
     ("POST", "/usage/inference"),
+    ("POST", "/{ws}/inference-stats"),
+    ("POST", "/{ws}/inference-stats/metadata"),
     ("GET", "/v1/projects"),
     ("POST", "/v1/projects"),
     ("GET", "/v1/models"),

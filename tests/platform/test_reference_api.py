@@ -159,3 +159,5 @@ def test_upload_into_full_batch_is_409(client: ASGIClient) -> None:
 def test_stats_and_usage_are_accepted_and_ignored(client: ASGIClient) -> None:
     assert client.post("/inference-stats", json={"anything": 1}).json() == {}
     assert client.post("/usage/inference", content=b"not json").json() == {}
+    assert client.post(url("/default/inference-stats"), json={"inference_results": []}).json() == {}
+    assert client.post(url("/default/inference-stats/metadata"), json={"data": []}).json() == {}

@@ -119,6 +119,12 @@ def build_reference_router(platform: Platform) -> tuple[APIRouter, APIRouter]:
     def ignored() -> dict[str, Any]:
         return {}
 
+    @catchall.post("/{ws}/inference-stats", summary="Accepted and ignored")
+    @catchall.post("/{ws}/inference-stats/metadata", summary="Accepted and ignored")
+    def ignored_in_workspace(ws: str) -> dict[str, Any]:
+        # Newer reference servers post model-monitoring data under the workspace.
+        return {}
+
     @catchall.get("/{ws}/{project}", summary="Project type")
     def project_info(ws: str, project: str, workspace: Workspace = caller) -> dict[str, Any]:
         target = own_project(workspace, ws, project)
