@@ -14,7 +14,6 @@ from fastapi import FastAPI
 from sqlalchemy import create_engine, text
 
 from tests.server.asgi_client import ASGIClient
-from tests.services import DATABASE_URL, require
 from winnow.platform.http_errors import install_error_handlers
 from winnow.platform.service import Platform
 from winnow.settings import Settings
@@ -39,9 +38,9 @@ def make_png(width: int = 32, height: int = 32) -> bytes:
 
 
 @pytest.fixture
-def pg_schema_url() -> Iterator[str]:
+def pg_schema_url(postgres_url: str) -> Iterator[str]:
     """A PostgreSQL URL whose search_path is a fresh schema, dropped afterwards."""
-    base = require(DATABASE_URL, "PostgreSQL")
+    base = postgres_url
     schema = f"winnow_test_{uuid.uuid4().hex[:12]}"
     admin = create_engine(base)
     with admin.begin() as conn:
