@@ -13,6 +13,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 
+from winnow.errors import BadRequestError
 from winnow.models.base import Model
 from winnow.models.registry import ModelRegistry
 from winnow.server.body import parse_json, read_body
@@ -43,7 +44,9 @@ async def _json_fields(request: Request) -> dict[str, Any]:
     if not body.strip():
         return {}
     data = parse_json(body)
-    return data if isinstance(data, dict) else {}
+    if not isinstance(data, dict):
+        raise BadRequestError('request body must be a JSON object, e.g. {"model_id": "p/1"}')
+    return data
 
 
 def _key(request: Request, fields: dict[str, Any]) -> str:
