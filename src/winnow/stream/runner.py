@@ -1,6 +1,6 @@
 """The stream runner: frames from sources -> model -> the same collector as the HTTP server.
 
-Each source gets two threads. Its *reader* opens the source, reads frames
+Each source gets its own threads. Its *reader* opens the source, reads frames
 and hands them to a one-frame :class:`~winnow.stream.mailbox.Mailbox`; a live
 source (and a file at native rate) overwrites a frame the worker has not
 taken yet, so it never builds a backlog, while a file read as fast as
@@ -8,7 +8,7 @@ possible waits. Its *worker* takes at most ``max_fps`` frames per second,
 runs the model, and hands frame and prediction to the collector as one
 :class:`Inferred` value, so they cannot be mispaired whatever fails.
 
-A third thread per source (when there is a collector) calls
+Its *collect* thread (when there is a collector) calls
 ``Collector.process`` on each :class:`Inferred`, so collecting one frame
 overlaps inference of the next. It calls ``process`` rather than ``submit``:
 a stream has no HTTP response to protect, and a small blocking hand-off
@@ -31,48 +31,18 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import Protocol
 
 from winnow.activelearning.collector import Outcome
 from winnow.activelearning.datapoint import CollectionContext
-from winnow.models.base import Image, InferenceParams, Model
-from winnow.predictions import Prediction
+from winnow.models.base import InferenceParams
 from winnow.stream.mailbox import Mailbox
+from winnow.stream.protocols import CollectionSink, Inferred, ModelProvider
 from winnow.stream.sources import Frame, FrameSource, StreamSourceError
 from winnow.stream.status import SourceState, SourceStatus, StreamMetrics
 
 log = logging.getLogger(__name__)
 
 HANDOFF_SIZE = 2
-
-
-class ModelProvider(Protocol):
-    """Where the runner gets its model (``winnow.models.registry.ModelRegistry``)."""
-
-    def get(self, api_key: str, model_id: str) -> Model:
-        """The loaded model; raises a ``WinnowError`` naming what is wrong."""
-        ...
-
-
-class CollectionSink(Protocol):
-    """Where predictions go (``winnow.activelearning.collector.Collector``)."""
-
-    def process(self, image: Image, prediction: Prediction, context: CollectionContext) -> Outcome:
-        """Decide on one datapoint and write it to the outbox if collected; never raises."""
-        ...
-
-    def drain(self) -> object:
-        """Process whatever was queued with ``submit`` (the runner itself never queues)."""
-        ...
-
-
-@dataclass(slots=True, frozen=True)
-class Inferred:
-    """A frame and the prediction made on it: one value, so they travel together."""
-
-    frame: Frame
-    prediction: Prediction
 
 
 class _SourceRun:
