@@ -16,6 +16,7 @@ from winnow.stream.sources import (
     StreamSourceError,
     check_source_id,
     open_source,
+    redact_url,
 )
 
 
@@ -129,3 +130,21 @@ def test_open_source_reads_the_command_line_spec(tmp_path: Path) -> None:
         open_source(str(tmp_path / "missing.mp4"))
     with pytest.raises(StreamSourceError, match="source id"):
         open_source(f"bad id={video}")
+
+
+def test_credentials_in_urls_stay_out_of_ids_and_errors() -> None:
+    assert redact_url("rtsp://admin:s3cret@10.0.0.5:554/live") == "rtsp://***@10.0.0.5:554/live"
+    assert redact_url("http://cam.local/a@b") == "http://cam.local/a@b"
+    assert redact_url("/videos/file.mp4") == "/videos/file.mp4"
+    server = MJPEGServer()
+    server.start()
+    port = server.port
+    server.stop()
+    url = f"http://admin:s3cret@127.0.0.1:{port}/video"
+    source = open_source(url)
+    assert source.source_id == f"127.0.0.1:{port}/video"
+    assert isinstance(source, PyAVSource)
+    with pytest.raises(StreamSourceError) as raised:
+        source.open()
+    assert "s3cret" not in raised.value.message
+    assert "***@127.0.0.1" in raised.value.message

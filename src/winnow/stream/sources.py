@@ -99,6 +99,17 @@ def check_source_id(source_id: str) -> str:
     return source_id
 
 
+def redact_url(url: str) -> str:
+    """The URL with any ``user:password@`` replaced by ``***@`` (for logs, errors and ids)."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return url
+    authority, slash, path = rest.partition("/")
+    if "@" in authority:
+        authority = "***@" + authority.rsplit("@", 1)[1]
+    return f"{scheme}://{authority}{slash}{path}"
+
+
 def _derive_id(text: str) -> str:
     cleaned = _BAD_ID_CHARS.sub("-", text).strip("-") or "source"
     return cleaned[:MAX_SOURCE_ID]
@@ -130,6 +141,7 @@ class PyAVSource:
         options: dict[str, str] | None = None,
     ) -> None:
         self._target = target
+        self._shown = redact_url(target)
         self._id = check_source_id(source_id)
         self._live = live
         self._timeouts = (open_timeout, read_timeout)
@@ -165,10 +177,11 @@ class PyAVSource:
         try:
             container = av.open(self._target, options=self._options, timeout=self._timeouts)
         except (av.FFmpegError, OSError) as exc:
-            raise StreamSourceError(f"cannot open {self._target}: {exc}") from exc
+            detail = str(exc).replace(self._target, self._shown)
+            raise StreamSourceError(f"cannot open {self._shown}: {detail}") from exc
         if not container.streams.video:
             container.close()
-            raise StreamSourceError(f"{self._target} has no video stream")
+            raise StreamSourceError(f"{self._shown} has no video stream")
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
         rate = stream.average_rate or stream.guessed_rate
@@ -188,7 +201,8 @@ class PyAVSource:
         except StopIteration:
             return None
         except (av.FFmpegError, OSError) as exc:
-            raise StreamSourceError(f"{self._id}: read failed: {exc}") from exc
+            detail = str(exc).replace(self._target, self._shown)
+            raise StreamSourceError(f"{self._id}: read failed: {detail}") from exc
         image = frame.to_ndarray(format="rgb24")
         if self._live or frame.pts is None or self._time_base is None:
             timestamp = time.time()
@@ -324,7 +338,9 @@ def open_source(spec: str, *, source_id: str | None = None) -> FrameSource:
     if spec.isdigit():
         return CameraSource(int(spec), source_id=source_id or f"camera{spec}")
     if spec.startswith(URL_SCHEMES):
-        derived = _derive_id(spec.split("://", 1)[1].split("?", 1)[0])
+        address = spec.split("://", 1)[1].split("?", 1)[0]
+        host, slash, rest = address.partition("/")
+        derived = _derive_id(host.rsplit("@", 1)[-1] + slash + rest)
         return PyAVSource(spec, source_id=source_id or derived, live=True)
     path = Path(spec)
     if path.is_dir():
