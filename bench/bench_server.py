@@ -166,6 +166,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     levels = [int(c) for c in args.concurrency.split(",")]
+    load_before = os.getloadavg()
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
     with tempfile.TemporaryDirectory() as tmp:
@@ -268,6 +269,10 @@ def main() -> None:
                 "image": "640x480 JPEG q90",
                 "seconds_per_cell": args.seconds,
                 "cpu_count": os.cpu_count(),
+                "load_average_before_after": [
+                    round(load_before[0], 2),
+                    round(os.getloadavg()[0], 2),
+                ],
                 "results": results,
                 "p50_cost_of_10pct_collection_percent": cost,
                 "datapoints_queued_by_project": collected,
