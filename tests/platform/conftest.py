@@ -14,7 +14,11 @@ from fastapi import FastAPI
 from sqlalchemy import create_engine, text
 
 from tests.server.asgi_client import ASGIClient
+from tests.services import DATABASE_URL, require
+from winnow.platform.db import make_engine
 from winnow.platform.http_errors import install_error_handlers
+from winnow.platform.migrate import migrate
+from winnow.platform.schema import Base
 from winnow.platform.service import Platform
 from winnow.settings import Settings
 
@@ -37,19 +41,52 @@ def make_png(width: int = 32, height: int = 32) -> bytes:
     return buffer.getvalue()
 
 
-@pytest.fixture
-def pg_schema_url(postgres_url: str) -> Iterator[str]:
-    """A PostgreSQL URL whose search_path is a fresh schema, dropped afterwards."""
-    base = postgres_url
+def _create_schema(base: str) -> tuple[str, str]:
     schema = f"winnow_test_{uuid.uuid4().hex[:12]}"
     admin = create_engine(base)
     with admin.begin() as conn:
         conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    admin.dispose()
     sep = "&" if "?" in base else "?"
-    yield f"{base}{sep}options=-csearch_path%3D{schema}"
+    return schema, f"{base}{sep}options=-csearch_path%3D{schema}"
+
+
+def _drop_schema(base: str, schema: str) -> None:
+    admin = create_engine(base)
     with admin.begin() as conn:
         conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
     admin.dispose()
+
+
+@pytest.fixture
+def pg_fresh_schema_url(postgres_url: str) -> Iterator[str]:
+    """A PostgreSQL URL whose search_path is a new, empty schema, dropped afterwards."""
+    schema, url = _create_schema(postgres_url)
+    yield url
+    _drop_schema(postgres_url, schema)
+
+
+@pytest.fixture(scope="session")
+def pg_migrated_schema() -> Iterator[str]:
+    """One migrated schema for the session (same skip/fail rule as ``postgres_url``)."""
+    base = require(DATABASE_URL, "PostgreSQL")
+    schema, url = _create_schema(base)
+    engine = make_engine(url)
+    migrate(engine)
+    engine.dispose()
+    yield url
+    _drop_schema(base, schema)
+
+
+@pytest.fixture
+def pg_schema_url(pg_migrated_schema: str) -> str:
+    """The session's migrated schema, emptied (tables truncated, ids restarted) for this test."""
+    engine = create_engine(pg_migrated_schema)
+    with engine.begin() as conn:
+        tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+        conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    engine.dispose()
+    return pg_migrated_schema
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
