@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from tests.e2e.servers import Server, winnow_serve
+from tests.server.onnx_models import end2end_detector
 from winnow.images import encode_jpeg
 
 pytestmark = [pytest.mark.slow, pytest.mark.redis]
@@ -129,3 +130,21 @@ def test_shared_limits_hold_and_config_changes_reach_both_nodes(
                 }
                 time.sleep(0.2)
             assert reached == {"node-a", "node-b"}, f"reached only {reached} within 5 s"
+
+            # 3. A model version registered on the platform is downloaded and served by a node.
+            with platform.client() as http:
+                added = http.post(
+                    "/v1/models",
+                    data={"model_id": "shared/1"},
+                    files={"file": ("m.onnx", end2end_detector(), "application/octet-stream")},
+                )
+                assert added.status_code == 201, added.text
+            payload = {
+                "api_key": KEY,
+                "model_id": "shared/1",
+                "image": {"type": "base64", "value": _image(7)},
+                "confidence": 0.5,
+            }
+            served = httpx.post(f"{node_b.url}/infer/object_detection", json=payload, timeout=30)
+            assert served.status_code == 200, served.text
+            assert [p["class"] for p in served.json()["predictions"]] == ["car"]
