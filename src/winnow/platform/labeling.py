@@ -225,16 +225,19 @@ def recent_predictions(
     return [(image, by_image.get(image.id)) for image in images]
 
 
-def recent_class_names(*, session: Session, project: Project, limit: int = 200) -> list[str]:
-    """Bodies of the project's newest annotations (to offer their classes in the editor)."""
-    rows = session.scalars(
-        select(Annotation.body)
-        .join(Image, Image.id == Annotation.image_id)
-        .where(Image.project_id == project.id)
-        .order_by(Annotation.id.desc())
-        .limit(limit)
+def recent_class_names(*, session: Session, project: Project, limit: int = 100) -> list[str]:
+    """Annotation bodies of the project's newest ``limit`` images (to offer their classes)."""
+    image_ids = list(
+        session.scalars(
+            select(Image.id)
+            .where(Image.project_id == project.id)
+            .order_by(Image.id.desc())
+            .limit(limit)
+        )
     )
-    return list(rows)
+    if not image_ids:
+        return []
+    return list(session.scalars(select(Annotation.body).where(Annotation.image_id.in_(image_ids))))
 
 
 def save_human_annotation(
