@@ -356,6 +356,18 @@ def test_near_duplicates_are_skipped_before_spending_budget(tmp_path: Path) -> N
     assert rig.count("duplicate") == 1
 
 
+def test_a_frame_refused_by_a_limit_does_not_suppress_its_successors(tmp_path: Path) -> None:
+    dedup = {"enabled": True, "max_distance": 4, "window_seconds": 60}
+    rig = Rig(tmp_path, StaticConfigSource(config_dict(dedup=dedup)))
+    for i in range(3):  # spend the 3-per-minute budget on distinct frames
+        assert rig.collector.process(image(10 + i), detection(), CONTEXT) is Outcome.QUEUED
+    frame = image(1)
+    assert rig.collector.process(frame, detection(), CONTEXT) is Outcome.LIMITED
+    # the limited frame was never collected, so it is not remembered as a duplicate
+    assert rig.collector.process(frame.copy(), detection(), CONTEXT) is Outcome.LIMITED
+    assert rig.count("duplicate") == 0
+
+
 def test_submit_is_bounded_and_drops_visibly(tmp_path: Path) -> None:
     rig = Rig(tmp_path, collector_queue_size=2)
     frames = [image(i) for i in range(5)]

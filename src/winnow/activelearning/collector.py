@@ -34,7 +34,7 @@ from enum import StrEnum
 from winnow.activelearning.batching import batch_name
 from winnow.activelearning.config import ActiveLearningConfig, Strategy
 from winnow.activelearning.datapoint import CollectionContext, Datapoint
-from winnow.activelearning.dedup import NearDuplicateFilter
+from winnow.activelearning.dedup import NearDuplicateFilter, phash
 from winnow.activelearning.limits.base import BatchCap, Budget, Credit, LimitsBackend
 from winnow.activelearning.outbox import Outbox
 from winnow.activelearning.platform_client import ConfigSource, ProjectConfig
@@ -214,16 +214,24 @@ class Collector:
         for strategy in strategies:
             self.metrics.datapoint(project, strategy.name, "sampled")
 
+        # Near-duplicates are looked up before a credit is taken, but an image is
+        # only remembered once it was really queued: a frame refused by a limit
+        # must not suppress the frames after it.
         dedup = config.dedup
+        dedup_key: str | None = None
+        dedup_hash = 0
+        dedup_time = time.monotonic()
         if dedup is not None and dedup.enabled:
             stage[0] = "dedup"
-            key = f"{project_config.workspace}/{project}/{context.source}"
-            if self.dedup.is_duplicate(
-                key,
-                image,
+            dedup_key = f"{project_config.workspace}/{project}/{context.source}"
+            dedup_hash = phash(image)
+            if self.dedup.check_hash(
+                dedup_key,
+                dedup_hash,
                 max_distance=dedup.max_distance,
                 window_seconds=dedup.window_seconds,
-                now=time.monotonic(),
+                now=dedup_time,
+                record=False,
             ):
                 self.metrics.datapoint(project, strategies[0].name, "duplicate")
                 return Outcome.SKIPPED_DUPLICATE
@@ -257,6 +265,10 @@ class Collector:
         except BaseException:
             self._give_back(credit)
             raise
+        if dedup_key is not None and dedup is not None:
+            self.dedup.remember(
+                dedup_key, dedup_hash, window_seconds=dedup.window_seconds, now=dedup_time
+            )
         self.metrics.datapoint(project, credit.strategy, Outcome.QUEUED.value)
         return Outcome.QUEUED
 

@@ -144,9 +144,22 @@ class NearDuplicateFilter:
         )
 
     def check_hash(
-        self, key: str, value: int, *, max_distance: int, window_seconds: float, now: float
+        self,
+        key: str,
+        value: int,
+        *,
+        max_distance: int,
+        window_seconds: float,
+        now: float,
+        record: bool = True,
     ) -> bool:
-        """Like :meth:`is_duplicate` for an already computed hash."""
+        """Like :meth:`is_duplicate` for an already computed hash.
+
+        With ``record=False`` a non-duplicate is not remembered: the caller
+        records it with :meth:`remember` once the image was really collected
+        (the collector does so only after a credit was taken, so a frame
+        refused by a limit does not suppress its successors).
+        """
         with self._lock:
             self._calls += 1
             if self._calls % 1024 == 0:
@@ -167,10 +180,28 @@ class NearDuplicateFilter:
             for recorded_at, recorded in entries:
                 if recorded_at <= now and hamming(recorded, value) <= max_distance:
                     return True
-            entries.append((now, value))
-            while len(entries) > self._max_hashes:
-                entries.popleft()
+            if record:
+                self._append(slot, now, value)
             return False
+
+    def remember(self, key: str, value: int, *, window_seconds: float, now: float) -> None:
+        """Record a hash for ``key`` at ``now`` (after a ``check_hash(..., record=False)``)."""
+        with self._lock:
+            slot = self._keys.get(key)
+            if slot is None:
+                slot = _KeyHashes()
+                self._keys[key] = slot
+                while len(self._keys) > self._max_keys:
+                    self._keys.popitem(last=False)
+            else:
+                self._keys.move_to_end(key)
+            slot.window_seconds = window_seconds
+            self._append(slot, now, value)
+
+    def _append(self, slot: _KeyHashes, now: float, value: int) -> None:
+        slot.entries.append((now, value))
+        while len(slot.entries) > self._max_hashes:
+            slot.entries.popleft()
 
     def _sweep(self, now: float) -> None:
         """Forget keys whose every hash has expired (called under the lock)."""
