@@ -202,3 +202,11 @@ def test_web_ui_and_export_are_mounted(app_client: ASGIClient) -> None:
     export = app_client.get("/v1/projects/cars/export?format=coco", headers=AUTH)
     assert export.status_code == 200, export.text
     assert export.content[:2] == b"PK"
+
+
+def test_openapi_documents_the_inference_routes(app_client: ASGIClient) -> None:
+    paths = app_client.get("/openapi.json").json()["paths"]
+    body_doc = paths["/infer/object_detection"]["post"]["requestBody"]
+    assert "model_id" in body_doc["content"]["application/json"]["schema"]["properties"]
+    assert "/{project}/{version}" in paths
+    assert "/model/registry" in paths

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, BackgroundTasks, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
@@ -12,6 +14,41 @@ from winnow.server.pipeline import ROUTE_TASKS, response_json, run_inference, sc
 from winnow.server.services import ServicesDep
 
 router = APIRouter(tags=["inference"])
+
+_IMAGE = {
+    "type": "object",
+    "required": ["type", "value"],
+    "properties": {
+        "type": {"type": "string", "enum": ["base64", "url"]},
+        "value": {"type": "string"},
+    },
+}
+# The body is parsed by hand (unknown fields ignored, messages naming the field);
+# this schema only documents it in /docs.
+REQUEST_DOC: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "required": ["model_id", "image"],
+                    "properties": {
+                        "api_key": {"type": "string"},
+                        "model_id": {"type": "string", "example": "my-project/1"},
+                        "image": {"oneOf": [_IMAGE, {"type": "array", "items": _IMAGE}]},
+                        "confidence": {"type": "number"},
+                        "iou_threshold": {"type": "number"},
+                        "max_detections": {"type": "integer"},
+                        "class_filter": {"type": "array", "items": {"type": "string"}},
+                        "disable_active_learning": {"type": "boolean"},
+                        "active_learning_target_dataset": {"type": "string"},
+                    },
+                }
+            }
+        },
+    }
+}
 
 
 async def infer_v1(
@@ -27,7 +64,7 @@ async def infer_v1(
     return JSONResponse(response_json(parsed, served[0]))
 
 
-@router.post("/infer/object_detection")
+@router.post("/infer/object_detection", openapi_extra=REQUEST_DOC)
 async def infer_object_detection(
     request: Request, background: BackgroundTasks, services: ServicesDep
 ) -> JSONResponse:
@@ -35,7 +72,7 @@ async def infer_object_detection(
     return await infer_v1("object_detection", request, background, services)
 
 
-@router.post("/infer/instance_segmentation")
+@router.post("/infer/instance_segmentation", openapi_extra=REQUEST_DOC)
 async def infer_instance_segmentation(
     request: Request, background: BackgroundTasks, services: ServicesDep
 ) -> JSONResponse:
@@ -43,7 +80,7 @@ async def infer_instance_segmentation(
     return await infer_v1("instance_segmentation", request, background, services)
 
 
-@router.post("/infer/classification")
+@router.post("/infer/classification", openapi_extra=REQUEST_DOC)
 async def infer_classification(
     request: Request, background: BackgroundTasks, services: ServicesDep
 ) -> JSONResponse:
@@ -51,7 +88,7 @@ async def infer_classification(
     return await infer_v1("classification", request, background, services)
 
 
-@router.post("/infer/keypoints_detection")
+@router.post("/infer/keypoints_detection", openapi_extra=REQUEST_DOC)
 async def infer_keypoints_detection(
     request: Request, background: BackgroundTasks, services: ServicesDep
 ) -> JSONResponse:
