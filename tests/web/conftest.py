@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import create_engine, text
 
 from tests.server.asgi_client import ASGIClient
+from tests.services import DATABASE_URL, require
 from tests.web.helpers import KEY, build_app
 from winnow.platform.service import Platform
 from winnow.settings import Settings
@@ -31,7 +34,19 @@ def signed_in(web: tuple[ASGIClient, Platform]) -> tuple[ASGIClient, Platform]:
     return client, platform
 
 
-from tests.platform.conftest import pg_schema_url  # noqa: E402,F401  (re-exported fixture)
+@pytest.fixture
+def web_pg_url() -> Iterator[str]:
+    """A PostgreSQL URL whose search_path is a fresh schema, dropped afterwards."""
+    base = require(DATABASE_URL, "PostgreSQL")
+    schema = f"winnow_web_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(base)
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    sep = "&" if "?" in base else "?"
+    yield f"{base}{sep}options=-csearch_path%3D{schema}"
+    with admin.begin() as conn:
+        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    admin.dispose()
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -39,7 +54,7 @@ def matrix_platform(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[
     """A Platform on SQLite or on a fresh PostgreSQL schema."""
     url = None
     if request.param == "postgres":
-        url = request.getfixturevalue("pg_schema_url")
+        url = request.getfixturevalue("web_pg_url")
     settings = Settings(data_dir=tmp_path / "data", api_key=KEY, database_url=url)
     opened = Platform.open(settings)
     yield opened
