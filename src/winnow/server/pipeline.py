@@ -12,6 +12,7 @@ client.
 
 from __future__ import annotations
 
+import base64
 import logging
 import time
 import uuid
@@ -100,26 +101,9 @@ def response_json(request: InferenceRequest, item: Served) -> dict[str, object]:
     """The reference-shaped body of one image; ``visualization`` added when asked for."""
     body: dict[str, object] = prediction_to_json(item.prediction)
     if request.visualize and not isinstance(item.prediction, StubPrediction):
-        import base64
-
         jpeg = annotated_jpeg(item.image, item.prediction)
         body["visualization"] = base64.b64encode(jpeg).decode("ascii")
     return body
-
-
-class _LogOnce:
-    """Logs the first failure of each cause; later ones are only counted."""
-
-    def __init__(self) -> None:
-        self.seen: set[str] = set()
-
-    def __call__(self, cause: str, exc: BaseException) -> None:
-        if cause not in self.seen:
-            self.seen.add(cause)
-            log.warning("collection failed (%s): %s; further failures are only counted", cause, exc)
-
-
-_log_once = _LogOnce()
 
 
 async def _submit(
@@ -136,7 +120,9 @@ async def _submit(
     except Exception as exc:  # collection must never reach the client
         cause = type(exc).__name__
         services.metrics.collection_errors.labels(cause=cause).inc()
-        _log_once(cause, exc)
+        if cause not in services.logged_causes:
+            services.logged_causes.add(cause)
+            log.warning("collection failed (%s): %s; further failures are only counted", cause, exc)
 
 
 def schedule_collection(

@@ -43,6 +43,7 @@ class Services:
     collector: CollectorLike | None
     fetch_url: Callable[[str], bytes]
     server_uuid: str = field(default_factory=lambda: str(uuid.uuid4()))
+    logged_causes: set[str] = field(default_factory=set)
 
 
 def get_services(request: Request) -> Services:
