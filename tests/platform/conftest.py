@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -89,11 +90,24 @@ def pg_schema_url(pg_migrated_schema: str) -> str:
     return pg_migrated_schema
 
 
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated, empty SQLite file that tests copy (migrating each time is slow)."""
+    path = tmp_path_factory.mktemp("template") / "winnow.db"
+    engine = make_engine(f"sqlite:///{path}")
+    migrate(engine)
+    engine.dispose()
+    return path
+
+
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """A database URL: the SQLite file in a temp dir, or a fresh PostgreSQL schema."""
+    """A database URL: a migrated SQLite file in a temp dir, or an emptied PostgreSQL schema."""
     if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'winnow.db'}"
+        template: Path = request.getfixturevalue("sqlite_template")
+        target = tmp_path / "winnow.db"
+        shutil.copyfile(template, target)
+        return f"sqlite:///{target}"
     url: str = request.getfixturevalue("pg_schema_url")
     return url
 
