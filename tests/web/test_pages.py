@@ -174,3 +174,32 @@ def test_overview_shows_this_process_inference_counts(settings: Settings) -> Non
     assert row is not None
     assert re.findall(r'<td class="num">(\d+)</td>', row.group(0)) == ["7", "4", "1", "1", "0", "0"]
     assert "the figures shown come from this process's inference role" in text
+
+
+def test_revoking_the_key_ends_its_sessions(signed_in: tuple[ASGIClient, Platform]) -> None:
+    from winnow.platform import store
+
+    client, platform = signed_in
+    assert client.get("/app/").status_code == 200
+    with platform.db.write() as session:
+        workspace = store.resolve_key(session=session, api_key=KEY)
+        for record in store.list_api_keys(session=session, workspace=workspace):
+            store.revoke_api_key(session=session, workspace=workspace, key_id=record.id)
+    assert client.get("/app/").status_code == 303
+
+
+def test_sessions_expire(web: tuple[ASGIClient, Platform]) -> None:
+    import time
+
+    from winnow.web.session import MAX_AGE, Sessions, load_secret
+
+    _client, platform = web
+    sessions = Sessions(platform.db, load_secret(platform.settings.data_dir))
+    value, workspace = sessions.sign_in(KEY)
+    assert sessions.workspace(value) is not None
+    assert sessions.workspace(value, now=time.time() + MAX_AGE + 5) is None
+    key_id, issued, mac = value.split(".")
+    assert sessions.workspace(f"{key_id}.{int(issued) + 1}.{mac}") is None  # tampered time
+    other = Sessions(platform.db, b"another secret")
+    assert other.workspace(value) is None
+    assert workspace.name == "default"
