@@ -281,6 +281,8 @@
       normalizeBox(o);
       if ((o.x2 - o.x1) * view.s >= 4 && (o.y2 - o.y1) * view.s >= 4) {
         if (data.task === "keypoint-detection") o.keypoints = defaultKeypoints(o);
+        // segmentation stores polygons: a drawn box becomes a four-corner polygon to refine
+        if (data.task === "instance-segmentation") o.points = [[o.x1, o.y1], [o.x2, o.y1], [o.x2, o.y2], [o.x1, o.y2]];
         state.objects.push(o); selected = state.objects.length - 1; commit();
       }
     } else if (d.kind !== "pan") {
