@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 from tests.platform.conftest import API_KEY, make_jpeg
 from tests.platform.helpers import capped_config
 from tests.server.asgi_client import ASGIClient
+from winnow.errors import BatchFullError
 from winnow.platform.service import Platform
+from winnow.settings import Settings
 
 CAP = 5
 RACERS = 16
@@ -63,3 +66,39 @@ def test_racing_same_idempotency_key_stores_once(platform: Platform) -> None:
         ids = set(pool.map(register, range(12)))
     assert len(ids) == 1
     assert len(list((platform.settings.data_dir / "blobs").rglob("*.jpg"))) == 1
+
+
+def test_two_platforms_on_one_sqlite_file_respect_the_cap(tmp_path: Path) -> None:
+    """Separate engines (as separate processes would have) serialize through BEGIN IMMEDIATE."""
+    from tests.platform.helpers import datapoint, new_project, set_config
+
+    settings = Settings(data_dir=tmp_path / "d", api_key=API_KEY)
+    first = Platform.open(settings)
+    second = Platform.open(settings)
+    try:
+        workspace = first.workspace(API_KEY)
+        new_project(first, workspace, "cars")
+        set_config(first, workspace, "cars", capped_config(CAP))
+        images = [make_jpeg(seed=200 + i) for i in range(RACERS)]
+
+        def register(i: int) -> bool:
+            target = first if i % 2 else second
+            try:
+                target.register(
+                    workspace=workspace,
+                    project="cars",
+                    data=images[i],
+                    datapoint=datapoint("shared"),
+                )
+            except BatchFullError:
+                return False
+            return True
+
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            stored = sum(pool.map(register, range(RACERS)))
+        assert stored == CAP
+        details = second.image_details(workspace, "1")
+        assert details["batch"] == "shared"
+    finally:
+        first.close()
+        second.close()
