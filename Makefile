@@ -38,5 +38,9 @@ pytest: $(STAMP)
 bench: $(STAMP)
 	for f in bench/bench_*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done
 
+## Regenerate the reference docs (settings, CLI, OpenAPI) from the code; tests fail when stale.
+docs: $(STAMP)
+	$(BIN)/python scripts/gen_reference.py
+
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
