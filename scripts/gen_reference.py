@@ -32,7 +32,8 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, get_args, get_origin
+from types import UnionType
+from typing import Any, Union, get_args, get_origin
 
 ROOT = Path(__file__).resolve().parent.parent
 SETTINGS_MD = Path("docs/reference/settings.md")
@@ -47,15 +48,13 @@ GENERATED_NOTE = (
 
 
 def _type_name(annotation: Any) -> str:
-    """A reader's name for a settings field's type (``int``, ``list of str``, ``a | b``)."""
-    args = [a for a in get_args(annotation) if a is not type(None)]
+    """A reader's name for a settings field's type (``int``, ``list of str``, ``one of a, b``)."""
     origin = get_origin(annotation)
+    args = [arg for arg in get_args(annotation) if arg is not type(None)]
     if origin is list:
         return f"list of {_type_name(args[0]) if args else 'str'} (comma-separated)"
-    if args and origin is not None and len(args) < len(get_args(annotation)):
-        return _type_name(args[0]) if len(args) == 1 else " or ".join(map(_type_name, args))
-    if args and origin is not None and str(origin).endswith("Annotated"):
-        return _type_name(args[0])
+    if origin in (Union, UnionType):  # optional settings: unset is shown as the default
+        return " or ".join(_type_name(arg) for arg in args)
     if isinstance(annotation, type) and issubclass(annotation, enum.Enum):
         return "one of " + ", ".join(str(member.value) for member in annotation)
     if annotation is Path:
@@ -130,17 +129,15 @@ def render_settings() -> str:
         "|---|---|---|---|",
     ]
     for name, field in Settings.model_fields.items():
-        if field.default_factory is not None:
-            default = field.default_factory()  # type: ignore[call-arg]
-        else:
-            default = None if field.default is PydanticUndefined else field.default
+        default = field.get_default(call_default_factory=True, validated_data={})
+        default_text = "required" if default is PydanticUndefined else _default_text(default)
         type_text = _type_name(field.annotation)
         bounds = _bounds(field.metadata)
         if bounds:
             type_text = f"{type_text}, {bounds}"
         variables = ", ".join(f"`{env}`" for env in env_names(name, field))
         lines.append(
-            f"| {variables} | {_cell(type_text)} | `{_cell(_default_text(default))}` "
+            f"| {variables} | {_cell(type_text)} | `{_cell(default_text)}` "
             f"| {_cell(field.description or '')} |"
         )
     return "\n".join(lines) + "\n"
