@@ -1,5 +1,8 @@
 """Datapoints per second registered through ``POST /v1/projects/{p}/datapoints``; prints JSON.
 
+Also: milliseconds per 100-image page (filters by batch, status, tag, strategy) and for the
+batch list of a 10,000-image project, on SQLite and PostgreSQL.
+
 A real uvicorn platform process on 127.0.0.1 (SQLite + local files, then
 PostgreSQL + local files when reachable) receives datapoints from client
 threads: a JPEG (640x480 or 1920x1080, each one unique), a detection
@@ -171,6 +174,91 @@ def bench_backend(name: str, db_url: str, count: int, threads: int) -> dict[str,
             proc.wait(20)
 
 
+def bench_listing(db_url: str, data_dir: str, images: int = 10_000) -> dict[str, Any]:
+    """Milliseconds to page through a project of ``images`` rows (20 batches, 3 strategies, tags)."""
+    from sqlalchemy import insert
+
+    from winnow.platform import store
+    from winnow.platform.schema import Batch, Image, ImageTag
+    from winnow.platform.service import Platform
+    from winnow.settings import Settings
+
+    platform = Platform.open(Settings(data_dir=Path(data_dir), database_url=db_url, api_key=KEY))
+    try:
+        workspace = platform.workspace(KEY)
+        with platform.db.write() as session:
+            project = store.create_project(
+                session=session, workspace=workspace, name="big", type="object-detection"
+            )
+            batches = []
+            for b in range(20):
+                batch = Batch(
+                    project_id=project.id, name=f"batch-{b:02d}", image_count=images // 20
+                )
+                session.add(batch)
+                batches.append(batch)
+            session.flush()
+            rows = [
+                {
+                    "project_id": project.id,
+                    "batch_id": batches[i % 20].id,
+                    "sha256": f"{i:064x}",
+                    "width": 640,
+                    "height": 480,
+                    "size_bytes": 1,
+                    "content_type": "image/jpeg",
+                    "blob_key": f"x/{i}.jpg",
+                    "strategy": ("random", "close", "count")[i % 3],
+                    "status": ("unlabeled", "labeled")[i % 7 == 0],
+                }
+                for i in range(images)
+            ]
+            session.execute(insert(Image), rows)
+            ids = [i for (i,) in session.query(Image.id).filter(Image.project_id == project.id)]
+            session.execute(
+                insert(ImageTag),
+                [{"image_id": i, "project_id": project.id, "tag": f"cam-{i % 5}"} for i in ids],
+            )
+
+        if not platform.db.is_sqlite:
+            # As autovacuum would after a bulk load: planner statistics for the new rows.
+            autocommit = platform.db.engine.execution_options(isolation_level="AUTOCOMMIT")
+            with autocommit.connect() as conn:
+                conn.exec_driver_sql("ANALYZE")
+
+        def timed(label: str, filters: store.ImageFilters) -> tuple[str, float]:
+            started = time.perf_counter()
+            pages = 0
+            cursor = None
+            with platform.db.read() as session:
+                while True:
+                    _page, cursor = store.list_images(
+                        session=session, project=project, filters=filters, limit=100, cursor=cursor
+                    )
+                    pages += 1
+                    if cursor is None or pages >= 10:
+                        break
+            return label, round((time.perf_counter() - started) * 1000 / pages, 2)
+
+        results = dict(
+            [
+                timed("page_all_ms", store.ImageFilters()),
+                timed("page_batch_ms", store.ImageFilters(batch="batch-07")),
+                timed("page_status_ms", store.ImageFilters(status="labeled")),
+                timed("page_tag_ms", store.ImageFilters(tag="cam-3")),
+                timed("page_strategy_ms", store.ImageFilters(strategy="close")),
+            ]
+        )
+        started = time.perf_counter()
+        with platform.db.read() as session:
+            store.list_batches(session=session, project=project)
+        results["list_batches_ms"] = round((time.perf_counter() - started) * 1000, 2)
+        results["images"] = images
+        return results
+    finally:
+        platform.close()
+
+
 def pg_schema_url() -> str | None:
     """A fresh schema on the test PostgreSQL (None when unreachable)."""
     try:
@@ -213,12 +301,21 @@ def main() -> None:
         report["sqlite_local"] = bench_backend(
             "sqlite", f"sqlite:///{tmp}/bench.db", args.count, args.threads
         )
+    with tempfile.TemporaryDirectory() as tmp:
+        report["sqlite_listing_10k"] = bench_listing(f"sqlite:///{tmp}/list.db", tmp)
     url = pg_schema_url()
     if url is None:
         report["postgres_local"] = "skipped: PostgreSQL not reachable"
     else:
         try:
             report["postgres_local"] = bench_backend("postgres", url, args.count, args.threads)
+        finally:
+            drop_schema(url)
+        url = pg_schema_url()
+        assert url is not None
+        try:
+            with tempfile.TemporaryDirectory() as tmp:
+                report["postgres_listing_10k"] = bench_listing(url, tmp)
         finally:
             drop_schema(url)
     print(json.dumps(report, indent=2))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import exists, func, select
 from sqlalchemy.orm import Session
 
 from winnow.errors import BadRequestError, NotFoundError
@@ -96,10 +96,10 @@ def list_images(
     if filters.strategy is not None:
         query = query.where(Image.strategy == filters.strategy)
     if filters.tag is not None:
-        tagged = select(ImageTag.image_id).where(
-            ImageTag.project_id == project.id, ImageTag.tag == filters.tag
+        # EXISTS walks images in id order and probes (image_id, tag): fast on both databases.
+        query = query.where(
+            exists().where(ImageTag.image_id == Image.id, ImageTag.tag == filters.tag)
         )
-        query = query.where(Image.id.in_(tagged))
     images = list(session.scalars(query.order_by(Image.id).limit(limit + 1)))
     next_cursor = str(images[limit - 1].id) if len(images) > limit else None
     return images[:limit], next_cursor
