@@ -154,3 +154,17 @@ def test_bad_listing_parameters_are_400(cars: ASGIClient) -> None:
     assert cars.get("/v1/projects/cars/images?status=done", headers=AUTH).status_code == 400
     response = cars.post("/v1/projects", headers=AUTH, content=b"not json")
     assert response.status_code == 400 and "JSON" in response.json()["message"]
+
+
+def test_oversize_json_and_annotation_bodies_are_413(cars: ASGIClient) -> None:
+    big = json.dumps({"config": {"x": "y" * 2_000_000}})
+    response = cars.post(
+        f"/default/cars/active_learning?api_key={API_KEY}",
+        content=big,
+        headers={"Content-Type": "application/json"},
+    )
+    assert response.status_code == 413 and "limit" in response.json()["message"]
+    response = cars.post(
+        f"/dataset/cars/annotate/1?api_key={API_KEY}&name=a.json", content=b"x" * 9_000_000
+    )
+    assert response.status_code == 413

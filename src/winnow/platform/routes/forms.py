@@ -82,9 +82,27 @@ async def read_multipart(request: Request, max_bytes: int) -> Multipart:
     return out
 
 
-async def json_body(request: Request) -> Any:
-    """The request body parsed as JSON; 400 naming the problem."""
-    raw = await request.body()
+MAX_JSON_BYTES = 1024 * 1024
+
+
+async def read_body(request: Request, max_bytes: int) -> bytes:
+    """The raw body, refused with 413 as soon as it grows past ``max_bytes``."""
+    length = request.headers.get("content-length")
+    if length is not None and length.isdigit() and int(length) > max_bytes:
+        raise PayloadTooLargeError(f"body is {length} bytes, over the limit of {max_bytes} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > max_bytes:
+            raise PayloadTooLargeError(f"body is over the limit of {max_bytes} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def json_body(request: Request, max_bytes: int = MAX_JSON_BYTES) -> Any:
+    """The request body parsed as JSON; 400 naming the problem, 413 when too large."""
+    raw = await read_body(request, max_bytes)
     if not raw:
         raise BadRequestError("body: a JSON body is required")
     try:

@@ -22,11 +22,13 @@ from starlette.types import Scope
 from winnow.errors import BadRequestError, NotFoundError
 from winnow.platform import store
 from winnow.platform.routes.auth import workspace_dependency
-from winnow.platform.routes.forms import json_body, read_multipart
+from winnow.platform.routes.forms import json_body, read_body, read_multipart
 from winnow.platform.schema import Project, Workspace
 from winnow.platform.service import DatapointInput, Platform
 from winnow.platform.store.workspaces import RESERVED_PREFIXES
 from winnow.platform.views import as_utc
+
+MAX_ANNOTATION_BYTES = 8 * 1024 * 1024
 
 
 class ReferenceRoute(APIRoute):
@@ -94,7 +96,7 @@ def build_reference_router(platform: Platform) -> tuple[APIRouter, APIRouter]:
     @fixed.post("/dataset/{project}/annotate/{image_id}", summary="Annotate an image")
     async def annotate(project: str, image_id: str, request: Request) -> dict[str, Any]:
         workspace = await run_in_threadpool(platform.workspace, _key(request))
-        raw = await request.body()
+        raw = await read_body(request, MAX_ANNOTATION_BYTES)
         try:
             body = raw.decode("utf-8")
         except UnicodeDecodeError:
