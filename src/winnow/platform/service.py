@@ -165,7 +165,8 @@ class Platform:
             try:
                 with self.db.write() as session:
                     project = session.get(Project, target.id)
-                    assert project is not None
+                    if project is None:  # deleted meanwhile
+                        raise NotFoundError(f"project {target.name!r} not found")
                     return store.register_datapoint(
                         session=session,
                         project=project,
