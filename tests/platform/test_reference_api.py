@@ -161,3 +161,18 @@ def test_stats_and_usage_are_accepted_and_ignored(client: ASGIClient) -> None:
     assert client.post("/usage/inference", content=b"not json").json() == {}
     assert client.post(url("/default/inference-stats"), json={"inference_results": []}).json() == {}
     assert client.post(url("/default/inference-stats/metadata"), json={"data": []}).json() == {}
+
+
+def test_annotation_without_image_size_gets_the_stored_size(client: ASGIClient) -> None:
+    create_project(client)
+    image_id = str(upload(client, make_jpeg(64, 48), ("batch", "b"))["id"])
+    body = {"predictions": detection()["predictions"]}
+    response = client.post(
+        url(f"/dataset/cars/annotate/{image_id}", ("name", "p.json"), ("prediction", "true")),
+        content=json.dumps(body).encode(),
+        headers={"Content-Type": "text/plain"},
+    )
+    assert response.json() == {"success": True}, response.text
+    stored = client.get(url(f"/v1/images/{image_id}")).json()["annotations"][0]["body"]
+    assert stored["image"] == {"width": 64, "height": 48}
+    assert stored["predictions"] == body["predictions"]

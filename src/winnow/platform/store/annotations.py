@@ -103,6 +103,21 @@ def check_prediction(project_type: str, data: Any) -> None:
                 raise InvalidAnnotationError(f"predictions[{i}].points: required for segmentation")
 
 
+def _with_image_size(body: str, image: Image) -> str:
+    """Prediction JSON with ``image`` filled from the stored image when missing or null."""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return body  # check_annotation names the problem
+    if not isinstance(data, dict):
+        return body
+    size = data.get("image")
+    if isinstance(size, dict) and size.get("width") is not None and size.get("height") is not None:
+        return body
+    data["image"] = {"width": image.width, "height": image.height}
+    return json.dumps(data)
+
+
 def add_annotation(
     *,
     session: Session,
@@ -118,6 +133,8 @@ def add_annotation(
             "name: must be at most 256 characters without control characters"
         )
     fmt = annotation_format(name, body)
+    if fmt == "json":
+        body = _with_image_size(body, image)
     checked = check_annotation(project_type, fmt, body)
     record = Annotation(
         image_id=image.id,
