@@ -10,6 +10,7 @@ from starlette.concurrency import run_in_threadpool
 
 from winnow.errors import BadRequestError
 from winnow.platform import store
+from winnow.platform.routes import openapi
 from winnow.platform.routes.auth import api_key_of, workspace_dependency
 from winnow.platform.routes.forms import read_multipart
 from winnow.platform.schema import Workspace
@@ -24,7 +25,9 @@ def build_models_router(platform: Platform) -> APIRouter:
     router = APIRouter(prefix="/v1/models", tags=["model versions"])
     caller = Depends(workspace_dependency(platform))
 
-    @router.post("", status_code=201, summary="Register an ONNX model version")
+    @router.post(
+        "", status_code=201, summary="Register an ONNX model version", openapi_extra=openapi.MODEL
+    )
     async def add_model(request: Request) -> JSONResponse:
         workspace = await run_in_threadpool(platform.workspace, api_key_of(request))
         form = await read_multipart(request, MAX_MODEL_BYTES)

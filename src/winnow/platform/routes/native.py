@@ -10,6 +10,7 @@ from starlette.concurrency import run_in_threadpool
 
 from winnow.errors import BadRequestError
 from winnow.platform import store
+from winnow.platform.routes import openapi
 from winnow.platform.routes.auth import api_key_of, workspace_dependency
 from winnow.platform.routes.forms import json_body, read_multipart
 from winnow.platform.schema import Workspace
@@ -71,7 +72,9 @@ def build_native_router(platform: Platform) -> APIRouter:
     router = APIRouter(prefix="/v1", tags=["native API"])
     caller = Depends(workspace_dependency(platform))
 
-    @router.post("/projects", status_code=201, summary="Create a project")
+    @router.post(
+        "/projects", status_code=201, summary="Create a project", openapi_extra=openapi.PROJECT
+    )
     async def create_project(request: Request) -> dict[str, Any]:
         workspace = await run_in_threadpool(platform.workspace, api_key_of(request))
         body = await json_body(request)
@@ -100,7 +103,11 @@ def build_native_router(platform: Platform) -> APIRouter:
     def get_project(project: str, workspace: Workspace = caller) -> dict[str, Any]:
         return project_json(platform.project(workspace, project), workspace)
 
-    @router.post("/projects/{project}/datapoints", summary="Register a datapoint atomically")
+    @router.post(
+        "/projects/{project}/datapoints",
+        summary="Register a datapoint atomically",
+        openapi_extra=openapi.DATAPOINT,
+    )
     async def register(project: str, request: Request) -> JSONResponse:
         workspace = await run_in_threadpool(platform.workspace, api_key_of(request))
         limit = platform.settings.max_upload_bytes
@@ -184,7 +191,11 @@ def build_native_router(platform: Platform) -> APIRouter:
         }
         return JSONResponse(content=body, headers={"ETag": etag})
 
-    @router.put("/projects/{project}/al-config", summary="Save a new AL configuration version")
+    @router.put(
+        "/projects/{project}/al-config",
+        summary="Save a new AL configuration version",
+        openapi_extra=openapi.AL_CONFIG,
+    )
     async def save_al_config(project: str, request: Request) -> dict[str, Any]:
         key = api_key_of(request)
         workspace = await run_in_threadpool(platform.workspace, key)

@@ -21,7 +21,8 @@ from starlette.types import Scope
 
 from winnow.errors import BadRequestError, NotFoundError
 from winnow.platform import store
-from winnow.platform.routes.auth import workspace_dependency
+from winnow.platform.routes import openapi
+from winnow.platform.routes.auth import api_key_of, workspace_dependency
 from winnow.platform.routes.forms import json_body, read_body, read_multipart
 from winnow.platform.schema import Project, Workspace
 from winnow.platform.service import DatapointInput, Platform
@@ -68,7 +69,11 @@ def build_reference_router(platform: Platform) -> tuple[APIRouter, APIRouter]:
     def workspace_of_key(workspace: Workspace = caller) -> dict[str, Any]:
         return {"workspace": workspace.name}
 
-    @fixed.post("/dataset/{project}/upload", summary="Upload an image into a batch")
+    @fixed.post(
+        "/dataset/{project}/upload",
+        summary="Upload an image into a batch",
+        openapi_extra=openapi.UPLOAD,
+    )
     async def upload(project: str, request: Request) -> dict[str, Any]:
         workspace = await run_in_threadpool(platform.workspace, _key(request))
         limit = platform.settings.max_upload_bytes
@@ -93,7 +98,11 @@ def build_reference_router(platform: Platform) -> tuple[APIRouter, APIRouter]:
             return {"duplicate": True, "id": str(result.image.id)}
         return {"success": True, "id": str(result.image.id)}
 
-    @fixed.post("/dataset/{project}/annotate/{image_id}", summary="Annotate an image")
+    @fixed.post(
+        "/dataset/{project}/annotate/{image_id}",
+        summary="Annotate an image",
+        openapi_extra=openapi.ANNOTATION,
+    )
     async def annotate(project: str, image_id: str, request: Request) -> dict[str, Any]:
         workspace = await run_in_threadpool(platform.workspace, _key(request))
         raw = await read_body(request, MAX_ANNOTATION_BYTES)
@@ -150,7 +159,11 @@ def build_reference_router(platform: Platform) -> tuple[APIRouter, APIRouter]:
             record = store.get_al_config(session=session, project=target)
         return dict(record.config) if record is not None else {"enabled": False}
 
-    @catchall.post("/{ws}/{project}/active_learning", summary="Write the AL configuration")
+    @catchall.post(
+        "/{ws}/{project}/active_learning",
+        summary="Write the AL configuration",
+        openapi_extra=openapi.AL_CONFIG_WRAPPED,
+    )
     async def write_config(ws: str, project: str, request: Request) -> dict[str, Any]:
         key = _key(request)
         workspace = await run_in_threadpool(platform.workspace, key)
@@ -216,6 +229,4 @@ def build_reference_router(platform: Platform) -> tuple[APIRouter, APIRouter]:
 
 
 def _key(request: Request) -> str | None:
-    from winnow.platform.routes.auth import api_key_of
-
     return api_key_of(request)
