@@ -204,7 +204,7 @@ def al_get(
     project: Annotated[str, typer.Argument(help="Project name.")],
     workspace: WorkspaceOption = DEFAULT_WORKSPACE,
 ) -> None:
-    """Print the project's configuration in force (``{"enabled": false}`` when none was set)."""
+    """Print the project's configuration in force ({"enabled": false} when none was set)."""
 
     def action(platform: Platform) -> dict[str, Any]:
         with platform.db.read() as session:
