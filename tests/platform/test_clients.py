@@ -310,3 +310,14 @@ def test_builders_pick_by_settings(sqlite_platform: Platform, tmp_path: Path) ->
 
     with pytest.raises(ConfigurationError, match="WINNOW_PLATFORM_URL"):
         build_platform_client(local)
+
+
+def test_in_process_config_source_reports_database_trouble_as_503(
+    sqlite_platform: Platform,
+) -> None:
+    new_project(sqlite_platform, sqlite_platform.workspace(API_KEY), "cars")
+    source = InProcessConfigSource(sqlite_platform)
+    with sqlite_platform.db.engine.begin() as conn:
+        conn.exec_driver_sql("DROP TABLE al_config_version")
+    with pytest.raises(ServiceUnavailableError, match="database"):
+        source.get(API_KEY, "cars")

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import httpx
+from sqlalchemy.exc import SQLAlchemyError
 
 from winnow.activelearning.config import validate_config
 from winnow.activelearning.platform_client import ConfigSource, ProjectConfig
@@ -34,7 +35,17 @@ class InProcessConfigSource:
         self.platform = platform
 
     def get(self, api_key: str, project: str) -> ProjectConfig:
-        """The configuration of ``project`` as seen by ``api_key``."""
+        """The configuration of ``project`` as seen by ``api_key``.
+
+        Database trouble is reported as ServiceUnavailableError, like a platform
+        that cannot be reached over HTTP.
+        """
+        try:
+            return self._get(api_key, project)
+        except SQLAlchemyError as exc:
+            raise ServiceUnavailableError(f"configuration: database error ({exc})") from None
+
+    def _get(self, api_key: str, project: str) -> ProjectConfig:
         from winnow.platform import store
 
         workspace = self.platform.workspace(api_key)
