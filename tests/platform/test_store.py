@@ -322,3 +322,38 @@ def test_model_versions_round_trip(platform: Platform) -> None:
         platform.add_model(
             workspace=default, model_id="cars/3", data=b"x", task_type="classification"
         )
+
+
+def test_failure_after_rows_are_written_leaves_nothing(
+    platform: Platform, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    default = platform.workspace(API_KEY)
+    new_project(platform, default, "cars")
+    real = store.register_datapoint
+
+    def fail_late(**kwargs: object) -> store.RegisterResult:
+        real(**kwargs)  # type: ignore[arg-type]
+        raise RuntimeError("disk full while committing")
+
+    monkeypatch.setattr(store, "register_datapoint", fail_late)
+    with pytest.raises(RuntimeError):
+        platform.register(
+            workspace=default,
+            project="cars",
+            data=make_jpeg(),
+            datapoint=datapoint(prediction=detection(), tags=("a",), idempotency_key="k"),
+        )
+    monkeypatch.undo()
+    with platform.db.read() as session:
+        project = store.get_project(session=session, workspace=default, name="cars")
+        assert store.list_images(session=session, project=project)[0] == []
+        assert store.list_batches(session=session, project=project) == []
+    assert not list((platform.settings.data_dir / "blobs").rglob("*.jpg"))
+    # ...and the same datapoint goes through afterwards.
+    result = platform.register(
+        workspace=default,
+        project="cars",
+        data=make_jpeg(),
+        datapoint=datapoint(idempotency_key="k"),
+    )
+    assert not result.replayed and not result.duplicate
