@@ -1,15 +1,16 @@
 """Requests/s and p50/p99 latency of inference over HTTP, collection off vs 10% vs 100%.
 
-Starts ``winnow serve`` (role all: in-process platform, SQLite, local blobs)
-as a real subprocess on a free port, creates three projects whose active
-learning configurations collect nothing, 10% and 100% of the traffic
-(random strategy), and drives ``POST /infer/object_detection`` with a
-640x480 JPEG from 1, 8 and 32 client threads (keep-alive connections) for
-a few seconds each; then the same with a real detector (nudenet's 320n.onnx,
-an Ultralytics YOLOv8n export, registered as model version 1). Prints one
-JSON document.
+For each scenario a fresh ``winnow serve`` (role all: in-process platform,
+SQLite, local blobs) runs as a real subprocess on a free port, with one
+project whose active learning configuration collects nothing, 10% or 100%
+of the traffic (random strategy); ``POST /infer/object_detection`` is driven
+with a 640x480 JPEG from 1, 8 and 32 client threads (keep-alive
+connections). Models: the stub ``<project>/0`` and a real detector
+(nudenet's 320n.onnx, an Ultralytics YOLOv8n export, registered as version
+1). Every scenario runs ``--passes`` times in turn; the passes are merged.
+Prints one JSON document.
 
-    .venv/bin/python bench/bench_server.py [--seconds 4] [--concurrency 1,8,32]
+    .venv/bin/python bench/bench_server.py [--seconds 4] [--passes 2] [--concurrency 1,8,32]
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -155,34 +158,16 @@ def _drive(url: str, payload: bytes, concurrency: int, seconds: float) -> Cell:
     return Cell(latencies, errors, time.perf_counter() - started)
 
 
-def main() -> None:
-    """Run the benchmark and print JSON."""
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--seconds", type=float, default=4.0, help="per cell, all rounds")
-    parser.add_argument("--rounds", type=int, default=4, help="interleaved slices per cell")
-    parser.add_argument("--concurrency", default="1,8,32")
-    parser.add_argument(
-        "--no-detector", action="store_true", help="skip the YOLOv8n (nudenet 320n) variant"
-    )
-    args = parser.parse_args()
-    levels = [int(c) for c in args.concurrency.split(",")]
-    load_before = os.getloadavg()
+@contextmanager
+def _server(tmp: Path) -> Iterator[str]:
+    """A fresh ``winnow serve`` (role all) on a free port; yields its base URL."""
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
-    with tempfile.TemporaryDirectory() as tmp:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("WINNOW_")}
-        env.update({"WINNOW_API_KEY": KEY, "WINNOW_LOG_LEVEL": "WARNING"})
-        command = [
-            sys.executable,
-            "-c",
-            "from winnow.cli.main import main; main()",
-            "serve",
-            "--port",
-            str(port),
-            "--data-dir",
-            str(Path(tmp) / "data"),
-        ]
-        log = open(Path(tmp) / "serve.log", "wb")  # noqa: SIM115
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WINNOW_")}
+    env.update({"WINNOW_API_KEY": KEY, "WINNOW_LOG_LEVEL": "WARNING"})
+    command = [sys.executable, "-c", "from winnow.cli.main import main; main()", "serve"]
+    command += ["--port", str(port), "--data-dir", str(tmp / f"data-{port}")]
+    with open(tmp / f"serve-{port}.log", "wb") as log:
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
         try:
             deadline = time.monotonic() + 60
@@ -195,59 +180,87 @@ def main() -> None:
                 if time.monotonic() > deadline or process.poll() is not None:
                     raise SystemExit("winnow serve did not start")
                 time.sleep(0.2)
-            auth = {"Authorization": f"Bearer {KEY}"}
-            image = _jpeg_b64()
-            detector = None if args.no_detector else _detector_file()
-            models = [("stub", 0)] + ([("yolov8n", 1)] if detector is not None else [])
-            results = []
-            with httpx.Client(base_url=base, headers=auth, timeout=60) as http:
-                for model_name, version in models:
-                    for name, percentage in SCENARIOS.items():
-                        project = f"{model_name}-{name.replace('_', '-')}"
-                        http.post(
-                            "/v1/projects", json={"name": project, "type": "object-detection"}
-                        )
-                        http.put(f"/v1/projects/{project}/al-config", json=_config(percentage))
-                        if version and detector is not None:
-                            http.post(
-                                "/v1/models",
-                                data={"model_id": f"{project}/1"},
-                                files={"file": ("320n.onnx", detector.read_bytes())},
-                            ).raise_for_status()
-            url = f"{base}/infer/object_detection"
-            payloads = {
-                (model_name, name): json.dumps(
-                    {
-                        "api_key": KEY,
-                        "model_id": f"{model_name}-{name.replace('_', '-')}/{version}",
-                        "image": {"type": "base64", "value": image},
-                    }
-                ).encode()
-                for model_name, version in models
-                for name in SCENARIOS
-            }
-            for payload in payloads.values():
-                _drive(url, payload, 4, 0.5)  # warm up: model, config cache, connections
-            # Scenarios take turns in short slices, so load from elsewhere on the machine
-            # falls on all of them alike instead of on whichever ran during a burst.
-            cells: dict[tuple[str, str, int], Cell] = {}
-            for model_name, _ in models:
-                for level in levels:
-                    for _ in range(args.rounds):
-                        for name in SCENARIOS:
-                            run = _drive(
-                                url, payloads[(model_name, name)], level, args.seconds / args.rounds
-                            )
-                            cells.setdefault((model_name, name, level), Cell()).add(run)
-            for (model_name, name, level), cell in cells.items():
-                results.append(
-                    {"model": model_name, "collection": name, "concurrency": level} | cell.summary()
-                )
-            collected = _queued(base)
+            yield base
         finally:
             process.terminate()
             process.wait(timeout=30)
-            log.close()
+
+
+def _scenario(
+    tmp: Path,
+    model: tuple[str, int, Path | None],
+    collection: str,
+    image: str,
+    levels: list[int],
+    seconds: float,
+) -> tuple[dict[int, Cell], float]:
+    """One (model, collection) scenario on its own server: cells by concurrency, datapoints queued.
+
+    A server of its own per scenario keeps one scenario's collection backlog (the
+    100% case delivers long after its requests) from slowing the next one.
+    """
+    model_name, version, onnx_file = model
+    project = f"{model_name}-{collection.replace('_', '-')}"
+    with _server(tmp) as base:
+        auth = {"Authorization": f"Bearer {KEY}"}
+        with httpx.Client(base_url=base, headers=auth, timeout=60) as http:
+            http.post("/v1/projects", json={"name": project, "type": "object-detection"})
+            http.put(f"/v1/projects/{project}/al-config", json=_config(SCENARIOS[collection]))
+            if version and onnx_file is not None:
+                http.post(
+                    "/v1/models",
+                    data={"model_id": f"{project}/{version}"},
+                    files={"file": (onnx_file.name, onnx_file.read_bytes())},
+                ).raise_for_status()
+        url = f"{base}/infer/object_detection"
+        payload = json.dumps(
+            {
+                "api_key": KEY,
+                "model_id": f"{project}/{version}",
+                "image": {"type": "base64", "value": image},
+            }
+        ).encode()
+        _drive(url, payload, 4, 1.0)  # warm up: model, config cache, connections
+        cells = {level: _drive(url, payload, level, seconds) for level in levels}
+        return cells, _queued(base).get(project, 0.0)
+
+
+def main() -> None:
+    """Run the benchmark and print JSON."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=float, default=4.0, help="per cell and pass")
+    parser.add_argument("--passes", type=int, default=2, help="repetitions, merged per cell")
+    parser.add_argument("--concurrency", default="1,8,32")
+    parser.add_argument(
+        "--no-detector", action="store_true", help="skip the YOLOv8n (nudenet 320n) variant"
+    )
+    args = parser.parse_args()
+    levels = [int(c) for c in args.concurrency.split(",")]
+    load_before = os.getloadavg()
+    image = _jpeg_b64()
+    detector = None if args.no_detector else _detector_file()
+    models: list[tuple[str, int, Path | None]] = [("stub", 0, None)]
+    if detector is not None:
+        models.append(("yolov8n", 1, detector))
+    cells: dict[tuple[str, str, int], Cell] = {}
+    collected: dict[str, float] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        # Passes repeat every scenario in turn, so load from elsewhere on the machine
+        # falls on all of them alike rather than on whichever ran during a burst.
+        for _ in range(args.passes):
+            for model in models:
+                for collection in SCENARIOS:
+                    by_level, queued = _scenario(
+                        Path(tmp), model, collection, image, levels, args.seconds
+                    )
+                    for level, cell in by_level.items():
+                        cells.setdefault((model[0], collection, level), Cell()).add(cell)
+                    key = f"{model[0]}-{collection}"
+                    collected[key] = collected.get(key, 0.0) + queued
+    results = [
+        {"model": m, "collection": c, "concurrency": level} | cell.summary()
+        for (m, c, level), cell in cells.items()
+    ]
     by = {(r["model"], r["collection"], r["concurrency"]): r for r in results}
     cost = {
         f"{model_name}_c{level}": round(
@@ -259,7 +272,7 @@ def main() -> None:
             ),
             1,
         )
-        for model_name, _ in models
+        for model_name, _, _ in models
         for level in levels
     }
     print(
@@ -267,7 +280,7 @@ def main() -> None:
             {
                 "bench": "server_inference_over_http",
                 "image": "640x480 JPEG q90",
-                "seconds_per_cell": args.seconds,
+                "seconds_per_cell": args.seconds * args.passes,
                 "cpu_count": os.cpu_count(),
                 "load_average_before_after": [
                     round(load_before[0], 2),
@@ -275,7 +288,7 @@ def main() -> None:
                 ],
                 "results": results,
                 "p50_cost_of_10pct_collection_percent": cost,
-                "datapoints_queued_by_project": collected,
+                "datapoints_queued": collected,
             },
             indent=2,
         )
