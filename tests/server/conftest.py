@@ -51,6 +51,7 @@ class MemoryModelSource:
             ("default", "cars", 1): ("object-detection", onnx_models.end2end_detector()),
             ("default", "pets", 1): ("classification", onnx_models.classifier()),
             ("default", "people", 1): ("keypoint-detection", onnx_models.pose_model()),
+            ("default", "shapes", 1): ("instance-segmentation", onnx_models.segmenter()),
         }
 
     def workspace_of(self, api_key: str) -> str:

@@ -12,19 +12,27 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 
-def _graph_model(output: np.ndarray, metadata: dict[str, str], size: int) -> bytes:
-    const = numpy_helper.from_array(output.astype(np.float32), name="const")
+def _graph_model(
+    output: np.ndarray, metadata: dict[str, str], size: int, *extra: np.ndarray
+) -> bytes:
     nodes = [
         helper.make_node("ReduceMean", ["images"], ["mean"], keepdims=0),
         helper.make_node("Mul", ["mean", "zero"], ["nothing"]),
-        helper.make_node("Add", ["const", "nothing"], ["output0"]),
     ]
+    initializers = [numpy_helper.from_array(np.array(0.0, dtype=np.float32), "zero")]
+    outputs = []
+    for index, tensor in enumerate((output, *extra)):
+        initializers.append(numpy_helper.from_array(tensor.astype(np.float32), f"const{index}"))
+        nodes.append(helper.make_node("Add", [f"const{index}", "nothing"], [f"output{index}"]))
+        outputs.append(
+            helper.make_tensor_value_info(f"output{index}", TensorProto.FLOAT, list(tensor.shape))
+        )
     graph = helper.make_graph(
         nodes,
         "winnow-test",
         [helper.make_tensor_value_info("images", TensorProto.FLOAT, [1, 3, size, size])],
-        [helper.make_tensor_value_info("output0", TensorProto.FLOAT, list(output.shape))],
-        initializer=[const, numpy_helper.from_array(np.array(0.0, dtype=np.float32), "zero")],
+        outputs,
+        initializer=initializers,
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
@@ -72,3 +80,19 @@ def pose_model() -> bytes:
         "batch": "1",
     }
     return _graph_model(out, meta, 64)
+
+
+def segmenter() -> bytes:
+    """64x64 raw segmentation head: 1 class, 64 anchors, 32 mask coefficients, 16x16 prototypes.
+
+    Anchor 5 is a 'blob' box centred (32, 32), 16x16 in input pixels, at 0.85; its
+    mask (prototype 0 everywhere positive, coefficient 0 = 1) fills the box.
+    """
+    channels = 4 + 1 + 32
+    out = np.zeros((1, channels, 64), dtype=np.float32)
+    out[0, :5, 5] = [32, 32, 16, 16, 0.85]
+    out[0, 5, 5] = 1.0
+    protos = np.zeros((1, 32, 16, 16), dtype=np.float32)
+    protos[0, 0] = 4.0
+    meta = {"task": "segment", "names": "{0: 'blob'}", "imgsz": "[64, 64]", "batch": "1"}
+    return _graph_model(out, meta, 64, protos)

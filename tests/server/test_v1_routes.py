@@ -83,6 +83,21 @@ def test_keypoints_shape(client: ASGIClient) -> None:
     assert set(pred["keypoints"][0]) == {"x", "y", "confidence", "class_id", "class"}
 
 
+def test_segmentation_shape_has_a_polygon_inside_the_box(client: ASGIClient) -> None:
+    # 128x64 letterboxed to 64x64 (scale 0.5, pad 16 top): the box (24, 24)-(40, 40)
+    # in input pixels is (48, 16)-(80, 48) in the image.
+    response = client.post("/infer/instance_segmentation", json=body("shapes/1"))
+    assert response.status_code == 200, response.text
+    (pred,) = response.json()["predictions"]
+    assert pred["class"] == "blob"
+    assert (pred["x"], pred["y"]) == (pytest.approx(64), pytest.approx(32))
+    assert (pred["width"], pred["height"]) == (pytest.approx(32), pytest.approx(32))
+    points = pred["points"]
+    assert len(points) >= 4
+    assert all(47 <= p["x"] <= 81 and 15 <= p["y"] <= 49 for p in points)
+    assert set(points[0]) == {"x", "y"}
+
+
 def test_image_list_gives_an_array_with_one_id_each(client: ASGIClient) -> None:
     images = [{"type": "base64", "value": jpeg_b64(seed=i)} for i in range(3)]
     response = client.post(
