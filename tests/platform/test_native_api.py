@@ -166,7 +166,11 @@ def test_openapi_document_lists_the_routes(client: ASGIClient) -> None:
     schema = body["content"]["multipart/form-data"]["schema"]
     assert schema["required"] == ["file", "metadata"]
     upload = paths["/dataset/{project}/upload"]["post"]["requestBody"]["content"]
-    assert set(upload["multipart/form-data"]["schema"]["properties"]) == {"file", "name", "metadata"}
+    assert set(upload["multipart/form-data"]["schema"]["properties"]) == {
+        "file",
+        "name",
+        "metadata",
+    }
 
 
 def test_out_of_range_ids_are_404_not_500(client: ASGIClient) -> None:
