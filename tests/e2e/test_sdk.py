@@ -120,3 +120,31 @@ print(json.dumps(out))
     result = run_sdk(sdk, script, url=server.url, key=server.api_key)
     assert "sdk-reg/0" in result["loaded"]
     assert "no-such-project" in result["error"]
+
+
+HEADER_TRANSPORT = """
+import json, os
+import numpy as np
+from inference_sdk import InferenceConfiguration, InferenceHTTPClient
+a = json.loads(os.environ["ARGS"])
+client = InferenceHTTPClient(api_url=a["url"], api_key=a["key"])
+client.configure(InferenceConfiguration(api_key_transport="header"))
+image = np.zeros((48, 64, 3), dtype=np.uint8)
+out = {"v1": client.infer(image, model_id=a["model_id"])}
+out["registry"] = [m.model_id for m in client.list_loaded_models().models]
+out["cleared"] = [m.model_id for m in client.unload_all_models().models]
+client.select_api_v0()
+out["v0"] = client.infer(image, model_id=a["model_id"])
+print(json.dumps(out))
+"""
+
+
+def test_key_in_the_authorization_header_only(sdk: Path, server: Server) -> None:
+    _project(server, "sdk-header", "keypoint-detection")
+    result = run_sdk(
+        sdk, HEADER_TRANSPORT, url=server.url, key=server.api_key, model_id="sdk-header/0"
+    )
+    assert result["v1"]["task_type"] == "keypoint-detection"
+    assert "sdk-header/0" in result["registry"]
+    assert result["cleared"] == []
+    assert result["v0"]["is_stub"] is True
