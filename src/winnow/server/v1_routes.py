@@ -9,9 +9,15 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from winnow.server.body import body_limit, parse_json, read_body
-from winnow.server.inference_request import parse_v1
-from winnow.server.pipeline import ROUTE_TASKS, response_json, run_inference, schedule_collection
-from winnow.server.services import ServicesDep
+from winnow.server.inference_request import InferenceRequest, parse_v1
+from winnow.server.pipeline import (
+    ROUTE_TASKS,
+    Served,
+    response_json,
+    run_inference,
+    schedule_collection,
+)
+from winnow.server.services import Services, ServicesDep
 
 router = APIRouter(tags=["inference"])
 
@@ -57,11 +63,17 @@ async def infer_v1(
     """Serve one v1 request for the task of ``route``: JSON object in, object or array out."""
     body = await read_body(request, body_limit(services.settings.max_upload_bytes))
     parsed = parse_v1(parse_json(body), request.headers.get("authorization"))
-    _, served = await run_in_threadpool(run_inference, services, parsed, ROUTE_TASKS[route])
+    served, bodies = await run_in_threadpool(_serve, services, parsed, ROUTE_TASKS[route])
     schedule_collection(background, services, parsed, served)
-    if parsed.as_list:
-        return JSONResponse([response_json(parsed, item) for item in served])
-    return JSONResponse(response_json(parsed, served[0]))
+    return JSONResponse(bodies if parsed.as_list else bodies[0])
+
+
+def _serve(
+    services: Services, parsed: InferenceRequest, task: str
+) -> tuple[list[Served], list[dict[str, object]]]:
+    # Bodies are built here, off the event loop: a visualization is a JPEG encode.
+    _, served = run_inference(services, parsed, task)
+    return served, [response_json(parsed, item) for item in served]
 
 
 @router.post("/infer/object_detection", openapi_extra=REQUEST_DOC)
