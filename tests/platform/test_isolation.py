@@ -12,6 +12,7 @@ from winnow.platform.service import Platform
 # Routes that name no resource of a workspace (they act on the caller's own workspace).
 UNSCOPED = {
     ("GET", "/"),
+    ("GET", "/v1/al-config/schema"),
     ("POST", "/inference-stats"),
     ("POST", "/usage/inference"),
     ("POST", "/{ws}/inference-stats"),

@@ -8,6 +8,7 @@ from typing import Any
 from tests.platform.conftest import API_KEY, make_jpeg
 from tests.platform.helpers import AL_CONFIG, detection
 from tests.server.asgi_client import ASGIClient
+from winnow.activelearning.config import config_json_schema
 
 AUTH = {"Authorization": f"Bearer {API_KEY}"}
 
@@ -210,3 +211,11 @@ def test_nul_and_control_characters_are_4xx_on_every_database(client: ASGIClient
         content=b'{"image": {"width": 1, "height": 1}, "predictions": [], "x": "\x00"}',
     )
     assert response.status_code == 400
+
+
+def test_config_json_schema_is_published(client: ASGIClient) -> None:
+    response = client.get("/v1/al-config/schema")
+    assert response.status_code == 200
+    schema = response.json()
+    assert schema == config_json_schema()
+    assert "sampling_strategies" in schema["properties"]

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
+from winnow.activelearning.config import config_json_schema
 from winnow.errors import BadRequestError
 from winnow.platform import store
 from winnow.platform.routes import openapi
@@ -92,6 +93,15 @@ def build_native_router(platform: Platform) -> APIRouter:
                 return project_json(project, workspace)
 
         return await run_in_threadpool(create)
+
+    @router.get(
+        "/al-config/schema",
+        summary="JSON Schema of the active learning configuration",
+        response_model=None,
+    )
+    async def al_config_schema() -> dict[str, Any]:
+        # The document format only, no workspace data: no key needed, like /openapi.json.
+        return config_json_schema()
 
     @router.get("/projects", summary="List projects")
     def list_projects(workspace: Workspace = caller) -> dict[str, Any]:
