@@ -111,6 +111,10 @@ a = json.loads(os.environ["ARGS"])
 client = InferenceHTTPClient(api_url=a["url"], api_key=a["key"])
 loaded = client.load_model("sdk-reg/0")
 out = {"loaded": [m.model_id for m in loaded.models]}
+# the default (legacy) key transport sends no key for unload: the server must still answer
+out["unloaded"] = [m.model_id for m in client.unload_model("sdk-reg/0").models]
+out["after_unload"] = [m.model_id for m in client.list_loaded_models().models]
+out["cleared"] = [m.model_id for m in client.unload_all_models().models]
 try:
     client.infer("data:,", model_id="no-such-project/0")
 except Exception as exc:
@@ -119,6 +123,9 @@ print(json.dumps(out))
 """
     result = run_sdk(sdk, script, url=server.url, key=server.api_key)
     assert "sdk-reg/0" in result["loaded"]
+    assert result["unloaded"] == []
+    assert "sdk-reg/0" not in result["after_unload"]
+    assert result["cleared"] == []
     assert "no-such-project" in result["error"]
 
 

@@ -176,6 +176,21 @@ def test_model_registry_add_remove_clear(client: ASGIClient) -> None:
     assert cleared.json() == {"models": []}
 
 
+def test_keyless_remove_and_clear_unload_like_the_reference_server(client: ASGIClient) -> None:
+    # the inference-sdk sends no key for /model/remove and /model/clear in its default transport
+    client.post("/model/add", json={"model_id": "cars/1", "api_key": KEY})
+    client.post("/model/add", json={"model_id": "pets/0", "api_key": KEY})
+    removed = client.post("/model/remove", json={"model_id": "cars/1"})
+    assert removed.status_code == 200, removed.text
+    assert removed.json() == {"models": []}  # the caller's workspace is unknown: nothing listed
+    listed = client.get(f"/model/registry?api_key={KEY}").json()["models"]
+    assert [m["model_id"] for m in listed] == ["pets/0"]
+    cleared = client.post("/model/clear")
+    assert cleared.status_code == 200, cleared.text
+    assert client.get(f"/model/registry?api_key={KEY}").json() == {"models": []}
+    assert client.post("/model/remove", json={"model_id": "cars"}).status_code == 400
+
+
 def test_model_routes_errors(client: ASGIClient) -> None:
     missing = client.post("/model/add", json={"model_id": "cars/9", "api_key": KEY})
     assert missing.status_code == 404

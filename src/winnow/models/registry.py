@@ -154,6 +154,25 @@ class ModelRegistry:
                 for key in [k for k in table if k[0] == workspace]:
                     del table[key]
 
+    def remove_everywhere(self, model_id: str) -> None:
+        """Unload ``model_id`` from every workspace's cache (a key-less ``/model/remove``).
+
+        Unloading only drops a cache entry (the model reloads on next use); it
+        reads and writes nothing of any workspace.
+        """
+        project, version = parse_model_id(model_id)
+        name = f"{project}/{version}"
+        with self._lock:
+            for table in (self._models, self._stubs):
+                for key in [k for k in table if k[1] == name]:
+                    del table[key]
+
+    def clear_all(self) -> None:
+        """Unload every loaded model of every workspace (a key-less ``/model/clear``)."""
+        with self._lock:
+            self._models.clear()
+            self._stubs.clear()
+
     # ------------------------------------------------------------------ internals
 
     def _workspace(self, api_key: str) -> str:

@@ -4,6 +4,12 @@ Each answers the registry of the caller's workspace in the shape the
 inference-sdk client reads: ``{"models": [{"model_id", "task_type",
 "batch_size", "input_height", "input_width"}]}``. The key comes from
 ``Authorization: Bearer``, the JSON body or the ``api_key`` query parameter.
+
+``/model/remove`` and ``/model/clear`` also work without a key, as on the
+reference server: the inference-sdk client sends none for them in its
+default key transport. Without a key they unload from every workspace's
+cache (models reload on next use; no workspace data is read or written) and
+answer an empty list, since the caller's workspace is unknown.
 """
 
 from __future__ import annotations
@@ -13,7 +19,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 
-from winnow.errors import BadRequestError
+from winnow.errors import BadRequestError, UnauthorizedError
 from winnow.models.base import Model
 from winnow.models.registry import ModelRegistry
 from winnow.server.body import parse_json, read_body
@@ -56,6 +62,13 @@ def _key(request: Request, fields: dict[str, Any]) -> str:
     )
 
 
+def _optional_key(request: Request, fields: dict[str, Any]) -> str | None:
+    try:
+        return _key(request, fields)
+    except UnauthorizedError:
+        return None
+
+
 @router.get("/registry")
 async def model_registry(request: Request, registry: RegistryDep) -> dict[str, Any]:
     """The models loaded for the caller's workspace."""
@@ -79,12 +92,15 @@ async def model_add(request: Request, registry: RegistryDep) -> dict[str, Any]:
 
 @router.post("/remove")
 async def model_remove(request: Request, registry: RegistryDep) -> dict[str, Any]:
-    """Unload ``model_id``; unloading a model that is not loaded is no error."""
+    """Unload ``model_id``; unloading a model that is not loaded is no error. Key optional."""
     fields = await _json_fields(request)
-    api_key = _key(request, fields)
+    api_key = _optional_key(request, fields)
     model_id = check_model_id(fields.get("model_id"))
 
     def remove() -> dict[str, Any]:
+        if api_key is None:
+            registry.remove_everywhere(model_id)
+            return {"models": []}
         registry.remove(api_key, model_id)
         return _registry_body(registry, api_key)
 
@@ -93,11 +109,14 @@ async def model_remove(request: Request, registry: RegistryDep) -> dict[str, Any
 
 @router.post("/clear")
 async def model_clear(request: Request, registry: RegistryDep) -> dict[str, Any]:
-    """Unload every model of the caller's workspace."""
+    """Unload every model of the caller's workspace (of every workspace without a key)."""
     fields = await _json_fields(request)
-    api_key = _key(request, fields)
+    api_key = _optional_key(request, fields)
 
     def clear() -> dict[str, Any]:
+        if api_key is None:
+            registry.clear_all()
+            return {"models": []}
         registry.clear(api_key)
         return _registry_body(registry, api_key)
 
