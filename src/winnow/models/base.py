@@ -65,7 +65,8 @@ class InferenceParams:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int | float):
                 raise BadRequestError(f"{name} must be a number, got {value!r}")
-            if not 0.0 <= float(value) <= 1.0:
+            # Compared as is: float() of a huge JSON integer would overflow; NaN fails too.
+            if not 0.0 <= value <= 1.0:
                 raise BadRequestError(f"{name} must be between 0 and 1, got {value!r}")
         for name in ("max_detections", "max_candidates"):
             value = getattr(self, name)
