@@ -139,3 +139,12 @@ def test_malformed_model_route_bodies_are_4xx(
         response = client.post(route, content=payload)
         assert 400 <= response.status_code < 500, (route, response.text)
         assert response.json()["message"]
+
+
+@pytest.mark.parametrize("route", [*ROUTES, "/model/add", "/model/remove", "/model/clear"])
+def test_json_nested_too_deeply_is_400(client: ASGIClient, route: str) -> None:
+    # json.loads raises RecursionError (not a ValueError) past ~1000 levels.
+    for deep in (b"[" * 20_000 + b"]" * 20_000, b'{"a":' * 5000 + b"1" + b"}" * 5000):
+        response = client.post(route, content=deep)
+        assert response.status_code == 400, response.text
+        assert "nested too deeply" in response.json()["message"]
