@@ -111,6 +111,8 @@ def test_malformed_annotations_are_400(cars: ASGIClient) -> None:
         ),
         ("&name=a.xml", b"<xml/>", ".json or .txt"),
         ("&name=a.json", b"", "empty"),
+        ("&name=a.json", b'{"a":' * 3000 + b"1" + b"}" * 3000, "nested too deeply"),
+        ("&name=a.json", b"[" * 3000 + b"]" * 3000, "nested too deeply"),
     ]
     for query, body, expected in cases:
         response = cars.post(base + query, content=body, headers={"Content-Type": "text/plain"})

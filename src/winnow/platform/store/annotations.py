@@ -72,6 +72,8 @@ def check_annotation(project_type: str, fmt: str, body: str) -> CheckedAnnotatio
         data = json.loads(body)
     except ValueError as exc:
         raise InvalidAnnotationError(f"annotation is not valid JSON ({exc})") from None
+    except RecursionError:
+        raise InvalidAnnotationError("annotation JSON is nested too deeply") from None
     check_prediction(project_type, data)
     return CheckedAnnotation("json", body)
 
@@ -107,7 +109,7 @@ def _with_image_size(body: str, image: Image) -> str:
     """Prediction JSON with ``image`` filled from the stored image when missing or null."""
     try:
         data = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):
         return body  # check_annotation names the problem
     if not isinstance(data, dict):
         return body
