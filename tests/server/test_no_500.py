@@ -148,3 +148,11 @@ def test_json_nested_too_deeply_is_400(client: ASGIClient, route: str) -> None:
         response = client.post(route, content=deep)
         assert response.status_code == 400, response.text
         assert "nested too deeply" in response.json()["message"]
+
+
+@pytest.mark.parametrize("route", [*ROUTES, "/model/add"])
+def test_json_integer_of_thousands_of_digits_is_400(client: ASGIClient, route: str) -> None:
+    # Python refuses int() of over 4300 digits with a plain ValueError.
+    response = client.post(route, content=b'{"api_key": "k", "confidence": ' + b"9" * 5000 + b"}")
+    assert response.status_code == 400, response.text
+    assert "not valid JSON" in response.json()["message"]

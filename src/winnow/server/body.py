@@ -36,7 +36,8 @@ def parse_json(body: bytes) -> Any:
         raise BadRequestError("request body is empty; send a JSON object")
     try:
         return json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+    except ValueError as exc:
+        # JSONDecodeError, UnicodeDecodeError, and an integer of over 4300 digits.
         raise BadRequestError(f"request body is not valid JSON: {exc}") from None
     except RecursionError:
         raise BadRequestError("request body is JSON nested too deeply") from None
