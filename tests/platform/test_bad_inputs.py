@@ -153,6 +153,19 @@ def test_bad_listing_parameters_are_400(cars: ASGIClient) -> None:
     assert cars.get("/v1/projects/cars/images?limit=0", headers=AUTH).status_code == 400
     assert cars.get("/v1/projects/cars/images?limit=abc", headers=AUTH).status_code == 400
     assert cars.get("/v1/projects/cars/images?cursor=zz", headers=AUTH).status_code == 400
+    # str.isdigit() is true for these, yet int() refuses them (a ValueError, once a 500)
+    for odd in ("9" * 5000, "\u00b2", "1\u00b9"):
+        listing = cars.get("/v1/projects/cars/images", params={"cursor": odd}, headers=AUTH)
+        assert listing.status_code == 400 and "cursor" in listing.json()["message"], odd
+        image = cars.get(f"/v1/images/{odd}", headers=AUTH)
+        assert image.status_code == 404 and "not found" in image.json()["message"], odd
+        model = cars.post(
+            "/v1/models",
+            headers=AUTH,
+            data={"model_id": f"cars/{odd}"},
+            files={"file": ("m.onnx", b"\x08\x01onnx", "application/octet-stream")},
+        )
+        assert model.status_code == 400 and "model_id" in model.json()["message"], odd
     assert cars.get("/v1/projects/cars/images?status=done", headers=AUTH).status_code == 400
     response = cars.post("/v1/projects", headers=AUTH, content=b"not json")
     assert response.status_code == 400 and "JSON" in response.json()["message"]

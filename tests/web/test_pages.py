@@ -200,6 +200,10 @@ def test_sessions_expire(web: tuple[ASGIClient, Platform]) -> None:
     assert sessions.workspace(value, now=time.time() + MAX_AGE + 5) is None
     key_id, issued, mac = value.split(".")
     assert sessions.workspace(f"{key_id}.{int(issued) + 1}.{mac}") is None  # tampered time
+    # digits int() refuses, though str.isdigit() accepts them (once a 500 on every page)
+    assert sessions.workspace(f"{key_id}.{'9' * 5000}.{mac}") is None
+    assert sessions.workspace(f"{key_id}.\u00b2.{mac}") is None
+    assert sessions.workspace(f"\u00b2.{issued}.{mac}") is None
     other = Sessions(platform.db, b"another secret")
     assert other.workspace(value) is None
     assert workspace.name == "default"

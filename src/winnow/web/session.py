@@ -72,7 +72,10 @@ class Sessions:
         if not value or value.count(".") != 2:
             return None
         key_id, issued, mac = value.split(".")
-        if not key_id.isdigit() or not issued.isdigit() or len(key_id) > 18:
+        if len(key_id) > 18 or len(issued) > 18:
+            return None
+        # isascii: str.isdigit() also accepts digits int() refuses ("²").
+        if not (key_id + issued).isascii() or not key_id.isdigit() or not issued.isdigit():
             return None
         if (now if now is not None else time.time()) - int(issued) > self.max_age:
             return None

@@ -63,7 +63,9 @@ def parse_cursor(cursor: str | None) -> int:
     if cursor in (None, ""):
         return 0
     assert cursor is not None
-    if not cursor.isdigit() or int(cursor) > MAX_ID:
+    # isascii: str.isdigit() accepts digits int() refuses ("²"); the length bound keeps
+    # int() off strings of thousands of digits (a ValueError past 4300).
+    if not (cursor.isascii() and cursor.isdigit()) or len(cursor) > 19 or int(cursor) > MAX_ID:
         raise BadRequestError(f"cursor: {cursor!r} is not a cursor this server handed out")
     return int(cursor)
 
@@ -108,7 +110,7 @@ def list_images(
 def get_image(*, session: Session, workspace: Workspace, image_id: int | str) -> Image:
     """The image ``image_id`` if it belongs to ``workspace``; NotFoundError otherwise."""
     text = str(image_id)
-    if not text.isdigit() or not 1 <= int(text) <= MAX_ID:
+    if not (text.isascii() and text.isdigit()) or len(text) > 19 or not 1 <= int(text) <= MAX_ID:
         raise NotFoundError(f"image {image_id!r} not found")
     ident = int(text)
     image = session.scalar(

@@ -19,7 +19,13 @@ TASK_TYPES = ("object-detection", "instance-segmentation", "keypoint-detection",
 def parse_model_id(model_id: str) -> tuple[str, int]:
     """Split ``project/version`` (version a positive integer); BadRequestError otherwise."""
     project, sep, version = str(model_id).partition("/")
-    if not sep or not project or not version.isdigit() or not 1 <= int(version) < 2**31:
+    if (
+        not sep
+        or not project
+        or not (version.isascii() and version.isdigit())
+        or len(version) > 10
+        or not 1 <= int(version) < 2**31
+    ):
         raise BadRequestError(
             f"model_id: {model_id!r} must be <project>/<version> with a version >= 1"
         )
