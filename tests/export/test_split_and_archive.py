@@ -51,7 +51,9 @@ def test_parse_split_normalizes(text: str, expected: tuple[float, float, float])
     assert parse_split(text) == pytest.approx(expected)
 
 
-@pytest.mark.parametrize("text", ["0.8,0.2", "a,b,c", "-1,1,1", "0,0,0"])
+@pytest.mark.parametrize(
+    "text", ["0.8,0.2", "a,b,c", "-1,1,1", "0,0,0", "nan,nan,nan", "inf,0,0", "1e308,1e308,1e308"]
+)
 def test_parse_split_rejects_bad_input_naming_it(text: str) -> None:
     with pytest.raises(BadRequestError, match="split"):
         parse_split(text)

@@ -8,6 +8,7 @@ project's ordered class names. Coordinates are pixels of the stored image,
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -142,9 +143,12 @@ def parse_split(text: str) -> tuple[float, float, float]:
         raise BadRequestError(
             f"split must be three numbers train,valid,test; got {text!r}"
         ) from None
-    if any(v < 0 for v in values) or sum(values) <= 0:
-        raise BadRequestError(f"split values must be >= 0 with a positive sum; got {text!r}")
     total = sum(values)
+    # nan/inf (and a sum overflowing to inf) would make NaN ratios, and int(NaN) raises.
+    if any(v < 0 for v in values) or not 0 < total < math.inf:
+        raise BadRequestError(
+            f"split values must be finite, >= 0 and with a positive sum; got {text!r}"
+        )
     return (values[0] / total, values[1] / total, values[2] / total)
 
 
