@@ -1,0 +1,165 @@
+"""Hypothesis strategies for hostile inputs: JSON of the right vocabulary, bytes, images, URLs."""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+from hypothesis import strategies as st
+
+from tests.fuzz.world import jpeg
+
+JPEG = jpeg()
+JPEG_B64 = base64.b64encode(JPEG).decode()
+
+# Field names the routes read, so generated objects hit real code paths, not only "unknown field".
+VOCABULARY = [
+    "api_key",
+    "model_id",
+    "image",
+    "type",
+    "value",
+    "confidence",
+    "iou_threshold",
+    "max_detections",
+    "max_candidates",
+    "class_filter",
+    "class_agnostic_nms",
+    "keypoint_confidence",
+    "disable_active_learning",
+    "active_learning_target_dataset",
+    "visualize_predictions",
+    "mask_decode_mode",
+    "tradeoff_factor",
+    "predictions",
+    "predicted_classes",
+    "top",
+    "x",
+    "y",
+    "width",
+    "height",
+    "class",
+    "class_id",
+    "detection_id",
+    "points",
+    "keypoints",
+    "keypoint_confidences",
+    "tracker_id",
+    "enabled",
+    "persist_predictions",
+    "sampling_strategies",
+    "batching_strategy",
+    "name",
+    "traffic_percentage",
+    "limits",
+    "selected_class_names",
+    "threshold",
+    "epsilon",
+    "probability",
+    "batches_name_prefix",
+    "recreation_interval",
+    "max_batch_images",
+    "max_image_size",
+    "jpeg_compression_level",
+    "tags",
+    "config",
+    "status",
+    "n",
+    "batch",
+    "strategy",
+    "inference_id",
+    "source",
+    "idempotency_key",
+    "extra",
+    "config_version",
+]
+
+numbers = st.one_of(
+    st.integers(),
+    st.integers(min_value=-(10**400), max_value=10**400),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.sampled_from([0, 1, -1, 0.5, 1e308, -1e308, 2**63, 2**64, -(2**63) - 1]),
+)
+scalars = st.one_of(
+    st.none(), st.booleans(), numbers, st.text(max_size=20), st.sampled_from(VOCABULARY)
+)
+keys = st.one_of(st.sampled_from(VOCABULARY), st.text(max_size=8))
+json_values = st.recursive(
+    scalars,
+    lambda children: st.one_of(
+        st.lists(children, max_size=4), st.dictionaries(keys, children, max_size=6)
+    ),
+    max_leaves=24,
+)
+json_objects = st.dictionaries(keys, json_values, max_size=8)
+
+
+def dumps(value: Any) -> bytes:
+    """JSON text of ``value``; NaN/Infinity as Python writes them (clients do send them)."""
+    return json.dumps(value, allow_nan=True).encode()
+
+
+def _lossy_text(data: bytes) -> str:
+    return data.decode("latin-1")
+
+
+json_bytes = st.one_of(
+    json_values.map(dumps),
+    json_objects.map(dumps),
+    st.binary(max_size=64),
+    st.sampled_from(
+        [b"", b"{", b'{"a":"\xff"}', b"\xef\xbb\xbf{}", b"nul\x00l", b"1e999", b"-" + b"9" * 5000]
+    ),
+)
+# JSON nested past the parser's recursion limit (tests/fuzz/test_deep_json.py covers every route).
+DEEP_JSON = (b"[" * 3000 + b"]" * 3000, b'{"a":' * 3000 + b"1" + b"}" * 3000)
+
+images = st.one_of(
+    st.just(JPEG),
+    st.binary(max_size=64),
+    st.binary(min_size=1, max_size=len(JPEG)).map(lambda cut: JPEG[: len(cut)]),
+    st.sampled_from([b"", b"GIF89a", b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff"]),
+)
+base64_texts = st.one_of(
+    st.just(JPEG_B64),
+    images.map(lambda data: base64.b64encode(data).decode()),
+    st.text(max_size=40),
+    st.sampled_from(["data:image/jpeg;base64," + JPEG_B64, "====", "a", JPEG_B64[:-3]]),
+)
+urls = st.one_of(
+    st.sampled_from(
+        [
+            "http://127.0.0.1/x.jpg",
+            "http://169.254.169.254/latest/meta-data/",
+            "http://[::1]/x.jpg",
+            "file:///etc/passwd",
+            "gopher://127.0.0.1:6379/_INFO",
+            "http://2130706433/",
+            "http://[::ffff:127.0.0.1]/",
+            "http://example.com:99999/",
+            "http://user:pw@10.0.0.1/",
+            "http://",
+            "//x",
+        ]
+    ),
+    st.text(max_size=30),
+)
+header_text = st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=126), max_size=40)
+content_types = st.one_of(
+    st.sampled_from(
+        [
+            "application/json",
+            "application/x-www-form-urlencoded",
+            "multipart/form-data",
+            "multipart/form-data; boundary=xyz",
+            "multipart/form-data; boundary=",
+            "text/plain",
+            "text/plain; charset=utf-16",
+            "image/jpeg",
+            "application/octet-stream",
+            "",
+        ]
+    ),
+    header_text,
+)
