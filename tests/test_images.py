@@ -242,3 +242,10 @@ def test_encode_jpeg_rejects_out_of_range_quality(quality: int) -> None:
 
 def test_sha256_hex() -> None:
     assert sha256_hex(b"abc") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+
+
+@pytest.mark.parametrize("data", [b"hello, not an image", b"%PDF-1.4", b"<svg/>"])
+def test_unknown_formats_say_so_without_internals(data: bytes) -> None:
+    with pytest.raises(InvalidImageError, match="unknown or unsupported image format") as info:
+        decode_image(data, max_pixels=BIG)
+    assert "BytesIO" not in info.value.message

@@ -132,7 +132,12 @@ def _header_size(data: bytes, max_pixels: int) -> tuple[int, int]:
         raise InvalidImageError(
             f"image is too large: {pixels}, the cap is {max_pixels} pixels"
         ) from None
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
+    except UnidentifiedImageError:
+        # Pillow's own message names a BytesIO object, which tells a client nothing.
+        raise InvalidImageError(
+            "not a decodable image (unknown or unsupported image format)"
+        ) from None
+    except (OSError, ValueError, SyntaxError) as exc:
         raise InvalidImageError(f"not a decodable image ({exc})") from None
 
 
