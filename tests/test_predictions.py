@@ -127,6 +127,17 @@ def test_empty_detection_list_with_explicit_task() -> None:
         ({"image": {"width": 1, "height": 1}, "predictions": 3}, "'predictions'"),
         ({"image": {"width": 1, "height": 1}, "predictions": [{"x": "a"}]}, r"predictions\[0\]"),
         ({"image": {"width": "w", "height": 1}, "predictions": []}, "'width'"),
+        # int(nan), int(inf) and float(10**400) raise; each must be a format error instead
+        ({"image": {"width": float("nan"), "height": 1}, "predictions": []}, "finite"),
+        ({"image": {"width": 1, "height": float("-inf")}, "predictions": []}, "finite"),
+        ({"image": {"width": 10**400, "height": 1}, "predictions": []}, "'width' is too large"),
+        (
+            {
+                "image": {"width": 9, "height": 9},
+                "predictions": [{"x": 10**400, "y": 1, "width": 1, "height": 1, "class": "a"}],
+            },
+            "'x' is too large",
+        ),
     ],
 )
 def test_malformed_json_names_the_field(data: Any, message: str) -> None:

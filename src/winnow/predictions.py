@@ -13,6 +13,7 @@ in pixels of the image the prediction was made on.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
@@ -143,14 +144,20 @@ def _num(data: Mapping[str, Any], key: str) -> float:
     value = data.get(key)
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise PredictionFormatError(f"'{key}' must be a number, got {value!r}")
-    return float(value)
+    try:
+        return float(value)
+    except OverflowError:  # a JSON integer beyond the float range
+        raise PredictionFormatError(f"'{key}' is too large a number") from None
 
 
 def _image_size(data: Mapping[str, Any]) -> ImageSize:
     image = data.get("image")
     if not isinstance(image, Mapping):
         raise PredictionFormatError("'image' must be an object with 'width' and 'height'")
-    return ImageSize(width=int(_num(image, "width")), height=int(_num(image, "height")))
+    width, height = _num(image, "width"), _num(image, "height")
+    if not (math.isfinite(width) and math.isfinite(height)):  # int() of NaN/inf raises
+        raise PredictionFormatError(f"'image' width and height must be finite, got {image!r}")
+    return ImageSize(width=int(width), height=int(height))
 
 
 def _detection_from_json(item: Any, index: int) -> Detection:
