@@ -156,7 +156,9 @@ def _image_size(data: Mapping[str, Any]) -> ImageSize:
         raise PredictionFormatError("'image' must be an object with 'width' and 'height'")
     width, height = _num(image, "width"), _num(image, "height")
     if not (math.isfinite(width) and math.isfinite(height)):  # int() of NaN/inf raises
-        raise PredictionFormatError(f"'image' width and height must be finite, got {image!r}")
+        raise PredictionFormatError(
+            f"'image' width and height must be finite, got {width} x {height}"
+        )
     return ImageSize(width=int(width), height=int(height))
 
 
