@@ -138,6 +138,47 @@ def test_empty_detection_list_with_explicit_task() -> None:
             },
             "'x' is too large",
         ),
+        (
+            {
+                "image": {"width": 9, "height": 9},
+                "predictions": [{"class_id": "a", "confidence": 1}],
+            },
+            "'class_id' must be an integer",
+        ),
+        (
+            {"image": {"width": 9, "height": 9}, "predictions": {"a": {"class_id": float("inf")}}},
+            "'class_id' must be an integer",
+        ),
+        (
+            {"image": {"width": 9, "height": 9}, "predictions": {}, "predicted_classes": 5},
+            "'predicted_classes'",
+        ),
+        (
+            {
+                "image": {"width": 9, "height": 9},
+                "predictions": [
+                    {"x": 1, "y": 1, "width": 1, "height": 1, "class_id": float("nan")}
+                ],
+            },
+            r"predictions\[0\]: 'class_id'",
+        ),
+        (
+            {
+                "image": {"width": 9, "height": 9},
+                "predictions": [
+                    {
+                        "x": 1,
+                        "y": 1,
+                        "width": 1,
+                        "height": 1,
+                        "keypoints": [{"x": 1, "y": 1, "confidence": "hi"}],
+                    }
+                ],
+            },
+            "'confidence' must be a number",
+        ),
+        ({"is_stub": True, "time": 10**400}, "'time' must be a number"),
+        ({"image": {"width": 9, "height": 9}, "predictions": [], "time": 10**400}, "'time'"),
     ],
 )
 def test_malformed_json_names_the_field(data: Any, message: str) -> None:

@@ -150,6 +150,16 @@ def _num(data: Mapping[str, Any], key: str) -> float:
         raise PredictionFormatError(f"'{key}' is too large a number") from None
 
 
+def _coerce(data: Mapping[str, Any], key: str, default: Any, kind: type[int] | type[float]) -> Any:
+    """``kind(data.get(key, default))`` (numeric strings too), naming ``key`` when it fails."""
+    value = data.get(key, default)
+    try:
+        return kind(value)
+    except (TypeError, ValueError, OverflowError):
+        name = "an integer" if kind is int else "a number"
+        raise PredictionFormatError(f"'{key}' must be {name}, got {value!r}") from None
+
+
 def _image_size(data: Mapping[str, Any]) -> ImageSize:
     image = data.get("image")
     if not isinstance(image, Mapping):
@@ -175,8 +185,8 @@ def _detection_from_json(item: Any, index: int) -> Detection:
                 Keypoint(
                     x=_num(k, "x"),
                     y=_num(k, "y"),
-                    confidence=float(k.get("confidence", 1.0)),
-                    class_id=int(k.get("class_id", i)),
+                    confidence=_coerce(k, "confidence", 1.0, float),
+                    class_id=_coerce(k, "class_id", i, int),
                     class_name=str(k.get("class", k.get("class_name", i))),
                 )
                 for i, k in enumerate(item["keypoints"])
@@ -186,9 +196,9 @@ def _detection_from_json(item: Any, index: int) -> Detection:
             y=_num(item, "y"),
             width=_num(item, "width"),
             height=_num(item, "height"),
-            confidence=float(item.get("confidence", 1.0)),
+            confidence=_coerce(item, "confidence", 1.0, float),
             class_name=str(item.get("class", "")),
-            class_id=int(item.get("class_id", -1)),
+            class_id=_coerce(item, "class_id", -1, int),
             detection_id=item.get("detection_id"),
             points=points,
             keypoints=keypoints,
@@ -210,11 +220,11 @@ def prediction_from_json(data: Mapping[str, Any], task_type: str | None = None) 
         return StubPrediction(
             model_id=str(data.get("model_id", "")),
             task_type=str(data.get("task_type", task_type or "")),
-            time=float(data.get("time") or 0.0),
+            time=_coerce({"time": data.get("time") or 0.0}, "time", 0.0, float),
         )
     inference_id = data.get("inference_id")
     time = data.get("time")
-    time_f = float(time) if isinstance(time, int | float) else None
+    time_f = _coerce(data, "time", None, float) if isinstance(time, int | float) else None
     preds = data.get("predictions")
     image = _image_size(data)
     if isinstance(preds, Mapping):
@@ -223,10 +233,14 @@ def prediction_from_json(data: Mapping[str, Any], task_type: str | None = None) 
             if not isinstance(score, Mapping):
                 raise PredictionFormatError(f"predictions.{name} must be an object")
             classes.append(
-                ClassScore(str(name), int(score.get("class_id", -1)), _num(score, "confidence"))
+                ClassScore(
+                    str(name), _coerce(score, "class_id", -1, int), _num(score, "confidence")
+                )
             )
         classes.sort(key=lambda c: c.confidence, reverse=True)
         predicted = data.get("predicted_classes") or []
+        if not isinstance(predicted, list):
+            raise PredictionFormatError("'predicted_classes' must be a list of class names")
         return ClassificationPrediction(
             image=image,
             classes=classes,
@@ -251,7 +265,7 @@ def prediction_from_json(data: Mapping[str, Any], task_type: str | None = None) 
             classes.append(
                 ClassScore(
                     str(item.get("class", "")),
-                    int(item.get("class_id", -1)),
+                    _coerce(item, "class_id", -1, int),
                     _num(item, "confidence"),
                 )
             )
