@@ -82,11 +82,39 @@ def test_upload_with_repeated_tags_batches_and_jobs(client: ASGIClient) -> None:
     assert details["batch"] == batch and details["inference_id"] == "inf 1"
     assert details["name"] == "3f1b2c4d-uuid.jpg"
     batches = client.get(url("/default/cars/batches")).json()["batches"]
-    assert [(b["name"], b["images"], b["numJobs"]) for b in batches] == [(batch, 1, 1)]
+    assert [(b["name"], b["images"], b["numJobs"]) for b in batches] == [(batch, 1, 0)]
     assert set(batches[0]["uploaded"]) == {"_seconds", "_nanoseconds"}
     jobs = client.get(url("/default/cars/jobs")).json()["jobs"]
     assert jobs[0]["sourceBatch"] == f"default/{batches[0]['id']}"
     assert (jobs[0]["numImages"], jobs[0]["annotated"], jobs[0]["unannotated"]) == (1, 0, 1)
+
+
+def reference_batch_total(client: ASGIClient, project: str, batch: str) -> int:
+    """The images a reference server counts in ``batch`` before it uploads (its batch cap).
+
+    Restates inference 1.8.3 ``active_learning/accounting.py``: the batch's
+    ``images``, plus, when the batch has ``numJobs > 0``, the ``numImages`` of
+    every job whose ``sourceBatch`` contains the batch id.
+    """
+    batches = client.get(url(f"/default/{project}/batches")).json()["batches"]
+    match = next((b for b in batches if b["name"] == batch), None)
+    if match is None:
+        return 0
+    in_jobs = 0
+    if match["numJobs"] > 0:
+        jobs = client.get(url(f"/default/{project}/jobs")).json()["jobs"]
+        in_jobs = sum(j["numImages"] for j in jobs if match["id"] in j["sourceBatch"])
+    return int(match["images"]) + in_jobs
+
+
+def test_reference_batch_cap_counts_each_image_once(client: ASGIClient) -> None:
+    create_project(client)
+    for seed in range(3):
+        upload(client, make_jpeg(seed=20 + seed), ("batch", "capped"))
+        assert reference_batch_total(client, "cars", "capped") == seed + 1
+    # Labeling progress stays readable under /jobs.
+    jobs = client.get(url("/default/cars/jobs")).json()["jobs"]
+    assert [(j["numImages"], j["unannotated"]) for j in jobs] == [(3, 3)]
 
 
 def test_duplicate_upload_answers_duplicate(client: ASGIClient) -> None:

@@ -195,7 +195,11 @@ def build_reference_router(platform: Platform) -> tuple[APIRouter, APIRouter]:
                     "name": row.batch.name,
                     "id": str(row.batch.id),
                     "images": row.images,
-                    "numJobs": 1 if row.images else 0,
+                    # Images never leave a winnow batch for a labeling job, so no job
+                    # holds images on top of ``images``: a reference server's batch cap
+                    # adds job images to batch images when numJobs > 0 (it counted each
+                    # image twice and stopped at half of max_batch_images).
+                    "numJobs": 0,
                     "uploaded": _timestamp(row.batch.created_at),
                 }
                 for row in rows
