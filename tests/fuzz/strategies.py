@@ -8,7 +8,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from tests.fuzz.world import jpeg
+from tests.fuzz.world import World, jpeg
 
 JPEG = jpeg()
 JPEG_B64 = base64.b64encode(JPEG).decode()
@@ -162,4 +162,61 @@ content_types = st.one_of(
         ]
     ),
     header_text,
+)
+
+
+def project_names(world: World) -> st.SearchStrategy[str]:
+    """A seeded project name, or any text (quote it for a path)."""
+    return st.one_of(st.sampled_from(list(world.projects)), st.text(min_size=1, max_size=12))
+
+
+def image_ids(world: World) -> st.SearchStrategy[str]:
+    """A seeded image id, or another number or text (digits int() refuses included)."""
+    return st.one_of(
+        st.sampled_from(world.image_ids),
+        st.integers(min_value=-(2**70), max_value=2**70).map(str),
+        st.sampled_from(["9" * 5000, "\u00b2", "1\u00b9", "0", "\u0663"]),
+        st.text(min_size=1, max_size=12),
+    )
+
+
+def numbers_as_text() -> st.SearchStrategy[str]:
+    """Numbers as a query string carries them, odd ones included."""
+    return st.one_of(
+        st.floats(allow_nan=True, allow_infinity=True).map(str),
+        st.integers(min_value=-(10**40), max_value=10**40).map(str),
+        st.sampled_from(
+            ["1e309", "-0", "0x10", "1_000", " 5 ", "\u0663", "\u00b2", "NaN", "inf", "9" * 5000]
+        ),
+        st.sampled_from(["nan,1,1", "inf,0,0", "1e308,1e308,1e308", "0.8,0.1", "-1,2,0"]),
+    )
+
+
+# A prediction the routes will mostly accept, with odd numbers and types where they may slip in.
+_point = st.fixed_dictionaries(
+    {"x": numbers, "y": numbers}, optional={"confidence": scalars, "class_id": scalars}
+)
+_detection = st.fixed_dictionaries(
+    {"x": numbers, "y": numbers, "width": numbers, "height": numbers},
+    optional={
+        "confidence": st.one_of(numbers, scalars),
+        "class": scalars,
+        "class_id": scalars,
+        "detection_id": scalars,
+        "points": st.lists(_point, max_size=4),
+        "keypoints": st.lists(_point, max_size=3),
+    },
+)
+predictions = st.fixed_dictionaries(
+    {
+        "image": st.fixed_dictionaries({"width": numbers, "height": numbers}),
+        "predictions": st.one_of(
+            st.lists(_detection, max_size=3),
+            st.lists(st.fixed_dictionaries({"class": scalars, "confidence": numbers}), max_size=3),
+            st.dictionaries(
+                st.text(max_size=5), st.fixed_dictionaries({"confidence": numbers}), max_size=3
+            ),
+        ),
+    },
+    optional={"top": scalars, "predicted_classes": json_values, "time": scalars},
 )

@@ -6,31 +6,18 @@ levels, so every place that parses a request body must name it.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 
+from tests.fuzz.harness import BASE
 from tests.fuzz.strategies import DEEP_JSON
-from tests.fuzz.world import KEY, World, build_app, seed
+from tests.fuzz.world import KEY, World
 from tests.server.asgi_client import ASGIClient
 
-BASE = "https://127.0.0.1"
 FORMS_BUG = pytest.mark.xfail(
     strict=True,
     raises=RecursionError,
     reason="platform/routes/forms.py json_body lets RecursionError through (reported, not ours)",
 )
-
-
-@pytest.fixture(scope="module")
-def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ASGIClient, World]]:
-    """A seeded app, signed in to the web UI."""
-    app = build_app(Path(tmp_path_factory.mktemp("deep")) / "data")
-    with ASGIClient(app, base_url=BASE) as client:
-        world = seed(client.request)
-        client.post("/app/login", data={"api_key": KEY}, follow_redirects=False)
-        yield client, world
 
 
 @pytest.mark.parametrize(
