@@ -8,6 +8,7 @@ from urllib.parse import quote_plus
 from tests.platform.conftest import API_KEY, make_jpeg
 from tests.platform.helpers import AL_CONFIG, capped_config, detection
 from tests.server.asgi_client import ASGIClient
+from winnow.platform.routes.reference import fit_to_stored_image
 
 
 def url(path: str, *params: tuple[str, str]) -> str:
@@ -204,3 +205,53 @@ def test_annotation_without_image_size_gets_the_stored_size(client: ASGIClient) 
     stored = client.get(url(f"/v1/images/{image_id}")).json()["annotations"][0]["body"]
     assert stored["image"] == {"width": 64, "height": 48}
     assert stored["predictions"] == body["predictions"]
+
+
+def test_prediction_declaring_another_image_size_is_mapped_onto_the_stored_image(
+    client: ASGIClient,
+) -> None:
+    # A reference server with max_image_size uploads the shrunk JPEG (64x48 from 256x96:
+    # scale 0.25 in x, 0.5 in y) and then the prediction divided by the scale instead of
+    # multiplied: image size and boxes both four/two times too large, consistently.
+    create_project(client)
+    image_id = str(upload(client, make_jpeg(64, 48), ("batch", "b"))["id"])
+    sent = detection(width=64 * 4, height=48 * 2)
+    sent["predictions"][0].update({"x": 40.0, "y": 24.0, "width": 32.0, "height": 12.0})
+    sent["predictions"][0]["tracker_id"] = 7  # fields winnow does not model are kept
+    response = client.post(
+        url(f"/dataset/cars/annotate/{image_id}", ("name", "p.json"), ("prediction", "true")),
+        content=json.dumps(sent).encode(),
+        headers={"Content-Type": "text/plain"},
+    )
+    assert response.json() == {"success": True}
+    stored = client.get(url(f"/v1/images/{image_id}")).json()["annotations"][0]["body"]
+    assert stored["image"] == {"width": 64, "height": 48}
+    box = stored["predictions"][0]
+    assert (box["x"], box["y"], box["width"], box["height"]) == (10.0, 12.0, 8.0, 6.0)
+    assert box["tracker_id"] == 7
+
+
+def test_fit_to_stored_image_scales_points_and_keypoints_per_axis() -> None:
+    sent = {
+        "image": {"width": 200, "height": 100},
+        "predictions": [
+            {
+                "x": 100,
+                "y": 50,
+                "width": 20,
+                "height": 10,
+                "points": [{"x": 10, "y": 20}],
+                "keypoints": [{"x": 30, "y": 40, "confidence": 0.5, "class": "nose"}],
+            }
+        ],
+    }
+    fitted = json.loads(fit_to_stored_image(json.dumps(sent), 100, 25))
+    (item,) = fitted["predictions"]
+    assert (item["x"], item["y"], item["width"], item["height"]) == (50, 12.5, 10, 2.5)
+    assert item["points"] == [{"x": 5, "y": 5}]
+    assert item["keypoints"] == [{"x": 15, "y": 10, "confidence": 0.5, "class": "nose"}]
+    assert fitted["image"] == {"width": 100, "height": 25}
+    same = json.dumps(dict(sent, image={"width": 100, "height": 25}))
+    assert fit_to_stored_image(same, 100, 25) == same
+    for untouched in ("stop sign", "{not json", '{"predictions": []}', '{"image": {"width": 0}}'):
+        assert fit_to_stored_image(untouched, 100, 25) == untouched

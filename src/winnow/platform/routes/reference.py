@@ -10,6 +10,7 @@ inference server.
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -48,6 +49,53 @@ def _timestamp(value: datetime) -> dict[str, int]:
     moment = as_utc(value)
     seconds = int(moment.timestamp())
     return {"_seconds": seconds, "_nanoseconds": moment.microsecond * 1000}
+
+
+def _scaled(item: Any, sx: float, sy: float, keys: tuple[str, ...]) -> None:
+    if not isinstance(item, dict):
+        return
+    for key in keys:
+        value = item.get(key)
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            item[key] = value * (sx if key in ("x", "width") else sy)
+
+
+def fit_to_stored_image(body: str, width: int, height: int) -> str:
+    """Prediction JSON whose declared ``image`` size differs from the stored image, rescaled.
+
+    Coordinates are mapped per axis from the declared size onto the stored
+    ``width`` x ``height`` (boxes, polygon points, keypoints). A reference
+    server that shrinks images (``max_image_size``) divides its predictions
+    and their image size by the scale where it should multiply, consistently,
+    so this mapping puts its boxes exactly on the uploaded image. Anything
+    else (text, no or matching size, malformed JSON) is returned unchanged
+    for the store to accept or name what is wrong.
+    """
+    if not body.lstrip().startswith("{"):
+        return body
+    try:
+        data = json.loads(body)
+    except (ValueError, RecursionError):
+        return body
+    size = data.get("image") if isinstance(data, dict) else None
+    if not isinstance(size, dict):
+        return body
+    declared_w, declared_h = size.get("width"), size.get("height")
+    if not (isinstance(declared_w, int | float) and isinstance(declared_h, int | float)):
+        return body
+    if declared_w <= 0 or declared_h <= 0 or (declared_w, declared_h) == (width, height):
+        return body
+    sx, sy = width / declared_w, height / declared_h
+    detections = data.get("predictions")
+    if isinstance(detections, list):
+        for detection in detections:
+            _scaled(detection, sx, sy, ("x", "y", "width", "height"))
+            for nested in ("points", "keypoints"):
+                points = detection.get(nested) if isinstance(detection, dict) else None
+                for point in points if isinstance(points, list) else []:
+                    _scaled(point, sx, sy, ("x", "y"))
+    data["image"] = {"width": width, "height": height}
+    return json.dumps(data)
 
 
 def _truthy(value: str | None) -> bool:
@@ -113,16 +161,21 @@ def build_reference_router(platform: Platform) -> tuple[APIRouter, APIRouter]:
         if not body.strip():
             raise BadRequestError("body: the annotation is empty")
         query = request.query_params
-        await run_in_threadpool(
-            lambda: platform.annotate(
+
+        def save() -> None:
+            with platform.db.read() as session:
+                stored = store.get_image(session=session, workspace=workspace, image_id=image_id)
+                size = (stored.width, stored.height)
+            platform.annotate(
                 workspace=workspace,
                 project=project,
                 image_id=image_id,
-                body=body,
+                body=fit_to_stored_image(body, *size),
                 name=query.get("name"),
                 prediction=_truthy(query.get("prediction")),
             )
-        )
+
+        await run_in_threadpool(save)
         return {"success": True}
 
     @fixed.post("/inference-stats", summary="Accepted and ignored")
