@@ -110,6 +110,19 @@ def test_image_list_gives_an_array_with_one_id_each(client: ASGIClient) -> None:
     assert len({d["inference_id"] for d in data}) == 3
 
 
+def test_a_bad_image_in_a_list_is_named_by_its_index(client: ASGIClient) -> None:
+    images = [{"type": "base64", "value": jpeg_b64()}, {"type": "base64", "value": "aGVsbG8="}]
+    response = client.post(
+        "/infer/object_detection", json={"api_key": KEY, "model_id": "cars/1", "image": images}
+    )
+    assert response.status_code == 400, response.text
+    assert response.json()["message"].startswith("image[1]: not a decodable image")
+    single = client.post(
+        "/infer/object_detection", json={"api_key": KEY, "model_id": "cars/1", "image": images[1]}
+    )
+    assert single.json()["message"].startswith("not a decodable image")
+
+
 def test_unknown_fields_are_ignored(client: ASGIClient) -> None:
     extra = {
         "fix_batch_size": True,

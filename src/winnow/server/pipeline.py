@@ -23,7 +23,7 @@ import numpy.typing as npt
 from fastapi import BackgroundTasks
 
 from winnow.activelearning.datapoint import CollectionContext
-from winnow.errors import BadRequestError
+from winnow.errors import BadRequestError, WinnowError
 from winnow.models.base import Model
 from winnow.predictions import Prediction, StubPrediction, prediction_to_json
 from winnow.server.annotate import annotated_jpeg
@@ -72,16 +72,22 @@ def run_inference(
             f"{route_task}{hint}"
         )
     settings = services.settings
-    images = [
-        load_image(
-            item,
-            fetch_url=services.fetch_url,
-            max_bytes=settings.max_upload_bytes,
-            max_pixels=settings.max_image_pixels,
-            auto_orient=request.auto_orient,
-        )
-        for item in request.images
-    ]
+    images = []
+    for index, item in enumerate(request.images):
+        try:
+            images.append(
+                load_image(
+                    item,
+                    fetch_url=services.fetch_url,
+                    max_bytes=settings.max_upload_bytes,
+                    max_pixels=settings.max_image_pixels,
+                    auto_orient=request.auto_orient,
+                )
+            )
+        except WinnowError as exc:
+            if request.as_list:  # say which image of the list; class and status stay
+                exc.message = f"image[{index}]: {exc.message}"
+            raise
     started = time.perf_counter()
     predictions = model.infer(images, request.params)
     elapsed = time.perf_counter() - started
