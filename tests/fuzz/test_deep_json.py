@@ -10,7 +10,7 @@ import pytest
 
 from tests.fuzz.harness import BASE
 from tests.fuzz.strategies import DEEP_JSON
-from tests.fuzz.world import KEY, World
+from tests.fuzz.world import KEY, World, jpeg
 from tests.server.asgi_client import ASGIClient
 
 FORMS_BUG = pytest.mark.xfail(
@@ -48,3 +48,20 @@ def test_deeply_nested_json_is_400(
     )
     assert response.status_code == 400, response.text
     assert "nested too deeply" in response.json()["message"]
+
+
+@FORMS_BUG
+@pytest.mark.parametrize("part", ["metadata", "prediction"])
+def test_deeply_nested_json_in_a_multipart_part_is_400(
+    target: tuple[ASGIClient, World], part: str
+) -> None:
+    client, _world = target
+    fields = {"metadata": '{"batch": "deep"}', part: DEEP_JSON[0].decode()}
+    response = client.post(
+        "/v1/projects/det/datapoints",
+        params={"api_key": KEY},
+        data=fields,
+        files={"file": ("a.jpg", jpeg(seed=7), "image/jpeg")},
+    )
+    assert response.status_code == 400, response.text
+    assert part in response.json()["message"]
