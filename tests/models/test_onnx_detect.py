@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -155,6 +157,15 @@ def test_fixed_input_size_wins_and_an_unusable_model_is_refused_at_load() -> Non
     broken = constant_model([np.zeros((1, 5), np.float32)], metadata=META)
     with pytest.raises(UnprocessableError, match="broken/1"):
         load_onnx_model("broken/1", broken)
+
+
+def test_an_unloadable_file_on_disk_is_refused_without_naming_its_path(tmp_path: Path) -> None:
+    path = tmp_path / "private-cache-dir" / "m.onnx"
+    path.parent.mkdir()
+    path.write_bytes(b"not an onnx file")
+    with pytest.raises(UnprocessableError, match="not a loadable ONNX model") as info:
+        load_onnx_model("junk/1", path)
+    assert "private-cache-dir" not in info.value.message, info.value.message
 
 
 def test_unloadable_file_and_task_mismatch_are_unprocessable() -> None:

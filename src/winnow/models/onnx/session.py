@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ast
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -175,7 +176,9 @@ class OnnxSession:
                 providers=["CPUExecutionProvider"],
             )
         except Exception as exc:  # onnxruntime raises several private exception types
-            raise UnprocessableError(f"not a loadable ONNX model: {exc}") from exc
+            # Its message names the cache file path; clients need the reason, not our disk.
+            reason = re.sub(r"Load model from \S+ failed:\s*", "", str(exc))
+            raise UnprocessableError(f"not a loadable ONNX model: {reason}") from exc
         inputs = self.session.get_inputs()
         if len(inputs) != 1 or len(inputs[0].shape) != 4:
             raise UnprocessableError(
