@@ -207,3 +207,30 @@ def test_sessions_expire(web: tuple[ASGIClient, Platform]) -> None:
     other = Sessions(platform.db, b"another secret")
     assert other.workspace(value) is None
     assert workspace.name == "default"
+
+
+def test_batch_names_with_slashes_and_url_characters_get_working_pages(
+    signed_in: tuple[ASGIClient, Platform],
+) -> None:
+    # Batch names are free text from clients; "a/b" once made every project page a 500.
+    client, platform = signed_in
+    create_project(platform, "cars")
+    names = ["a/b", "x/review", "a?b#c", "50%", "é ü"]
+    ids = {name: add_image(platform, "cars", batch=name, seed=i) for i, name in enumerate(names)}
+    assert client.get("/app/projects/cars").status_code == 200
+    for name, image_id in ids.items():
+        label = client.get(f"/app/projects/cars/images/{image_id}")
+        assert label.status_code == 200, (name, label.text[:200])
+        href = re.search(r'href="([^"]*/batches/[^"?]*)', label.text)
+        assert href is not None, name
+        page = client.get(href.group(1))
+        assert page.status_code == 200, (name, page.text[:200])
+        assert name in page.text, name
+        review = client.post(
+            href.group(1) + "/review",
+            data={"action": "accept"},
+            headers={"Origin": "https://127.0.0.1"},
+            follow_redirects=False,
+        )
+        assert review.status_code == 303, (name, review.text[:200])
+        assert review.headers["location"].endswith(href.group(1).split("/app", 1)[1]), name

@@ -112,7 +112,7 @@ def api_routes(ctx: WebContext) -> APIRouter:
 
         return await run_in_threadpool(apply)
 
-    @router.post("/projects/{project}/batches/{batch}/review", name="batch_review")
+    @router.post("/projects/{project}/batches/{batch:batch}/review", name="batch_review")
     def batch_review(
         request: Request, project: str, batch: str, action: Annotated[str, Form()] = ""
     ) -> Response:

@@ -11,12 +11,35 @@ from fastapi import Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
+from starlette.convertors import Convertor, register_url_convertor
 
 from winnow.errors import ForbiddenError, UnauthorizedError, WinnowError
 from winnow.platform.schema import Workspace
 from winnow.platform.service import Platform
 from winnow.web.assets import STATIC_PATH, TEMPLATES_DIR, static_url
 from winnow.web.session import COOKIE, Sessions, load_secret, same_origin
+
+
+class BatchNameConvertor(Convertor[str]):
+    """``{batch:batch}``: a batch name in a path, any text (``/``, ``?``, ``#`` too).
+
+    Batch names come from clients and may hold characters that end a path
+    segment; URLs are built percent-encoded, and since routing sees the
+    decoded path, the segment matches up to the end (or to ``/review``).
+    """
+
+    regex = ".+"
+
+    def convert(self, value: str) -> str:
+        """The name as routed (already percent-decoded)."""
+        return value
+
+    def to_string(self, value: str) -> str:
+        """The name percent-encoded for a URL."""
+        return quote(str(value), safe="")
+
+
+register_url_convertor("batch", BatchNameConvertor())
 
 
 def script_json(value: Any) -> str:

@@ -208,7 +208,9 @@ def web_router(platform: Platform, prefix: str = "/app") -> APIRouter:
             diff=diff_view,
         )
 
-    @router.get("/projects/{project}/batches/{batch}", name="batch", response_class=HTMLResponse)
+    @router.get(
+        "/projects/{project}/batches/{batch:batch}", name="batch", response_class=HTMLResponse
+    )
     def batch_page(
         request: Request,
         project: str,
