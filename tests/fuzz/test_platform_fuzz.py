@@ -204,11 +204,20 @@ def test_registered_predictions_read_back(
     client, world = target
     project = data.draw(st.sampled_from(list(world.projects)), label="project")
     prediction = data.draw(predictions, label="prediction")
+    batch = data.draw(
+        st.one_of(
+            st.sampled_from(["odd", "a/b", "x/review", "a?b#c", "%2F"]), st.text(max_size=20)
+        ),
+        label="batch",
+    )
+    # Everything is drawn before the first request: answers depend on the app's state.
+    fmt = data.draw(st.sampled_from(["coco", "yolo", "voc", "folders"]), label="format")
+    seed = data.draw(st.integers(0, 10**6), label="jpeg seed")
     registered = client.post(
         f"/v1/projects/{project}/datapoints",
         headers={"Authorization": f"Bearer {KEY}"},
-        data={"metadata": dumps({"batch": "odd"}).decode(), "prediction": dumps(prediction)},
-        files={"file": ("a.jpg", jpeg(seed=data.draw(st.integers(0, 10**6))), "image/jpeg")},
+        data={"metadata": dumps({"batch": batch}).decode(), "prediction": dumps(prediction)},
+        files={"file": ("a.jpg", jpeg(seed=seed), "image/jpeg")},
     )
     check(registered, f"register {project} {prediction}")
     event(f"registration answered {registered.status_code}")
@@ -216,14 +225,14 @@ def test_registered_predictions_read_back(
         return
     image = registered.json()["id"]
     for path in (
+        f"/app/projects/{project}",
         f"/v1/images/{image}",
         f"/app/projects/{project}/images/{image}",
         f"/app/images/{image}/thumb",
-        f"/app/projects/{project}/batches/odd",
+        f"/app/projects/{project}/batches/{quoted(batch)}",
     ):
         check(client.get(path, params={"api_key": KEY}), f"GET {path} after {prediction}")
-    fmt = data.draw(st.sampled_from(["coco", "yolo", "voc", "folders"]), label="format")
     exported = client.get(
-        f"/v1/projects/{project}/export", params={"api_key": KEY, "format": fmt, "batch": "odd"}
+        f"/v1/projects/{project}/export", params={"api_key": KEY, "format": fmt, "batch": batch}
     )
     check(exported, f"export {project} {fmt} after {prediction}")
