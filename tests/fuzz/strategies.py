@@ -220,3 +220,118 @@ predictions = st.fixed_dictionaries(
     },
     optional={"top": scalars, "predicted_classes": json_values, "time": scalars},
 )
+
+
+# An active learning configuration: the right structure, with values that may be wrong.
+_limit = st.fixed_dictionaries(
+    {"type": st.one_of(st.sampled_from(["minutely", "hourly", "daily"]), scalars), "value": numbers}
+)
+_strategy = st.fixed_dictionaries(
+    {
+        "name": st.one_of(st.text(min_size=1, max_size=8), scalars),
+        "type": st.one_of(
+            st.sampled_from(
+                ["random", "close_to_threshold", "classes_based", "detections_number_based"]
+            ),
+            scalars,
+        ),
+    },
+    optional={
+        key: st.one_of(
+            st.floats(0, 1),
+            st.integers(0, 9),
+            st.booleans(),
+            numbers,
+            scalars,
+            st.lists(scalars, max_size=3),
+        )
+        for key in (
+            "traffic_percentage",
+            "threshold",
+            "epsilon",
+            "probability",
+            "more_than",
+            "less_than",
+            "minimum_objects_close_to_threshold",
+            "only_top_classes",
+            "selected_class_names",
+            "tags",
+        )
+    }
+    | {"limits": st.lists(_limit, max_size=3)},
+)
+al_configs = st.fixed_dictionaries(
+    {"enabled": st.one_of(st.just(True), st.just(True), scalars)},
+    optional={
+        "persist_predictions": st.one_of(st.booleans(), st.booleans(), scalars),
+        "sampling_strategies": st.lists(_strategy, max_size=3),
+        "batching_strategy": st.fixed_dictionaries(
+            {
+                "batches_name_prefix": st.one_of(st.sampled_from(["al", "a/b", ""]), scalars),
+                "recreation_interval": st.one_of(
+                    st.sampled_from(["never", "daily", "weekly", "monthly"]), scalars
+                ),
+            },
+            optional={"max_batch_images": numbers},
+        ),
+        "tags": st.lists(scalars, max_size=3),
+        "max_image_size": st.one_of(st.lists(numbers, max_size=3), scalars),
+        "jpeg_compression_level": numbers,
+        "dedup": st.dictionaries(
+            st.sampled_from(["enabled", "max_distance", "window_seconds"]), scalars, max_size=3
+        ),
+    },
+)
+
+_probability = st.one_of(st.sampled_from([0.0, 1.0, 0, 1]), st.floats(0, 1))
+_valid_strategy = st.one_of(
+    st.fixed_dictionaries(
+        {"name": st.just("r"), "type": st.just("random"), "traffic_percentage": _probability}
+    ),
+    st.fixed_dictionaries(
+        {
+            "name": st.just("c"),
+            "type": st.just("close_to_threshold"),
+            "threshold": _probability,
+            "epsilon": st.floats(1e-9, 1),
+            "probability": _probability,
+        },
+        optional={"selected_class_names": st.lists(st.sampled_from(["car", "bus"]), max_size=2)},
+    ),
+    st.fixed_dictionaries(
+        {
+            "name": st.just("k"),
+            "type": st.just("classes_based"),
+            "selected_class_names": st.lists(st.sampled_from(["car", "a"]), min_size=1),
+            "probability": _probability,
+        }
+    ),
+    st.fixed_dictionaries(
+        {
+            "name": st.just("d"),
+            "type": st.just("detections_number_based"),
+            "probability": _probability,
+        },
+        optional={"more_than": st.integers(0, 10**9), "less_than": st.integers(1, 10**9)},
+    ),
+)
+valid_al_configs = st.fixed_dictionaries(
+    {
+        "enabled": st.just(True),
+        "persist_predictions": st.booleans(),
+        "sampling_strategies": st.lists(
+            _valid_strategy, min_size=1, max_size=3, unique_by=lambda s: s["name"]
+        ),
+        "batching_strategy": st.fixed_dictionaries(
+            {
+                "batches_name_prefix": st.sampled_from(["al", "x-y_z"]),
+                "recreation_interval": st.sampled_from(["never", "daily", "weekly", "monthly"]),
+            },
+            optional={"max_batch_images": st.integers(1, 10**9)},
+        ),
+    },
+    optional={
+        "max_image_size": st.tuples(st.integers(1, 10**5), st.integers(1, 10**5)).map(list),
+        "jpeg_compression_level": st.integers(1, 100),
+    },
+)

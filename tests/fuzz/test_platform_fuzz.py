@@ -12,8 +12,10 @@ import pytest
 from hypothesis import event, given
 from hypothesis import strategies as st
 
-from tests.fuzz.harness import FUZZ, auth, check, quoted
+from tests.fuzz.harness import BASE, FUZZ, auth, check, quoted
 from tests.fuzz.strategies import (
+    JPEG_B64,
+    al_configs,
     content_types,
     dumps,
     header_text,
@@ -25,6 +27,7 @@ from tests.fuzz.strategies import (
     numbers_as_text,
     predictions,
     project_names,
+    valid_al_configs,
 )
 from tests.fuzz.world import KEY, World, jpeg
 from tests.server.asgi_client import ASGIClient
@@ -236,3 +239,35 @@ def test_registered_predictions_read_back(
         f"/v1/projects/{project}/export", params={"api_key": KEY, "format": fmt, "batch": batch}
     )
     check(exported, f"export {project} {fmt} after {prediction}")
+
+
+@FUZZ
+@given(data=st.data())
+def test_al_configs_of_the_right_shape(
+    target: tuple[ASGIClient, World], data: st.DataObject
+) -> None:
+    # Saved or refused with a message, validated and dry-run by the editor, and whatever
+    # was saved still renders on the config page and feeds inference without a 5xx.
+    client, world = target
+    project = data.draw(st.sampled_from(list(world.projects)), label="project")
+    config = data.draw(st.one_of(valid_al_configs, al_configs), label="config")
+    origin = {"Origin": BASE}
+    saved = client.request(
+        "PUT", f"/v1/projects/{project}/al-config", params={"api_key": KEY}, content=dumps(config)
+    )
+    check(saved, f"save {config}")
+    event(f"config save answered {saved.status_code}")
+    for path in ("config/validate", "config/dry-run"):
+        response = client.post(
+            f"/app/projects/{project}/{path}",
+            content=dumps({"config": config, "n": 20}),
+            headers={"Content-Type": "application/json", **origin},
+        )
+        check(response, f"{path} {config}")
+    check(client.get(f"/app/projects/{project}/config"), f"config page after {config}")
+    check(client.get(f"/app/projects/{project}/config", params={"diff": 1}), "config diff")
+    inferred = client.post(
+        "/infer/object_detection",
+        json={"api_key": KEY, "model_id": "det/1", "image": {"type": "base64", "value": JPEG_B64}},
+    )
+    check(inferred, "inference after a config change")
