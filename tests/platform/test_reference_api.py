@@ -255,3 +255,12 @@ def test_fit_to_stored_image_scales_points_and_keypoints_per_axis() -> None:
     assert fit_to_stored_image(same, 100, 25) == same
     for untouched in ("stop sign", "{not json", '{"predictions": []}', '{"image": {"width": 0}}'):
         assert fit_to_stored_image(untouched, 100, 25) == untouched
+
+
+def test_usage_plan_of_a_valid_key_is_never_over_quota(client: ASGIClient) -> None:
+    # The reference asks with the key as Bearer; a 4xx makes it treat the key as over quota.
+    response = client.get("/usage/plan", headers={"Authorization": f"Bearer {API_KEY}"})
+    assert response.status_code == 200 and response.json() == {"over_quota": False}
+    assert (
+        client.get("/usage/plan", headers={"Authorization": "Bearer wrong-key"}).status_code == 401
+    )

@@ -178,6 +178,13 @@ def build_reference_router(platform: Platform) -> tuple[APIRouter, APIRouter]:
         await run_in_threadpool(save)
         return {"success": True}
 
+    @fixed.get("/usage/plan", summary="Plan of an API key: never over quota")
+    def usage_plan(workspace: Workspace = caller) -> dict[str, Any]:
+        # A reference server asks for the key's plan (Bearer header) and, on any 4xx,
+        # treats the key as over quota, which refuses its stream and WebRTC requests.
+        # winnow has no plans or quotas: a valid key is never over quota.
+        return {"over_quota": False}
+
     @fixed.post("/inference-stats", summary="Accepted and ignored")
     @fixed.post("/usage/inference", summary="Accepted and ignored")
     def ignored() -> dict[str, Any]:
