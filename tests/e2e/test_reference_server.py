@@ -1,0 +1,334 @@
+"""An unmodified reference inference server (PyPI inference-core 1.8.3) collecting into winnow.
+
+compat.md section 2: a reference server whose ``API_BASE_URL`` points at
+winnow's platform must collect data into winnow. Here the real server runs
+in its own virtualenv (tests/e2e/reference/venv.py), built as its CPU docker
+image builds it (tests/e2e/reference/app.py), with ``API_BASE_URL`` at a
+recording proxy in front of a real ``winnow serve --role platform``; the
+tests call the reference server's own inference routes and then read what
+arrived through winnow's /v1 API. The proxy's record shows every platform call
+the reference made and winnow's status for it.
+
+The reference reads a project's AL configuration once per model and keeps it
+for the life of the process, so every test uses its own project, configured
+before its first inference.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import cv2
+import httpx
+import numpy as np
+import pytest
+
+from tests.e2e.reference.recorder import Call, Recorder, recording_proxy
+from tests.e2e.reference.venv import reference_python
+from tests.e2e.servers import Server, free_port, winnow_serve
+
+pytestmark = [pytest.mark.sdk, pytest.mark.slow, pytest.mark.timeout(1500)]
+
+KEY = "ref-compat-key-0123456789abcdef"
+APP_DIR = Path(__file__).resolve().parent / "reference"
+BOX_PROJECTS = ("ref-boxes", "ref-boxes-small")
+STARTUP_TIMEOUT = 180.0
+
+
+@dataclass
+class Reference:
+    """The running reference server, the winnow platform behind it, and the proxy's record."""
+
+    url: str
+    platform: Server
+    recorder: Recorder
+    log_path: Path
+
+    def log(self) -> str:
+        """What the reference server printed so far."""
+        return self.log_path.read_text(errors="replace")
+
+
+def _reference_env(api_base_url: str, work: Path) -> dict[str, str]:
+    return {
+        "PATH": os.environ.get("PATH", ""),
+        "HOME": str(work),
+        "PYTHONPATH": str(APP_DIR),
+        "API_BASE_URL": api_base_url,
+        "ACTIVE_LEARNING_ENABLED": "true",
+        "MODEL_CACHE_DIR": str(work / "model-cache"),
+        "ENABLE_STREAM_API": "false",
+        "ALLOW_CUSTOM_PYTHON_EXECUTION_IN_WORKFLOWS": "false",
+        "DISABLE_VERSION_CHECK": "true",
+        "HF_HUB_OFFLINE": "1",
+        "REF_HARNESS_BOX_PROJECTS": ",".join(BOX_PROJECTS),
+    }
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Reference]:
+    """winnow (role platform) <- recording proxy <- reference inference server, once per module."""
+    python = reference_python()
+    work = tmp_path_factory.mktemp("reference")
+    # The app mounts these folders of its docker image's working directory.
+    for folder in ("static", "_next/static"):
+        (work / "inference" / "landing" / "out" / folder).mkdir(parents=True)
+    with (
+        winnow_serve(work / "winnow", api_key=KEY, args=("--role", "platform")) as platform,
+        recording_proxy(platform.url) as (proxy_url, recorder),
+    ):
+        port = free_port()
+        log_path = work / "reference.log"
+        command = [str(python), "-m", "uvicorn", "app:app", "--host", "127.0.0.1"]
+        with log_path.open("wb") as log:
+            process = subprocess.Popen(
+                [*command, "--port", str(port)],
+                cwd=work,
+                env=_reference_env(proxy_url, work),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        running = Reference(f"http://127.0.0.1:{port}", platform, recorder, log_path)
+        try:
+            _wait_until_up(running, process)
+            yield running
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=10)
+
+
+def _wait_until_up(reference: Reference, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + STARTUP_TIMEOUT
+    while True:
+        if process.poll() is not None:
+            raise RuntimeError(f"the reference server exited early:\n{reference.log()[-5000:]}")
+        try:
+            if httpx.get(f"{reference.url}/info", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the reference server did not come up:\n{reference.log()[-5000:]}")
+        time.sleep(0.5)
+
+
+def _project(reference: Reference, name: str, config: dict[str, Any]) -> None:
+    with reference.platform.client() as http:
+        created = http.post("/v1/projects", json={"name": name, "type": "object-detection"})
+        assert created.status_code == 201, created.text
+        saved = http.put(f"/v1/projects/{name}/al-config", json=config)
+        assert saved.status_code == 200, saved.text
+
+
+def _config(prefix: str, **extra: Any) -> dict[str, Any]:
+    batching = {"batches_name_prefix": prefix, "recreation_interval": "never"}
+    batching.update(extra.pop("batching", {}))
+    return {
+        "enabled": True,
+        "persist_predictions": False,
+        "sampling_strategies": [
+            {"name": "everything", "type": "random", "traffic_percentage": 1.0, "tags": ["sampled"]}
+        ],
+        "batching_strategy": batching,
+        "tags": ["from-reference", "site:a"],
+        **extra,
+    }
+
+
+def _jpeg_b64(seed: int, width: int = 640, height: int = 480) -> str:
+    image = np.random.default_rng(seed).integers(0, 255, (height, width, 3), dtype=np.uint8)
+    ok, encoded = cv2.imencode(".jpg", image)
+    assert ok
+    return base64.b64encode(encoded.tobytes()).decode()
+
+
+def _infer_v1(reference: Reference, model_id: str, seed: int, **size: int) -> dict[str, Any]:
+    body = {
+        "api_key": KEY,
+        "model_id": model_id,
+        "image": {"type": "base64", "value": _jpeg_b64(seed, **size)},
+    }
+    response = httpx.post(f"{reference.url}/infer/object_detection", json=body, timeout=60)
+    assert response.status_code == 200, response.text
+    result: dict[str, Any] = response.json()
+    return result
+
+
+def _infer_legacy(reference: Reference, model_id: str, seed: int) -> dict[str, Any]:
+    response = httpx.post(
+        f"{reference.url}/{model_id}",
+        params={"api_key": KEY},
+        content=_jpeg_b64(seed),
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+        timeout=60,
+    )
+    assert response.status_code == 200, response.text
+    result: dict[str, Any] = response.json()
+    return result
+
+
+def _images(reference: Reference, project: str) -> list[dict[str, Any]]:
+    with reference.platform.client() as http:
+        response = http.get(f"/v1/projects/{project}/images", params={"limit": 100})
+        assert response.status_code == 200, response.text
+        found: list[dict[str, Any]] = response.json()["images"]
+        return found
+
+
+def _wait(what: Callable[[], bool], timeout: float = 30.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while not what():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.2)
+    return True
+
+
+def _calls_for(reference: Reference, project: str) -> list[Call]:
+    return [
+        call
+        for call in reference.recorder.calls()
+        if f"/{project}/" in f"{call.path}/" and not call.path.startswith("/v1/")
+    ]
+
+
+def _assert_all_answered(reference: Reference, since: int) -> None:
+    """Every platform call since the ``since``-th was answered below 400; no AL error logged."""
+    failed = [
+        (c.method, c.path, c.status) for c in reference.recorder.calls()[since:] if c.status >= 400
+    ]
+    assert failed == [], f"winnow refused calls of the reference server: {failed}"
+    assert "Error in datapoint registration" not in reference.log(), reference.log()[-5000:]
+
+
+@pytest.mark.parametrize("route", ["v1", "legacy"])
+def test_stub_inference_lands_in_the_configured_batch_with_tags(
+    reference: Reference, route: str
+) -> None:
+    project = f"ref-stub-{route}"
+    since = len(reference.recorder.calls())
+    _project(reference, project, _config(f"al-{route}"))
+    if route == "v1":
+        result = _infer_v1(reference, f"{project}/0", seed=1)
+    else:
+        result = _infer_legacy(reference, f"{project}/0", seed=2)
+    assert result["is_stub"] is True
+    assert result["model_id"] == f"{project}/0"
+
+    assert _wait(lambda: len(_images(reference, project)) == 1), reference.log()[-5000:]
+    (image,) = _images(reference, project)
+    assert image["batch"] == f"al-{route}"
+    assert sorted(image["tags"]) == sorted(["from-reference", "site:a", "sampled"])
+    assert (image["width"], image["height"]) == (640, 480)
+    assert image["inference_id"]  # the reference sends its request id
+    with reference.platform.client() as http:
+        details = http.get(f"/v1/images/{image['id']}").json()
+    assert details["annotations"] == []  # a stub predicts nothing: no annotation upload
+    _assert_all_answered(reference, since)
+    used = {(c.method, c.path) for c in _calls_for(reference, project)}
+    assert used == {
+        ("GET", f"/default/{project}"),
+        ("GET", f"/default/{project}/active_learning"),
+        ("POST", f"/dataset/{project}/upload"),
+    }
+    upload = next(c for c in _calls_for(reference, project) if c.path.endswith("/upload"))
+    assert upload.query["batch"] == [f"al-{route}"]
+    assert upload.query["api_key"] == [KEY]
+
+
+def _annotations(reference: Reference, image_id: str) -> list[dict[str, Any]]:
+    with reference.platform.client() as http:
+        found: list[dict[str, Any]] = http.get(f"/v1/images/{image_id}").json()["annotations"]
+        return found
+
+
+def _collect_one_box(
+    reference: Reference, project: str, config: dict[str, Any]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Configure ``project``, infer one 640x480 image; the stored image and its annotation."""
+    _project(reference, project, config)
+    result = _infer_v1(reference, f"{project}/0", seed=3, width=640, height=480)
+    assert len(result["predictions"]) == 1
+
+    def annotated() -> bool:
+        images = _images(reference, project)
+        return len(images) == 1 and _annotations(reference, images[0]["id"]) != []
+
+    assert _wait(annotated), reference.log()[-5000:]
+    (image,) = _images(reference, project)
+    (annotation,) = _annotations(reference, image["id"])
+    return image, annotation
+
+
+def test_detection_prediction_is_stored_as_a_prediction_annotation(reference: Reference) -> None:
+    since = len(reference.recorder.calls())
+    image, annotation = _collect_one_box(
+        reference, BOX_PROJECTS[0], _config("boxes", persist_predictions=True)
+    )
+    assert annotation["kind"] == "prediction"
+    assert annotation["format"] == "json"
+    body = annotation["body"]
+    assert (image["width"], image["height"]) == (640, 480)
+    assert body["image"] == {"width": 640, "height": 480}
+    (box,) = body["predictions"]
+    assert (box["x"], box["y"], box["width"], box["height"]) == (320, 240, 320, 240)
+    assert box["class"] == "thing"
+    # With persist_predictions the reference also tags the image with the model id.
+    assert f"{BOX_PROJECTS[0]}-0" in image["tags"]
+    _assert_all_answered(reference, since)
+    annotate = [c for c in _calls_for(reference, BOX_PROJECTS[0]) if "/annotate/" in c.path]
+    assert [c.query["prediction"] for c in annotate] == [["true"]]
+    assert annotate[0].path == f"/dataset/{BOX_PROJECTS[0]}/annotate/{image['id']}"
+
+
+def test_prediction_of_a_shrunk_image_lines_up_with_the_stored_image(
+    reference: Reference,
+) -> None:
+    # max_image_size halves the 640x480 image; the reference divides its prediction by the
+    # scale (declaring a 1280x960 image); winnow maps it onto the stored 320x240 image.
+    since = len(reference.recorder.calls())
+    config = _config("small", persist_predictions=True, max_image_size=[240, 320])
+    image, annotation = _collect_one_box(reference, BOX_PROJECTS[1], config)
+    assert (image["width"], image["height"]) == (320, 240)
+    body = annotation["body"]
+    assert body["image"] == {"width": 320, "height": 240}
+    (box,) = body["predictions"]
+    assert (box["x"], box["y"], box["width"], box["height"]) == (160, 120, 160, 120)
+    _assert_all_answered(reference, since)
+    (sent,) = [c for c in _calls_for(reference, BOX_PROJECTS[1]) if "/annotate/" in c.path]
+    assert json.loads(sent.body)["image"] == {"width": 1280, "height": 960}  # the reference bug
+
+
+def test_max_batch_images_counts_each_image_once(reference: Reference) -> None:
+    project = "ref-capped"
+    since = len(reference.recorder.calls())
+    _project(reference, project, _config("capped", batching={"max_batch_images": 3}))
+
+    def batch_checks() -> int:
+        return sum(
+            1 for c in _calls_for(reference, project) if c.path == f"/default/{project}/batches"
+        )
+
+    for seed in range(3):
+        _infer_v1(reference, f"{project}/0", seed=10 + seed, width=160, height=120)
+        assert _wait(lambda n=seed + 1: len(_images(reference, project)) == n), (
+            f"the reference stopped at {len(_images(reference, project))} images of 3"
+        )
+    for seed in range(3, 5):
+        _infer_v1(reference, f"{project}/0", seed=10 + seed, width=160, height=120)
+        assert _wait(lambda n=seed + 1: batch_checks() >= n)
+    time.sleep(1.0)  # an upload would follow its batch check at once
+    assert len(_images(reference, project)) == 3
+    _assert_all_answered(reference, since)
