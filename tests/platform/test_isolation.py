@@ -15,6 +15,7 @@ UNSCOPED = {
     ("GET", "/v1/al-config/schema"),
     ("POST", "/inference-stats"),
     ("POST", "/usage/inference"),
+    ("GET", "/usage/plan"),
     ("POST", "/{ws}/inference-stats"),
     ("POST", "/{ws}/inference-stats/metadata"),
     ("GET", "/v1/projects"),
