@@ -108,7 +108,7 @@ def fuzz_operation(operation: Any, world: World, answered: set[str]) -> None:
     @settings(
         max_examples=FUZZ_EXAMPLES,
         deadline=None,
-        derandomize=True,
+        derandomize=not os.environ.get("WINNOW_FUZZ_RANDOM"),
         database=None,
         phases=[Phase.explicit, Phase.generate],
         suppress_health_check=list(HealthCheck),
