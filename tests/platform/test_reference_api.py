@@ -253,7 +253,8 @@ def test_fit_to_stored_image_scales_points_and_keypoints_per_axis() -> None:
     assert fitted["image"] == {"width": 100, "height": 25}
     same = json.dumps(dict(sent, image={"width": 100, "height": 25}))
     assert fit_to_stored_image(same, 100, 25) == same
-    for untouched in ("stop sign", "{not json", '{"predictions": []}', '{"image": {"width": 0}}'):
+    odd_sizes = ('{"image": {"width": 0}}', '{"image": {"width": Infinity, "height": 2}}')
+    for untouched in ("stop sign", "{not json", '{"predictions": []}', *odd_sizes):
         assert fit_to_stored_image(untouched, 100, 25) == untouched
 
 

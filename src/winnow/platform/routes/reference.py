@@ -11,6 +11,7 @@ inference server.
 from __future__ import annotations
 
 import json
+import math
 from datetime import UTC, datetime
 from typing import Any
 
@@ -82,6 +83,8 @@ def fit_to_stored_image(body: str, width: int, height: int) -> str:
         return body
     declared_w, declared_h = size.get("width"), size.get("height")
     if not (isinstance(declared_w, int | float) and isinstance(declared_h, int | float)):
+        return body
+    if not (math.isfinite(declared_w) and math.isfinite(declared_h)):
         return body
     if declared_w <= 0 or declared_h <= 0 or (declared_w, declared_h) == (width, height):
         return body
