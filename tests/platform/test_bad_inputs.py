@@ -149,6 +149,27 @@ def test_bad_datapoint_metadata_is_400(cars: ASGIClient) -> None:
     assert stored(cars) == 0
 
 
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("x", "NaN"), ("width", "Infinity"), ("confidence", "-Infinity"), ("y", "1e999")],
+)
+def test_non_finite_prediction_numbers_are_400_naming_them(
+    cars: ASGIClient, field: str, value: str
+) -> None:
+    box = {"x": 10, "y": 12, "width": 8, "height": 6, "confidence": 0.9, "class": "car"}
+    text = json.dumps({"image": {"width": 64, "height": 48}, "predictions": [box]})
+    text = text.replace(f'"{field}": {json.dumps(box[field])}', f'"{field}": {value}')
+    response = cars.post(
+        "/v1/projects/cars/datapoints",
+        headers=AUTH,
+        data={"metadata": json.dumps({"batch": "b"}), "prediction": text},
+        files={"file": ("x.jpg", make_jpeg(), "image/jpeg")},
+    )
+    assert response.status_code == 400, response.text
+    assert f"predictions[0].{field}: must be a finite number" in response.json()["message"]
+    assert stored(cars) == 0
+
+
 def test_bad_listing_parameters_are_400(cars: ASGIClient) -> None:
     assert cars.get("/v1/projects/cars/images?limit=0", headers=AUTH).status_code == 400
     assert cars.get("/v1/projects/cars/images?limit=abc", headers=AUTH).status_code == 400

@@ -8,6 +8,7 @@ line, one line for single-label) or classification prediction JSON.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -97,12 +98,34 @@ def check_prediction(project_type: str, data: Any) -> None:
         prediction, ClassificationPrediction
     ):
         raise InvalidAnnotationError(f"a {project_type} project needs classification predictions")
+    _check_finite(prediction)
     if isinstance(prediction, DetectionPrediction):
         for i, det in enumerate(prediction.detections):
             if det.width < 0 or det.height < 0:
                 raise InvalidAnnotationError(f"predictions[{i}]: width and height must be >= 0")
             if project_type == "instance-segmentation" and det.points is None:
                 raise InvalidAnnotationError(f"predictions[{i}].points: required for segmentation")
+
+
+def _check_finite(prediction: DetectionPrediction | ClassificationPrediction) -> None:
+    """NaN and infinity are valid JSON to Python but mean nothing in an annotation."""
+    numbers: list[tuple[str, float]] = []
+    if isinstance(prediction, DetectionPrediction):
+        for i, det in enumerate(prediction.detections):
+            at = f"predictions[{i}]"
+            numbers += [(f"{at}.{k}", getattr(det, k)) for k in ("x", "y", "width", "height")]
+            numbers.append((f"{at}.confidence", det.confidence))
+            for j, (x, y) in enumerate(det.points or ()):
+                numbers += [(f"{at}.points[{j}].x", x), (f"{at}.points[{j}].y", y)]
+            for j, kp in enumerate(det.keypoints or ()):
+                where = f"{at}.keypoints[{j}]"
+                numbers += [(f"{where}.x", kp.x), (f"{where}.y", kp.y)]
+                numbers.append((f"{where}.confidence", kp.confidence))
+    else:
+        numbers = [(f"{c.class_name}.confidence", c.confidence) for c in prediction.classes]
+    for where, value in numbers:
+        if not math.isfinite(value):
+            raise InvalidAnnotationError(f"{where}: must be a finite number, got {value}")
 
 
 def _with_image_size(body: str, image: Image) -> str:
