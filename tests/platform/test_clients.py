@@ -23,7 +23,13 @@ from tests.platform.helpers import (
 )
 from tests.platform.live_server import free_port, serve
 from winnow.activelearning.datapoint import Datapoint
-from winnow.errors import DeliveryError, NotFoundError, ServiceUnavailableError, UnauthorizedError
+from winnow.errors import (
+    ConfigurationError,
+    DeliveryError,
+    NotFoundError,
+    ServiceUnavailableError,
+    UnauthorizedError,
+)
 from winnow.platform.clients import (
     CachedConfigSource,
     HTTPModelSource,
@@ -35,6 +41,7 @@ from winnow.platform.clients import (
     ReferenceHTTPConfigSource,
     ReferenceHTTPPlatformClient,
     build_config_source,
+    build_model_source,
     build_platform_client,
 )
 from winnow.platform.service import Platform
@@ -321,3 +328,16 @@ def test_in_process_config_source_reports_database_trouble_as_503(
         conn.exec_driver_sql("DROP TABLE al_config_version")
     with pytest.raises(ServiceUnavailableError, match="database"):
         source.get(API_KEY, "cars")
+
+
+@pytest.mark.parametrize(
+    "url", ["http://[::1", "ftp://platform.example", "http://", "http://h:99999"]
+)
+def test_a_malformed_platform_url_is_a_configuration_error_naming_the_setting(
+    tmp_path: Path, url: str
+) -> None:
+    # These once surfaced as httpx.InvalidURL at start, or as a 503 on every request.
+    settings = Settings(data_dir=tmp_path, role="inference", platform_url=url)
+    for build in (build_platform_client, build_config_source, build_model_source):
+        with pytest.raises(ConfigurationError, match="WINNOW_PLATFORM_URL"):
+            build(settings)

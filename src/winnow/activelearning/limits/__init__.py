@@ -36,7 +36,10 @@ def from_url(url: str) -> LimitsBackend:
     ``redis://``, ``rediss://``, ``unix://`` -> ``RedisLimits`` (shared).
     Any other scheme raises ``ConfigurationError`` naming the allowed ones.
     """
-    scheme = urlsplit(url).scheme.lower()
+    try:
+        scheme = urlsplit(url).scheme.lower()
+    except ValueError as exc:  # e.g. "redis://[::1" (an unclosed IPv6 bracket)
+        raise ConfigurationError(f"invalid limits URL {url!r}: {exc}") from None
     if scheme == "memory":
         return MemoryLimits()
     if scheme in REDIS_SCHEMES:

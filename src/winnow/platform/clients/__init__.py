@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import httpx
+
 from winnow.activelearning.platform_client import ConfigSource, PlatformClient
 from winnow.errors import ConfigurationError
 from winnow.models.source import ModelSource
@@ -56,6 +58,22 @@ def _no_platform() -> ConfigurationError:
     )
 
 
+def _platform_url(settings: Settings) -> str:
+    """``platform_url`` checked once at start: http(s), a host, a valid port."""
+    url = str(settings.platform_url)
+    try:
+        parsed = httpx.URL(url)
+    except httpx.InvalidURL as exc:
+        raise ConfigurationError(f"WINNOW_PLATFORM_URL {url!r} is malformed: {exc}") from None
+    port_ok = parsed.port is None or 0 < parsed.port < 65536
+    if parsed.scheme not in ("http", "https") or not parsed.host or not port_ok:
+        raise ConfigurationError(
+            f"WINNOW_PLATFORM_URL {url!r} must be an http:// or https:// URL with a host "
+            "(and a port of 1-65535)"
+        )
+    return url
+
+
 def build_platform_client(settings: Settings, platform: Platform | None = None) -> PlatformClient:
     """The delivery client the settings call for."""
     if settings.platform_url is None:
@@ -63,8 +81,8 @@ def build_platform_client(settings: Settings, platform: Platform | None = None) 
             raise _no_platform()
         return InProcessPlatformClient(platform)
     if settings.platform_protocol == PlatformProtocol.REFERENCE:
-        return ReferenceHTTPPlatformClient(settings.platform_url)
-    return NativeHTTPPlatformClient(settings.platform_url)
+        return ReferenceHTTPPlatformClient(_platform_url(settings))
+    return NativeHTTPPlatformClient(_platform_url(settings))
 
 
 def build_config_source(settings: Settings, platform: Platform | None = None) -> CachedConfigSource:
@@ -75,9 +93,9 @@ def build_config_source(settings: Settings, platform: Platform | None = None) ->
             raise _no_platform()
         inner = InProcessConfigSource(platform)
     elif settings.platform_protocol == PlatformProtocol.REFERENCE:
-        inner = ReferenceHTTPConfigSource(settings.platform_url)
+        inner = ReferenceHTTPConfigSource(_platform_url(settings))
     else:
-        inner = NativeHTTPConfigSource(settings.platform_url)
+        inner = NativeHTTPConfigSource(_platform_url(settings))
     return CachedConfigSource(inner, settings.config_cache_seconds)
 
 
@@ -87,4 +105,4 @@ def build_model_source(settings: Settings, platform: Platform | None = None) -> 
         if platform is None:
             raise _no_platform()
         return InProcessModelSource(platform)
-    return HTTPModelSource(settings.platform_url)
+    return HTTPModelSource(_platform_url(settings))
