@@ -111,6 +111,17 @@ def test_blob_store_from_url_schemes(tmp_path: Path) -> None:
         blob_store_from_url("ftp://host/x", settings)
     with pytest.raises(ConfigurationError, match="bucket"):
         blob_store_from_url("s3:///prefix", settings)
+    # urlparse raises a bare ValueError here: once a startup traceback naming no setting
+    with pytest.raises(ConfigurationError, match="invalid blob URL"):
+        blob_store_from_url("s3://[::1", settings)
+
+
+@pytest.mark.parametrize("url", ["postgresql://[::1", "postgresql://h:notaport/db", "sqlite://x:y"])
+def test_make_engine_names_a_malformed_database_url(url: str) -> None:
+    from winnow.platform.db import make_engine
+
+    with pytest.raises(ConfigurationError, match="invalid database URL"):
+        make_engine(url)
 
 
 @pytest.mark.s3

@@ -161,7 +161,10 @@ class S3BlobStore:
 
 def blob_store_from_url(url: str, settings: Settings) -> BlobStore:
     """The store for ``file:///path`` (or a bare path) or ``s3://bucket/prefix``."""
-    parsed = urlparse(url)
+    try:
+        parsed = urlparse(url)
+    except ValueError as exc:  # e.g. an unclosed IPv6 bracket
+        raise ConfigurationError(f"invalid blob URL {url!r}: {exc}") from None
     if parsed.scheme in {"", "file"}:
         path = parsed.path if parsed.scheme == "file" else url
         if not path:

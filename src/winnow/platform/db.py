@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.exc import ArgumentError
 from sqlalchemy.orm import Session, sessionmaker
 
 from winnow.errors import ConfigurationError
@@ -32,6 +33,13 @@ def make_engine(url: str) -> Engine:
     SQLite gets WAL, foreign keys and a busy timeout on every connection.
     Raises ConfigurationError for any other database, or a missing driver.
     """
+    try:
+        return _make_engine(url)
+    except (ArgumentError, ValueError) as exc:  # a URL SQLAlchemy cannot parse (bad port...)
+        raise ConfigurationError(f"invalid database URL {url!r}: {exc}") from None
+
+
+def _make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         engine = create_engine(
             url,
