@@ -13,12 +13,6 @@ from tests.fuzz.strategies import DEEP_JSON
 from tests.fuzz.world import KEY, World, jpeg
 from tests.server.asgi_client import ASGIClient
 
-FORMS_BUG = pytest.mark.xfail(
-    strict=True,
-    raises=RecursionError,
-    reason="platform/routes/forms.py json_body lets RecursionError through (reported, not ours)",
-)
-
 
 @pytest.mark.parametrize(
     ("method", "path"),
@@ -27,11 +21,11 @@ FORMS_BUG = pytest.mark.xfail(
         ("POST", "/infer/classification"),
         ("POST", "/model/add"),
         ("POST", "/dataset/det/annotate/1"),
-        pytest.param("POST", "/v1/projects", marks=FORMS_BUG),
-        pytest.param("PUT", "/v1/projects/det/al-config", marks=FORMS_BUG),
-        pytest.param("POST", "/default/det/active_learning", marks=FORMS_BUG),
-        pytest.param("POST", "/app/images/1/annotation", marks=FORMS_BUG),
-        pytest.param("POST", "/app/projects/det/config/validate", marks=FORMS_BUG),
+        ("POST", "/v1/projects"),
+        ("PUT", "/v1/projects/det/al-config"),
+        ("POST", "/default/det/active_learning"),
+        ("POST", "/app/images/1/annotation"),
+        ("POST", "/app/projects/det/config/validate"),
     ],
 )
 @pytest.mark.parametrize("body", DEEP_JSON, ids=["array", "object"])
@@ -50,7 +44,6 @@ def test_deeply_nested_json_is_400(
     assert "nested too deeply" in response.json()["message"]
 
 
-@FORMS_BUG
 @pytest.mark.parametrize("part", ["metadata", "prediction"])
 def test_deeply_nested_json_in_a_multipart_part_is_400(
     target: tuple[ASGIClient, World], part: str

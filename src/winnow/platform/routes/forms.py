@@ -47,6 +47,8 @@ class Multipart:
             return json.loads(value)
         except ValueError as exc:
             raise BadRequestError(f"{name}: not valid JSON ({exc})") from None
+        except RecursionError:
+            raise BadRequestError(f"{name}: JSON nested too deeply") from None
 
     def json_object(self, name: str) -> dict[str, Any] | None:
         """A field holding a JSON object; 400 naming the field for anything else."""
@@ -56,10 +58,17 @@ class Multipart:
         return value
 
 
+def _declared_length(header: str | None) -> int:
+    """The Content-Length header as a number; 0 when absent or not a plain decimal."""
+    if header is None or not header.isascii() or not header.isdigit() or len(header) > 18:
+        return 0
+    return int(header)
+
+
 async def read_multipart(request: Request, max_bytes: int) -> Multipart:
     """Read the whole form; 413 when Content-Length or any file part is over ``max_bytes``."""
     length = request.headers.get("content-length")
-    if length is not None and length.isdigit() and int(length) > max_bytes + FORM_OVERHEAD:
+    if _declared_length(length) > max_bytes + FORM_OVERHEAD:
         raise PayloadTooLargeError(f"upload is {length} bytes, over the limit of {max_bytes} bytes")
     content_type = request.headers.get("content-type", "")
     if not content_type.startswith("multipart/form-data"):
@@ -88,7 +97,7 @@ MAX_JSON_BYTES = 1024 * 1024
 async def read_body(request: Request, max_bytes: int) -> bytes:
     """The raw body, refused with 413 as soon as it grows past ``max_bytes``."""
     length = request.headers.get("content-length")
-    if length is not None and length.isdigit() and int(length) > max_bytes:
+    if _declared_length(length) > max_bytes:
         raise PayloadTooLargeError(f"body is {length} bytes, over the limit of {max_bytes} bytes")
     chunks: list[bytes] = []
     size = 0
@@ -109,3 +118,5 @@ async def json_body(request: Request, max_bytes: int = MAX_JSON_BYTES) -> Any:
         return json.loads(raw)
     except ValueError as exc:
         raise BadRequestError(f"body: not valid JSON ({exc})") from None
+    except RecursionError:
+        raise BadRequestError("body: JSON nested too deeply") from None
