@@ -35,6 +35,14 @@ def upload(
     return body
 
 
+def test_a_browser_opening_the_root_is_sent_to_the_web_ui(client: ASGIClient) -> None:
+    response = client.get("/", headers={"Accept": "text/html,application/xhtml+xml"})
+    assert response.status_code == 307
+    assert response.headers["location"] == "/app/"
+    # a client asking for JSON still gets the reference's 401
+    assert client.get("/", headers={"Accept": "application/json"}).status_code == 401
+
+
 def test_workspace_of_key(client: ASGIClient) -> None:
     assert client.get(url("/", ("nocache", "true"))).json() == {"workspace": "default"}
     response = client.get("/?api_key=wrong-key-123")

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
+from fastapi.responses import RedirectResponse
 from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
 from starlette.routing import Match
@@ -116,9 +117,12 @@ def build_reference_router(platform: Platform) -> tuple[APIRouter, APIRouter]:
             raise NotFoundError(f"project {ws}/{project} not found")
         return platform.project(workspace, project)
 
-    @fixed.get("/", summary="Workspace of an API key")
-    def workspace_of_key(workspace: Workspace = caller) -> dict[str, Any]:
-        return {"workspace": workspace.name}
+    @fixed.get("/", summary="Workspace of an API key", response_model=None)
+    def workspace_of_key(request: Request) -> dict[str, Any] | RedirectResponse:
+        # A person opening the server's address in a browser wants the web UI, not a 401.
+        if api_key_of(request) is None and "text/html" in request.headers.get("accept", ""):
+            return RedirectResponse("/app/", status_code=307)
+        return {"workspace": platform.workspace(api_key_of(request)).name}
 
     @fixed.post(
         "/dataset/{project}/upload",
