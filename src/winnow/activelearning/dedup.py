@@ -164,15 +164,7 @@ class NearDuplicateFilter:
             self._calls += 1
             if self._calls % 1024 == 0:
                 self._sweep(now)
-            slot = self._keys.get(key)
-            if slot is None:
-                slot = _KeyHashes()
-                self._keys[key] = slot
-                while len(self._keys) > self._max_keys:
-                    self._keys.popitem(last=False)
-            else:
-                self._keys.move_to_end(key)
-            slot.window_seconds = window_seconds
+            slot = self._slot(key, window_seconds)
             entries = slot.entries
             oldest = now - window_seconds
             while entries and entries[0][0] < oldest:
@@ -187,16 +179,21 @@ class NearDuplicateFilter:
     def remember(self, key: str, value: int, *, window_seconds: float, now: float) -> None:
         """Record a hash for ``key`` at ``now`` (after a ``check_hash(..., record=False)``)."""
         with self._lock:
-            slot = self._keys.get(key)
-            if slot is None:
-                slot = _KeyHashes()
-                self._keys[key] = slot
-                while len(self._keys) > self._max_keys:
-                    self._keys.popitem(last=False)
-            else:
-                self._keys.move_to_end(key)
-            slot.window_seconds = window_seconds
+            slot = self._slot(key, window_seconds)
             self._append(slot, now, value)
+
+    def _slot(self, key: str, window_seconds: float) -> _KeyHashes:
+        """The hashes of ``key``, created (evicting the least recently used key) if new."""
+        slot = self._keys.get(key)
+        if slot is None:
+            slot = _KeyHashes()
+            self._keys[key] = slot
+            while len(self._keys) > self._max_keys:
+                self._keys.popitem(last=False)
+        else:
+            self._keys.move_to_end(key)
+        slot.window_seconds = window_seconds
+        return slot
 
     def _append(self, slot: _KeyHashes, now: float, value: int) -> None:
         slot.entries.append((now, value))
