@@ -30,7 +30,7 @@ from sqlalchemy import insert, select
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.web.live import serve
+from tests.live_server import serve
 
 from winnow.platform import store
 from winnow.platform.export.routes import export_router

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -23,6 +22,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.live_server import free_port
 from tests.services import in_ci
 
 REPO = Path(__file__).resolve().parents[2]
@@ -61,13 +61,6 @@ def sdk_python() -> Path:
             pytest.fail(message)
         pytest.skip(message)
     return python
-
-
-def free_port() -> int:
-    """A TCP port nobody listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass

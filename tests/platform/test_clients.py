@@ -12,6 +12,7 @@ from urllib.parse import quote_plus
 import httpx
 import pytest
 
+from tests.live_server import free_port, serve
 from tests.platform.conftest import API_KEY, make_app, make_jpeg
 from tests.platform.helpers import (
     AL_CONFIG,
@@ -21,7 +22,6 @@ from tests.platform.helpers import (
     set_config,
     workspace_with_key,
 )
-from tests.platform.live_server import free_port, serve
 from winnow.activelearning.datapoint import Datapoint
 from winnow.errors import (
     ConfigurationError,

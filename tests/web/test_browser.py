@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.live_server import serve
 from tests.services import in_ci
 from tests.web.helpers import KEY, add_image, build_app, create_project, detection
-from tests.web.live import serve
 from winnow.settings import Settings
 
 pytestmark = pytest.mark.browser

@@ -1,4 +1,4 @@
-"""A real uvicorn server on a free port, in a thread, for the browser tests."""
+"""A real uvicorn server on a free local port, in a thread, for over-the-socket tests."""
 
 from __future__ import annotations
 
@@ -13,15 +13,16 @@ from fastapi import FastAPI
 
 
 def free_port() -> int:
-    """A TCP port nobody listens on right now."""
+    """A TCP port nothing listens on right now."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+        port: int = sock.getsockname()[1]
+        return port
 
 
 @contextmanager
 def serve(app: FastAPI) -> Iterator[str]:
-    """Serve ``app`` on 127.0.0.1 until the block ends; yields the base URL."""
+    """Serve ``app`` on 127.0.0.1; yields its base URL; stops on exit."""
     port = free_port()
     config = uvicorn.Config(
         app, host="127.0.0.1", port=port, log_level="warning", lifespan="off", ws="none", http="h11"
@@ -29,7 +30,7 @@ def serve(app: FastAPI) -> Iterator[str]:
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 20
     while not server.started:
         if time.monotonic() > deadline or not thread.is_alive():
             raise RuntimeError("uvicorn did not start")
@@ -38,4 +39,4 @@ def serve(app: FastAPI) -> Iterator[str]:
         yield f"http://127.0.0.1:{port}"
     finally:
         server.should_exit = True
-        thread.join(timeout=10)
+        thread.join(10)
