@@ -99,6 +99,15 @@ def _jpeg_orientation(data: bytes) -> int:
     return value if isinstance(value, int) and 1 <= value <= 8 else 1
 
 
+def jpeg_size(data: bytes) -> tuple[int, int] | None:
+    """``(width, height)`` from a JPEG's header without decoding pixels; None if not a JPEG."""
+    try:
+        height, width, _colorspace, _sub = simplejpeg.decode_jpeg_header(data)
+    except ValueError:
+        return None
+    return int(width), int(height)
+
+
 def _decode_jpeg(data: bytes, max_pixels: int, auto_orient: bool) -> ImageArray | None:
     """Decode with simplejpeg; None when it cannot (e.g. CMYK), so OpenCV gets a go."""
     try:

@@ -5,11 +5,15 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 
+import numpy as np
 import pytest
 
 from tests.platform.conftest import API_KEY, make_app, make_jpeg, make_png
 from tests.server.asgi_client import ASGIClient
+from winnow.errors import InvalidImageError
+from winnow.images import encode_jpeg
 from winnow.platform.service import Platform
+from winnow.platform.store import check_image
 
 AUTH = {"Authorization": f"Bearer {API_KEY}"}
 
@@ -204,3 +208,17 @@ def test_oversize_json_and_annotation_bodies_are_413(cars: ASGIClient) -> None:
         f"/dataset/cars/annotate/1?api_key={API_KEY}&name=a.json", content=b"x" * 9_000_000
     )
     assert response.status_code == 413
+
+
+def test_trusted_jpeg_is_sized_from_its_header_and_untrusted_bytes_are_decoded() -> None:
+    jpeg = encode_jpeg(np.zeros((30, 50, 3), dtype=np.uint8), 90)
+    trusted = check_image(jpeg, max_bytes=10**6, max_pixels=10**6, trusted=True)
+    assert (trusted.width, trusted.height) == (50, 30)
+    assert trusted.content_type == "image/jpeg"
+    # a truncated JPEG has a readable header but no pixels: only a full decode catches it
+    broken = jpeg[:40]
+    with pytest.raises(InvalidImageError):
+        check_image(broken, max_bytes=10**6, max_pixels=10**6)
+    # trusted only skips the decode for JPEGs; anything else is still decoded and checked
+    with pytest.raises(InvalidImageError):
+        check_image(b"not an image", max_bytes=10**6, max_pixels=10**6, trusted=True)

@@ -125,13 +125,24 @@ class Platform:
     # ----------------------------------------------------------------- writes
 
     def register(
-        self, *, workspace: Workspace, project: str, data: bytes, datapoint: DatapointInput
+        self,
+        *,
+        workspace: Workspace,
+        project: str,
+        data: bytes,
+        datapoint: DatapointInput,
+        trusted: bool = False,
     ) -> store.RegisterResult:
-        """Store one image with its tags, provenance and prediction, atomically and idempotently."""
+        """Store one image with its tags, provenance and prediction, atomically and idempotently.
+
+        ``trusted``: the JPEG was encoded by this process (in-process delivery),
+        so only its header is read instead of decoding it again.
+        """
         checked = store.check_image(
             data,
             max_bytes=self.settings.max_upload_bytes,
             max_pixels=self.settings.max_image_pixels,
+            trusted=trusted,
         )
         check_batch_name(datapoint.batch_name)
         store.check_tags(datapoint.tags)

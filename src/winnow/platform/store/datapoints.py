@@ -23,7 +23,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from winnow.errors import BadRequestError, BatchFullError, PayloadTooLargeError
-from winnow.images import decode_image, sha256_hex
+from winnow.images import decode_image, jpeg_size, sha256_hex
 from winnow.platform.schema import Batch, Image, ImageTag, Project
 from winnow.platform.store.annotations import add_annotation
 from winnow.platform.store.projects import get_al_config, max_batch_images
@@ -54,14 +54,25 @@ class RegisterResult:
     replayed: bool = False
 
 
-def check_image(data: bytes, *, max_bytes: int, max_pixels: int) -> CheckedImage:
-    """Decode ``data`` fully (corrupt and non-images fail) under the byte and pixel caps."""
+def check_image(
+    data: bytes, *, max_bytes: int, max_pixels: int, trusted: bool = False
+) -> CheckedImage:
+    """Decode ``data`` fully (corrupt and non-images fail) under the byte and pixel caps.
+
+    ``trusted`` is for JPEGs this process encoded itself (in-process delivery
+    from the collector): only the header is read for the size, since decoding
+    again what was just encoded would be work done twice.
+    """
     if len(data) > max_bytes:
         raise PayloadTooLargeError(
             f"image upload is {len(data)} bytes, over the limit of {max_bytes} bytes"
         )
-    pixels = decode_image(data, max_pixels=max_pixels, auto_orient=True)
-    height, width = int(pixels.shape[0]), int(pixels.shape[1])
+    size = jpeg_size(data) if trusted else None
+    if size is not None:
+        width, height = size
+    else:
+        pixels = decode_image(data, max_pixels=max_pixels, auto_orient=True)
+        height, width = int(pixels.shape[0]), int(pixels.shape[1])
     content_type = _content_type(data)
     return CheckedImage(data, sha256_hex(data), width, height, content_type)
 
