@@ -1,7 +1,9 @@
 """Requests/s and p50/p99 latency of inference over HTTP, collection off vs 10% vs 100%.
 
 For each scenario a fresh ``winnow serve`` (role all: in-process platform,
-SQLite, local blobs) runs as a real subprocess on a free port, with one
+SQLite, local blobs; with ``--split``, a ``--role platform`` process plus a
+``--role inference`` node delivering to it over HTTP) runs as a real
+subprocess on a free port, with one
 project whose active learning configuration collects nothing, 10% or 100%
 of the traffic (random strategy); ``POST /infer/object_detection`` is driven
 with a 640x480 JPEG from 1, 8 and 32 client threads (keep-alive
@@ -158,32 +160,51 @@ def _drive(url: str, payload: bytes, concurrency: int, seconds: float) -> Cell:
     return Cell(latencies, errors, time.perf_counter() - started)
 
 
+def _wait_healthy(base: str, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline or process.poll() is not None:
+            raise SystemExit("winnow serve did not start")
+        time.sleep(0.2)
+
+
 @contextmanager
-def _server(tmp: Path) -> Iterator[str]:
-    """A fresh ``winnow serve`` (role all) on a free port; yields its base URL."""
+def _process(tmp: Path, *args: str) -> Iterator[str]:
+    """One ``winnow serve`` subprocess on a free port; yields its base URL."""
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
     env = {k: v for k, v in os.environ.items() if not k.startswith("WINNOW_")}
     env.update({"WINNOW_API_KEY": KEY, "WINNOW_LOG_LEVEL": "WARNING"})
     command = [sys.executable, "-c", "from winnow.cli.main import main; main()", "serve"]
-    command += ["--port", str(port), "--data-dir", str(tmp / f"data-{port}")]
+    command += ["--port", str(port), "--data-dir", str(tmp / f"data-{port}"), *args]
     with open(tmp / f"serve-{port}.log", "wb") as log:
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
         try:
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                if time.monotonic() > deadline or process.poll() is not None:
-                    raise SystemExit("winnow serve did not start")
-                time.sleep(0.2)
+            _wait_healthy(base, process)
             yield base
         finally:
             process.terminate()
             process.wait(timeout=30)
+
+
+@contextmanager
+def _server(tmp: Path, split: bool) -> Iterator[tuple[str, str]]:
+    """Yields (inference URL, platform URL): one role-all process, or with ``split`` a
+    platform process and an inference node delivering to it over HTTP."""
+    if not split:
+        with _process(tmp) as base:
+            yield base, base
+        return
+    with (
+        _process(tmp, "--role", "platform") as platform,
+        _process(tmp, "--role", "inference", "--platform-url", platform) as node,
+    ):
+        yield node, platform
 
 
 def _scenario(
@@ -193,6 +214,7 @@ def _scenario(
     image: str,
     levels: list[int],
     seconds: float,
+    split: bool = False,
 ) -> tuple[dict[int, Cell], float]:
     """One (model, collection) scenario on its own server: cells by concurrency, datapoints queued.
 
@@ -201,9 +223,9 @@ def _scenario(
     """
     model_name, version, onnx_file = model
     project = f"{model_name}-{collection.replace('_', '-')}"
-    with _server(tmp) as base:
+    with _server(tmp, split) as (base, platform):
         auth = {"Authorization": f"Bearer {KEY}"}
-        with httpx.Client(base_url=base, headers=auth, timeout=60) as http:
+        with httpx.Client(base_url=platform, headers=auth, timeout=60) as http:
             http.post("/v1/projects", json={"name": project, "type": "object-detection"})
             http.put(f"/v1/projects/{project}/al-config", json=_config(SCENARIOS[collection]))
             if version and onnx_file is not None:
@@ -234,6 +256,11 @@ def main() -> None:
     parser.add_argument(
         "--no-detector", action="store_true", help="skip the YOLOv8n (nudenet 320n) variant"
     )
+    parser.add_argument(
+        "--split",
+        action="store_true",
+        help="an inference node delivering over HTTP to a platform process, not role all",
+    )
     args = parser.parse_args()
     levels = [int(c) for c in args.concurrency.split(",")]
     load_before = os.getloadavg()
@@ -251,7 +278,7 @@ def main() -> None:
             for model in models:
                 for collection in SCENARIOS:
                     by_level, queued = _scenario(
-                        Path(tmp), model, collection, image, levels, args.seconds
+                        Path(tmp), model, collection, image, levels, args.seconds, args.split
                     )
                     for level, cell in by_level.items():
                         cells.setdefault((model[0], collection, level), Cell()).add(cell)
@@ -279,6 +306,7 @@ def main() -> None:
         json.dumps(
             {
                 "bench": "server_inference_over_http",
+                "deployment": "inference node + platform process" if args.split else "role all",
                 "image": "640x480 JPEG q90",
                 "seconds_per_cell": args.seconds * args.passes,
                 "cpu_count": os.cpu_count(),
