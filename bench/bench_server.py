@@ -127,7 +127,10 @@ class Cell:
         }
 
 
-def _drive(url: str, payload: bytes, concurrency: int, seconds: float) -> Cell:
+def _drive(url: str, payload: bytes, concurrency: int, seconds: float, rate: float = 0.0) -> Cell:
+    """Closed loop (each worker sends as soon as it has its answer), or with ``rate`` > 0
+    an open loop: each worker sends on a fixed schedule of ``rate / concurrency`` per second,
+    so the server is measured below saturation."""
     latencies: list[float] = []
     errors = 0
     lock = threading.Lock()
@@ -138,8 +141,15 @@ def _drive(url: str, payload: bytes, concurrency: int, seconds: float) -> Cell:
         local: list[float] = []
         failed = 0
         headers = {"Content-Type": "application/json"}
+        interval = concurrency / rate if rate > 0 else 0.0
+        next_at = time.perf_counter()
         with httpx.Client(timeout=60) as client:
             while True:  # at least one request per worker, even in a short slice
+                if interval:
+                    next_at += interval
+                    delay = next_at - time.perf_counter()
+                    if delay > 0:
+                        time.sleep(delay)
                 started = time.perf_counter()
                 response = client.post(url, content=payload, headers=headers)
                 local.append(time.perf_counter() - started)
@@ -215,6 +225,7 @@ def _scenario(
     levels: list[int],
     seconds: float,
     split: bool = False,
+    rate: float = 0.0,
 ) -> tuple[dict[int, Cell], float]:
     """One (model, collection) scenario on its own server: cells by concurrency, datapoints queued.
 
@@ -243,7 +254,7 @@ def _scenario(
             }
         ).encode()
         _drive(url, payload, 4, 1.0)  # warm up: model, config cache, connections
-        cells = {level: _drive(url, payload, level, seconds) for level in levels}
+        cells = {level: _drive(url, payload, level, seconds, rate) for level in levels}
         return cells, _queued(base).get(project, 0.0)
 
 
@@ -260,6 +271,12 @@ def main() -> None:
         "--split",
         action="store_true",
         help="an inference node delivering over HTTP to a platform process, not role all",
+    )
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=0.0,
+        help="requests/s in total on a fixed schedule (open loop); 0: as fast as answered",
     )
     args = parser.parse_args()
     levels = [int(c) for c in args.concurrency.split(",")]
@@ -278,7 +295,14 @@ def main() -> None:
             for model in models:
                 for collection in SCENARIOS:
                     by_level, queued = _scenario(
-                        Path(tmp), model, collection, image, levels, args.seconds, args.split
+                        Path(tmp),
+                        model,
+                        collection,
+                        image,
+                        levels,
+                        args.seconds,
+                        args.split,
+                        args.rate,
                     )
                     for level, cell in by_level.items():
                         cells.setdefault((model[0], collection, level), Cell()).add(cell)
@@ -307,6 +331,7 @@ def main() -> None:
             {
                 "bench": "server_inference_over_http",
                 "deployment": "inference node + platform process" if args.split else "role all",
+                "load": f"open loop, {args.rate} requests/s" if args.rate else "closed loop",
                 "image": "640x480 JPEG q90",
                 "seconds_per_cell": args.seconds * args.passes,
                 "cpu_count": os.cpu_count(),
