@@ -92,6 +92,35 @@ def _fetcher(settings: Settings) -> Callable[[str], bytes]:
     return fetch
 
 
+def preflight(settings: Settings) -> None:
+    """Raise ``ConfigurationError`` naming the setting for any URL that cannot work.
+
+    Runs the same constructors as :func:`build_runtime` (none of them connects
+    or writes), so ``winnow serve`` can say what is wrong in one line before
+    uvicorn starts, instead of a traceback from inside the lifespan.
+    """
+    from winnow.activelearning.limits import from_url as limits_from_url
+    from winnow.platform import clients
+    from winnow.platform.blobs import blob_store_from_url
+    from winnow.platform.db import make_engine
+
+    if settings.role is not Role.INFERENCE:
+        make_engine(settings.resolved_database_url).dispose()
+        blob_store_from_url(settings.resolved_blob_url, settings).close()
+    if settings.role is Role.PLATFORM:
+        return
+    if settings.role is Role.INFERENCE and not settings.platform_url:
+        raise ConfigurationError(
+            "role inference needs a platform: set WINNOW_PLATFORM_URL or --platform-url"
+        )
+    limits_from_url(settings.limits_url).close()
+    if settings.platform_url:
+        client = clients.build_platform_client(settings, None)
+        close = getattr(client, "close", None)
+        if callable(close):
+            close()
+
+
 def build_runtime(settings: Settings, metrics: Metrics) -> Runtime:
     """Build (and start) every service the role needs; see the module docstring."""
     fetch = _fetcher(settings)

@@ -30,3 +30,26 @@ def test_serve_is_a_command_with_its_options() -> None:
     assert result.exit_code == 0
     for option in ("--host", "--port", "--data-dir", "--role", "--platform-url", "--limits-url"):
         assert option in result.output
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "message"),
+    [
+        (["--limits-url", "ftp://x"], {}, "unsupported limits URL 'ftp://x'"),
+        (["--role", "inference"], {}, "role inference needs a platform"),
+        (["--role", "inference", "--platform-url", "http://[::1"], {}, "is malformed"),
+        ([], {"WINNOW_DATABASE_URL": "mysql://x"}, "unsupported database URL 'mysql://x'"),
+        ([], {"WINNOW_BLOB_URL": "gs://bucket"}, "unsupported blob URL 'gs://bucket'"),
+    ],
+)
+def test_unusable_settings_stop_serve_with_one_line(
+    tmp_path: Path, args: list[str], env: dict[str, str], message: str
+) -> None:
+    result = CliRunner().invoke(
+        app,
+        ["serve", "--port", "1", "--data-dir", str(tmp_path), *args],
+        env={"COLUMNS": "300", **env},
+    )
+    assert result.exit_code == 2, result.output
+    assert message in result.output
+    assert "Traceback" not in result.output

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
+from winnow.errors import ConfigurationError
 from winnow.settings import Role, Settings
 
 console = Console(stderr=True, soft_wrap=True)
@@ -35,7 +36,7 @@ def serve(
     """Serve predictions and collect the images worth labeling."""
     import uvicorn
 
-    from winnow.app import StartupInfo, create_app
+    from winnow.app import StartupInfo, create_app, preflight
 
     settings = build_settings(
         host=host,
@@ -57,6 +58,11 @@ def serve(
                 f"(saved in {info.data_dir / 'api-key'})"
             )
 
+    try:
+        preflight(settings)
+    except ConfigurationError as exc:
+        console.print(f"[red]error:[/red] {exc}", markup=True, highlight=False)
+        raise typer.Exit(2) from None
     app = create_app(settings, on_started=announce)
     uvicorn.run(
         app,
