@@ -20,7 +20,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from winnow.activelearning.config import validate_config
 from winnow.activelearning.platform_client import ConfigSource, ProjectConfig
 from winnow.errors import ServiceUnavailableError
-from winnow.platform.clients.http import get_json, lookup_error, query, segment
+from winnow.platform.clients.http import HTTPClientBase, get_json, lookup_error, query, segment
 
 if TYPE_CHECKING:
     from winnow.platform.service import Platform
@@ -65,19 +65,19 @@ class InProcessConfigSource:
         """Nothing to release (the Platform is closed by its owner)."""
 
 
-class NativeHTTPConfigSource:
+class NativeHTTPConfigSource(HTTPClientBase):
     """Reads ``/v1/projects/{project}/al-config``; revalidates with If-None-Match."""
+
+    TIMEOUT = CONFIG_TIMEOUT
 
     def __init__(
         self,
         base_url: str,
         *,
-        timeout: float = CONFIG_TIMEOUT,
+        timeout: float | None = None,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
-        self.client = httpx.Client(
-            base_url=base_url.rstrip("/"), timeout=timeout, transport=transport
-        )
+        super().__init__(base_url, timeout=timeout, transport=transport)
         self._seen: dict[tuple[str, str], tuple[str, ProjectConfig]] = {}
         self._lock = threading.Lock()
 
@@ -112,24 +112,11 @@ class NativeHTTPConfigSource:
                 self._seen[(api_key, project)] = (etag, result)
         return result
 
-    def close(self) -> None:
-        """Close the connection pool."""
-        self.client.close()
 
-
-class ReferenceHTTPConfigSource:
+class ReferenceHTTPConfigSource(HTTPClientBase):
     """Reads the configuration the reference way: workspace, project type, then the config."""
 
-    def __init__(
-        self,
-        base_url: str,
-        *,
-        timeout: float = CONFIG_TIMEOUT,
-        transport: httpx.BaseTransport | None = None,
-    ) -> None:
-        self.client = httpx.Client(
-            base_url=base_url.rstrip("/"), timeout=timeout, transport=transport
-        )
+    TIMEOUT = CONFIG_TIMEOUT
 
     def get(self, api_key: str, project: str) -> ProjectConfig:
         """Three GETs: ``/``, ``/{ws}/{project}``, ``/{ws}/{project}/active_learning``."""
@@ -145,10 +132,6 @@ class ReferenceHTTPConfigSource:
             config=validate_config(config),
             version=None,
         )
-
-    def close(self) -> None:
-        """Close the connection pool."""
-        self.client.close()
 
 
 class CachedConfigSource:

@@ -14,7 +14,7 @@ import httpx
 
 from winnow.activelearning.datapoint import Datapoint
 from winnow.errors import DeliveryError, WinnowError
-from winnow.platform.clients.http import delivery_error, query, segment
+from winnow.platform.clients.http import HTTPClientBase, delivery_error, query, segment
 
 if TYPE_CHECKING:
     from winnow.platform.service import Platform
@@ -77,19 +77,10 @@ class InProcessPlatformClient:
         """Nothing to release (the Platform is closed by its owner)."""
 
 
-class NativeHTTPPlatformClient:
+class NativeHTTPPlatformClient(HTTPClientBase):
     """Delivers with one ``POST /v1/projects/{project}/datapoints`` per datapoint."""
 
-    def __init__(
-        self,
-        base_url: str,
-        *,
-        timeout: float = DELIVERY_TIMEOUT,
-        transport: httpx.BaseTransport | None = None,
-    ) -> None:
-        self.client = httpx.Client(
-            base_url=base_url.rstrip("/"), timeout=timeout, transport=transport
-        )
+    TIMEOUT = DELIVERY_TIMEOUT
 
     def deliver(self, datapoint: Datapoint) -> str:
         """Register the datapoint atomically and idempotently; returns the image id."""
@@ -111,12 +102,8 @@ class NativeHTTPPlatformClient:
             raise delivery_error(response, "datapoint registration")
         return str(response.json()["id"])
 
-    def close(self) -> None:
-        """Close the connection pool."""
-        self.client.close()
 
-
-class ReferenceHTTPPlatformClient:
+class ReferenceHTTPPlatformClient(HTTPClientBase):
     """Delivers to any platform speaking the reference API: upload, then annotate.
 
     A duplicate upload answer counts as success (the bytes are there); the
@@ -124,16 +111,7 @@ class ReferenceHTTPPlatformClient:
     too, so redelivery after a failed annotate completes the datapoint.
     """
 
-    def __init__(
-        self,
-        base_url: str,
-        *,
-        timeout: float = DELIVERY_TIMEOUT,
-        transport: httpx.BaseTransport | None = None,
-    ) -> None:
-        self.client = httpx.Client(
-            base_url=base_url.rstrip("/"), timeout=timeout, transport=transport
-        )
+    TIMEOUT = DELIVERY_TIMEOUT
 
     def deliver(self, datapoint: Datapoint) -> str:
         """Upload the image, then its prediction as a pre-annotation; returns the image id."""
@@ -183,7 +161,3 @@ class ReferenceHTTPPlatformClient:
             return
         if response.status_code >= 400:
             raise delivery_error(response, "annotation upload")
-
-    def close(self) -> None:
-        """Close the connection pool."""
-        self.client.close()

@@ -16,6 +16,33 @@ from winnow.errors import (
 )
 
 
+class HTTPClientBase:
+    """Holds one ``httpx.Client`` on a remote platform's base URL; ``close()`` releases it.
+
+    ``timeout`` defaults to the class's ``TIMEOUT``; ``transport`` lets tests
+    put an in-process ASGI app behind the client.
+    """
+
+    TIMEOUT = 10.0
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        timeout: float | None = None,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.client = httpx.Client(
+            base_url=base_url.rstrip("/"),
+            timeout=self.TIMEOUT if timeout is None else timeout,
+            transport=transport,
+        )
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        self.client.close()
+
+
 def message_of(response: httpx.Response) -> str:
     """The ``message`` (or ``detail``) of an error answer, else its text."""
     try:

@@ -12,7 +12,7 @@ import httpx
 
 from winnow.errors import ServiceUnavailableError
 from winnow.models.source import ModelInfo
-from winnow.platform.clients.http import get_json, lookup_error, query, segment
+from winnow.platform.clients.http import HTTPClientBase, get_json, lookup_error, query, segment
 
 if TYPE_CHECKING:
     from winnow.platform.service import Platform
@@ -63,19 +63,10 @@ class InProcessModelSource:
         """Nothing to release (the Platform is closed by its owner)."""
 
 
-class HTTPModelSource:
+class HTTPModelSource(HTTPClientBase):
     """Projects and model files from a remote platform over HTTP."""
 
-    def __init__(
-        self,
-        base_url: str,
-        *,
-        timeout: float = MODEL_TIMEOUT,
-        transport: httpx.BaseTransport | None = None,
-    ) -> None:
-        self.client = httpx.Client(
-            base_url=base_url.rstrip("/"), timeout=timeout, transport=transport
-        )
+    TIMEOUT = MODEL_TIMEOUT
 
     def _auth(self, api_key: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {api_key}"}
@@ -118,7 +109,3 @@ class HTTPModelSource:
         if response.status_code >= 400:
             raise lookup_error(response, f"model {project}/{version}")
         return response.content
-
-    def close(self) -> None:
-        """Close the connection pool."""
-        self.client.close()
