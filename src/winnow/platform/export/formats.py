@@ -33,6 +33,7 @@ from winnow.platform.export.model import (
     KeypointObject,
     Polygon,
     Split,
+    bounding_box,
 )
 
 
@@ -89,13 +90,7 @@ def coco_json(dataset: ExportDataset, split: Split | None = None) -> dict[str, A
         for ann in img.annotations:
             if isinstance(ann, ClassLabel):
                 continue
-            box = (
-                ann.box()
-                if isinstance(ann, Polygon)
-                else ann.box
-                if isinstance(ann, KeypointObject)
-                else ann
-            )
+            box = bounding_box(ann)
             w, h = box.x2 - box.x1, box.y2 - box.y1
             item: dict[str, Any] = {
                 "id": len(annotations) + 1,
@@ -156,7 +151,7 @@ def _yolo_line(
     if isinstance(ann, Polygon):
         coords = " ".join(f"{_clip01(x / w):.6f} {_clip01(y / h):.6f}" for x, y in ann.points)
         return f"{cls} {coords}"
-    box = ann.box if isinstance(ann, KeypointObject) else ann
+    box = bounding_box(ann)
     cx, cy = (box.x1 + box.x2) / 2 / w, (box.y1 + box.y2) / 2 / h
     bw, bh = (box.x2 - box.x1) / w, (box.y2 - box.y1) / h
     line = f"{cls} {cx:.6f} {cy:.6f} {bw:.6f} {bh:.6f}"
@@ -218,13 +213,7 @@ def voc_xml(img: ExportImage, folder: str = "") -> str:
     for ann in img.annotations:
         if isinstance(ann, ClassLabel):
             continue
-        box = (
-            ann.box()
-            if isinstance(ann, Polygon)
-            else ann.box
-            if isinstance(ann, KeypointObject)
-            else ann
-        )
+        box = bounding_box(ann)
         objects.append(
             "  <object>\n"
             f"    <name>{escape(ann.class_name)}</name>\n"

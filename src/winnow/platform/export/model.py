@@ -85,6 +85,15 @@ class ClassLabel:
 Annotation = Box | Polygon | KeypointObject | ClassLabel
 
 
+def bounding_box(ann: Box | Polygon | KeypointObject) -> Box:
+    """The axis-aligned box of any spatial annotation (a polygon's extent, a pose's box)."""
+    if isinstance(ann, Polygon):
+        return ann.box()
+    if isinstance(ann, KeypointObject):
+        return ann.box
+    return ann
+
+
 @dataclass(frozen=True, slots=True)
 class ExportImage:
     """One image of an export. ``source`` is the key its bytes are read by (blob key)."""
