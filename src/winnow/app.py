@@ -42,6 +42,7 @@ from winnow.server.mount import mount_inference_routes, mount_info_routes, mount
 from winnow.server.services import Services
 from winnow.server.url_fetch import UrlFetchPolicy, fetch_url
 from winnow.settings import Role, Settings
+from winnow.web.security import WebSecurityMiddleware
 
 if TYPE_CHECKING:
     from winnow.platform.service import Platform
@@ -270,6 +271,8 @@ def create_app(
     )
     install_error_handlers(app)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
+    if settings.role is not Role.INFERENCE:
+        app.add_middleware(WebSecurityMiddleware)
     mount_info_routes(app)
     if settings.role is not Role.PLATFORM:
         mount_inference_routes(app)

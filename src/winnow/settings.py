@@ -58,6 +58,22 @@ class Settings(BaseSettings):
     host: str = Field(default="127.0.0.1", description="Address the HTTP server binds to.")
     port: int = Field(default=9001, ge=1, le=65535, description="Port the HTTP server binds to.")
     log_level: str = Field(default="INFO", description="Python logging level name.")
+    header_timeout: float = Field(
+        default=10.0,
+        gt=0,
+        description=(
+            "Seconds a client has to send a request's line and headers after connecting (or "
+            "after its first byte on a kept-alive connection); then 408 and the connection closes."
+        ),
+    )
+    body_timeout: float = Field(
+        default=60.0,
+        gt=0,
+        description=(
+            "Seconds a client has to send a request's body after its headers; then the "
+            "connection closes. Time the server spends not reading does not count."
+        ),
+    )
 
     # --- platform storage --------------------------------------------------
     database_url: str | None = Field(

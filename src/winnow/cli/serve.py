@@ -37,6 +37,7 @@ def serve(
     import uvicorn
 
     from winnow.app import StartupInfo, create_app, preflight
+    from winnow.server.protocols import protocol_class
 
     settings = build_settings(
         host=host,
@@ -68,6 +69,7 @@ def serve(
         app,
         host=settings.host,
         port=settings.port,
+        http=protocol_class(settings),
         log_level=settings.log_level.lower(),
         access_log=False,
     )
