@@ -1,0 +1,492 @@
+"""Side by side on this machine: the ceiling app, the reference inference server and winnow.
+
+The same load generator (``wrk``, one thread, keep-alive connections, closed
+loop; a C client, so the two cores go to the servers rather than to a Python
+load generator) drives ``POST /infer/object_detection`` of each server with
+64 distinct 640x480 JPEGs (base64 in the v1 JSON body), stub model
+``<project>/0``. Servers and scenarios alternate within every pass, so load
+from elsewhere falls on all of them alike; the ratios are taken within one
+pass and reported with their spread over the passes.
+
+Servers, all started once and kept for every pass:
+
+- ``ceiling``: ``bench/ceiling_app.py``, a bare FastAPI app doing only what a
+  stub answer needs (JSON parse, base64 decode, JPEG header);
+- ``reference``: the unmodified reference server (``inference-core`` 1.8.3 in
+  the venv the e2e tests build, ``tests/e2e/reference``), its platform a
+  ``winnow serve --role platform`` process (skipped when the venv is absent);
+- ``winnow``: ``winnow serve`` (role all: SQLite, local blobs, in-process
+  platform).
+
+Projects ``off`` (collection disabled), ``r10`` and ``r100`` (one random
+strategy at 10% and 100%, no limits). Figures: req/s at concurrency 8 and 1,
+p50/p99, the p50 cost of 10% collection, req/s at 100% over off, datapoints
+sampled / stored / dropped at 100% (stored counted on the platform after the
+outbox drained), idle RSS. With a detector (YOLOv8n from the ``nudenet``
+wheel, as ``bench_models``), winnow's req/s at concurrency 8 over a bare loop
+running the same ONNX runner in one process on the same images.
+
+    .venv/bin/python bench/bench_versus.py [--seconds 5] [--passes 3] [--no-reference]
+        [--no-detector]
+
+Needs ``wrk`` (Debian package ``wrk``). Prints one JSON document.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+
+from winnow.images import encode_jpeg
+
+REPO = Path(__file__).resolve().parents[1]
+KEY = "bench-key-0123456789"
+REF_APP_DIR = REPO / "tests" / "e2e" / "reference"
+REF_VENV = Path(
+    os.environ.get("WINNOW_TEST_REF_VENV") or Path.home() / ".cache" / "winnow" / "ref-venv"
+)
+PROJECTS = {"off": None, "r10": 0.1, "r100": 1.0}
+IMAGES = 64
+# 100% collection stores every distinct image once (an exact duplicate is refused), so that
+# scenario sends images never sent before: enough for every request of every pass.
+DISTINCT = 6000
+
+WRK_SCRIPT = """
+local bodies = {}
+for i = 1, %(count)d do
+  local f = assert(io.open("%(folder)s/body" .. i .. ".json", "rb"))
+  bodies[i] = f:read("*a")
+  f:close()
+end
+local counter = 0
+init = function(args)
+  counter = tonumber(args[1] or "0")
+end
+local headers = {["Content-Type"] = "application/json"}
+request = function()
+  counter = counter + 1
+  return wrk.format("POST", "/infer/object_detection", headers, bodies[(counter %% %(count)d) + 1])
+end
+done = function(summary, latency, requests)
+  io.write(string.format(
+    "WRK_JSON {\\"requests\\": %%d, \\"duration_us\\": %%d, \\"p50_us\\": %%d, \\"p99_us\\": %%d, " ..
+    "\\"mean_us\\": %%.1f, \\"non2xx\\": %%d, \\"socket_errors\\": %%d}\\n",
+    summary.requests, summary.duration, latency:percentile(50), latency:percentile(99),
+    latency.mean, summary.errors.status,
+    summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout))
+end
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _jpegs(count: int) -> list[bytes]:
+    """Distinct 640x480 JPEGs of realistic size (a gradient with noise, q90)."""
+    y, x = np.mgrid[0:480, 0:640]
+    base = np.stack([x * 255 // 640, y * 255 // 480, (x + y) * 255 // 1120], axis=-1)
+    out = []
+    for seed in range(count):
+        noise = np.random.default_rng(seed).integers(0, 24, (480, 640, 3))
+        out.append(encode_jpeg(np.clip(base + noise, 0, 255).astype(np.uint8), 90))
+    return out
+
+
+def _al_config(percentage: float | None, project: str) -> dict[str, Any]:
+    if percentage is None:
+        return {"enabled": False}
+    return {
+        "enabled": True,
+        "persist_predictions": True,
+        "sampling_strategies": [
+            {"name": "rnd", "type": "random", "traffic_percentage": percentage}
+        ],
+        "batching_strategy": {"batches_name_prefix": project, "recreation_interval": "never"},
+    }
+
+
+def _rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return round(int(line.split()[1]) / 1024, 1)
+    return 0.0
+
+
+@dataclass
+class Server:
+    """A started server: its name, base URL, process and the platform URL its data lands on."""
+
+    name: str
+    url: str
+    process: subprocess.Popen[bytes]
+    platform: str | None = None
+
+
+def _wait_up(url: str, process: subprocess.Popen[bytes], log: Path, path: str) -> None:
+    deadline = time.monotonic() + 180
+    while True:
+        if process.poll() is not None:
+            raise SystemExit(f"{url} exited early:\n{log.read_text(errors='replace')[-3000:]}")
+        try:
+            if httpx.get(url + path, timeout=2).status_code < 500:
+                return
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            raise SystemExit(f"{url} did not come up:\n{log.read_text(errors='replace')[-3000:]}")
+        time.sleep(0.3)
+
+
+@contextmanager
+def _start(
+    name: str, command: list[str], tmp: Path, env: dict[str, str], cwd: Path, path: str
+) -> Iterator[Server]:
+    port = _free_port()
+    log = tmp / f"{name}.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [*command, "--port", str(port)], stdout=out, stderr=subprocess.STDOUT, env=env, cwd=cwd
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_up(url, process, log, path)
+        yield Server(name, url, process)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+
+
+def _winnow(tmp: Path, name: str, *args: str) -> Any:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WINNOW_")}
+    env.update({"WINNOW_API_KEY": KEY, "WINNOW_LOG_LEVEL": "WARNING"})
+    command = [sys.executable, "-c", "from winnow.cli.main import main; main()", "serve"]
+    command += ["--data-dir", str(tmp / f"data-{name}"), *args]
+    return _start(name, command, tmp, env, tmp, "/healthz")
+
+
+def _reference(tmp: Path, platform: str) -> Any:
+    work = tmp / "reference"
+    for folder in ("static", "_next/static"):
+        (work / "inference" / "landing" / "out" / folder).mkdir(parents=True, exist_ok=True)
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "HOME": str(work),
+        "PYTHONPATH": str(REF_APP_DIR),
+        "API_BASE_URL": platform,
+        "ACTIVE_LEARNING_ENABLED": "true",
+        "MODEL_CACHE_DIR": str(work / "model-cache"),
+        "ENABLE_STREAM_API": "false",
+        "ALLOW_CUSTOM_PYTHON_EXECUTION_IN_WORKFLOWS": "false",
+        "DISABLE_VERSION_CHECK": "true",
+        "HF_HUB_OFFLINE": "1",
+    }
+    python = str(REF_VENV / "bin" / "python")
+    command = [python, "-m", "uvicorn", "app:app", "--host", "127.0.0.1"]
+    return _start("reference", command, tmp, env, work, "/info")
+
+
+def _ceiling(tmp: Path) -> Any:
+    command = [sys.executable, "-m", "uvicorn", "ceiling_app:app", "--app-dir", str(REPO / "bench")]
+    command += ["--host", "127.0.0.1", "--log-level", "warning", "--no-access-log"]
+    return _start("ceiling", command, tmp, dict(os.environ), tmp, "/docs")
+
+
+def _setup_projects(platform: str, models: dict[str, Path | None]) -> None:
+    with httpx.Client(
+        base_url=platform, headers={"Authorization": f"Bearer {KEY}"}, timeout=60
+    ) as http:
+        for project, percentage in PROJECTS.items():
+            http.post("/v1/projects", json={"name": project, "type": "object-detection"})
+            saved = http.put(
+                f"/v1/projects/{project}/al-config", json=_al_config(percentage, project)
+            )
+            saved.raise_for_status()
+        for model_id, onnx_file in models.items():
+            if onnx_file is not None:
+                http.post(
+                    "/v1/models",
+                    data={"model_id": model_id},
+                    files={"file": (onnx_file.name, onnx_file.read_bytes())},
+                ).raise_for_status()
+
+
+def _stored(platform: str, project: str) -> int:
+    with httpx.Client(
+        base_url=platform, headers={"Authorization": f"Bearer {KEY}"}, timeout=60
+    ) as http:
+        response = http.get(f"/v1/projects/{project}/batches")
+        response.raise_for_status()
+        return sum(int(b["images"]) for b in response.json()["batches"])
+
+
+def _datapoint_outcomes(url: str, project: str) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for line in httpx.get(f"{url}/metrics", timeout=10).text.splitlines():
+        if line.startswith("winnow_datapoints_total{") and f'project="{project}"' in line:
+            outcome = line.split('outcome="', 1)[1].split('"', 1)[0]
+            out[outcome] = out.get(outcome, 0.0) + float(line.rsplit(" ", 1)[1])
+    return out
+
+
+def _bodies(tmp: Path, model_id: str, jpegs: list[bytes]) -> Path:
+    folder = tmp / "bodies" / model_id.replace("/", "_")
+    if folder.exists():
+        return folder
+    folder.mkdir(parents=True)
+    for i, data in enumerate(jpegs, start=1):
+        body = {
+            "api_key": KEY,
+            "model_id": model_id,
+            "image": {"type": "base64", "value": base64.b64encode(data).decode()},
+        }
+        (folder / f"body{i}.json").write_text(json.dumps(body))
+    script = WRK_SCRIPT % {"count": len(jpegs), "folder": folder}
+    (folder / "load.lua").write_text(script)
+    return folder
+
+
+def _wrk(
+    url: str, folder: Path, concurrency: int, seconds: float, offset: int = 0
+) -> dict[str, Any]:
+    """One closed-loop run; bodies are sent in turn starting after the first ``offset``."""
+    command = ["wrk", "-t1", f"-c{concurrency}", f"-d{max(1, round(seconds))}s", "--timeout", "30s"]
+    command += ["-s", str(folder / "load.lua"), url, "--", str(offset)]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 60)
+    for line in result.stdout.splitlines():
+        if line.startswith("WRK_JSON "):
+            raw = json.loads(line.removeprefix("WRK_JSON "))
+            return {
+                "requests": raw["requests"],
+                "rps": round(raw["requests"] / (raw["duration_us"] / 1e6), 1),
+                "p50_ms": round(raw["p50_us"] / 1000, 2),
+                "p99_ms": round(raw["p99_us"] / 1000, 2),
+                "mean_ms": round(raw["mean_us"] / 1000, 2),
+                "errors": raw["non2xx"] + raw["socket_errors"],
+            }
+    raise SystemExit(f"wrk printed no result: {result.stdout}\n{result.stderr}")
+
+
+def _spread(values: list[float]) -> dict[str, float]:
+    return {
+        "median": round(statistics.median(values), 3),
+        "min": round(min(values), 3),
+        "max": round(max(values), 3),
+    }
+
+
+def _detector_file() -> Path | None:
+    sys.path.insert(0, str(REPO / "bench"))
+    try:
+        from bench_models import wheel_member
+
+        path: Path = wheel_member("nudenet", "3.4.2", "nudenet/320n.onnx")
+        return path
+    except Exception as exc:  # no cache and no network: stub only
+        print(f"detector unavailable ({exc}); stub only", file=sys.stderr)
+        return None
+
+
+def _bare_loop_rps(onnx_file: Path, jpegs: list[bytes], seconds: float) -> float:
+    """Images/s of decode + the same ONNX runner (preprocess, onnxruntime, NMS) in one loop."""
+    from winnow.images import decode_image
+    from winnow.models.base import InferenceParams
+    from winnow.models.onnx.model import load_onnx_model
+
+    model = load_onnx_model("bare/1", onnx_file)
+    params = InferenceParams()
+    count = 0
+    started = time.perf_counter()
+    while time.perf_counter() - started < seconds:
+        image = decode_image(jpegs[count % len(jpegs)], max_pixels=100_000_000)
+        model.infer([image], params)
+        count += 1
+    return count / (time.perf_counter() - started)
+
+
+def _wait_stored(platform: str, project: str, expected: int, timeout: float = 180) -> int:
+    """Images stored in ``project`` once the count stops growing (or reaches ``expected``)."""
+    deadline = time.monotonic() + timeout
+    last, stable_since = -1, time.monotonic()
+    while time.monotonic() < deadline:
+        now = _stored(platform, project)
+        if now >= expected:
+            return now
+        if now != last:
+            last, stable_since = now, time.monotonic()
+        elif time.monotonic() - stable_since > 10:
+            return now
+        time.sleep(1)
+    return last
+
+
+def main() -> None:
+    """Run every server and scenario, alternating, and print JSON."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=float, default=5.0, help="per cell and pass")
+    parser.add_argument("--passes", type=int, default=3)
+    parser.add_argument("--no-reference", action="store_true")
+    parser.add_argument("--no-detector", action="store_true")
+    parser.add_argument(
+        "--distinct", type=int, default=DISTINCT, help="distinct images for 100%% collection"
+    )
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        raise SystemExit("bench_versus needs wrk: apt-get install wrk")
+    with_reference = not args.no_reference and (REF_VENV / "bin" / "python").exists()
+    jpegs = _jpegs(IMAGES)
+    distinct = _jpegs(args.distinct)
+    detector = None if args.no_detector else _detector_file()
+    models: dict[str, Path | None] = {f"{p}/0": None for p in PROJECTS}
+    if detector is not None:
+        models["off/1"] = detector
+    load_before = os.getloadavg()
+
+    with tempfile.TemporaryDirectory() as tmp_name, ExitStack() as stack:
+        tmp = Path(tmp_name)
+        servers: dict[str, Server] = {}
+        ceiling = stack.enter_context(_ceiling(tmp))
+        servers["ceiling"] = ceiling
+        if with_reference:
+            ref_platform = stack.enter_context(_winnow(tmp, "ref-platform", "--role", "platform"))
+            _setup_projects(ref_platform.url, {})
+            reference = stack.enter_context(_reference(tmp, ref_platform.url))
+            reference.platform = ref_platform.url
+            servers["reference"] = reference
+        winnow = stack.enter_context(_winnow(tmp, "winnow"))
+        winnow.platform = winnow.url
+        _setup_projects(winnow.url, models)
+        servers["winnow"] = winnow
+        idle_rss = {name: _rss_mb(s.process.pid) for name, s in servers.items()}
+
+        for model_id in models:
+            _bodies(tmp, model_id, distinct if model_id == "r100/0" else jpegs)
+        # Warm up every server on every model it will serve (model load, config caches).
+        for name, server in servers.items():
+            for model_id in ["off/0", "r10/0"] if name != "ceiling" else ["off/0"]:
+                _wrk(server.url, _bodies(tmp, model_id, jpegs), 2, 1)
+
+        cells: dict[str, list[dict[str, Any]]] = {}
+        sampled: dict[str, int] = {}
+        sent: dict[str, int] = {}
+
+        def run(name: str, model_id: str, concurrency: int) -> None:
+            key = f"{name} {model_id} c{concurrency}"
+            folder = _bodies(tmp, model_id, jpegs)
+            offset = sent.get(key, 0) if model_id == "r100/0" else 0
+            cell = _wrk(servers[name].url, folder, concurrency, args.seconds, offset)
+            cells.setdefault(key, []).append(cell)
+            sent[key] = offset + cell["requests"] + concurrency
+            if model_id == "r100/0":
+                sampled[name] = sampled.get(name, 0) + cell["requests"] - cell["errors"]
+                if sent[key] > args.distinct:
+                    print(f"{name}: more requests than --distinct images", file=sys.stderr)
+
+        for _ in range(args.passes):
+            for concurrency in (8, 1):
+                for name in servers:
+                    run(name, "off/0", concurrency)
+            for name in servers:
+                if name == "ceiling":
+                    continue
+                run(name, "r10/0", 8)
+                run(name, "r100/0", 8)
+            if detector is not None:
+                run("winnow", "off/1", 8)
+
+        stored = {
+            name: _wait_stored(servers[name].platform or "", "r100", sampled.get(name, 0))
+            for name in servers
+            if name != "ceiling"
+        }
+        outcomes = _datapoint_outcomes(winnow.url, "r100")
+        bare = _bare_loop_rps(detector, jpegs, args.seconds) if detector is not None else None
+
+    def per_pass(key: str, field: str) -> list[float]:
+        return [float(cell[field]) for cell in cells[key]]
+
+    def ratio(a: str, b: str, field: str) -> dict[str, float]:
+        return _spread([x / y for x, y in zip(per_pass(a, field), per_pass(b, field), strict=True)])
+
+    ratios: dict[str, Any] = {
+        "winnow_over_ceiling_rps_c8": ratio("winnow off/0 c8", "ceiling off/0 c8", "rps"),
+        "winnow_p50_10pct_over_off_c8": ratio("winnow r10/0 c8", "winnow off/0 c8", "p50_ms"),
+        "winnow_rps_100pct_over_off_c8": ratio("winnow r100/0 c8", "winnow off/0 c8", "rps"),
+        "winnow_p99_over_p50_100pct_c8": _spread(
+            [c["p99_ms"] / c["p50_ms"] for c in cells["winnow r100/0 c8"]]
+        ),
+    }
+    if with_reference:
+        ratios |= {
+            "winnow_over_reference_rps_c8": ratio("winnow off/0 c8", "reference off/0 c8", "rps"),
+            "winnow_over_reference_rps_c1": ratio("winnow off/0 c1", "reference off/0 c1", "rps"),
+            "reference_p50_10pct_over_off_c8": ratio(
+                "reference r10/0 c8", "reference off/0 c8", "p50_ms"
+            ),
+            "reference_rps_100pct_over_off_c8": ratio(
+                "reference r100/0 c8", "reference off/0 c8", "rps"
+            ),
+        }
+    if bare is not None:
+        rps = per_pass("winnow off/1 c8", "rps")
+        ratios["winnow_yolov8n_over_bare_loop_c8"] = _spread([r / bare for r in rps])
+    print(
+        json.dumps(
+            {
+                "bench": "versus",
+                "load": f"wrk -t1, closed loop, {IMAGES} distinct 640x480 JPEGs, v1 JSON base64",
+                "seconds_per_cell": args.seconds,
+                "passes": args.passes,
+                "cpu_count": os.cpu_count(),
+                "load_average_before_after": [
+                    round(load_before[0], 2),
+                    round(os.getloadavg()[0], 2),
+                ],
+                "idle_rss_mb": idle_rss,
+                "cells": {
+                    key: {
+                        "rps": _spread(per_pass(key, "rps")),
+                        "p50_ms": _spread(per_pass(key, "p50_ms")),
+                        "p99_ms": _spread(per_pass(key, "p99_ms")),
+                        "errors": sum(c["errors"] for c in value),
+                    }
+                    for key, value in cells.items()
+                },
+                "ratios": ratios,
+                "collection_100pct": {
+                    name: {"sampled": sampled.get(name, 0), "stored": count}
+                    for name, count in stored.items()
+                }
+                | {"winnow_outcomes": outcomes},
+                "bare_loop_yolov8n_images_per_s": None if bare is None else round(bare, 1),
+            },
+            indent=2,
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
