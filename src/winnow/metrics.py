@@ -9,17 +9,7 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
-# Outcomes of a datapoint on its way through the collector and the delivery worker.
-DATAPOINT_OUTCOMES = (
-    "sampled",  # a strategy matched and its probability draw said yes
-    "limited",  # no matching strategy had budget left (or the batch was full)
-    "refused",  # refused after the credit: outbox full, prepare failed, wrong task for project
-    "queued",  # written to the outbox
-    "delivered",  # registered on the platform
-    "failed",  # the platform refused it for good
-    "dropped",  # the collector's hand-off queue was full
-    "duplicate",  # a near-duplicate of a recent image of the same source (no credit spent)
-)
+from winnow.states import DatapointOutcome
 
 
 class Metrics:
@@ -67,9 +57,9 @@ class Metrics:
             registry=self.registry,
         )
 
-    def datapoint(self, project: str, strategy: str, outcome: str) -> None:
-        """Count one datapoint outcome (see ``DATAPOINT_OUTCOMES``)."""
-        self.datapoints.labels(project=project, strategy=strategy, outcome=outcome).inc()
+    def datapoint(self, project: str, strategy: str, outcome: DatapointOutcome) -> None:
+        """Count one datapoint outcome (``winnow_datapoints{outcome=<its value>}``)."""
+        self.datapoints.labels(project=project, strategy=strategy, outcome=outcome.value).inc()
 
     def render(self) -> bytes:
         """The Prometheus text exposition of every metric."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import random
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -139,6 +139,7 @@ class Rig:
         self.limits = MemoryLimits()
         self.outbox = Outbox(tmp_path / "outbox.db", max_bytes=max_bytes, clock=FakeClock())
         self.metrics = Metrics()
+        self.now = NOW
         self.collector = Collector(
             settings=self.settings,
             config_source=self.source,
@@ -146,7 +147,7 @@ class Rig:
             outbox=self.outbox,
             metrics=self.metrics,
             rng=random.Random(3),
-            clock=lambda: NOW,
+            clock=lambda: self.now,
         )
 
     def count(self, outcome: str, strategy: str = "everything") -> float:
@@ -199,6 +200,7 @@ def test_strategy_limit_is_enforced_then_limited(tmp_path: Path) -> None:
     assert outcomes == [Outcome.QUEUED] * 3 + [Outcome.LIMITED] * 2
     assert len(rig.entries()) == 3
     assert rig.count("limited") == 2
+    assert rig.count("batch_full") == 0
     assert rig.count("sampled") == 5
 
 
@@ -227,8 +229,24 @@ def test_batch_cap_limits_collection(tmp_path: Path) -> None:
     batching = {"batches_name_prefix": "al", "recreation_interval": "never", "max_batch_images": 2}
     rig = Rig(tmp_path, StaticConfigSource(config_dict(batching_strategy=batching)))
     outcomes = [rig.collector.process(image(i), detection(), CONTEXT) for i in range(3)]
-    assert outcomes == [Outcome.QUEUED, Outcome.QUEUED, Outcome.LIMITED]
+    assert outcomes == [Outcome.QUEUED, Outcome.QUEUED, Outcome.BATCH_FULL]
     assert {e.datapoint.batch_name for e in rig.entries()} == {"al"}
+    # a full batch is counted apart from a spent strategy
+    assert rig.count("batch_full") == 1
+    assert rig.count("limited") == 0
+    assert rig.count("queued") == 2
+
+
+def test_full_batch_and_spent_strategy_are_counted_apart(tmp_path: Path) -> None:
+    batching = {"batches_name_prefix": "al", "recreation_interval": "never", "max_batch_images": 4}
+    rig = Rig(tmp_path, StaticConfigSource(config_dict(batching_strategy=batching)))
+    # the strategy allows 3 a minute: 3 queued, then limited until the minute turns
+    minute = [rig.collector.process(image(i), detection(), CONTEXT) for i in range(5)]
+    assert minute == [Outcome.QUEUED] * 3 + [Outcome.LIMITED] * 2
+    rig.now = NOW + timedelta(minutes=1)
+    later = [rig.collector.process(image(10 + i), detection(), CONTEXT) for i in range(3)]
+    assert later == [Outcome.QUEUED, Outcome.BATCH_FULL, Outcome.BATCH_FULL]
+    assert (rig.count("queued"), rig.count("limited"), rig.count("batch_full")) == (4, 2, 2)
 
 
 def test_not_sampled_and_disabled(tmp_path: Path) -> None:
@@ -348,7 +366,7 @@ def test_near_duplicates_are_skipped_before_spending_budget(tmp_path: Path) -> N
     rig = Rig(tmp_path, StaticConfigSource(config_dict(dedup=dedup)))
     frame = image(1)
     assert rig.collector.process(frame, detection(), CONTEXT) is Outcome.QUEUED
-    assert rig.collector.process(frame.copy(), detection(), CONTEXT) is Outcome.SKIPPED_DUPLICATE
+    assert rig.collector.process(frame.copy(), detection(), CONTEXT) is Outcome.DUPLICATE
     other_source = CollectionContext(api_key="key-1", project="proj", model_id="proj/3", source="b")
     assert rig.collector.process(frame, detection(), other_source) is Outcome.QUEUED
     assert rig.collector.process(image(2), detection(), CONTEXT) is Outcome.QUEUED

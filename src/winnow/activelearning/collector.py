@@ -29,13 +29,12 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from enum import StrEnum
 
 from winnow.activelearning.batching import batch_name
 from winnow.activelearning.config import ActiveLearningConfig, Strategy
 from winnow.activelearning.datapoint import CollectionContext, Datapoint
 from winnow.activelearning.dedup import NearDuplicateFilter, phash
-from winnow.activelearning.limits.base import BatchCap, Budget, Credit, LimitsBackend
+from winnow.activelearning.limits.base import BatchCap, Budget, Credit, LimitsBackend, TakeOutcome
 from winnow.activelearning.outbox import Outbox
 from winnow.activelearning.platform_client import ConfigSource, ProjectConfig
 from winnow.activelearning.prepare import build_tags, prepare
@@ -51,6 +50,7 @@ from winnow.predictions import (
     TaskType,
 )
 from winnow.settings import Settings
+from winnow.states import DatapointOutcome
 
 log = logging.getLogger(__name__)
 
@@ -60,17 +60,8 @@ _BUDGET_CACHE_MAX = 1024
 _Item = tuple[ImageArray, Prediction, CollectionContext]
 
 
-class Outcome(StrEnum):
-    """What became of one submitted datapoint."""
-
-    DISABLED = "disabled"  # collection off (settings) or the project's config disabled
-    NOT_SAMPLED = "not_sampled"  # no strategy matched and won its draw
-    LIMITED = "limited"  # no sampled strategy had budget, or the batch was full
-    DROPPED = "dropped"  # the hand-off queue was full
-    REFUSED = "refused"  # wrong task for the project, or the outbox was full
-    QUEUED = "queued"  # written to the outbox
-    SKIPPED_DUPLICATE = "skipped_duplicate"  # near-duplicate of a recent image of the source
-    ERROR = "error"  # something failed; counted and logged once per cause
+# The one outcome vocabulary (winnow.states), under the name callers of process() know.
+Outcome = DatapointOutcome
 
 
 class Collector:
@@ -118,7 +109,7 @@ class Collector:
         try:
             self._queue.put_nowait((image, prediction, context))
         except queue.Full:
-            self.metrics.datapoint(context.project, _NO_STRATEGY, Outcome.DROPPED.value)
+            self.metrics.datapoint(context.project, _NO_STRATEGY, Outcome.DROPPED)
             self.metrics.collection_errors.labels(cause="queue_full").inc()
             self._log_once("queue_full", "collector queue is full: datapoints are being dropped")
             return False
@@ -196,7 +187,7 @@ class Collector:
         project = project_config.project
         mismatch = _task_mismatch(project_config.project_type, prediction)
         if mismatch is not None:
-            self.metrics.datapoint(project, _NO_STRATEGY, Outcome.REFUSED.value)
+            self.metrics.datapoint(project, _NO_STRATEGY, Outcome.REFUSED)
             self.metrics.collection_errors.labels(cause="task_mismatch").inc()
             self._log_once(
                 f"task_mismatch:{project_config.workspace}/{project}:{mismatch}",
@@ -212,7 +203,7 @@ class Collector:
         if not strategies:
             return Outcome.NOT_SAMPLED
         for strategy in strategies:
-            self.metrics.datapoint(project, strategy.name, "sampled")
+            self.metrics.datapoint(project, strategy.name, Outcome.SAMPLED)
 
         # Near-duplicates are looked up before a credit is taken, but an image is
         # only remembered once it was really queued: a frame refused by a limit
@@ -233,8 +224,8 @@ class Collector:
                 now=dedup_time,
                 record=False,
             ):
-                self.metrics.datapoint(project, strategies[0].name, "duplicate")
-                return Outcome.SKIPPED_DUPLICATE
+                self.metrics.datapoint(project, strategies[0].name, Outcome.DUPLICATE)
+                return Outcome.DUPLICATE
 
         stage[0] = "limits"
         now = self._clock()
@@ -246,10 +237,13 @@ class Collector:
             batch_name=batch_name(batching.batches_name_prefix, batching.recreation_interval, now),
             max_images=batching.max_batch_images,
         )
-        _outcome, credit = self.limits.take([budgets[s.name] for s in strategies], cap, now)
+        taken, credit = self.limits.take([budgets[s.name] for s in strategies], cap, now)
         if credit is None:
-            self.metrics.datapoint(project, strategies[0].name, Outcome.LIMITED.value)
-            return Outcome.LIMITED
+            # A full batch is not a spent strategy: counted apart, so a cap set too
+            # low is told from limits doing their job.
+            outcome = Outcome.BATCH_FULL if taken is TakeOutcome.BATCH_FULL else Outcome.LIMITED
+            self.metrics.datapoint(project, strategies[0].name, outcome)
+            return outcome
 
         stage[0] = "prepare"
         try:
@@ -258,7 +252,7 @@ class Collector:
             self.outbox.put(datapoint)
         except OutboxFullError as exc:
             self._give_back(credit)
-            self.metrics.datapoint(project, credit.strategy, Outcome.REFUSED.value)
+            self.metrics.datapoint(project, credit.strategy, Outcome.REFUSED)
             self.metrics.collection_errors.labels(cause="outbox_full").inc()
             self._log_once("outbox_full", "outbox is full, datapoints are refused: %s", exc)
             return Outcome.REFUSED
@@ -269,7 +263,7 @@ class Collector:
             self.dedup.remember(
                 dedup_key, dedup_hash, window_seconds=dedup.window_seconds, now=dedup_time
             )
-        self.metrics.datapoint(project, credit.strategy, Outcome.QUEUED.value)
+        self.metrics.datapoint(project, credit.strategy, Outcome.QUEUED)
         return Outcome.QUEUED
 
     def _datapoint(

@@ -31,6 +31,7 @@ from winnow.activelearning.outbox import Entry, EntryStatus, Outbox
 from winnow.activelearning.platform_client import PlatformClient
 from winnow.errors import DeliveryError
 from winnow.metrics import Metrics
+from winnow.states import DatapointOutcome
 
 log = logging.getLogger(__name__)
 
@@ -169,7 +170,7 @@ class DeliveryWorker:
                 self._retry(entry, exc.message)
             else:
                 self.outbox.mark_failed(entry.id, exc.message)
-                self.metrics.datapoint(dp.project, dp.strategy, "failed")
+                self.metrics.datapoint(dp.project, dp.strategy, DatapointOutcome.FAILED)
                 log.warning(
                     "datapoint %s refused by the platform: %s", entry.idempotency_key, exc.message
                 )
@@ -179,7 +180,7 @@ class DeliveryWorker:
             self._retry(entry, f"{type(exc).__name__}: {exc}")
             return
         self.outbox.mark_delivered(entry.id, platform_id)
-        self.metrics.datapoint(dp.project, dp.strategy, "delivered")
+        self.metrics.datapoint(dp.project, dp.strategy, DatapointOutcome.DELIVERED)
         self._done(entry, True)
         self._update_gauges(force=False)
 
