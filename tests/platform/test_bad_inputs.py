@@ -9,9 +9,12 @@ import numpy as np
 import pytest
 
 from tests.platform.conftest import API_KEY, make_app, make_jpeg, make_png
+from tests.platform.helpers import new_project
 from tests.server.asgi_client import ASGIClient
-from winnow.errors import InvalidImageError
+from winnow.activelearning.datapoint import DatapointMetadata
+from winnow.errors import BadRequestError, InvalidImageError
 from winnow.images import encode_jpeg
+from winnow.platform import store
 from winnow.platform.service import Platform
 from winnow.platform.store import check_image
 
@@ -150,7 +153,42 @@ def test_bad_datapoint_metadata_is_400(cars: ASGIClient) -> None:
     assert post({"batch": "b", "config_version": "3"}).startswith("metadata.config_version")
     assert post("{oops").startswith("metadata: not valid JSON")
     assert post({"batch": "b"}, prediction="[1]").startswith("prediction")
+    # the write path's one validation names the fields of the metadata part
+    assert post({"batch": "b\u0007"}).startswith("metadata.batch: name 'b\\x07' must be 1-256")
+    assert post({"batch": "b", "tags": ["ok", "no spaces"]}).startswith(
+        "metadata.tag: 'no spaces' must be 1-64 characters"
+    )
+    assert post({"batch": "b", "model_id": "m" * 129}) == (
+        "metadata.model_id: must be a string of at most 128 characters without control characters"
+    )
+    assert post({"batch": "b", "name": "n" * 257}).startswith(
+        "metadata.name: must be a string of at most 256"
+    )
     assert stored(cars) == 0
+
+
+def test_the_reference_upload_names_its_own_parameters(cars: ASGIClient) -> None:
+    assert upload(cars, make_jpeg(), "batch=b&tag=no%20spaces") == (
+        400,
+        "tag: 'no spaces' must be 1-64 characters of a-z A-Z 0-9 - _ : / . [ ] < > { } @",
+    )
+    assert upload(cars, make_jpeg(), "batch=b%07")[1].startswith("batch: name 'b\\x07'")
+    assert stored(cars) == 0
+
+
+def test_extra_that_is_not_json_is_refused_before_anything_is_stored(
+    sqlite_platform: Platform,
+) -> None:
+    workspace = sqlite_platform.workspace(API_KEY)
+    new_project(sqlite_platform, workspace, "cars")
+    bad = DatapointMetadata(batch_name="b", extra={"frame_time": float("nan")})
+    with pytest.raises(BadRequestError, match=r"^extra: must hold JSON values only"):
+        sqlite_platform.register(
+            workspace=workspace, project="cars", data=make_jpeg(), datapoint=bad
+        )
+    with sqlite_platform.db.read() as session:
+        project = store.get_project(session=session, workspace=workspace, name="cars")
+        assert store.list_batches(session=session, project=project) == []
 
 
 @pytest.mark.parametrize(

@@ -73,6 +73,7 @@ def make_datapoint(key: str = "dp-1", seed: int = 0, **changes: Any) -> Datapoin
         "source": "http",
         "config_version": 1,
         "created_at": datetime.now(UTC),
+        "extra": {"frame_index": 7, "frame_time": 0.28},
     }
     values.update(changes)
     return Datapoint(**values)
@@ -135,6 +136,10 @@ def test_platform_clients_deliver_idempotently_with_provenance(
             1,
         )
         assert details["source"] == "http"
+        # the stream's frame index and time reach the stored metadata
+        assert details["metadata"] == {"frame_index": 7, "frame_time": 0.28}
+    else:
+        assert details["metadata"] is None
     data, _ = sqlite_platform.image_file(workspace, image_id)
     assert data == make_jpeg(seed=0)
 

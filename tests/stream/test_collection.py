@@ -110,6 +110,17 @@ def test_datapoints_are_tagged_with_their_source(tmp_path: Path) -> None:
         assert dp.prediction["predictions"][0]["class"] == "green-box"
     assert by_source == {"front": 6, "back": 4}
     assert [s.collected for s in runner.status()] == [6, 4]
+    # the frame index and time of CollectionContext.extra travel with the datapoint
+    indices: dict[str | None, list[int]] = {}
+    for entry in entries:
+        extra = entry.datapoint.extra
+        assert extra is not None and set(extra) == {"frame_index", "frame_time"}
+        assert isinstance(extra["frame_time"], float)
+        indices.setdefault(entry.datapoint.source, []).append(extra["frame_index"])
+    assert {k: sorted(v) for k, v in indices.items()} == {
+        "stream:front": list(range(6)),
+        "stream:back": list(range(4)),
+    }
 
 
 def test_static_video_collects_about_one_datapoint_with_dedup(tmp_path: Path) -> None:

@@ -315,6 +315,7 @@ class Collector:
             source=context.source,
             config_version=project_config.version,
             created_at=now.astimezone(UTC),
+            extra=dict(context.extra) or None,
         )
 
     # ------------------------------------------------------------------ helpers

@@ -170,7 +170,7 @@ class DeliveryWorker:
                 self._retry(entry, exc.message)
             else:
                 self.outbox.mark_failed(entry.id, exc.message)
-                self.metrics.datapoint(dp.project, dp.strategy, DatapointOutcome.FAILED)
+                self.metrics.datapoint(dp.project, dp.strategy or "-", DatapointOutcome.FAILED)
                 log.warning(
                     "datapoint %s refused by the platform: %s", entry.idempotency_key, exc.message
                 )
@@ -180,7 +180,7 @@ class DeliveryWorker:
             self._retry(entry, f"{type(exc).__name__}: {exc}")
             return
         self.outbox.mark_delivered(entry.id, platform_id)
-        self.metrics.datapoint(dp.project, dp.strategy, DatapointOutcome.DELIVERED)
+        self.metrics.datapoint(dp.project, dp.strategy or "-", DatapointOutcome.DELIVERED)
         self._done(entry, True)
         self._update_gauges(force=False)
 

@@ -30,13 +30,17 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
-from datetime import datetime
+from dataclasses import dataclass, fields, replace
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from winnow.activelearning.datapoint import Datapoint
+from winnow.activelearning.datapoint import (
+    Datapoint,
+    DatapointMetadata,
+    metadata_from_json,
+    metadata_to_json,
+)
 from winnow.errors import OutboxFullError
 
 DELIVERED_RETENTION_SECONDS = 24 * 3600.0
@@ -119,47 +123,40 @@ _COLUMNS = (
 )
 
 
+_ROW_VERSION = 1
+# The address and image size travel beside the metadata; the metadata itself is
+# the codec's object (winnow.activelearning.datapoint), the same the HTTP clients send.
+
+
 def _metadata(dp: Datapoint) -> str:
     return json.dumps(
         {
+            "v": _ROW_VERSION,
             "api_key": dp.api_key,
             "project": dp.project,
-            "batch_name": dp.batch_name,
             "width": dp.width,
             "height": dp.height,
-            "prediction": dp.prediction,
-            "task_type": dp.task_type,
-            "tags": list(dp.tags),
-            "strategy": dp.strategy,
-            "model_id": dp.model_id,
-            "inference_id": dp.inference_id,
-            "source": dp.source,
-            "config_version": dp.config_version,
-            "created_at": dp.created_at.isoformat(),
+            "metadata": metadata_to_json(dp),
         },
         separators=(",", ":"),
     )
 
 
 def _datapoint(key: str, metadata: str, jpeg: bytes) -> Datapoint:
-    meta: dict[str, Any] = json.loads(metadata)
+    row: dict[str, Any] = json.loads(metadata)
+    if "v" in row:
+        meta = metadata_from_json(row["metadata"])
+    else:  # written before the codec: one flat object, the batch under "batch_name"
+        meta = metadata_from_json({**row, "batch": row["batch_name"]})
+    values = {f.name: getattr(meta, f.name) for f in fields(DatapointMetadata)}
+    values["idempotency_key"] = key
     return Datapoint(
-        idempotency_key=key,
-        api_key=meta["api_key"],
-        project=meta["project"],
-        batch_name=meta["batch_name"],
+        api_key=row["api_key"],
+        project=row["project"],
+        width=row["width"],
+        height=row["height"],
         image_jpeg=jpeg,
-        width=meta["width"],
-        height=meta["height"],
-        prediction=meta["prediction"],
-        task_type=meta["task_type"],
-        tags=tuple(meta["tags"]),
-        strategy=meta["strategy"],
-        model_id=meta["model_id"],
-        inference_id=meta["inference_id"],
-        source=meta["source"],
-        config_version=meta["config_version"],
-        created_at=datetime.fromisoformat(meta["created_at"]),
+        **values,
     )
 
 

@@ -10,23 +10,23 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.exc import IntegrityError
 
+from winnow.activelearning.datapoint import DatapointMetadata
 from winnow.errors import BadRequestError, ConflictError, NotFoundError
 from winnow.platform import store
 from winnow.platform.blobs import BlobStore, blob_store_from_url
 from winnow.platform.db import Database
 from winnow.platform.migrate import migrate
 from winnow.platform.schema import Annotation, ModelVersion, Project, Workspace
-from winnow.platform.store.annotations import check_prediction
-from winnow.platform.store.datapoints import check_batch_name, find_existing, new_blob_key
+from winnow.platform.store.datapoints import find_existing, new_blob_key
 from winnow.platform.store.listing import image_project
 from winnow.platform.store.models import model_blob_key
 from winnow.platform.store.workspaces import count_workspaces
 from winnow.settings import Settings
+from winnow.states import AnnotationKind
 
 if TYPE_CHECKING:
     from fastapi import APIRouter
@@ -35,21 +35,8 @@ log = logging.getLogger("winnow.platform")
 DEFAULT_WORKSPACE = "default"
 
 
-@dataclass(slots=True, frozen=True)
-class DatapointInput:
-    """Everything one datapoint carries besides its image bytes."""
-
-    batch_name: str
-    tags: tuple[str, ...] = ()
-    prediction: dict[str, Any] | None = None
-    strategy: str | None = None
-    model_id: str | None = None
-    inference_id: str | None = None
-    source: str | None = None
-    config_version: int | None = None
-    idempotency_key: str | None = None
-    name: str | None = None
-    metadata: dict[str, Any] | None = None
+# The name callers used before DatapointMetadata was the one type from collector to store.
+DatapointInput = DatapointMetadata
 
 
 class Platform:
@@ -130,13 +117,15 @@ class Platform:
         workspace: Workspace,
         project: str,
         data: bytes,
-        datapoint: DatapointInput,
+        datapoint: DatapointMetadata,
         trusted: bool = False,
     ) -> store.RegisterResult:
         """Store one image with its tags, provenance and prediction, atomically and idempotently.
 
-        ``trusted``: the JPEG was encoded by this process (in-process delivery),
-        so only its header is read instead of decoding it again.
+        The image and then the metadata are validated once (``store.check_image``,
+        ``store.check_datapoint``), before the blob is written. ``trusted``: the
+        JPEG was encoded by this process (in-process delivery), so only its
+        header is read instead of decoding it again.
         """
         checked = store.check_image(
             data,
@@ -144,24 +133,21 @@ class Platform:
             max_pixels=self.settings.max_image_pixels,
             trusted=trusted,
         )
-        check_batch_name(datapoint.batch_name)
-        store.check_tags(datapoint.tags)
         with self.db.read() as session:
             target = store.get_project(session=session, workspace=workspace, name=project)
-            if datapoint.prediction is not None and not datapoint.prediction.get("is_stub"):
-                check_prediction(target.type, datapoint.prediction)
+            metadata = store.check_datapoint(datapoint, target.type)
             found = find_existing(
                 session=session,
                 project=target,
                 sha256=checked.sha256,
-                idempotency_key=datapoint.idempotency_key,
+                idempotency_key=metadata.idempotency_key,
             )
             if found is not None:
                 return found
         key = new_blob_key(target, checked.content_type)
         self.blobs.put(key, data)
         try:
-            result = self._register_rows(target, checked, key, datapoint)
+            result = self._register_rows(target, checked, key, metadata)
         except BaseException:
             self.blobs.delete(key)
             raise
@@ -170,7 +156,7 @@ class Platform:
         return result
 
     def _register_rows(
-        self, target: Project, checked: store.CheckedImage, key: str, dp: DatapointInput
+        self, target: Project, checked: store.CheckedImage, key: str, dp: store.CheckedMetadata
     ) -> store.RegisterResult:
         for attempt in range(3):
             try:
@@ -179,21 +165,7 @@ class Platform:
                     if project is None:  # deleted meanwhile
                         raise NotFoundError(f"project {target.name!r} not found")
                     return store.register_datapoint(
-                        session=session,
-                        project=project,
-                        image=checked,
-                        blob_key=key,
-                        batch_name=dp.batch_name,
-                        tags=dp.tags,
-                        prediction=dp.prediction,
-                        strategy=dp.strategy,
-                        model_id=dp.model_id,
-                        inference_id=dp.inference_id,
-                        source=dp.source,
-                        config_version=dp.config_version,
-                        idempotency_key=dp.idempotency_key,
-                        name=dp.name,
-                        metadata=dp.metadata,
+                        session=session, project=project, image=checked, blob_key=key, metadata=dp
                     )
             except IntegrityError:
                 # PostgreSQL only: the same bytes raced into another batch; retry finds them.
@@ -218,7 +190,8 @@ class Platform:
             if image.project_id != target.id:
                 raise NotFoundError(f"image {image_id!r} not found")
             if prediction and any(
-                a.kind == "prediction" for a in store.list_annotations(session=session, image=image)
+                a.kind == AnnotationKind.PREDICTION
+                for a in store.list_annotations(session=session, image=image)
             ):
                 raise ConflictError(f"image {image_id} already has a prediction annotation")
             return store.add_annotation(

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import httpx
 
-from winnow.activelearning.datapoint import Datapoint
+from winnow.activelearning.datapoint import Datapoint, metadata_to_json
 from winnow.errors import DeliveryError, WinnowError
 from winnow.platform.clients.http import HTTPClientBase, delivery_error, query, segment
 
@@ -20,19 +20,6 @@ if TYPE_CHECKING:
     from winnow.platform.service import Platform
 
 DELIVERY_TIMEOUT = 30.0
-
-
-def _metadata(datapoint: Datapoint) -> dict[str, object]:
-    return {
-        "batch": datapoint.batch_name,
-        "tags": list(datapoint.tags),
-        "strategy": datapoint.strategy,
-        "model_id": datapoint.model_id,
-        "inference_id": datapoint.inference_id,
-        "source": datapoint.source,
-        "config_version": datapoint.config_version,
-        "idempotency_key": datapoint.idempotency_key,
-    }
 
 
 class InProcessPlatformClient:
@@ -43,25 +30,13 @@ class InProcessPlatformClient:
 
     def deliver(self, datapoint: Datapoint) -> str:
         """Register the datapoint; returns the image id."""
-        from winnow.platform.service import DatapointInput
-
         try:
             workspace = self.platform.workspace(datapoint.api_key)
             result = self.platform.register(
                 workspace=workspace,
                 project=datapoint.project,
                 data=datapoint.image_jpeg,
-                datapoint=DatapointInput(
-                    batch_name=datapoint.batch_name,
-                    tags=tuple(datapoint.tags),
-                    prediction=datapoint.prediction,
-                    strategy=datapoint.strategy,
-                    model_id=datapoint.model_id,
-                    inference_id=datapoint.inference_id,
-                    source=datapoint.source,
-                    config_version=datapoint.config_version,
-                    idempotency_key=datapoint.idempotency_key,
-                ),
+                datapoint=datapoint.metadata,
                 trusted=True,  # the collector in this process encoded this JPEG
             )
         except WinnowError as exc:
@@ -84,7 +59,8 @@ class NativeHTTPPlatformClient(HTTPClientBase):
 
     def deliver(self, datapoint: Datapoint) -> str:
         """Register the datapoint atomically and idempotently; returns the image id."""
-        data = {"metadata": json.dumps(_metadata(datapoint))}
+        # The codec's object; the prediction goes as a part of its own (the route's contract).
+        data = {"metadata": json.dumps(metadata_to_json(datapoint, prediction=False))}
         if datapoint.prediction is not None:
             data["prediction"] = json.dumps(datapoint.prediction)
         try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
@@ -9,14 +10,14 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from winnow.activelearning.config import config_json_schema
+from winnow.activelearning.datapoint import DatapointMetadata, metadata_from_json
 from winnow.errors import BadRequestError
 from winnow.platform import store
 from winnow.platform.routes import openapi
 from winnow.platform.routes.auth import api_key_of, workspace_dependency
 from winnow.platform.routes.forms import json_body, read_multipart
 from winnow.platform.schema import Workspace
-from winnow.platform.service import DatapointInput, Platform
-from winnow.platform.store.datapoints import check_text
+from winnow.platform.service import Platform
 from winnow.platform.views import (
     batch_json,
     config_version_json,
@@ -24,40 +25,20 @@ from winnow.platform.views import (
     project_json,
 )
 
-_METADATA_STRINGS = ("strategy", "model_id", "inference_id", "source", "idempotency_key", "name")
 
+def datapoint_from_metadata(meta: dict[str, Any], prediction: Any) -> DatapointMetadata:
+    """The datapoint described by the ``metadata`` part; 400 naming any field of a wrong type.
 
-def datapoint_from_metadata(meta: dict[str, Any], prediction: Any) -> DatapointInput:
-    """The datapoint described by the ``metadata`` part; 400 naming any bad field."""
-    batch = meta.get("batch")
-    if not isinstance(batch, str) or not batch:
-        raise BadRequestError("metadata.batch: required, the name of the labeling batch")
-    tags = meta.get("tags", [])
-    if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
-        raise BadRequestError("metadata.tags: must be a list of strings")
-    for field in _METADATA_STRINGS:
-        check_text(f"metadata.{field}", meta.get(field), 256 if field == "name" else 128)
-    version = meta.get("config_version")
-    if version is not None and (isinstance(version, bool) or not isinstance(version, int)):
-        raise BadRequestError("metadata.config_version: must be an integer")
-    if prediction is not None and not isinstance(prediction, dict):
+    The codec decodes it; ``Platform.register`` validates it (once, naming
+    fields ``metadata.<field>``). The ``prediction`` part, when sent, is the
+    prediction.
+    """
+    datapoint = metadata_from_json(meta, where="metadata")
+    if prediction is None:
+        return datapoint
+    if not isinstance(prediction, dict):
         raise BadRequestError("prediction: must be a JSON object")
-    extra = meta.get("extra")
-    if extra is not None and not isinstance(extra, dict):
-        raise BadRequestError("metadata.extra: must be an object")
-    return DatapointInput(
-        batch_name=batch,
-        tags=tuple(tags),
-        prediction=prediction,
-        strategy=meta.get("strategy"),
-        model_id=meta.get("model_id"),
-        inference_id=meta.get("inference_id"),
-        source=meta.get("source"),
-        config_version=version,
-        idempotency_key=meta.get("idempotency_key"),
-        name=meta.get("name"),
-        metadata=extra,
-    )
+    return replace(datapoint, prediction=prediction)
 
 
 def _etag_matches(header: str | None, etag: str) -> bool:

@@ -142,7 +142,7 @@ def build_reference_router(platform: Platform) -> tuple[APIRouter, APIRouter]:
             inference_id=query.get("inference_id") or None,
             source="upload",
             name=form.text("name"),
-            metadata=form.json_object("metadata"),
+            extra=form.json_object("metadata"),
         )
         result = await run_in_threadpool(
             lambda: platform.register(

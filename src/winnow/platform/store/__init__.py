@@ -8,11 +8,12 @@ what another workspace owns is reported as not found.
 from winnow.platform.store.annotations import add_annotation, check_annotation, list_annotations
 from winnow.platform.store.datapoints import (
     CheckedImage,
+    CheckedMetadata,
     RegisterResult,
+    check_datapoint,
     check_image,
     check_tags,
     register_datapoint,
-    upload_image,
 )
 from winnow.platform.store.listing import (
     BatchCounts,
@@ -47,11 +48,13 @@ from winnow.platform.store.workspaces import (
 __all__ = [
     "BatchCounts",
     "CheckedImage",
+    "CheckedMetadata",
     "ImageFilters",
     "RegisterResult",
     "add_annotation",
     "add_model_version",
     "check_annotation",
+    "check_datapoint",
     "check_image",
     "check_tags",
     "create_api_key",
@@ -74,5 +77,4 @@ __all__ = [
     "resolve_key",
     "revoke_api_key",
     "save_al_config",
-    "upload_image",
 ]

@@ -1,10 +1,12 @@
 """Registering images (with an optional prediction) into labeling batches, atomically.
 
-``register_datapoint`` is the one write path for images, used by the
-reference upload route and the native datapoints route alike. The caller
-writes the bytes to the blob store first and passes the key; this function
-then writes every row in the caller's transaction: batch (created on first
-use), image, tags and prediction annotation. The batch row is locked first
+``check_datapoint`` then ``register_datapoint`` are the one write path for
+images (``Platform.register``, behind the reference upload route, the native
+datapoints route and in-process delivery alike). ``check_datapoint`` is the
+one validation of a ``DatapointMetadata``, before the blob is written; the
+caller then writes the bytes to the blob store and passes the key, and
+``register_datapoint`` writes every row in the caller's transaction: batch
+(created on first use), image, tags and prediction annotation. The batch row is locked first
 (``SELECT ... FOR UPDATE`` on PostgreSQL; SQLite transactions are already
 serialized by :meth:`winnow.platform.db.Database.write`), so the duplicate,
 idempotency and ``max_batch_images`` checks that follow cannot race.
@@ -15,19 +17,21 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, fields, replace
+from typing import Any, NewType
 
 from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from winnow.activelearning.datapoint import DatapointMetadata
 from winnow.errors import BadRequestError, BatchFullError, PayloadTooLargeError
 from winnow.images import decode_image, jpeg_size, sha256_hex
 from winnow.platform.schema import Batch, Image, ImageTag, Project
-from winnow.platform.store.annotations import add_annotation
+from winnow.platform.store.annotations import add_annotation, check_prediction
 from winnow.platform.store.projects import get_al_config, max_batch_images
 from winnow.settings import TAG_CHARS
+from winnow.states import ImageStatus
 
 TAG = re.compile(rf"^[{TAG_CHARS}]{{1,64}}$")
 BATCH_NAME = re.compile(r"^[^\x00-\x1f\x7f]{1,256}$")
@@ -91,24 +95,24 @@ def _content_type(data: bytes) -> str:
     return "application/octet-stream"
 
 
-def check_tags(tags: list[str] | tuple[str, ...]) -> list[str]:
+def check_tags(tags: list[str] | tuple[str, ...], field: str = "tag") -> list[str]:
     """Tags in order without repeats; BadRequestError naming the first bad one."""
     out: list[str] = []
     for tag in tags:
         if not isinstance(tag, str) or not TAG.match(tag):
             raise BadRequestError(
-                f"tag: {tag!r} must be 1-64 characters of a-z A-Z 0-9 - _ : / . [ ] < > {{ }} @"
+                f"{field}: {tag!r} must be 1-64 characters of a-z A-Z 0-9 - _ : / . [ ] < > {{ }} @"
             )
         if tag not in out:
             out.append(tag)
     return out
 
 
-def check_batch_name(name: str) -> str:
+def check_batch_name(name: str, field: str = "batch") -> str:
     """A batch name: 1-256 characters without control characters."""
     if not isinstance(name, str) or not BATCH_NAME.match(name):
         raise BadRequestError(
-            f"batch: name {name!r} must be 1-256 characters without control characters"
+            f"{field}: name {name!r} must be 1-256 characters without control characters"
         )
     return name
 
@@ -125,6 +129,40 @@ def check_text(field: str, value: str | None, max_length: int = SHORT_TEXT) -> s
             f"{field}: must be a string of at most {max_length} characters without control characters"
         )
     return value
+
+
+CheckedMetadata = NewType("CheckedMetadata", DatapointMetadata)
+"""Metadata that passed :func:`check_datapoint`: what :func:`register_datapoint` takes."""
+
+
+def check_datapoint(meta: DatapointMetadata, project_type: str) -> CheckedMetadata:
+    """The one validation of a datapoint's metadata for a project of ``project_type``.
+
+    Raises BadRequestError naming the first bad field (prefixed by
+    ``meta.where``, e.g. ``metadata.strategy``): the batch name, each tag,
+    every text ``column()`` field (its length, no control characters),
+    ``extra`` (JSON values only) and the prediction against the project type.
+    Returns the metadata as stored: tags in order without repeats, and no
+    prediction for a stub (the stub model predicts nothing).
+    """
+    where = meta.where
+    check_batch_name(meta.batch_name, f"{where}batch")
+    tags = check_tags(meta.tags, f"{where}tag")
+    for f in fields(meta):
+        max_length = f.metadata.get("max_length")
+        if max_length is not None:
+            check_text(f"{where}{f.name}", getattr(meta, f.name), max_length)
+    if meta.extra is not None:
+        try:
+            json.dumps(meta.extra, allow_nan=False)
+        except (TypeError, ValueError) as exc:
+            raise BadRequestError(f"{where}extra: must hold JSON values only ({exc})") from None
+    prediction = meta.prediction
+    if prediction is not None and prediction.get("is_stub"):
+        prediction = None
+    if prediction is not None:
+        check_prediction(project_type, prediction)
+    return CheckedMetadata(replace(meta, tags=tuple(tags), prediction=prediction))
 
 
 def new_blob_key(project: Project, content_type: str) -> str:
@@ -175,17 +213,7 @@ def register_datapoint(
     project: Project,
     image: CheckedImage,
     blob_key: str,
-    batch_name: str,
-    tags: list[str] | tuple[str, ...] = (),
-    prediction: dict[str, Any] | None = None,
-    strategy: str | None = None,
-    model_id: str | None = None,
-    inference_id: str | None = None,
-    source: str | None = None,
-    config_version: int | None = None,
-    idempotency_key: str | None = None,
-    name: str | None = None,
-    metadata: dict[str, Any] | None = None,
+    metadata: CheckedMetadata,
 ) -> RegisterResult:
     """Store an image already written under ``blob_key``, with tags and prediction, in one go.
 
@@ -194,24 +222,8 @@ def register_datapoint(
     is stored and the caller deletes its blob. Raises BatchFullError when the
     batch holds ``max_batch_images`` of the configuration in force.
     """
-    check_batch_name(batch_name)
-    clean_tags = check_tags(tags)
-    for field, value in (
-        ("strategy", strategy),
-        ("model_id", model_id),
-        ("inference_id", inference_id),
-        ("source", source),
-        ("idempotency_key", idempotency_key),
-    ):
-        check_text(field, value)
-    check_text("name", name, 256)
-    if prediction is not None and prediction.get("is_stub"):
-        prediction = None  # the stub model predicts nothing: the image goes unannotated
-    if prediction is not None:
-        # Validate before any row is written so a bad prediction stores nothing.
-        from winnow.platform.store.annotations import check_prediction
-
-        check_prediction(project.type, prediction)
+    batch_name = metadata.batch_name
+    idempotency_key = metadata.idempotency_key
     batch = lock_batch(session=session, project=project, name=batch_name)
     existing = find_existing(
         session=session, project=project, sha256=image.sha256, idempotency_key=idempotency_key
@@ -233,54 +245,21 @@ def register_datapoint(
         size_bytes=len(image.data),
         content_type=image.content_type,
         blob_key=blob_key,
-        name=name,
-        source=source,
-        strategy=strategy,
-        model_id=model_id,
-        inference_id=inference_id,
-        config_version=config_version,
-        idempotency_key=idempotency_key,
-        metadata_json=metadata,
-        status="unlabeled",
+        metadata_json=metadata.extra,
+        status=ImageStatus.UNLABELED,
+        **metadata.columns(),
     )
-    record.tags = [ImageTag(project_id=project.id, tag=tag) for tag in clean_tags]
+    record.tags = [ImageTag(project_id=project.id, tag=tag) for tag in metadata.tags]
     session.add(record)
     batch.image_count += 1
     session.flush()
-    if prediction is not None:
+    if metadata.prediction is not None:
         add_annotation(
             session=session,
             image=record,
             project_type=project.type,
-            body=json.dumps(prediction),
+            body=json.dumps(metadata.prediction),
             name="prediction.json",
             prediction=True,
         )
     return RegisterResult(record)
-
-
-def upload_image(
-    *,
-    session: Session,
-    project: Project,
-    image: CheckedImage,
-    blob_key: str,
-    batch_name: str,
-    tags: list[str] | tuple[str, ...] = (),
-    inference_id: str | None = None,
-    name: str | None = None,
-    metadata: dict[str, Any] | None = None,
-) -> RegisterResult:
-    """The reference upload: an image into a batch, without a prediction (annotated later)."""
-    return register_datapoint(
-        session=session,
-        project=project,
-        image=image,
-        blob_key=blob_key,
-        batch_name=batch_name,
-        tags=tags,
-        inference_id=inference_id,
-        name=name,
-        metadata=metadata,
-        source="upload",
-    )
