@@ -57,9 +57,14 @@ class Metrics:
             registry=self.registry,
         )
 
-    def datapoint(self, project: str, strategy: str, outcome: DatapointOutcome) -> None:
-        """Count one datapoint outcome (``winnow_datapoints{outcome=<its value>}``)."""
-        self.datapoints.labels(project=project, strategy=strategy, outcome=outcome.value).inc()
+    def datapoint(self, project: str, strategy: str, outcome: DatapointOutcome | str) -> None:
+        """Count one datapoint outcome (``winnow_datapoints{outcome=<its value>}``).
+
+        ``outcome`` must be a ``DatapointOutcome`` value: ValueError otherwise,
+        so no label outside the one vocabulary is ever exported.
+        """
+        label = DatapointOutcome(outcome).value
+        self.datapoints.labels(project=project, strategy=strategy, outcome=label).inc()
 
     def render(self) -> bytes:
         """The Prometheus text exposition of every metric."""

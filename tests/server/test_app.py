@@ -210,3 +210,29 @@ def test_openapi_documents_the_inference_routes(app_client: ASGIClient) -> None:
     assert "model_id" in body_doc["content"]["application/json"]["schema"]["properties"]
     assert "/{project}/{version}" in paths
     assert "/model/registry" in paths
+
+
+def _datapoint_counts(client: ASGIClient, project: str) -> dict[str, float]:
+    counts: dict[str, float] = {}
+    for line in client.get("/metrics").text.splitlines():
+        if line.startswith("winnow_datapoints_total{") and f'project="{project}"' in line:
+            outcome = line.split('outcome="', 1)[1].split('"', 1)[0]
+            counts[outcome] = float(line.rsplit(" ", 1)[1])
+    return counts
+
+
+def test_a_full_batch_is_counted_apart_from_a_spent_strategy(app_client: ASGIClient) -> None:
+    batching = {"batches_name_prefix": "al", "recreation_interval": "never", "max_batch_images": 2}
+    make_project(app_client, "cars", "object-detection", al_config(batching_strategy=batching))
+    for _ in range(5):
+        assert app_client.post("/infer/object_detection", json=body("cars/0")).status_code == 200
+    decided = ("queued", "limited", "batch_full", "refused", "dropped")
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:  # collection runs after each response
+        counts = _datapoint_counts(app_client, "cars")
+        if sum(counts.get(outcome, 0) for outcome in decided) >= 5:
+            break
+        time.sleep(0.05)
+    wait_images(app_client, "cars", 1)
+    counts = {k: v for k, v in _datapoint_counts(app_client, "cars").items() if k != "delivered"}
+    assert counts == {"sampled": 5.0, "queued": 2.0, "batch_full": 3.0}

@@ -162,7 +162,7 @@ def test_overview_shows_this_process_inference_counts(settings: Settings) -> Non
     app.state.services = SimpleNamespace(metrics=metrics)
     create_project(platform, "cars")
     add_image(platform, "cars", predictions=[], strategy="few-cars")
-    for outcome, n in (("sampled", 7), ("limited", 4), ("refused", 1)):
+    for outcome, n in (("sampled", 7), ("limited", 4), ("batch_full", 2), ("refused", 1)):
         for _ in range(n):
             metrics.datapoint("cars", "few-cars", outcome)
     metrics.datapoint("boats", "few-cars", "sampled")  # another project: not counted
@@ -172,7 +172,10 @@ def test_overview_shows_this_process_inference_counts(settings: Settings) -> Non
     platform.close()
     row = re.search(r"<td>few-cars.*?</tr>", text, re.S)
     assert row is not None
-    assert re.findall(r'<td class="num">(\d+)</td>', row.group(0)) == ["7", "4", "1", "1", "0", "0"]
+    # sampled, limited, batch full, refused, then the stored delivered, labeled, rejected
+    cells = re.findall(r'<td class="num">(\d+)</td>', row.group(0))
+    assert cells == ["7", "4", "2", "1", "1", "0", "0"]
+    assert '<th class="num">Limited</th><th class="num">Batch full</th>' in text
     assert "the figures shown come from this process's inference role" in text
 
 

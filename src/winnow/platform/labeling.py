@@ -19,8 +19,14 @@ from sqlalchemy.orm import Session
 from winnow.errors import BadRequestError
 from winnow.platform.schema import IMAGE_STATUSES, Annotation, Batch, Image, ImageTag, Project
 from winnow.platform.store.annotations import add_annotation
+from winnow.states import AnnotationKind, ImageStatus
 
-REVIEW_STATUSES = ("reviewed", "unlabeled", "rejected", "labeled")
+REVIEW_STATUSES = (
+    ImageStatus.REVIEWED,
+    ImageStatus.UNLABELED,
+    ImageStatus.REJECTED,
+    ImageStatus.LABELED,
+)
 NO_STRATEGY = "(upload)"
 
 
@@ -197,7 +203,8 @@ def latest_annotations(*, session: Session, image_ids: Sequence[int]) -> dict[in
     )
     for row in rows:
         current = chosen.get(row.image_id)
-        if row.kind == "human" or current is None or current.kind != "human":
+        human = AnnotationKind.HUMAN
+        if row.kind == human or current is None or current.kind != human:
             chosen[row.image_id] = row
     return chosen
 
@@ -218,7 +225,10 @@ def recent_predictions(
     if images:
         rows = session.scalars(
             select(Annotation)
-            .where(Annotation.image_id.in_([i.id for i in images]), Annotation.kind == "prediction")
+            .where(
+                Annotation.image_id.in_([i.id for i in images]),
+                Annotation.kind == AnnotationKind.PREDICTION,
+            )
             .order_by(Annotation.id)
         )
         by_image = {row.image_id: row for row in rows}
@@ -252,7 +262,7 @@ def save_human_annotation(
         name=name,
         prediction=False,
     )
-    image.status = "labeled"
+    image.status = ImageStatus.LABELED
     session.flush()
     return record
 
@@ -273,12 +283,12 @@ def review_batch(*, session: Session, batch: Batch, action: str) -> int:
 
     Returns how many images changed.
     """
-    targets = {"accept": "reviewed", "send_back": "unlabeled"}
+    targets = {"accept": ImageStatus.REVIEWED, "send_back": ImageStatus.UNLABELED}
     if action not in targets:
         raise BadRequestError(f"action: must be accept or send_back; got {action!r}")
     result = session.execute(
         update(Image)
-        .where(Image.batch_id == batch.id, Image.status == "labeled")
+        .where(Image.batch_id == batch.id, Image.status == ImageStatus.LABELED)
         .values(status=targets[action])
     )
     return int(getattr(result, "rowcount", 0) or 0)

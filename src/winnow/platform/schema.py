@@ -28,6 +28,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from winnow.states import AnnotationKind, ImageStatus
+
 PROJECT_TYPES = (
     "object-detection",
     "instance-segmentation",
@@ -35,8 +37,8 @@ PROJECT_TYPES = (
     "classification",
     "multi-label-classification",
 )
-IMAGE_STATUSES = ("unlabeled", "labeled", "reviewed", "rejected")
-ANNOTATION_KINDS = ("prediction", "human")
+IMAGE_STATUSES = tuple(ImageStatus)  # in the order the UI lists them
+ANNOTATION_KINDS = tuple(AnnotationKind)
 
 NAMING = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -147,7 +149,8 @@ class Image(Base):
     config_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
     idempotency_key: Mapped[str | None] = mapped_column(String(128), nullable=True)
     metadata_json: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
-    status: Mapped[str] = mapped_column(String(16), default="unlabeled")
+    # Plain strings in the database (the enum values); compare them with ImageStatus members.
+    status: Mapped[str] = mapped_column(String(16), default=ImageStatus.UNLABELED.value)
     received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     tags: Mapped[list[ImageTag]] = relationship(
         lazy="selectin", cascade="all, delete-orphan", order_by="ImageTag.id"
@@ -174,7 +177,7 @@ class Annotation(Base):
     __tablename__ = "annotation"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     image_id: Mapped[int] = mapped_column(ForeignKey("image.id", ondelete="CASCADE"), index=True)
-    kind: Mapped[str] = mapped_column(String(16))
+    kind: Mapped[str] = mapped_column(String(16))  # an AnnotationKind value
     format: Mapped[str] = mapped_column(String(8))
     body: Mapped[str] = mapped_column(Text)
     name: Mapped[str | None] = mapped_column(String(256), nullable=True)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import difflib
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from html import escape
@@ -15,7 +15,9 @@ from typing import Any
 
 from winnow.activelearning.config import ActiveLearningConfig
 from winnow.activelearning.samplers import matches
+from winnow.platform.labeling import NO_STRATEGY, StatusCounts
 from winnow.predictions import PredictionFormatError, prediction_from_json
+from winnow.states import DatapointOutcome
 from winnow.web.editor import PALETTE
 
 CHART_WIDTH = 640
@@ -74,6 +76,47 @@ def daily_chart(axis: Sequence[date], series: dict[str, list[int]]) -> Chart:
         )
     parts.append("</svg>")
     return Chart("".join(parts), list(colors.items()), len(axis))
+
+
+LOCAL_OUTCOMES = (
+    DatapointOutcome.SAMPLED,
+    DatapointOutcome.LIMITED,
+    DatapointOutcome.BATCH_FULL,
+    DatapointOutcome.REFUSED,
+)
+"""The inference-side outcomes the overview shows per strategy, in column order."""
+
+
+def strategy_rows(
+    configured: Sequence[str],
+    stored: Mapping[str, StatusCounts],
+    local: Mapping[str, Mapping[str, int]] | None,
+) -> list[dict[str, Any]]:
+    """One row per strategy (configured ones first, then any only seen in stored images).
+
+    ``stored``: the platform's images by strategy and status. ``local``: this
+    process's ``winnow_datapoints`` counts by strategy and outcome, or None
+    when it runs no inference role; then each of ``LOCAL_OUTCOMES`` is None
+    (shown as a dash). ``limited`` (every strategy spent) and ``batch_full``
+    (the batch at ``max_batch_images``) are separate columns.
+    """
+    rows = []
+    for name in dict.fromkeys([*configured, *stored]):
+        counts = stored.get(name, StatusCounts())
+        outcome = local.get(name, {}) if local is not None else None
+        row: dict[str, Any] = {
+            "name": name,
+            "configured": name in configured or name == NO_STRATEGY,
+        }
+        for kind in LOCAL_OUTCOMES:
+            row[kind.value] = None if outcome is None else outcome.get(kind.value, 0)
+        row.update(
+            delivered=counts.total,
+            labeled=counts.labeled + counts.reviewed,
+            rejected=counts.rejected,
+        )
+        rows.append(row)
+    return rows
 
 
 @dataclass(slots=True)

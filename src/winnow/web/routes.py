@@ -28,7 +28,7 @@ from winnow.settings import Role
 from winnow.web.api import api_routes
 from winnow.web.context import WebContext, page_route_class, script_json
 from winnow.web.editor import editor_state, thumbnail_shapes
-from winnow.web.insights import config_diff, daily_chart
+from winnow.web.insights import config_diff, daily_chart, strategy_rows
 from winnow.web.session import clear_cookie, set_cookie
 
 PAGE_SIZE = 48
@@ -153,22 +153,7 @@ def web_router(platform: Platform, prefix: str = "/app") -> APIRouter:
             except InvalidConfigError:
                 summary = "stored configuration no longer validates"
         local = _local_outcomes(request, target.name, platform.settings.role)
-        strategies = []
-        for name in list(dict.fromkeys(configured + list(stored))):
-            counts = stored.get(name, labeling.StatusCounts())
-            outcome = local.get(name, {}) if local is not None else None
-            strategies.append(
-                {
-                    "name": name,
-                    "configured": name in configured or name == labeling.NO_STRATEGY,
-                    "sampled": None if outcome is None else outcome.get("sampled", 0),
-                    "limited": None if outcome is None else outcome.get("limited", 0),
-                    "refused": None if outcome is None else outcome.get("refused", 0),
-                    "delivered": counts.total,
-                    "labeled": counts.labeled + counts.reviewed,
-                    "rejected": counts.rejected,
-                }
-            )
+        strategies = strategy_rows(configured, stored, local)
         return ctx.render(
             request,
             "project.html",

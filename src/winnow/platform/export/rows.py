@@ -37,8 +37,9 @@ from winnow.predictions import (
     PredictionFormatError,
     prediction_from_json,
 )
+from winnow.states import LABELED_STATUSES, AnnotationKind
 
-DEFAULT_STATUSES = ("labeled", "reviewed")
+DEFAULT_STATUSES: tuple[str, ...] = LABELED_STATUSES
 _EXTENSIONS = {
     "image/jpeg": ".jpg",
     "image/png": ".png",
@@ -156,9 +157,9 @@ def _chosen_annotations(
     )
     for row in rows:
         current = chosen.get(row.image_id)
-        if row.kind == "human":
+        if row.kind == AnnotationKind.HUMAN:
             chosen[row.image_id] = row  # newest human wins (ordered by id)
-        elif use_predictions and (current is None or current.kind != "human"):
+        elif use_predictions and (current is None or current.kind != AnnotationKind.HUMAN):
             chosen[row.image_id] = row
     return chosen
 

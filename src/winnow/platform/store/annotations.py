@@ -24,6 +24,7 @@ from winnow.predictions import (
     StubPrediction,
     prediction_from_json,
 )
+from winnow.states import AnnotationKind, ImageStatus
 
 DETECTION_PROJECTS = {"object-detection", "instance-segmentation", "keypoint-detection"}
 CLASSIFICATION_PROJECTS = {"classification", "multi-label-classification"}
@@ -163,14 +164,14 @@ def add_annotation(
     checked = check_annotation(project_type, fmt, body)
     record = Annotation(
         image_id=image.id,
-        kind="prediction" if prediction else "human",
+        kind=AnnotationKind.PREDICTION if prediction else AnnotationKind.HUMAN,
         format=checked.format,
         body=checked.body,
         name=name,
     )
     session.add(record)
-    if not prediction and image.status == "unlabeled":
-        image.status = "labeled"
+    if not prediction and image.status == ImageStatus.UNLABELED:
+        image.status = ImageStatus.LABELED
     session.flush()
     return record
 

@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from winnow.errors import BadRequestError, NotFoundError
 from winnow.platform.schema import IMAGE_STATUSES, Batch, Image, ImageTag, Project, Workspace
+from winnow.states import LABELED_STATUSES
 
 MAX_PAGE = 1000
 MAX_ID = 2**31 - 1  # ids are 32-bit integers on every database
@@ -37,7 +38,7 @@ def list_batches(*, session: Session, project: Project) -> list[BatchCounts]:
     """The project's batches, oldest first, with how many images are labeled or reviewed."""
     annotated = (
         select(Image.batch_id, func.count().label("n"))
-        .where(Image.project_id == project.id, Image.status.in_(("labeled", "reviewed")))
+        .where(Image.project_id == project.id, Image.status.in_(LABELED_STATUSES))
         .group_by(Image.batch_id)
         .subquery()
     )
