@@ -68,7 +68,13 @@ class DatapointMetadata:
 
     def columns(self) -> dict[str, Any]:
         """The provenance fields by column name, as the image row stores them."""
-        return {f.name: getattr(self, f.name) for f in fields(self) if f.metadata.get("column")}
+        return {name: getattr(self, name) for name in PROVENANCE_COLUMNS}
+
+
+PROVENANCE_COLUMNS: Final = tuple(
+    f.name for f in fields(DatapointMetadata) if f.metadata.get("column")
+)
+"""Names of the ``column()`` fields: the image columns the platform stores them in."""
 
 
 @dataclass(slots=True, frozen=True, kw_only=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from winnow.activelearning.datapoint import PROVENANCE_COLUMNS
 from winnow.platform.schema import (
     AlConfigVersion,
     Annotation,
@@ -59,14 +60,9 @@ def image_json(image: Image, project: str, batches: dict[int, str]) -> dict[str,
         "height": image.height,
         "size_bytes": image.size_bytes,
         "content_type": image.content_type,
-        "name": image.name,
         "tags": [t.tag for t in image.tags],
-        "source": image.source,
-        "strategy": image.strategy,
-        "model_id": image.model_id,
-        "inference_id": image.inference_id,
-        "config_version": image.config_version,
-        "idempotency_key": image.idempotency_key,
+        # name, source, strategy, model_id, inference_id, config_version, idempotency_key, ...
+        **{column: getattr(image, column) for column in PROVENANCE_COLUMNS},
         "metadata": image.metadata_json,
         "status": image.status,
         "received_at": iso(image.received_at),

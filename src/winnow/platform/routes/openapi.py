@@ -44,7 +44,8 @@ DATAPOINT = multipart(
             **JSON_TEXT,
             "description": (
                 'JSON object: {"batch" (required), "tags", "strategy", "model_id", '
-                '"inference_id", "source", "config_version", "idempotency_key", "name", "extra"}'
+                '"inference_id", "source", "config_version", "idempotency_key", "name", "extra", '
+                '"task_type", "created_at", "v"}; the DatapointMetadata codec, unknown keys ignored'
             ),
         },
         "prediction": {**JSON_TEXT, "description": "Reference-shaped prediction JSON (optional)."},
