@@ -4,6 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from winnow.activelearning.datapoint import DatapointMetadata, metadata_to_json
+
+
+def metadata_keys() -> list[str]:
+    """The keys of the native ``metadata`` part, as the codec writes them (prediction apart)."""
+    return list(metadata_to_json(DatapointMetadata(batch_name="-"), prediction=False))
+
 
 def multipart(fields: dict[str, dict[str, Any]], required: list[str]) -> dict[str, Any]:
     """``openapi_extra`` for a multipart/form-data body."""
@@ -43,9 +50,9 @@ DATAPOINT = multipart(
         "metadata": {
             **JSON_TEXT,
             "description": (
-                'JSON object: {"batch" (required), "tags", "strategy", "model_id", '
-                '"inference_id", "source", "config_version", "idempotency_key", "name", "extra", '
-                '"task_type", "created_at", "v"}; the DatapointMetadata codec, unknown keys ignored'
+                "JSON object (the DatapointMetadata codec; unknown keys ignored): "
+                + ", ".join(f'"{key}"' for key in metadata_keys())
+                + '; "batch" is required'
             ),
         },
         "prediction": {**JSON_TEXT, "description": "Reference-shaped prediction JSON (optional)."},
