@@ -76,6 +76,9 @@ PROVENANCE_COLUMNS: Final = tuple(
 )
 """Names of the ``column()`` fields: the image columns the platform stores them in."""
 
+METADATA_FIELDS: Final = tuple(f.name for f in fields(DatapointMetadata))
+"""Names of every ``DatapointMetadata`` field (``where`` included)."""
+
 
 @dataclass(slots=True, frozen=True, kw_only=True)
 class Datapoint(DatapointMetadata):
@@ -98,9 +101,7 @@ class Datapoint(DatapointMetadata):
     @property
     def metadata(self) -> DatapointMetadata:
         """The metadata part alone (what the platform receives besides the bytes)."""
-        return DatapointMetadata(
-            **{f.name: getattr(self, f.name) for f in fields(DatapointMetadata)}
-        )
+        return DatapointMetadata(**{name: getattr(self, name) for name in METADATA_FIELDS})
 
 
 @dataclass(slots=True, frozen=True)
@@ -140,11 +141,10 @@ def metadata_to_json(meta: DatapointMetadata, *, prediction: bool = True) -> dic
     own, hence ``prediction=False`` there.
     """
     out: dict[str, Any] = {"v": SCHEMA_VERSION}
-    for f in fields(DatapointMetadata):
-        key = _json_name(f)
-        if key is None or (key == "prediction" and not prediction):
+    for name, key, _decode in _CODEC:
+        if key == "prediction" and not prediction:
             continue
-        value = getattr(meta, f.name)
+        value = getattr(meta, name)
         if isinstance(value, tuple):
             value = list(value)
         elif isinstance(value, datetime):
@@ -153,14 +153,13 @@ def metadata_to_json(meta: DatapointMetadata, *, prediction: bool = True) -> dic
     return out
 
 
-def metadata_from_json(obj: Any, *, where: str = "", prediction: Any = None) -> DatapointMetadata:
+def metadata_from_json(obj: Any, *, where: str = "") -> DatapointMetadata:
     """Decode a ``metadata_to_json`` object; 400 naming the first field of a wrong JSON type.
 
     ``where`` (e.g. ``"metadata"``) prefixes the field names in errors and is
     kept on the result so the write path's checks name fields the same way.
-    Only JSON types are checked
-    here; lengths, characters and the prediction's shape are checked once,
-    by the platform's write path.
+    Only JSON types are checked here; lengths, characters and the
+    prediction's shape are checked once, by the platform's write path.
     """
     prefix = f"{where}." if where else ""
     if not isinstance(obj, dict):
@@ -173,16 +172,13 @@ def metadata_from_json(obj: Any, *, where: str = "", prediction: Any = None) -> 
             f"{prefix}v: layout version {version} is newer than this reader's {SCHEMA_VERSION}"
         )
     values: dict[str, Any] = {"where": prefix}
-    for f in fields(DatapointMetadata):
-        key = _json_name(f)
-        if key is None:
-            continue
+    for name, key, decode in _CODEC:
         value = obj.get(key)
         if value is None:
-            if f.name == "batch_name":
+            if name == "batch_name":
                 raise BadRequestError(f"{prefix}{key}: required, the name of the labeling batch")
             continue
-        values[f.name] = _DECODERS[_HINTS[f.name]](f"{prefix}{key}", value)
+        values[name] = decode(f"{prefix}{key}", value)
     return DatapointMetadata(**values)
 
 
@@ -231,9 +227,17 @@ _DECODERS: Mapping[str, Callable[[str, Any], Any]] = {
     "dict[str, Any] | None": _object,
     "datetime | None": _instant,
 }
-_HINTS: Mapping[str, str] = {
-    f.name: str(f.type) for f in fields(DatapointMetadata) if _json_name(f) is not None
+_unknown = {
+    f.name: f.type
+    for f in fields(DatapointMetadata)
+    if _json_name(f) is not None and str(f.type) not in _DECODERS
 }
-_unknown = {name: hint for name, hint in _HINTS.items() if hint not in _DECODERS}
 if _unknown:  # pragma: no cover - a programming error caught by any import
     raise TypeError(f"DatapointMetadata fields without a JSON decoder: {_unknown}")
+# (field name, JSON key, decoder) of every encoded field, in declaration order: the
+# codec walks this instead of dataclasses.fields() on every datapoint.
+_CODEC: tuple[tuple[str, str, Callable[[str, Any], Any]], ...] = tuple(
+    (f.name, key, _DECODERS[str(f.type)])
+    for f in fields(DatapointMetadata)
+    if (key := _json_name(f)) is not None
+)

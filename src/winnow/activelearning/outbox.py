@@ -30,14 +30,14 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 from winnow.activelearning.datapoint import (
+    METADATA_FIELDS,
     Datapoint,
-    DatapointMetadata,
     metadata_from_json,
     metadata_to_json,
 )
@@ -148,7 +148,7 @@ def _datapoint(key: str, metadata: str, jpeg: bytes) -> Datapoint:
         meta = metadata_from_json(row["metadata"])
     else:  # written before the codec: one flat object, the batch under "batch_name"
         meta = metadata_from_json({**row, "batch": row["batch_name"]})
-    values = {f.name: getattr(meta, f.name) for f in fields(DatapointMetadata)}
+    values = {name: getattr(meta, name) for name in METADATA_FIELDS}
     values["idempotency_key"] = key
     return Datapoint(
         api_key=row["api_key"],
