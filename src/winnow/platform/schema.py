@@ -28,7 +28,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from winnow.states import AnnotationKind, ImageStatus
+from winnow.states import ImageStatus
 
 PROJECT_TYPES = (
     "object-detection",
@@ -38,7 +38,6 @@ PROJECT_TYPES = (
     "multi-label-classification",
 )
 IMAGE_STATUSES = tuple(ImageStatus)  # in the order the UI lists them
-ANNOTATION_KINDS = tuple(AnnotationKind)
 
 NAMING = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
