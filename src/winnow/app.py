@@ -45,6 +45,8 @@ from winnow.settings import Role, Settings
 from winnow.web.security import WebSecurityMiddleware
 
 if TYPE_CHECKING:
+    from winnow.activelearning.collector import Collector
+    from winnow.activelearning.delivery import DeliveryWorker
     from winnow.platform.service import Platform
 
 log = logging.getLogger("winnow")
@@ -68,6 +70,8 @@ class Runtime:
     services: Services
     platform: Platform | None = None
     closers: list[Callable[[], Any]] = field(default_factory=list)
+    collector: Collector | None = None  # both None in role platform; tests drain them
+    delivery: DeliveryWorker | None = None
 
     def close(self) -> None:
         """Stop workers and release resources, last built first; errors are logged, not raised."""
@@ -208,7 +212,13 @@ def _build_inference_runtime(
         collector=collector,
         fetch_url=fetch,
     )
-    return Runtime(services=services, platform=platform, closers=closers)
+    return Runtime(
+        services=services,
+        platform=platform,
+        closers=closers,
+        collector=collector,
+        delivery=delivery,
+    )
 
 
 def mount_platform(app: FastAPI, platform: Platform) -> None:

@@ -2,61 +2,22 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
+from tests.apps import drain, make_project
+from tests.apps import project_images as images
+from tests.factories import AUTH, KEY, al_config, make_jpeg_b64
+from tests.factories import v1_body as body
 from tests.server import onnx_models
 from tests.server.asgi_client import ASGIClient
-from tests.server.conftest import body
+from winnow.activelearning.outbox import EntryStatus
 from winnow.app import StartupInfo, create_app
 from winnow.errors import ConfigurationError
+from winnow.platform.clients.config import CachedConfigSource
 from winnow.settings import Settings
-
-KEY = "test-key-0123456789"
-AUTH = {"Authorization": f"Bearer {KEY}"}
-
-
-def al_config(percentage: float = 1.0, **extra: Any) -> dict[str, Any]:
-    """A random-strategy configuration collecting ``percentage`` of the traffic."""
-    return {
-        "enabled": True,
-        "persist_predictions": True,
-        "sampling_strategies": [
-            {"name": "rnd", "type": "random", "traffic_percentage": percentage}
-        ],
-        "batching_strategy": {"batches_name_prefix": "al", "recreation_interval": "never"},
-        **extra,
-    }
-
-
-def make_project(client: ASGIClient, name: str, type_: str, config: dict[str, Any] | None) -> None:
-    response = client.post("/v1/projects", json={"name": name, "type": type_}, headers=AUTH)
-    assert response.status_code == 201, response.text
-    if config is not None:
-        saved = client.request("PUT", f"/v1/projects/{name}/al-config", json=config, headers=AUTH)
-        assert saved.status_code == 200, saved.text
-
-
-def images(client: ASGIClient, project: str) -> list[dict[str, Any]]:
-    response = client.get(f"/v1/projects/{project}/images", headers=AUTH)
-    assert response.status_code == 200, response.text
-    found: list[dict[str, Any]] = response.json()["images"]
-    return found
-
-
-def wait_images(
-    client: ASGIClient, project: str, count: int, timeout: float = 10.0
-) -> list[dict[str, Any]]:
-    deadline = time.monotonic() + timeout
-    while True:
-        found = images(client, project)
-        if len(found) >= count or time.monotonic() > deadline:
-            return found
-        time.sleep(0.1)
 
 
 @pytest.fixture
@@ -79,11 +40,28 @@ def test_role_all_serves_and_collects_into_the_platform(
     response = app_client.post("/infer/object_detection", json=body("cars/0"))
     assert response.status_code == 200, response.text
     assert response.json()["is_stub"] is True
-    (image,) = wait_images(app_client, "cars", 1)
+    drain(app_client.app)
+    (image,) = images(app_client, "cars")
     assert image["batch"] == "al"
     assert "t1" in image["tags"]
     assert image["model_id"] == "cars/0"
     assert image["source"] == "http"
+
+
+def test_drain_decides_and_delivers_every_answered_request(app_client: ASGIClient) -> None:
+    make_project(app_client, "cars", "object-detection", al_config())
+    make_project(app_client, "idle", "object-detection", al_config(percentage=0.0))
+    for i in range(4):
+        image = {"type": "base64", "value": make_jpeg_b64(seed=i)}  # distinct: stored apart
+        response = app_client.post("/infer/object_detection", json=body("cars/0", image=image))
+        assert response.status_code == 200, response.text
+        assert app_client.post("/infer/object_detection", json=body("idle/0")).status_code == 200
+    drain(app_client.app)
+    assert len(images(app_client, "cars")) == 4
+    assert images(app_client, "idle") == []
+    counts = app_client.app.state.runtime.collector.outbox.stats().counts
+    assert counts[EntryStatus.DELIVERED] == 4
+    assert counts[EntryStatus.PENDING] == counts[EntryStatus.DELIVERING] == 0
 
 
 def test_platform_routes_are_not_shadowed_by_the_legacy_route(app_client: ASGIClient) -> None:
@@ -115,7 +93,8 @@ def test_registered_onnx_model_is_served_and_inference_id_travels(app_client: AS
     assert response.status_code == 200, response.text
     data = response.json()
     assert [p["class"] for p in data["predictions"]] == ["car"]
-    (image,) = wait_images(app_client, "cars", 1)
+    drain(app_client.app)
+    (image,) = images(app_client, "cars")
     assert image["inference_id"] == data["inference_id"]
     assert image["model_id"] == "cars/1"
 
@@ -138,7 +117,8 @@ def test_target_dataset_same_task_lands_cross_task_is_refused(app_client: ASGICl
         "/infer/object_detection", json=body("cars/1", active_learning_target_dataset="trucks")
     )
     assert landed.status_code == 200
-    assert len(wait_images(app_client, "trucks", 1)) == 1
+    drain(app_client.app)
+    assert len(images(app_client, "trucks")) == 1
     assert images(app_client, "cars") == []
     assert images(app_client, "pets") == []
     refusals = [
@@ -157,23 +137,34 @@ def test_active_learning_switched_off_collects_nothing(tmp_path: Path) -> None:
     with ASGIClient(create_app(settings)) as client:
         make_project(client, "cars", "object-detection", al_config())
         assert client.post("/infer/object_detection", json=body("cars/0")).status_code == 200
-        time.sleep(1.0)
+        drain(client.app)
         assert images(client, "cars") == []
         assert "winnow_datapoints_total{" not in client.get("/metrics").text
 
 
-def test_config_change_takes_effect_within_five_seconds(app_client: ASGIClient) -> None:
+def test_config_change_takes_effect_within_the_cache_time(
+    app_client: ASGIClient, settings: Settings
+) -> None:
+    # The app's configuration cache runs on a clock the test moves, so "within
+    # config_cache_seconds" is checked exactly instead of by polling the wall clock.
+    cache = app_client.app.state.runtime.collector.config_source
+    assert isinstance(cache, CachedConfigSource)
+    now = [0.0]
+    cache.clock = lambda: now[0]
+    assert settings.config_cache_seconds <= 5.0
     make_project(app_client, "cars", "object-detection", al_config(percentage=0.0))
     # Prime the cache with the configuration that collects nothing.
     app_client.post("/infer/object_detection", json=body("cars/0"))
-    saved_at = time.monotonic()
+    drain(app_client.app)
     app_client.request("PUT", "/v1/projects/cars/al-config", json=al_config(), headers=AUTH)
-    seen = False
-    while time.monotonic() - saved_at < 5.0 and not seen:
-        app_client.post("/infer/object_detection", json=body("cars/0"))
-        seen = bool(images(app_client, "cars"))
-        time.sleep(0.2)
-    assert seen, "a saved configuration change was not in force within 5 s"
+    now[0] = settings.config_cache_seconds * 0.5
+    app_client.post("/infer/object_detection", json=body("cars/0"))
+    drain(app_client.app)
+    assert images(app_client, "cars") == []  # still the cached configuration
+    now[0] = settings.config_cache_seconds
+    app_client.post("/infer/object_detection", json=body("cars/0"))
+    drain(app_client.app)
+    assert len(images(app_client, "cars")) == 1
 
 
 def test_role_platform_serves_only_the_platform(tmp_path: Path) -> None:

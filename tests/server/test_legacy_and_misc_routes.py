@@ -10,11 +10,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.apps import SpyCollector, inference_app
+from tests.factories import KEY, make_jpeg_b64
 from tests.server.asgi_client import ASGIClient
-from tests.server.conftest import KEY, SpyCollector, build_test_app, jpeg_b64
 from winnow.settings import Settings
 
-JPEG_B64 = jpeg_b64()
+JPEG_B64 = make_jpeg_b64()
 JPEG = base64.b64decode(JPEG_B64)
 STUB_KEYS = {"time", "is_stub", "model_id", "task_type"}
 
@@ -146,7 +147,7 @@ def test_legacy_image_url_refused_then_allowed(
     assert "loopback" in refused.json()["message"]
     settings = Settings(data_dir=tmp_path / "d2", api_key=KEY, url_fetch_allow_hosts="127.0.0.1")
     spy = SpyCollector()
-    with ASGIClient(build_test_app(settings, spy)) as allowed:
+    with ASGIClient(inference_app(settings, spy)) as allowed:
         response = allowed.post(f"/cars/1?api_key={KEY}&image={url}")
         assert response.status_code == 200, response.text
         assert response.json()["image"] == {"width": 128, "height": 64}
@@ -216,7 +217,7 @@ def test_info_healthz_metrics(client: ASGIClient) -> None:
 
 def test_oversized_bodies_are_413(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path / "small", api_key=KEY, max_upload_bytes=1000)
-    with ASGIClient(build_test_app(settings, SpyCollector())) as small:
+    with ASGIClient(inference_app(settings, SpyCollector())) as small:
         legacy = small.post(
             f"/cars/0?api_key={KEY}", content=JPEG_B64, headers={"Content-Type": "application/json"}
         )

@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
+from tests.factories import KEY, make_jpeg_b64
 from tests.server.asgi_client import ASGIClient
-from tests.server.conftest import KEY, jpeg_b64
 
-JPEG_B64 = jpeg_b64()
+JPEG_B64 = make_jpeg_b64()
 ROUTES = [
     "/infer/object_detection",
     "/infer/instance_segmentation",

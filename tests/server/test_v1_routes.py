@@ -11,8 +11,9 @@ from typing import Any
 import numpy as np
 import pytest
 
+from tests.apps import SpyCollector, inference_app
+from tests.factories import KEY, make_jpeg_b64, v1_body
 from tests.server.asgi_client import ASGIClient
-from tests.server.conftest import KEY, SpyCollector, body, build_test_app, jpeg_b64
 from winnow.settings import Settings
 
 ROUTES = {
@@ -26,7 +27,7 @@ ROUTES = {
 @pytest.mark.parametrize("route", sorted(ROUTES))
 def test_stub_answers_exactly_the_stub_shape(client: ASGIClient, route: str) -> None:
     project, task = ROUTES[route]
-    response = client.post(f"/infer/{route}", json=body(f"{project}/0"))
+    response = client.post(f"/infer/{route}", json=v1_body(f"{project}/0"))
     assert response.status_code == 200, response.text
     data = response.json()
     assert set(data) == {"time", "is_stub", "model_id", "task_type"}
@@ -39,7 +40,7 @@ def test_stub_answers_exactly_the_stub_shape(client: ASGIClient, route: str) -> 
 def test_detection_shape_and_coordinates_in_input_pixels(client: ASGIClient) -> None:
     # 128x64 image letterboxed into 64x64: scale 0.5, 16 px padding on top and bottom.
     # The model's box (8, 20)-(24, 36) maps back to (16, 8)-(48, 40).
-    response = client.post("/infer/object_detection", json=body("cars/1", confidence=0.5))
+    response = client.post("/infer/object_detection", json=v1_body("cars/1", confidence=0.5))
     assert response.status_code == 200, response.text
     data = response.json()
     uuid.UUID(data["inference_id"])
@@ -64,7 +65,7 @@ def test_detection_shape_and_coordinates_in_input_pixels(client: ASGIClient) -> 
 
 
 def test_classification_shape(client: ASGIClient) -> None:
-    response = client.post("/infer/classification", json=body("pets/1"))
+    response = client.post("/infer/classification", json=v1_body("pets/1"))
     assert response.status_code == 200, response.text
     data = response.json()
     assert data["top"] == "cat"
@@ -75,7 +76,7 @@ def test_classification_shape(client: ASGIClient) -> None:
 
 
 def test_keypoints_shape(client: ASGIClient) -> None:
-    response = client.post("/infer/keypoints_detection", json=body("people/1"))
+    response = client.post("/infer/keypoints_detection", json=v1_body("people/1"))
     assert response.status_code == 200, response.text
     (pred,) = response.json()["predictions"]
     assert pred["class"] == "person"
@@ -86,7 +87,7 @@ def test_keypoints_shape(client: ASGIClient) -> None:
 def test_segmentation_shape_has_a_polygon_inside_the_box(client: ASGIClient) -> None:
     # 128x64 letterboxed to 64x64 (scale 0.5, pad 16 top): the box (24, 24)-(40, 40)
     # in input pixels is (48, 16)-(80, 48) in the image.
-    response = client.post("/infer/instance_segmentation", json=body("shapes/1"))
+    response = client.post("/infer/instance_segmentation", json=v1_body("shapes/1"))
     assert response.status_code == 200, response.text
     (pred,) = response.json()["predictions"]
     assert pred["class"] == "blob"
@@ -99,7 +100,7 @@ def test_segmentation_shape_has_a_polygon_inside_the_box(client: ASGIClient) -> 
 
 
 def test_image_list_gives_an_array_with_one_id_each(client: ASGIClient) -> None:
-    images = [{"type": "base64", "value": jpeg_b64(seed=i)} for i in range(3)]
+    images = [{"type": "base64", "value": make_jpeg_b64(seed=i)} for i in range(3)]
     response = client.post(
         "/infer/object_detection", json={"api_key": KEY, "model_id": "cars/1", "image": images}
     )
@@ -111,7 +112,7 @@ def test_image_list_gives_an_array_with_one_id_each(client: ASGIClient) -> None:
 
 
 def test_a_bad_image_in_a_list_is_named_by_its_index(client: ASGIClient) -> None:
-    images = [{"type": "base64", "value": jpeg_b64()}, {"type": "base64", "value": "aGVsbG8="}]
+    images = [{"type": "base64", "value": make_jpeg_b64()}, {"type": "base64", "value": "aGVsbG8="}]
     response = client.post(
         "/infer/object_detection", json={"api_key": KEY, "model_id": "cars/1", "image": images}
     )
@@ -130,20 +131,20 @@ def test_unknown_fields_are_ignored(client: ASGIClient) -> None:
         "brand_new_option": [1, 2],
         "visualization_labels": False,
     }
-    response = client.post("/infer/object_detection", json=body("cars/0", **extra))
+    response = client.post("/infer/object_detection", json=v1_body("cars/0", **extra))
     assert response.status_code == 200, response.text
 
 
 def test_visualization_is_a_jpeg(client: ASGIClient) -> None:
     response = client.post(
-        "/infer/object_detection", json=body("cars/1", visualize_predictions=True)
+        "/infer/object_detection", json=v1_body("cars/1", visualize_predictions=True)
     )
     assert response.status_code == 200
     assert base64.b64decode(response.json()["visualization"])[:3] == b"\xff\xd8\xff"
 
 
 def test_bearer_header_overrides_body_key(client: ASGIClient) -> None:
-    payload = body("cars/0")
+    payload = v1_body("cars/0")
     payload["api_key"] = "not-a-key"
     response = client.post(
         "/infer/object_detection", json=payload, headers={"Authorization": f"Bearer {KEY}"}
@@ -161,19 +162,19 @@ def _error(client: ASGIClient, path: str, status: int, **kwargs: Any) -> str:
 
 
 def test_wrong_task_route_is_400_naming_both(client: ASGIClient) -> None:
-    message = _error(client, "/infer/object_detection", 400, json=body("pets/1"))
+    message = _error(client, "/infer/object_detection", 400, json=v1_body("pets/1"))
     assert "classification" in message
     assert "object-detection" in message
     assert "pets/1" in message
 
 
 def test_unknown_model_and_project_are_404_naming_them(client: ASGIClient) -> None:
-    assert "cars/7" in _error(client, "/infer/object_detection", 404, json=body("cars/7"))
-    assert "nope" in _error(client, "/infer/object_detection", 404, json=body("nope/0"))
+    assert "cars/7" in _error(client, "/infer/object_detection", 404, json=v1_body("cars/7"))
+    assert "nope" in _error(client, "/infer/object_detection", 404, json=v1_body("nope/0"))
 
 
 def test_bad_and_missing_key_are_401(client: ASGIClient) -> None:
-    payload = body("cars/0")
+    payload = v1_body("cars/0")
     payload["api_key"] = "wrong"
     _error(client, "/infer/object_detection", 401, json=payload)
     del payload["api_key"]
@@ -181,7 +182,7 @@ def test_bad_and_missing_key_are_401(client: ASGIClient) -> None:
 
 
 def test_other_workspace_key_cannot_use_models_of_this_one(client: ASGIClient) -> None:
-    payload = body("cars/1")
+    payload = v1_body("cars/1")
     payload["api_key"] = "other-key-0123456789"
     assert "cars/1" in _error(client, "/infer/object_detection", 404, json=payload)
 
@@ -211,7 +212,7 @@ def test_empty_and_non_json_bodies_are_400(client: ASGIClient) -> None:
 def test_collection_gets_the_decoded_image_and_the_prediction(
     client: ASGIClient, spy: SpyCollector
 ) -> None:
-    response = client.post("/infer/object_detection", json=body("cars/1"))
+    response = client.post("/infer/object_detection", json=v1_body("cars/1"))
     assert response.status_code == 200
     (image, prediction, context) = spy.calls[0]
     assert image.shape == (64, 128, 3)
@@ -225,7 +226,7 @@ def test_collection_gets_the_decoded_image_and_the_prediction(
 
 
 def test_stub_predictions_are_collected_too(client: ASGIClient, spy: SpyCollector) -> None:
-    client.post("/infer/keypoints_detection", json=body("people/0"))
+    client.post("/infer/keypoints_detection", json=v1_body("people/0"))
     assert len(spy.calls) == 1
     assert spy.calls[0][2].project == "people"
 
@@ -235,7 +236,7 @@ def test_disable_active_learning_skips_collection(
     client: ASGIClient, spy: SpyCollector, flag: object
 ) -> None:
     response = client.post(
-        "/infer/object_detection", json=body("cars/0", disable_active_learning=flag)
+        "/infer/object_detection", json=v1_body("cars/0", disable_active_learning=flag)
     )
     assert response.status_code == 200
     assert spy.calls == []
@@ -243,7 +244,7 @@ def test_disable_active_learning_skips_collection(
 
 def test_target_dataset_redirects_the_datapoint(client: ASGIClient, spy: SpyCollector) -> None:
     client.post(
-        "/infer/object_detection", json=body("cars/0", active_learning_target_dataset="pets")
+        "/infer/object_detection", json=v1_body("cars/0", active_learning_target_dataset="pets")
     )
     assert spy.calls[0][2].project == "pets"
     assert spy.calls[0][2].model_id == "cars/0"
@@ -252,16 +253,18 @@ def test_target_dataset_redirects_the_datapoint(client: ASGIClient, spy: SpyColl
 def test_active_learning_disabled_by_setting(tmp_path: Any) -> None:
     settings = Settings(data_dir=tmp_path / "d", api_key=KEY, active_learning_enabled=False)
     spy = SpyCollector()
-    with ASGIClient(build_test_app(settings, spy)) as test_client:
-        assert test_client.post("/infer/object_detection", json=body("cars/0")).status_code == 200
+    with ASGIClient(inference_app(settings, spy)) as test_client:
+        assert (
+            test_client.post("/infer/object_detection", json=v1_body("cars/0")).status_code == 200
+        )
     assert spy.calls == []
 
 
 def test_collector_failure_never_changes_the_response(settings: Settings) -> None:
     spy = SpyCollector(fail=True)
-    app = build_test_app(settings, spy)
+    app = inference_app(settings, spy)
     with ASGIClient(app) as test_client:
-        response = test_client.post("/infer/object_detection", json=body("cars/1"))
+        response = test_client.post("/infer/object_detection", json=v1_body("cars/1"))
         assert response.status_code == 200
         assert response.json()["predictions"][0]["class"] == "car"
         metrics = test_client.get("/metrics").text
@@ -273,7 +276,7 @@ def test_submit_happens_after_the_response_with_the_models_own_array(settings: S
     """Drive the ASGI app by hand: the last body byte is sent before submit is called."""
     events: list[str] = []
     spy = SpyCollector(events=events)
-    app = build_test_app(settings, spy)
+    app = inference_app(settings, spy)
     registry = app.state.services.registry
     seen_by_model: list[object] = []
     real_get = registry.get
@@ -293,7 +296,7 @@ def test_submit_happens_after_the_response_with_the_models_own_array(settings: S
         return Wrapped()
 
     registry.get = get
-    payload = json.dumps(body("cars/1")).encode()
+    payload = json.dumps(v1_body("cars/1")).encode()
 
     async def drive() -> None:
         messages = [{"type": "http.request", "body": payload, "more_body": False}]

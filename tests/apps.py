@@ -1,0 +1,193 @@
+"""The one place for test apps: builders of in-process apps, the doubles they need, drain.
+
+- :func:`inference_app`: the inference routes over an in-memory model source
+  and a collector the test passes (a :class:`SpyCollector`), no platform;
+- :func:`platform_app`: a platform's routes and the shared error handlers;
+- :func:`web_app`: a platform with the web UI, export and its routes;
+- the whole app is ``winnow.app.create_app(settings)`` itself;
+- :func:`drain`: run a started ``create_app`` app's collector, then delivery,
+  to empty, so a test can assert exactly what was collected (never sleep);
+- :func:`make_project` and :func:`project_images`: a project and its images
+  through a running app's own HTTP API.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from fastapi import FastAPI
+
+from tests.factories import AUTH, KEY, OTHER_KEY
+from tests.server import onnx_models
+from tests.server.asgi_client import ASGIClient
+from winnow.activelearning.datapoint import CollectionContext
+from winnow.activelearning.drain import drain as drain_workers
+from winnow.errors import NotFoundError, UnauthorizedError
+from winnow.metrics import Metrics
+from winnow.models.registry import ModelRegistry
+from winnow.models.source import ModelInfo
+from winnow.platform.http_errors import install_error_handlers
+from winnow.platform.service import Platform
+from winnow.predictions import Prediction
+from winnow.server.metrics_middleware import MetricsMiddleware
+from winnow.server.mount import mount_inference_routes, mount_info_routes, mount_legacy_route
+from winnow.server.services import Services
+from winnow.server.url_fetch import UrlFetchPolicy, fetch_url
+from winnow.settings import Settings
+
+
+class MemoryModelSource:
+    """A ModelSource over dicts: two workspaces, a few projects and ONNX versions."""
+
+    def __init__(self) -> None:
+        self.keys = {KEY: "default", OTHER_KEY: "other"}
+        self.projects = {
+            ("default", "cars"): "object-detection",
+            ("default", "pets"): "classification",
+            ("default", "people"): "keypoint-detection",
+            ("default", "shapes"): "instance-segmentation",
+            ("other", "cars"): "object-detection",
+        }
+        self.files = {
+            ("default", "cars", 1): ("object-detection", onnx_models.end2end_detector()),
+            ("default", "pets", 1): ("classification", onnx_models.classifier()),
+            ("default", "people", 1): ("keypoint-detection", onnx_models.pose_model()),
+            ("default", "shapes", 1): ("instance-segmentation", onnx_models.segmenter()),
+        }
+
+    def workspace_of(self, api_key: str) -> str:
+        try:
+            return self.keys[api_key]
+        except KeyError:
+            raise UnauthorizedError("unknown API key") from None
+
+    def project_type(self, api_key: str, project: str) -> str:
+        ws = self.workspace_of(api_key)
+        try:
+            return self.projects[(ws, project)]
+        except KeyError:
+            raise NotFoundError(f"project {project!r} not found") from None
+
+    def model_info(self, api_key: str, project: str, version: int) -> ModelInfo:
+        ws = self.workspace_of(api_key)
+        self.project_type(api_key, project)
+        try:
+            task, data = self.files[(ws, project, version)]
+        except KeyError:
+            raise NotFoundError(f"model {project}/{version} not found") from None
+        return ModelInfo(
+            workspace=ws,
+            project=project,
+            version=version,
+            task_type=task,
+            class_names=(),
+            sha256=hashlib.sha256(data).hexdigest(),
+            size_bytes=len(data),
+        )
+
+    def model_file(self, api_key: str, project: str, version: int) -> bytes:
+        ws = self.workspace_of(api_key)
+        return self.files[(ws, project, version)][1]
+
+
+@dataclass
+class SpyCollector:
+    """Records every submit with the moment it happened (for ordering checks)."""
+
+    calls: list[tuple[npt.NDArray[np.uint8], Prediction, CollectionContext]] = field(
+        default_factory=list
+    )
+    events: list[str] | None = None
+    fail: bool = False
+    done: threading.Event = field(default_factory=threading.Event)
+
+    def submit(
+        self, image: npt.NDArray[np.uint8], prediction: Prediction, context: CollectionContext
+    ) -> bool:
+        if self.events is not None:
+            self.events.append("submit")
+        self.calls.append((image, prediction, context))
+        self.done.set()
+        if self.fail:
+            raise RuntimeError("collector exploded")
+        return True
+
+
+def inference_app(settings: Settings, collector: Any) -> FastAPI:
+    """The inference routes over a :class:`MemoryModelSource` and ``collector`` (no platform)."""
+    metrics = Metrics()
+    app = FastAPI()
+    install_error_handlers(app)
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    policy = UrlFetchPolicy.from_settings(settings)
+    app.state.services = Services(
+        settings=settings,
+        metrics=metrics,
+        registry=ModelRegistry(
+            MemoryModelSource(), cache_dir=settings.data_dir / "models", max_loaded=4
+        ),
+        collector=collector,
+        fetch_url=lambda url: fetch_url(url, policy),
+    )
+    mount_info_routes(app)
+    mount_inference_routes(app)
+    mount_legacy_route(app)
+    return app
+
+
+def platform_app(platform: Platform) -> FastAPI:
+    """A FastAPI app with the platform's routes and the shared error handlers."""
+    app = FastAPI()
+    install_error_handlers(app)
+    app.include_router(platform.router)
+    return app
+
+
+def web_app(settings: Settings) -> tuple[FastAPI, Platform]:
+    """A platform opened on ``settings`` with the web UI, export and its routes, as
+    ``create_app`` mounts them; the caller closes the platform."""
+    from winnow.platform.export.routes import export_router
+    from winnow.web.assets import mount_static
+    from winnow.web.routes import web_router
+
+    platform = Platform.open(settings)
+    app = FastAPI()
+    install_error_handlers(app)
+    app.include_router(web_router(platform))
+    app.include_router(export_router(platform))
+    app.include_router(platform.router)
+    mount_static(app)
+    return app, platform
+
+
+def drain(app: FastAPI, *, timeout: float = 30.0) -> None:
+    """Run a started ``create_app`` app's collector queue to empty, then delivery in burst mode.
+
+    See :mod:`winnow.activelearning.drain`: when it returns, every request
+    answered before the call has had its datapoint decided and, if queued,
+    one delivery attempt; a test then asserts exactly.
+    """
+    runtime = app.state.runtime
+    drain_workers(runtime.collector, runtime.delivery, timeout=timeout)
+
+
+def make_project(client: ASGIClient, name: str, type_: str, config: dict[str, Any] | None) -> None:
+    """Create a project of :data:`KEY`'s workspace over HTTP, with an AL ``config`` if given."""
+    response = client.post("/v1/projects", json={"name": name, "type": type_}, headers=AUTH)
+    assert response.status_code == 201, response.text
+    if config is not None:
+        saved = client.request("PUT", f"/v1/projects/{name}/al-config", json=config, headers=AUTH)
+        assert saved.status_code == 200, saved.text
+
+
+def project_images(client: ASGIClient, project: str) -> list[dict[str, Any]]:
+    """The images of ``project`` (native API, :data:`KEY`), as JSON objects."""
+    response = client.get(f"/v1/projects/{project}/images", headers=AUTH)
+    assert response.status_code == 200, response.text
+    found: list[dict[str, Any]] = response.json()["images"]
+    return found
