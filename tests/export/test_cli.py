@@ -9,7 +9,7 @@ import pytest
 import supervision as sv
 from typer.testing import CliRunner
 
-from tests.web.helpers import KEY, add_image, create_project, detection
+from tests.factories import KEY, add_image, make_boxes_json, new_project
 from winnow.cli.main import app
 from winnow.platform.service import Platform
 from winnow.settings import Settings
@@ -21,10 +21,13 @@ def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("WINNOW_DATA_DIR", str(root))
     monkeypatch.setenv("WINNOW_API_KEY", KEY)
     platform = Platform.open(Settings(data_dir=root, api_key=KEY))
-    create_project(platform, "cars")
+    new_project(platform, "cars")
     for i in range(5):
         image_id = add_image(
-            platform, "cars", seed=i, predictions=[detection("car", 100, 80, 40, 30)]
+            platform,
+            "cars",
+            seed=i,
+            predictions=make_boxes_json([[100, 80, 40, 30]], class_name=["car"], confidence=[0.6]),
         )
         with platform.db.write() as session:
             from winnow.platform.schema import Image

@@ -11,13 +11,13 @@ import pytest
 import supervision as sv
 from pycocotools.coco import COCO
 
-from tests.export.helpers import (
+from tests.export.datasets import (
     classification_images,
     detection_images,
-    jpeg,
     keypoint_images,
     segmentation_images,
 )
+from tests.factories import make_jpeg
 from winnow.errors import BadRequestError
 from winnow.platform.export import (
     Box,
@@ -40,7 +40,7 @@ def _write(images: list[ExportImage], fmt: ExportFormat, out: Path, classes=()) 
 
     def read(source: str) -> bytes:
         img = by_name[source]
-        return jpeg(img.width, img.height)
+        return make_jpeg(img.width, img.height, pattern="flat")
 
     write_directory(export_files(dataset, fmt), read, out)
 

@@ -8,7 +8,7 @@ from collections import Counter
 
 import pytest
 
-from tests.export.helpers import detection_images
+from tests.export.datasets import detection_images
 from winnow.errors import BadRequestError
 from winnow.platform.export import (
     ExportFormat,

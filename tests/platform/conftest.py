@@ -1,45 +1,24 @@
-"""Fixtures of the platform tests: a Platform on SQLite or PostgreSQL, an app, images."""
+"""Fixtures of the platform tests: a Platform on SQLite or PostgreSQL and a client on its routes."""
 
 from __future__ import annotations
 
-import io
 import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import numpy as np
 import pytest
-import simplejpeg
-from fastapi import FastAPI
 from sqlalchemy import create_engine, text
 
+from tests.apps import platform_app
+from tests.factories import KEY
 from tests.server.asgi_client import ASGIClient
 from tests.services import DATABASE_URL, require
 from winnow.platform.db import make_engine
-from winnow.platform.http_errors import install_error_handlers
 from winnow.platform.migrate import migrate
 from winnow.platform.schema import Base
 from winnow.platform.service import Platform
 from winnow.settings import Settings
-
-API_KEY = "test-key-0123456789"
-
-
-def make_jpeg(width: int = 64, height: int = 48, seed: int = 0) -> bytes:
-    """A JPEG of random pixels (distinct per seed, so content hashes differ)."""
-    rng = np.random.default_rng(seed)
-    pixels = rng.integers(0, 255, size=(height, width, 3), dtype=np.uint8)
-    return bytes(simplejpeg.encode_jpeg(pixels, quality=80, colorspace="RGB"))
-
-
-def make_png(width: int = 32, height: int = 32) -> bytes:
-    """A PNG image."""
-    from PIL import Image
-
-    buffer = io.BytesIO()
-    Image.new("RGB", (width, height), (10, 200, 30)).save(buffer, format="PNG")
-    return buffer.getvalue()
 
 
 def _create_schema(base: str) -> tuple[str, str]:
@@ -114,9 +93,9 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 @pytest.fixture
 def platform(tmp_path: Path, db_url: str) -> Iterator[Platform]:
-    """A Platform on ``db_url`` with local blobs and bootstrap key ``API_KEY``."""
+    """A Platform on ``db_url`` with local blobs and bootstrap key ``KEY``."""
     settings = Settings(
-        data_dir=tmp_path / "data", api_key=API_KEY, database_url=db_url, max_upload_bytes=2_000_000
+        data_dir=tmp_path / "data", api_key=KEY, database_url=db_url, max_upload_bytes=2_000_000
     )
     opened = Platform.open(settings)
     yield opened
@@ -126,22 +105,14 @@ def platform(tmp_path: Path, db_url: str) -> Iterator[Platform]:
 @pytest.fixture
 def sqlite_platform(tmp_path: Path) -> Iterator[Platform]:
     """A Platform on embedded defaults only (for tests that need no database matrix)."""
-    settings = Settings(data_dir=tmp_path / "data", api_key=API_KEY, max_upload_bytes=2_000_000)
+    settings = Settings(data_dir=tmp_path / "data", api_key=KEY, max_upload_bytes=2_000_000)
     opened = Platform.open(settings)
     yield opened
     opened.close()
 
 
-def make_app(platform: Platform) -> FastAPI:
-    """A FastAPI app with the platform's routes and the shared error handlers."""
-    app = FastAPI()
-    install_error_handlers(app)
-    app.include_router(platform.router)
-    return app
-
-
 @pytest.fixture
 def client(platform: Platform) -> Iterator[ASGIClient]:
     """An in-process HTTP client on the platform's routes (database matrix)."""
-    with ASGIClient(make_app(platform)) as test_client:
+    with ASGIClient(platform_app(platform)) as test_client:
         yield test_client

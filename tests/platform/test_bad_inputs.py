@@ -8,8 +8,8 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 
-from tests.platform.conftest import API_KEY, make_app, make_jpeg, make_png
-from tests.platform.helpers import new_project
+from tests.apps import platform_app
+from tests.factories import KEY, make_jpeg, make_png, new_project
 from tests.server.asgi_client import ASGIClient
 from winnow.activelearning.datapoint import DatapointMetadata
 from winnow.errors import BadRequestError, InvalidImageError
@@ -18,20 +18,20 @@ from winnow.platform import store
 from winnow.platform.service import Platform
 from winnow.platform.store import check_image
 
-AUTH = {"Authorization": f"Bearer {API_KEY}"}
+AUTH = {"Authorization": f"Bearer {KEY}"}
 
 
 @pytest.fixture
 def cars(sqlite_platform: Platform) -> Iterator[ASGIClient]:
     """A client on a SQLite platform with project ``cars`` (input checks are database-blind)."""
-    with ASGIClient(make_app(sqlite_platform)) as client:
+    with ASGIClient(platform_app(sqlite_platform)) as client:
         client.post("/v1/projects", headers=AUTH, json={"name": "cars", "type": "object-detection"})
         yield client
 
 
 def upload(client: ASGIClient, image: bytes, query: str = "batch=b") -> tuple[int, str]:
     response = client.post(
-        f"/dataset/cars/upload?api_key={API_KEY}&{query}",
+        f"/dataset/cars/upload?api_key={KEY}&{query}",
         data={"name": "x.jpg"},
         files={"file": ("imageToUpload", image, "image/jpeg")},
     )
@@ -88,15 +88,15 @@ def test_bad_tag_is_400(cars: ASGIClient) -> None:
 
 
 def test_missing_file_and_wrong_content_type(cars: ASGIClient) -> None:
-    response = cars.post(f"/dataset/cars/upload?api_key={API_KEY}&batch=b", data={"name": "x.jpg"})
+    response = cars.post(f"/dataset/cars/upload?api_key={KEY}&batch=b", data={"name": "x.jpg"})
     assert response.status_code == 400 and "file" in response.json()["message"]
-    response = cars.post(f"/dataset/cars/upload?api_key={API_KEY}&batch=b", content=b"raw")
+    response = cars.post(f"/dataset/cars/upload?api_key={KEY}&batch=b", content=b"raw")
     assert response.status_code == 400 and "multipart" in response.json()["message"]
 
 
 def test_unknown_project_is_404(cars: ASGIClient) -> None:
     response = cars.post(
-        f"/dataset/boats/upload?api_key={API_KEY}&batch=b",
+        f"/dataset/boats/upload?api_key={KEY}&batch=b",
         files={"file": ("imageToUpload", make_jpeg(), "image/jpeg")},
     )
     assert response.status_code == 404 and "boats" in response.json()["message"]
@@ -104,10 +104,10 @@ def test_unknown_project_is_404(cars: ASGIClient) -> None:
 
 def test_malformed_annotations_are_400(cars: ASGIClient) -> None:
     image_id = cars.post(
-        f"/dataset/cars/upload?api_key={API_KEY}&batch=b",
+        f"/dataset/cars/upload?api_key={KEY}&batch=b",
         files={"file": ("imageToUpload", make_jpeg(), "image/jpeg")},
     ).json()["id"]
-    base = f"/dataset/cars/annotate/{image_id}?api_key={API_KEY}&prediction=true"
+    base = f"/dataset/cars/annotate/{image_id}?api_key={KEY}&prediction=true"
     cases = [
         ("&name=a.json", b"{not json", "not valid JSON"),
         ("&name=a.txt", b"car", ".json annotation"),
@@ -127,7 +127,7 @@ def test_malformed_annotations_are_400(cars: ASGIClient) -> None:
         assert expected in response.json()["message"], response.json()
     assert (
         cars.post(
-            f"/dataset/cars/annotate/999999?api_key={API_KEY}&name=a.json", content=b"{}"
+            f"/dataset/cars/annotate/999999?api_key={KEY}&name=a.json", content=b"{}"
         ).status_code
         == 404
     )
@@ -179,8 +179,8 @@ def test_the_reference_upload_names_its_own_parameters(cars: ASGIClient) -> None
 def test_extra_that_is_not_json_is_refused_before_anything_is_stored(
     sqlite_platform: Platform,
 ) -> None:
-    workspace = sqlite_platform.workspace(API_KEY)
-    new_project(sqlite_platform, workspace, "cars")
+    workspace = sqlite_platform.workspace(KEY)
+    new_project(sqlite_platform, "cars", workspace=workspace)
     bad = DatapointMetadata(batch_name="b", extra={"frame_time": float("nan")})
     with pytest.raises(BadRequestError, match=r"^extra: must hold JSON values only"):
         sqlite_platform.register(
@@ -237,13 +237,13 @@ def test_bad_listing_parameters_are_400(cars: ASGIClient) -> None:
 def test_oversize_json_and_annotation_bodies_are_413(cars: ASGIClient) -> None:
     big = json.dumps({"config": {"x": "y" * 2_000_000}})
     response = cars.post(
-        f"/default/cars/active_learning?api_key={API_KEY}",
+        f"/default/cars/active_learning?api_key={KEY}",
         content=big,
         headers={"Content-Type": "application/json"},
     )
     assert response.status_code == 413 and "limit" in response.json()["message"]
     response = cars.post(
-        f"/dataset/cars/annotate/1?api_key={API_KEY}&name=a.json", content=b"x" * 9_000_000
+        f"/dataset/cars/annotate/1?api_key={KEY}&name=a.json", content=b"x" * 9_000_000
     )
     assert response.status_code == 413
 

@@ -126,17 +126,16 @@ def test_make_engine_names_a_malformed_database_url(url: str) -> None:
 
 @pytest.mark.s3
 def test_platform_stores_images_in_s3(s3_settings: Settings) -> None:
-    from tests.platform.conftest import API_KEY, make_jpeg
-    from tests.platform.helpers import datapoint, new_project
+    from tests.factories import KEY, make_datapoint_input, make_jpeg, new_project
     from winnow.platform.service import Platform
 
-    settings = s3_settings.model_copy(update={"api_key": API_KEY})
+    settings = s3_settings.model_copy(update={"api_key": KEY})
     platform = Platform.open(settings)
     try:
-        workspace = platform.workspace(API_KEY)
-        new_project(platform, workspace, "cars")
+        workspace = platform.workspace(KEY)
+        new_project(platform, "cars", workspace=workspace)
         result = platform.register(
-            workspace=workspace, project="cars", data=make_jpeg(), datapoint=datapoint()
+            workspace=workspace, project="cars", data=make_jpeg(), datapoint=make_datapoint_input()
         )
         assert platform.image_file(workspace, str(result.image.id))[0] == make_jpeg()
         assert not (settings.data_dir / "blobs").exists()

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from tests.platform.helpers import AL_CONFIG
+from tests.factories import AL_CONFIG
 from winnow.cli.main import app
 
 

@@ -12,16 +12,18 @@ from urllib.parse import quote_plus
 import httpx
 import pytest
 
-from tests.live_server import free_port, serve
-from tests.platform.conftest import API_KEY, make_app, make_jpeg
-from tests.platform.helpers import (
+from tests.apps import platform_app
+from tests.factories import (
     AL_CONFIG,
+    KEY,
     capped_config,
-    detection,
+    make_detections_json,
+    make_jpeg,
     new_project,
     set_config,
     workspace_with_key,
 )
+from tests.live_server import free_port, serve
 from winnow.activelearning.datapoint import Datapoint
 from winnow.errors import (
     ConfigurationError,
@@ -51,20 +53,22 @@ from winnow.settings import PlatformProtocol, Settings
 @pytest.fixture
 def base_url(sqlite_platform: Platform) -> Iterator[str]:
     """The platform served over a real socket."""
-    with serve(make_app(sqlite_platform)) as url:
+    with serve(platform_app(sqlite_platform)) as url:
         yield url
 
 
 def make_datapoint(key: str = "dp-1", seed: int = 0, **changes: Any) -> Datapoint:
     values: dict[str, Any] = {
         "idempotency_key": key,
-        "api_key": API_KEY,
+        "api_key": KEY,
         "project": "cars",
         "batch_name": "al_2026_11_28",
         "image_jpeg": make_jpeg(seed=seed),
         "width": 64,
         "height": 48,
-        "prediction": detection(),
+        "prediction": make_detections_json(
+            [[10.0, 12.0, 8.0, 6.0]], class_name=["car"], detection_id=["d0"]
+        ),
         "task_type": "object-detection",
         "tags": ("cam:1",),
         "strategy": "rand",
@@ -82,9 +86,9 @@ def make_datapoint(key: str = "dp-1", seed: int = 0, **changes: Any) -> Datapoin
 def test_httpx_plays_an_external_reference_inference_server(
     sqlite_platform: Platform, base_url: str
 ) -> None:
-    new_project(sqlite_platform, sqlite_platform.workspace(API_KEY), "cars")
-    set_config(sqlite_platform, sqlite_platform.workspace(API_KEY), "cars", AL_CONFIG)
-    key = quote_plus(API_KEY)
+    new_project(sqlite_platform, "cars", workspace=sqlite_platform.workspace(KEY))
+    set_config(sqlite_platform, sqlite_platform.workspace(KEY), "cars", AL_CONFIG)
+    key = quote_plus(KEY)
     with httpx.Client(base_url=base_url) as http:
         workspace = http.get(f"/?api_key={key}&nocache=true").json()["workspace"]
         project = http.get(f"/{workspace}/cars?api_key={key}").json()["project"]
@@ -100,7 +104,11 @@ def test_httpx_plays_an_external_reference_inference_server(
         assert upload.status_code == 200 and upload.json()["success"] is True
         annotate = http.post(
             f"/dataset/cars/annotate/{upload.json()['id']}?api_key={key}&name=0b9e.json&prediction=true",
-            content=json.dumps(detection()),
+            content=json.dumps(
+                make_detections_json(
+                    [[10.0, 12.0, 8.0, 6.0]], class_name=["car"], detection_id=["d0"]
+                )
+            ),
             headers={"Content-Type": "text/plain"},
         )
         assert annotate.json() == {"success": True}
@@ -112,8 +120,8 @@ def test_httpx_plays_an_external_reference_inference_server(
 def test_platform_clients_deliver_idempotently_with_provenance(
     sqlite_platform: Platform, base_url: str, kind: str
 ) -> None:
-    workspace = sqlite_platform.workspace(API_KEY)
-    new_project(sqlite_platform, workspace, "cars")
+    workspace = sqlite_platform.workspace(KEY)
+    new_project(sqlite_platform, "cars", workspace=workspace)
     client = {
         "in-process": lambda: InProcessPlatformClient(sqlite_platform),
         "native": lambda: NativeHTTPPlatformClient(base_url),
@@ -128,7 +136,9 @@ def test_platform_clients_deliver_idempotently_with_provenance(
     assert details["tags"] == ["cam:1"] and details["batch"] == "al_2026_11_28"
     assert details["inference_id"] == "inf-1"
     [annotation] = details["annotations"]
-    assert annotation["kind"] == "prediction" and annotation["body"] == detection()
+    assert annotation["kind"] == "prediction" and annotation["body"] == make_detections_json(
+        [[10.0, 12.0, 8.0, 6.0]], class_name=["car"], detection_id=["d0"]
+    )
     if kind != "reference":  # the reference wire carries no provenance fields
         assert (details["strategy"], details["model_id"], details["config_version"]) == (
             "rand",
@@ -148,8 +158,8 @@ def test_platform_clients_deliver_idempotently_with_provenance(
 def test_platform_clients_classify_errors(
     sqlite_platform: Platform, base_url: str, kind: str
 ) -> None:
-    workspace = sqlite_platform.workspace(API_KEY)
-    new_project(sqlite_platform, workspace, "cars")
+    workspace = sqlite_platform.workspace(KEY)
+    new_project(sqlite_platform, "cars", workspace=workspace)
     set_config(sqlite_platform, workspace, "cars", capped_config(1))
     client = {
         "in-process": lambda: InProcessPlatformClient(sqlite_platform),
@@ -197,24 +207,24 @@ def test_server_errors_are_retryable() -> None:
 
 @pytest.mark.parametrize("kind", ["in-process", "native", "reference"])
 def test_config_sources(sqlite_platform: Platform, base_url: str, kind: str) -> None:
-    workspace = sqlite_platform.workspace(API_KEY)
-    new_project(sqlite_platform, workspace, "cars")
+    workspace = sqlite_platform.workspace(KEY)
+    new_project(sqlite_platform, "cars", workspace=workspace)
     source = {
         "in-process": lambda: InProcessConfigSource(sqlite_platform),
         "native": lambda: NativeHTTPConfigSource(base_url),
         "reference": lambda: ReferenceHTTPConfigSource(base_url),
     }[kind]()
-    empty = source.get(API_KEY, "cars")
+    empty = source.get(KEY, "cars")
     assert empty.config.enabled is False and empty.project_type == "object-detection"
     set_config(sqlite_platform, workspace, "cars", AL_CONFIG)
-    current = source.get(API_KEY, "cars")
-    again = source.get(API_KEY, "cars")  # native: revalidated with If-None-Match (304)
+    current = source.get(KEY, "cars")
+    again = source.get(KEY, "cars")  # native: revalidated with If-None-Match (304)
     assert current.config.enabled is True and again == current
     assert current.workspace == "default" and current.project == "cars"
     if kind != "reference":
         assert current.version == 1
     with pytest.raises(NotFoundError):
-        source.get(API_KEY, "boats")
+        source.get(KEY, "boats")
     with pytest.raises(UnauthorizedError):
         source.get("wrong-key-000", "cars")
     source.close()
@@ -223,8 +233,8 @@ def test_config_sources(sqlite_platform: Platform, base_url: str, kind: str) -> 
 def test_native_config_source_revalidates_with_etag(
     sqlite_platform: Platform, base_url: str
 ) -> None:
-    workspace = sqlite_platform.workspace(API_KEY)
-    new_project(sqlite_platform, workspace, "cars")
+    workspace = sqlite_platform.workspace(KEY)
+    new_project(sqlite_platform, "cars", workspace=workspace)
     set_config(sqlite_platform, workspace, "cars", AL_CONFIG)
     statuses: list[int] = []
     transport = httpx.HTTPTransport()
@@ -239,37 +249,37 @@ def test_native_config_source_revalidates_with_etag(
             transport.close()
 
     source = NativeHTTPConfigSource(base_url, transport=Recording())
-    first = source.get(API_KEY, "cars")
-    second = source.get(API_KEY, "cars")
+    first = source.get(KEY, "cars")
+    second = source.get(KEY, "cars")
     set_config(sqlite_platform, workspace, "cars", capped_config(4))
-    third = source.get(API_KEY, "cars")
+    third = source.get(KEY, "cars")
     source.close()
     assert statuses == [200, 304, 200]
     assert first == second and third.version == 2
 
 
 def test_cached_config_source_is_keyed_by_api_key_and_expires(sqlite_platform: Platform) -> None:
-    default = sqlite_platform.workspace(API_KEY)
+    default = sqlite_platform.workspace(KEY)
     other, other_key = workspace_with_key(sqlite_platform, "other")
-    new_project(sqlite_platform, default, "cars")
-    new_project(sqlite_platform, other, "cars")
+    new_project(sqlite_platform, "cars", workspace=default)
+    new_project(sqlite_platform, "cars", workspace=other)
     set_config(sqlite_platform, default, "cars", AL_CONFIG)
     now = [0.0]
     cached = CachedConfigSource(InProcessConfigSource(sqlite_platform), 2.0, clock=lambda: now[0])
-    assert cached.get(API_KEY, "cars").config.enabled is True
+    assert cached.get(KEY, "cars").config.enabled is True
     # Same project name, other key: never served from the first key's entry.
     assert cached.get(other_key, "cars").config.enabled is False
     assert cached.get(other_key, "cars").workspace == "other"
     set_config(sqlite_platform, default, "cars", dict(AL_CONFIG, enabled=False))
-    assert cached.get(API_KEY, "cars").config.enabled is True  # still fresh
+    assert cached.get(KEY, "cars").config.enabled is True  # still fresh
     now[0] = 2.5
-    assert cached.get(API_KEY, "cars").config.enabled is False  # expired, refetched
+    assert cached.get(KEY, "cars").config.enabled is False  # expired, refetched
 
 
 @pytest.mark.parametrize("kind", ["in-process", "http"])
 def test_model_sources(sqlite_platform: Platform, base_url: str, kind: str) -> None:
-    workspace = sqlite_platform.workspace(API_KEY)
-    new_project(sqlite_platform, workspace, "signs", type="multi-label-classification")
+    workspace = sqlite_platform.workspace(KEY)
+    new_project(sqlite_platform, "signs", type="multi-label-classification", workspace=workspace)
     sqlite_platform.add_model(
         workspace=workspace,
         model_id="signs/2",
@@ -280,14 +290,14 @@ def test_model_sources(sqlite_platform: Platform, base_url: str, kind: str) -> N
     source = (
         InProcessModelSource(sqlite_platform) if kind == "in-process" else HTTPModelSource(base_url)
     )
-    assert source.workspace_of(API_KEY) == "default"
-    assert source.project_type(API_KEY, "signs") == "multi-label-classification"
-    info = source.model_info(API_KEY, "signs", 2)
+    assert source.workspace_of(KEY) == "default"
+    assert source.project_type(KEY, "signs") == "multi-label-classification"
+    info = source.model_info(KEY, "signs", 2)
     assert info.model_id == "signs/2" and info.task_type == "classification"
     assert info.class_names == ("a", "b") and info.metadata == {"k": 1} and info.size_bytes == 5
-    assert source.model_file(API_KEY, "signs", 2) == b"onnx!"
+    assert source.model_file(KEY, "signs", 2) == b"onnx!"
     with pytest.raises(NotFoundError, match="signs/3"):
-        source.model_info(API_KEY, "signs", 3)
+        source.model_info(KEY, "signs", 3)
     with pytest.raises(UnauthorizedError):
         source.workspace_of("wrong-key-000")
     source.close()
@@ -296,7 +306,7 @@ def test_model_sources(sqlite_platform: Platform, base_url: str, kind: str) -> N
 def test_http_lookups_of_an_unreachable_platform_are_503() -> None:
     source = HTTPModelSource(f"http://127.0.0.1:{free_port()}", timeout=2)
     with pytest.raises(ServiceUnavailableError):
-        source.model_info(API_KEY, "cars", 1)
+        source.model_info(KEY, "cars", 1)
     source.close()
 
 
@@ -327,12 +337,12 @@ def test_builders_pick_by_settings(sqlite_platform: Platform, tmp_path: Path) ->
 def test_in_process_config_source_reports_database_trouble_as_503(
     sqlite_platform: Platform,
 ) -> None:
-    new_project(sqlite_platform, sqlite_platform.workspace(API_KEY), "cars")
+    new_project(sqlite_platform, "cars", workspace=sqlite_platform.workspace(KEY))
     source = InProcessConfigSource(sqlite_platform)
     with sqlite_platform.db.engine.begin() as conn:
         conn.exec_driver_sql("DROP TABLE al_config_version")
     with pytest.raises(ServiceUnavailableError, match="database"):
-        source.get(API_KEY, "cars")
+        source.get(KEY, "cars")
 
 
 @pytest.mark.parametrize(

@@ -5,8 +5,14 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from tests.platform.conftest import API_KEY, make_jpeg
-from tests.platform.helpers import capped_config
+from tests.factories import (
+    KEY,
+    capped_config,
+    make_datapoint_input,
+    make_jpeg,
+    new_project,
+    set_config,
+)
 from tests.server.asgi_client import ASGIClient
 from winnow.errors import BatchFullError
 from winnow.platform.service import Platform
@@ -17,14 +23,14 @@ RACERS = 16
 
 
 def test_racing_uploads_store_exactly_the_cap(client: ASGIClient, platform: Platform) -> None:
-    auth = {"Authorization": f"Bearer {API_KEY}"}
+    auth = {"Authorization": f"Bearer {KEY}"}
     client.post("/v1/projects", headers=auth, json={"name": "cars", "type": "object-detection"})
     client.request("PUT", "/v1/projects/cars/al-config", headers=auth, json=capped_config(CAP))
     images = [make_jpeg(seed=100 + i) for i in range(RACERS)]
 
     def upload(i: int) -> int:
         response = client.post(
-            f"/dataset/cars/upload?api_key={API_KEY}&batch=racing&tag=r{i}",
+            f"/dataset/cars/upload?api_key={KEY}&batch=racing&tag=r{i}",
             data={"name": f"{i}.jpg"},
             files={"file": ("imageToUpload", images[i], "image/jpeg")},
         )
@@ -47,10 +53,8 @@ def test_racing_uploads_store_exactly_the_cap(client: ASGIClient, platform: Plat
 
 
 def test_racing_same_idempotency_key_stores_once(platform: Platform) -> None:
-    from tests.platform.helpers import datapoint, new_project
-
-    workspace = platform.workspace(API_KEY)
-    new_project(platform, workspace, "cars")
+    workspace = platform.workspace(KEY)
+    new_project(platform, "cars", workspace=workspace)
     image = make_jpeg(seed=7)
 
     def register(_i: int) -> str:
@@ -58,7 +62,7 @@ def test_racing_same_idempotency_key_stores_once(platform: Platform) -> None:
             workspace=workspace,
             project="cars",
             data=image,
-            datapoint=datapoint(idempotency_key="same"),
+            datapoint=make_datapoint_input(idempotency_key="same"),
         )
         return str(result.image.id)
 
@@ -70,14 +74,12 @@ def test_racing_same_idempotency_key_stores_once(platform: Platform) -> None:
 
 def test_two_platforms_on_one_sqlite_file_respect_the_cap(tmp_path: Path) -> None:
     """Separate engines (as separate processes would have) serialize through BEGIN IMMEDIATE."""
-    from tests.platform.helpers import datapoint, new_project, set_config
-
-    settings = Settings(data_dir=tmp_path / "d", api_key=API_KEY)
+    settings = Settings(data_dir=tmp_path / "d", api_key=KEY)
     first = Platform.open(settings)
     second = Platform.open(settings)
     try:
-        workspace = first.workspace(API_KEY)
-        new_project(first, workspace, "cars")
+        workspace = first.workspace(KEY)
+        new_project(first, "cars", workspace=workspace)
         set_config(first, workspace, "cars", capped_config(CAP))
         images = [make_jpeg(seed=200 + i) for i in range(RACERS)]
 
@@ -88,7 +90,7 @@ def test_two_platforms_on_one_sqlite_file_respect_the_cap(tmp_path: Path) -> Non
                     workspace=workspace,
                     project="cars",
                     data=images[i],
-                    datapoint=datapoint("shared"),
+                    datapoint=make_datapoint_input("shared"),
                 )
             except BatchFullError:
                 return False

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from tests.platform.conftest import API_KEY, make_app, make_jpeg
-from tests.platform.helpers import AL_CONFIG, detection, workspace_with_key
+from tests.apps import platform_app
+from tests.factories import AL_CONFIG, KEY, make_detections_json, make_jpeg, workspace_with_key
 from tests.server.asgi_client import ASGIClient
 from winnow.platform.service import Platform
 
@@ -27,7 +27,7 @@ UNSCOPED = {
 def test_every_route_hides_another_workspaces_resources(
     client: ASGIClient, platform: Platform
 ) -> None:
-    own = {"Authorization": f"Bearer {API_KEY}"}
+    own = {"Authorization": f"Bearer {KEY}"}
     client.post("/v1/projects", headers=own, json={"name": "cars", "type": "object-detection"})
     client.request("PUT", "/v1/projects/cars/al-config", headers=own, json=AL_CONFIG)
     image_id = client.post(
@@ -60,7 +60,11 @@ def test_every_route_hides_another_workspaces_resources(
         ),
         ("POST", "/dataset/{project}/annotate/{image_id}"): lambda: client.post(
             f"/dataset/cars/annotate/{image_id}?{q}&name=x.json&prediction=true",
-            content=json.dumps(detection()).encode(),
+            content=json.dumps(
+                make_detections_json(
+                    [[10.0, 12.0, 8.0, 6.0]], class_name=["car"], detection_id=["d0"]
+                )
+            ).encode(),
             headers=text,
         ),
         ("GET", "/v1/projects/{project}"): lambda: client.get("/v1/projects/cars", headers=bearer),
@@ -107,7 +111,7 @@ def test_every_route_hides_another_workspaces_resources(
             "/v1/models/cars/1/file", headers=bearer
         ),
     }
-    paths = make_app(platform).openapi()["paths"]
+    paths = platform_app(platform).openapi()["paths"]
     routes = {(method.upper(), path) for path, ops in paths.items() for method in ops}
     assert routes - UNSCOPED == set(attempts), "a route is missing from the isolation test"
     for (method, path), attempt in attempts.items():
@@ -123,7 +127,9 @@ def test_every_route_hides_another_workspaces_resources(
     client.post("/v1/projects", headers=bearer, json={"name": "cars", "type": "object-detection"})
     response = client.post(
         f"/dataset/cars/annotate/{image_id}?{q}&name=x.json",
-        content=json.dumps(detection()).encode(),
+        content=json.dumps(
+            make_detections_json([[10.0, 12.0, 8.0, 6.0]], class_name=["car"], detection_id=["d0"])
+        ).encode(),
         headers=text,
     )
     assert response.status_code == 404

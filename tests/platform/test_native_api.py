@@ -5,12 +5,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from tests.platform.conftest import API_KEY, make_jpeg
-from tests.platform.helpers import AL_CONFIG, detection
+from tests.factories import AL_CONFIG, KEY, make_detections_json, make_jpeg
 from tests.server.asgi_client import ASGIClient
 from winnow.activelearning.config import config_json_schema
 
-AUTH = {"Authorization": f"Bearer {API_KEY}"}
+AUTH = {"Authorization": f"Bearer {KEY}"}
 
 
 def post_datapoint(
@@ -63,14 +62,26 @@ def test_datapoint_registered_with_provenance_and_idempotent(client: ASGIClient)
         "config_version": 3,
         "idempotency_key": "idem-1",
     }
-    first = post_datapoint(client, meta, make_jpeg(seed=1), detection())
+    first = post_datapoint(
+        client,
+        meta,
+        make_jpeg(seed=1),
+        make_detections_json([[10.0, 12.0, 8.0, 6.0]], class_name=["car"], detection_id=["d0"]),
+    )
     assert first.status_code == 201, first.text
-    again = post_datapoint(client, meta, make_jpeg(seed=1), detection())
+    again = post_datapoint(
+        client,
+        meta,
+        make_jpeg(seed=1),
+        make_detections_json([[10.0, 12.0, 8.0, 6.0]], class_name=["car"], detection_id=["d0"]),
+    )
     assert again.status_code == 200
     assert again.json() == {"id": first.json()["id"], "duplicate": False, "replayed": True}
     details = client.get(f"/v1/images/{first.json()['id']}", headers=AUTH).json()
     assert details["strategy"] == "rand" and details["config_version"] == 3
-    assert details["annotations"][0]["body"] == detection()
+    assert details["annotations"][0]["body"] == make_detections_json(
+        [[10.0, 12.0, 8.0, 6.0]], class_name=["car"], detection_id=["d0"]
+    )
     images = client.get("/v1/projects/cars/images", headers=AUTH).json()["images"]
     assert len(images) == 1
     file = client.get(f"/v1/images/{first.json()['id']}/file", headers=AUTH)
@@ -128,7 +139,7 @@ def test_al_config_etag_and_versions(client: ASGIClient) -> None:
     assert changed.status_code == 200 and changed.json()["version"] == 2
     versions = client.get("/v1/projects/cars/al-config/versions", headers=AUTH).json()["versions"]
     assert [v["version"] for v in versions] == [2, 1]
-    assert versions[0]["created_by"] == API_KEY[:6]
+    assert versions[0]["created_by"] == KEY[:6]
 
 
 def test_model_versions_routes(client: ASGIClient) -> None:
@@ -183,7 +194,7 @@ def test_out_of_range_ids_are_404_not_500(client: ASGIClient) -> None:
     assert client.get(f"/v1/models/cars/{2**40}", headers=AUTH).status_code == 404
     assert client.get(f"/v1/projects/cars/images?cursor={huge}", headers=AUTH).status_code == 400
     response = client.post(
-        f"/dataset/cars/annotate/{huge}?api_key={API_KEY}&name=a.json", content=b"{}"
+        f"/dataset/cars/annotate/{huge}?api_key={KEY}&name=a.json", content=b"{}"
     )
     assert response.status_code == 404
 
@@ -196,18 +207,18 @@ def test_nul_and_control_characters_are_4xx_on_every_database(client: ASGIClient
         "metadata.strategy"
     )
     response = client.post(
-        f"/dataset/cars/upload?api_key={API_KEY}&batch=b",
+        f"/dataset/cars/upload?api_key={KEY}&batch=b",
         data={"name": "x\u0000.jpg"},
         files={"file": ("imageToUpload", make_jpeg(), "image/jpeg")},
     )
     assert response.status_code == 400 and response.json()["message"].startswith("name")
     assert client.get("/v1/projects/ca%00rs", headers=AUTH).status_code == 404
-    assert client.get("/default/ca%00rs?api_key=" + API_KEY).status_code == 404
+    assert client.get("/default/ca%00rs?api_key=" + KEY).status_code == 404
     assert client.get("/v1/projects/cars/images?tag=a%00", headers=AUTH).status_code == 400
     assert client.get("/v1/projects/cars/images?batch=a%00", headers=AUTH).status_code == 400
     image_id = post_datapoint(client, {"batch": "b"}, make_jpeg(seed=3)).json()["id"]
     response = client.post(
-        f"/dataset/cars/annotate/{image_id}?api_key={API_KEY}&name=a.json",
+        f"/dataset/cars/annotate/{image_id}?api_key={KEY}&name=a.json",
         content=b'{"image": {"width": 1, "height": 1}, "predictions": [], "x": "\x00"}',
     )
     assert response.status_code == 400

@@ -5,15 +5,14 @@ from __future__ import annotations
 import json
 from urllib.parse import quote_plus
 
-from tests.platform.conftest import API_KEY, make_jpeg
-from tests.platform.helpers import AL_CONFIG, capped_config, detection
+from tests.factories import AL_CONFIG, KEY, capped_config, make_detections_json, make_jpeg
 from tests.server.asgi_client import ASGIClient
 from winnow.platform.routes.reference import fit_to_stored_image
 
 
 def url(path: str, *params: tuple[str, str]) -> str:
     """``path?k=v&...`` with quote_plus encoding, the way the reference client builds URLs."""
-    query = "&".join(f"{k}={quote_plus(v)}" for k, v in (("api_key", API_KEY), *params))
+    query = "&".join(f"{k}={quote_plus(v)}" for k, v in (("api_key", KEY), *params))
     return f"{path}?{query}"
 
 
@@ -149,7 +148,9 @@ def test_annotate_detection_json_as_prediction(client: ASGIClient) -> None:
     image_id = str(upload(client, make_jpeg(), ("batch", "b"))["id"])
     response = client.post(
         url(f"/dataset/cars/annotate/{image_id}", ("name", "3f1b.json"), ("prediction", "true")),
-        content=json.dumps(detection()).encode(),
+        content=json.dumps(
+            make_detections_json([[10.0, 12.0, 8.0, 6.0]], class_name=["car"], detection_id=["d0"])
+        ).encode(),
         headers={"Content-Type": "text/plain"},
     )
     assert response.json() == {"success": True}
@@ -158,7 +159,9 @@ def test_annotate_detection_json_as_prediction(client: ASGIClient) -> None:
     assert details["status"] == "unlabeled"  # a prediction is not a label
     again = client.post(
         url(f"/dataset/cars/annotate/{image_id}", ("name", "3f1b.json"), ("prediction", "true")),
-        content=json.dumps(detection()).encode(),
+        content=json.dumps(
+            make_detections_json([[10.0, 12.0, 8.0, 6.0]], class_name=["car"], detection_id=["d0"])
+        ).encode(),
         headers={"Content-Type": "text/plain"},
     )
     assert again.status_code == 409
@@ -203,7 +206,11 @@ def test_stats_and_usage_are_accepted_and_ignored(client: ASGIClient) -> None:
 def test_annotation_without_image_size_gets_the_stored_size(client: ASGIClient) -> None:
     create_project(client)
     image_id = str(upload(client, make_jpeg(64, 48), ("batch", "b"))["id"])
-    body = {"predictions": detection()["predictions"]}
+    body = {
+        "predictions": make_detections_json(
+            [[10.0, 12.0, 8.0, 6.0]], class_name=["car"], detection_id=["d0"]
+        )["predictions"]
+    }
     response = client.post(
         url(f"/dataset/cars/annotate/{image_id}", ("name", "p.json"), ("prediction", "true")),
         content=json.dumps(body).encode(),
@@ -223,7 +230,13 @@ def test_prediction_declaring_another_image_size_is_mapped_onto_the_stored_image
     # multiplied: image size and boxes both four/two times too large, consistently.
     create_project(client)
     image_id = str(upload(client, make_jpeg(64, 48), ("batch", "b"))["id"])
-    sent = detection(width=64 * 4, height=48 * 2)
+    sent = make_detections_json(
+        [[10.0, 12.0, 8.0, 6.0]],
+        class_name=["car"],
+        detection_id=["d0"],
+        width=64 * 4,
+        height=48 * 2,
+    )
     sent["predictions"][0].update({"x": 40.0, "y": 24.0, "width": 32.0, "height": 12.0})
     sent["predictions"][0]["tracker_id"] = 7  # fields winnow does not model are kept
     response = client.post(
@@ -268,7 +281,7 @@ def test_fit_to_stored_image_scales_points_and_keypoints_per_axis() -> None:
 
 def test_usage_plan_of_a_valid_key_is_never_over_quota(client: ASGIClient) -> None:
     # The reference asks with the key as Bearer; a 4xx makes it treat the key as over quota.
-    response = client.get("/usage/plan", headers={"Authorization": f"Bearer {API_KEY}"})
+    response = client.get("/usage/plan", headers={"Authorization": f"Bearer {KEY}"})
     assert response.status_code == 200 and response.json() == {"over_quota": False}
     assert (
         client.get("/usage/plan", headers={"Authorization": "Bearer wrong-key"}).status_code == 401

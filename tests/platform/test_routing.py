@@ -6,7 +6,7 @@ import anyio
 import httpx
 from fastapi import APIRouter, FastAPI
 
-from tests.platform.conftest import API_KEY
+from tests.factories import KEY
 from tests.server.asgi_client import ASGIClient
 from winnow.platform.http_errors import install_error_handlers
 from winnow.platform.service import Platform
@@ -54,12 +54,12 @@ def test_platform_router_first_does_not_shadow(sqlite_platform: Platform) -> Non
         assert client.get("/app/projects").json() == {"route": "web"}
         assert client.get("/metrics/x").json() == {"route": "metrics"}
         assert client.get("/infer/a/b").json() == {"route": "infer"}
-        legacy = client.post(f"/cars/3?api_key={API_KEY}", content=b"aGVsbG8=")
+        legacy = client.post(f"/cars/3?api_key={KEY}", content=b"aGVsbG8=")
         assert legacy.json() == {"route": "legacy", "project": "cars", "version": "3"}
         # ...while the reference GET of the same shape still reaches the platform.
-        assert client.get(f"/default/cars?api_key={API_KEY}").status_code == 404
-        assert client.get(f"/?api_key={API_KEY}").json() == {"workspace": "default"}
-        assert client.get(f"/v1/projects?api_key={API_KEY}").json() == {"projects": []}
+        assert client.get(f"/default/cars?api_key={KEY}").status_code == 404
+        assert client.get(f"/?api_key={KEY}").json() == {"workspace": "default"}
+        assert client.get(f"/v1/projects?api_key={KEY}").json() == {"projects": []}
 
 
 def test_unexpected_errors_are_generic_500() -> None:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from tests.platform.conftest import API_KEY, make_jpeg
-from tests.platform.helpers import (
+from tests.factories import (
     AL_CONFIG,
+    KEY,
     capped_config,
-    datapoint,
-    detection,
+    make_datapoint_input,
+    make_detections_json,
+    make_jpeg,
     new_project,
     set_config,
     workspace_with_key,
@@ -28,8 +29,8 @@ from winnow.platform.service import Platform
 
 
 def test_bootstrap_key_resolves_to_default_workspace(platform: Platform) -> None:
-    assert platform.bootstrap_key == API_KEY
-    assert platform.workspace(API_KEY).name == "default"
+    assert platform.bootstrap_key == KEY
+    assert platform.workspace(KEY).name == "default"
     with pytest.raises(UnauthorizedError):
         platform.workspace("not-a-key-at-all")
     with pytest.raises(UnauthorizedError):
@@ -61,14 +62,14 @@ def test_workspace_names_are_unique_and_checked(platform: Platform) -> None:
 
 
 def test_project_names_unique_per_workspace_and_types_checked(platform: Platform) -> None:
-    default = platform.workspace(API_KEY)
+    default = platform.workspace(KEY)
     other, _ = workspace_with_key(platform, "other")
-    new_project(platform, default, "cars")
-    new_project(platform, other, "cars")  # same name, other workspace: fine
+    new_project(platform, "cars", workspace=default)
+    new_project(platform, "cars", workspace=other)  # same name, other workspace: fine
     with pytest.raises(ConflictError):
-        new_project(platform, default, "cars")
+        new_project(platform, "cars", workspace=default)
     with pytest.raises(BadRequestError, match="type"):
-        new_project(platform, default, "boats", type="segmentation")
+        new_project(platform, "boats", type="segmentation", workspace=default)
     with platform.db.read() as session:
         assert [p.name for p in store.list_projects(session=session, workspace=default)] == ["cars"]
         with pytest.raises(NotFoundError):
@@ -76,8 +77,8 @@ def test_project_names_unique_per_workspace_and_types_checked(platform: Platform
 
 
 def test_al_config_versions_are_kept_and_newest_is_in_force(platform: Platform) -> None:
-    default = platform.workspace(API_KEY)
-    new_project(platform, default, "cars")
+    default = platform.workspace(KEY)
+    new_project(platform, "cars", workspace=default)
     assert set_config(platform, default, "cars", AL_CONFIG) == 1
     assert set_config(platform, default, "cars", capped_config(5)) == 2
     with platform.db.read() as session:
@@ -91,8 +92,8 @@ def test_al_config_versions_are_kept_and_newest_is_in_force(platform: Platform) 
 
 
 def test_invalid_al_config_is_refused_with_field_paths(platform: Platform) -> None:
-    default = platform.workspace(API_KEY)
-    new_project(platform, default, "cars")
+    default = platform.workspace(KEY)
+    new_project(platform, "cars", workspace=default)
     bad = dict(AL_CONFIG, jpeg_compression_level=500)
     with pytest.raises(InvalidConfigError) as info:
         set_config(platform, default, "cars", bad)
@@ -103,15 +104,17 @@ def test_invalid_al_config_is_refused_with_field_paths(platform: Platform) -> No
 
 
 def test_register_stores_provenance_tags_and_prediction(platform: Platform) -> None:
-    default = platform.workspace(API_KEY)
-    new_project(platform, default, "cars")
+    default = platform.workspace(KEY)
+    new_project(platform, "cars", workspace=default)
     result = platform.register(
         workspace=default,
         project="cars",
         data=make_jpeg(64, 48),
-        datapoint=datapoint(
+        datapoint=make_datapoint_input(
             tags=("a", "b:c", "a"),
-            prediction=detection(),
+            prediction=make_detections_json(
+                [[10.0, 12.0, 8.0, 6.0]], class_name=["car"], detection_id=["d0"]
+            ),
             strategy="rand",
             model_id="cars/3",
             inference_id="inf-1",
@@ -138,19 +141,19 @@ def test_register_stores_provenance_tags_and_prediction(platform: Platform) -> N
 
 
 def test_same_idempotency_key_twice_stores_once(platform: Platform) -> None:
-    default = platform.workspace(API_KEY)
-    new_project(platform, default, "cars")
+    default = platform.workspace(KEY)
+    new_project(platform, "cars", workspace=default)
     first = platform.register(
         workspace=default,
         project="cars",
         data=make_jpeg(seed=1),
-        datapoint=datapoint(idempotency_key="k"),
+        datapoint=make_datapoint_input(idempotency_key="k"),
     )
     again = platform.register(
         workspace=default,
         project="cars",
         data=make_jpeg(seed=1),
-        datapoint=datapoint(idempotency_key="k"),
+        datapoint=make_datapoint_input(idempotency_key="k"),
     )
     assert again.replayed and again.image.id == first.image.id
     with platform.db.read() as session:
@@ -163,50 +166,62 @@ def test_same_idempotency_key_twice_stores_once(platform: Platform) -> None:
 
 
 def test_same_bytes_are_a_duplicate_within_a_project(platform: Platform) -> None:
-    default = platform.workspace(API_KEY)
-    new_project(platform, default, "cars")
-    new_project(platform, default, "bikes")
+    default = platform.workspace(KEY)
+    new_project(platform, "cars", workspace=default)
+    new_project(platform, "bikes", workspace=default)
     first = platform.register(
-        workspace=default, project="cars", data=make_jpeg(seed=2), datapoint=datapoint()
+        workspace=default, project="cars", data=make_jpeg(seed=2), datapoint=make_datapoint_input()
     )
     dup = platform.register(
-        workspace=default, project="cars", data=make_jpeg(seed=2), datapoint=datapoint("b2")
+        workspace=default,
+        project="cars",
+        data=make_jpeg(seed=2),
+        datapoint=make_datapoint_input("b2"),
     )
     other = platform.register(
-        workspace=default, project="bikes", data=make_jpeg(seed=2), datapoint=datapoint()
+        workspace=default, project="bikes", data=make_jpeg(seed=2), datapoint=make_datapoint_input()
     )
     assert dup.duplicate and dup.image.id == first.image.id
     assert not other.duplicate and other.image.id != first.image.id
 
 
 def test_batch_cap_is_exact(platform: Platform) -> None:
-    default = platform.workspace(API_KEY)
-    new_project(platform, default, "cars")
+    default = platform.workspace(KEY)
+    new_project(platform, "cars", workspace=default)
     set_config(platform, default, "cars", capped_config(3))
     for seed in range(3):
         platform.register(
-            workspace=default, project="cars", data=make_jpeg(seed=seed), datapoint=datapoint()
+            workspace=default,
+            project="cars",
+            data=make_jpeg(seed=seed),
+            datapoint=make_datapoint_input(),
         )
     with pytest.raises(BatchFullError, match="max_batch_images is 3"):
         platform.register(
-            workspace=default, project="cars", data=make_jpeg(seed=9), datapoint=datapoint()
+            workspace=default,
+            project="cars",
+            data=make_jpeg(seed=9),
+            datapoint=make_datapoint_input(),
         )
     platform.register(
-        workspace=default, project="cars", data=make_jpeg(seed=9), datapoint=datapoint("b2")
+        workspace=default,
+        project="cars",
+        data=make_jpeg(seed=9),
+        datapoint=make_datapoint_input("b2"),
     )
     blobs = list((platform.settings.data_dir / "blobs").rglob("*.jpg"))
     assert len(blobs) == 4  # the refused datapoint left no blob behind
 
 
 def test_bad_prediction_stores_nothing(platform: Platform) -> None:
-    default = platform.workspace(API_KEY)
-    new_project(platform, default, "cars")
+    default = platform.workspace(KEY)
+    new_project(platform, "cars", workspace=default)
     with pytest.raises(InvalidAnnotationError):
         platform.register(
             workspace=default,
             project="cars",
             data=make_jpeg(),
-            datapoint=datapoint(prediction={"predictions": "nope"}),
+            datapoint=make_datapoint_input(prediction={"predictions": "nope"}),
         )
     with platform.db.read() as session:
         project = store.get_project(session=session, workspace=default, name="cars")
@@ -215,14 +230,14 @@ def test_bad_prediction_stores_nothing(platform: Platform) -> None:
 
 
 def test_list_images_filters_and_pages(platform: Platform) -> None:
-    default = platform.workspace(API_KEY)
-    new_project(platform, default, "cars")
+    default = platform.workspace(KEY)
+    new_project(platform, "cars", workspace=default)
     for seed in range(7):
         platform.register(
             workspace=default,
             project="cars",
             data=make_jpeg(seed=seed),
-            datapoint=datapoint(
+            datapoint=make_datapoint_input(
                 "even" if seed % 2 == 0 else "odd",
                 tags=("t-even",) if seed % 2 == 0 else ("t-odd",),
                 strategy="s1" if seed < 3 else "s2",
@@ -262,10 +277,10 @@ def test_list_images_filters_and_pages(platform: Platform) -> None:
 
 
 def test_human_annotation_marks_image_labeled(platform: Platform) -> None:
-    default = platform.workspace(API_KEY)
-    new_project(platform, default, "signs", type="classification")
+    default = platform.workspace(KEY)
+    new_project(platform, "signs", type="classification", workspace=default)
     result = platform.register(
-        workspace=default, project="signs", data=make_jpeg(), datapoint=datapoint()
+        workspace=default, project="signs", data=make_jpeg(), datapoint=make_datapoint_input()
     )
     image_id = str(result.image.id)
     platform.annotate(
@@ -291,11 +306,11 @@ def test_human_annotation_marks_image_labeled(platform: Platform) -> None:
 
 
 def test_images_of_another_workspace_are_not_found(platform: Platform) -> None:
-    default = platform.workspace(API_KEY)
+    default = platform.workspace(KEY)
     other, _ = workspace_with_key(platform, "other")
-    new_project(platform, default, "cars")
+    new_project(platform, "cars", workspace=default)
     result = platform.register(
-        workspace=default, project="cars", data=make_jpeg(), datapoint=datapoint()
+        workspace=default, project="cars", data=make_jpeg(), datapoint=make_datapoint_input()
     )
     with pytest.raises(NotFoundError):
         platform.image_details(other, str(result.image.id))
@@ -304,8 +319,8 @@ def test_images_of_another_workspace_are_not_found(platform: Platform) -> None:
 
 
 def test_model_versions_round_trip(platform: Platform) -> None:
-    default = platform.workspace(API_KEY)
-    new_project(platform, default, "cars")
+    default = platform.workspace(KEY)
+    new_project(platform, "cars", workspace=default)
     _project, record = platform.add_model(
         workspace=default, model_id="cars/1", data=b"onnx-bytes", class_names=["car", "bus"]
     )
@@ -327,8 +342,8 @@ def test_model_versions_round_trip(platform: Platform) -> None:
 def test_failure_after_rows_are_written_leaves_nothing(
     platform: Platform, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    default = platform.workspace(API_KEY)
-    new_project(platform, default, "cars")
+    default = platform.workspace(KEY)
+    new_project(platform, "cars", workspace=default)
     real = store.register_datapoint
 
     def fail_late(**kwargs: object) -> store.RegisterResult:
@@ -341,7 +356,13 @@ def test_failure_after_rows_are_written_leaves_nothing(
             workspace=default,
             project="cars",
             data=make_jpeg(),
-            datapoint=datapoint(prediction=detection(), tags=("a",), idempotency_key="k"),
+            datapoint=make_datapoint_input(
+                prediction=make_detections_json(
+                    [[10.0, 12.0, 8.0, 6.0]], class_name=["car"], detection_id=["d0"]
+                ),
+                tags=("a",),
+                idempotency_key="k",
+            ),
         )
     monkeypatch.undo()
     with platform.db.read() as session:
@@ -354,6 +375,6 @@ def test_failure_after_rows_are_written_leaves_nothing(
         workspace=default,
         project="cars",
         data=make_jpeg(),
-        datapoint=datapoint(idempotency_key="k"),
+        datapoint=make_datapoint_input(idempotency_key="k"),
     )
     assert not result.replayed and not result.duplicate

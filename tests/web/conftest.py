@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
+from tests.apps import web_app
+from tests.factories import KEY
 from tests.server.asgi_client import ASGIClient
 from tests.services import DATABASE_URL, require
-from tests.web.helpers import KEY, build_app
 from winnow.platform.service import Platform
 from winnow.settings import Settings
 
@@ -19,7 +20,7 @@ from winnow.settings import Settings
 @pytest.fixture
 def web(settings: Settings) -> Iterator[tuple[ASGIClient, Platform]]:
     """A test client (not signed in) and its platform."""
-    app, platform = build_app(settings)
+    app, platform = web_app(settings)
     with ASGIClient(app, base_url="https://127.0.0.1") as client:
         yield client, platform
     platform.close()

@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.apps import web_app
+from tests.factories import KEY, add_image, make_boxes_json, new_project
 from tests.live_server import serve
 from tests.services import in_ci
-from tests.web.helpers import KEY, add_image, build_app, create_project, detection
 from winnow.settings import Settings
 
 pytestmark = pytest.mark.browser
@@ -47,14 +48,24 @@ def browser() -> Iterator[object]:
 def site(tmp_path: Path) -> Iterator[tuple[str, list[int]]]:
     """A live server with project 'cars': two images with a predicted car each."""
     settings = Settings(data_dir=tmp_path / "data", api_key=KEY)
-    app, platform = build_app(settings)
-    create_project(platform, "cars")
+    app, platform = web_app(settings)
+    new_project(platform, "cars")
     ids = [
         add_image(
-            platform, "cars", seed=1, predictions=[detection("car", 200, 150, 100, 80, 0.55)]
+            platform,
+            "cars",
+            seed=1,
+            predictions=make_boxes_json(
+                [[200, 150, 100, 80]], class_name=["car"], confidence=[0.55]
+            ),
         ),
         add_image(
-            platform, "cars", seed=2, predictions=[detection("truck", 320, 240, 60, 60, 0.7)]
+            platform,
+            "cars",
+            seed=2,
+            predictions=make_boxes_json(
+                [[320, 240, 60, 60]], class_name=["truck"], confidence=[0.7]
+            ),
         ),
     ]
     with serve(app) as url:
@@ -208,16 +219,19 @@ def test_export_downloads_a_yolo_zip(browser: object, site: tuple[str, list[int]
 def shapes_site(tmp_path: Path) -> Iterator[tuple[str, int, int]]:
     """A live server with a segmentation image (one triangle) and a classification image."""
     settings = Settings(data_dir=tmp_path / "data", api_key=KEY)
-    app, platform = build_app(settings)
-    create_project(platform, "leaves", "instance-segmentation")
+    app, platform = web_app(settings)
+    new_project(platform, "leaves", "instance-segmentation")
     points = [{"x": 100, "y": 100}, {"x": 300, "y": 100}, {"x": 200, "y": 300}]
     leaf = add_image(
         platform,
         "leaves",
         seed=3,
-        predictions=[detection("leaf", 200, 200, 200, 200) | {"points": points}],
+        predictions=[
+            make_boxes_json([[200, 200, 200, 200]], class_name=["leaf"], confidence=[0.6])[0]
+            | {"points": points}
+        ],
     )
-    create_project(platform, "pets", "classification")
+    new_project(platform, "pets", "classification")
     pet = add_image(platform, "pets", seed=4, predictions=None)
     from winnow.platform import store
 
@@ -243,7 +257,7 @@ def shapes_site(tmp_path: Path) -> Iterator[tuple[str, int, int]]:
             name="prediction.json",
             prediction=True,
         )
-    create_project(platform, "people", "keypoint-detection")
+    new_project(platform, "people", "keypoint-detection")
     keypoints = [
         {"x": 250, "y": 150, "confidence": 0.9, "class_id": 0, "class": "nose"},
         {"x": 350, "y": 150, "confidence": 0.9, "class_id": 1, "class": "tail"},
@@ -252,9 +266,12 @@ def shapes_site(tmp_path: Path) -> Iterator[tuple[str, int, int]]:
         platform,
         "people",
         seed=5,
-        predictions=[detection("person", 300, 200, 200, 200) | {"keypoints": keypoints}],
+        predictions=[
+            make_boxes_json([[300, 200, 200, 200]], class_name=["person"], confidence=[0.6])[0]
+            | {"keypoints": keypoints}
+        ],
     )
-    create_project(platform, "tags", "multi-label-classification")
+    new_project(platform, "tags", "multi-label-classification")
     add_image(platform, "tags", seed=6, predictions=None)
     with serve(app) as url:
         yield url, leaf, pet

@@ -9,8 +9,8 @@ import zipfile
 
 from sqlalchemy import select
 
+from tests.factories import KEY, add_image, make_boxes_json, new_project
 from tests.server.asgi_client import ASGIClient
-from tests.web.helpers import KEY, add_image, create_project, detection
 from winnow.platform.schema import Annotation, Image
 from winnow.platform.service import Platform
 
@@ -35,9 +35,19 @@ def test_label_page_holds_the_prediction_and_neighbours(
     signed_in: tuple[ASGIClient, Platform],
 ) -> None:
     client, platform = signed_in
-    create_project(platform, "cars")
-    a = add_image(platform, "cars", seed=1, predictions=[detection("car", 100, 100, 50, 40)])
-    b = add_image(platform, "cars", seed=2, predictions=[detection("truck", 10, 10, 4, 4)])
+    new_project(platform, "cars")
+    a = add_image(
+        platform,
+        "cars",
+        seed=1,
+        predictions=make_boxes_json([[100, 100, 50, 40]], class_name=["car"], confidence=[0.6]),
+    )
+    b = add_image(
+        platform,
+        "cars",
+        seed=2,
+        predictions=make_boxes_json([[10, 10, 4, 4]], class_name=["truck"], confidence=[0.6]),
+    )
     page = client.get(f"/app/projects/cars/images/{a}")
     assert page.status_code == 200
     raw = re.search(
@@ -62,8 +72,12 @@ def test_saving_keeps_the_prediction_and_marks_labeled(
     signed_in: tuple[ASGIClient, Platform],
 ) -> None:
     client, platform = signed_in
-    create_project(platform, "cars")
-    image_id = add_image(platform, "cars", predictions=[detection("car", 100, 100, 50, 40)])
+    new_project(platform, "cars")
+    image_id = add_image(
+        platform,
+        "cars",
+        predictions=make_boxes_json([[100, 100, 50, 40]], class_name=["car"], confidence=[0.6]),
+    )
     body = {"objects": [{"class": "truck", "x1": 10, "y1": 20, "x2": 110, "y2": 220}]}
     response = client.post(f"/app/images/{image_id}/annotation", json=body)
     assert response.status_code == 200, response.text
@@ -82,7 +96,7 @@ def test_bad_label_payloads_are_400_naming_the_field(
     signed_in: tuple[ASGIClient, Platform],
 ) -> None:
     client, platform = signed_in
-    create_project(platform, "cars")
+    new_project(platform, "cars")
     image_id = add_image(platform, "cars", predictions=[])
     for body, field in [
         ({"objects": [{"class": "", "x1": 0, "y1": 0, "x2": 1, "y2": 1}]}, "objects[0].class"),
@@ -104,7 +118,7 @@ def test_bad_label_payloads_are_400_naming_the_field(
 
 def test_polygons_keypoints_and_classification_save(signed_in: tuple[ASGIClient, Platform]) -> None:
     client, platform = signed_in
-    create_project(platform, "leaves", "instance-segmentation")
+    new_project(platform, "leaves", "instance-segmentation")
     seg = add_image(platform, "leaves", predictions=None)
     polygon = {
         "class": "leaf",
@@ -127,7 +141,7 @@ def test_polygons_keypoints_and_classification_save(signed_in: tuple[ASGIClient,
         == 400
     )
 
-    create_project(platform, "pets", "multi-label-classification")
+    new_project(platform, "pets", "multi-label-classification")
     pet = add_image(platform, "pets", seed=5, predictions=None)
     assert (
         client.post(f"/app/images/{pet}/annotation", json={"labels": ["cat", "dog"]}).status_code
@@ -135,7 +149,7 @@ def test_polygons_keypoints_and_classification_save(signed_in: tuple[ASGIClient,
     )
     row = _annotations(platform, pet)[-1]
     assert (row.format, row.body) == ("txt", "cat\ndog")
-    create_project(platform, "single", "classification")
+    new_project(platform, "single", "classification")
     one = add_image(platform, "single", seed=6, predictions=None)
     response = client.post(f"/app/images/{one}/annotation", json={"labels": ["cat", "dog"]})
     assert response.status_code == 400 and "exactly one" in response.json()["message"]
@@ -143,7 +157,7 @@ def test_polygons_keypoints_and_classification_save(signed_in: tuple[ASGIClient,
 
 def test_review_per_image_and_whole_batch(signed_in: tuple[ASGIClient, Platform]) -> None:
     client, platform = signed_in
-    create_project(platform, "cars")
+    new_project(platform, "cars")
     ids = [add_image(platform, "cars", seed=i, predictions=[]) for i in range(3)]
     for image_id in ids:
         client.post(f"/app/images/{image_id}/annotation", json={"objects": []})
@@ -163,9 +177,19 @@ def test_config_validation_save_history_diff_and_dry_run(
     signed_in: tuple[ASGIClient, Platform],
 ) -> None:
     client, platform = signed_in
-    create_project(platform, "cars")
-    add_image(platform, "cars", seed=1, predictions=[detection("car", 10, 10, 5, 5, conf=0.5)])
-    add_image(platform, "cars", seed=2, predictions=[detection("car", 10, 10, 5, 5, conf=0.95)])
+    new_project(platform, "cars")
+    add_image(
+        platform,
+        "cars",
+        seed=1,
+        predictions=make_boxes_json([[10, 10, 5, 5]], class_name=["car"], confidence=[0.5]),
+    )
+    add_image(
+        platform,
+        "cars",
+        seed=2,
+        predictions=make_boxes_json([[10, 10, 5, 5]], class_name=["car"], confidence=[0.95]),
+    )
     add_image(platform, "cars", seed=3, predictions=None)
     bad = {
         "enabled": True,
@@ -215,9 +239,14 @@ def test_config_validation_save_history_diff_and_dry_run(
 
 def test_export_from_the_ui_and_the_api_match(signed_in: tuple[ASGIClient, Platform]) -> None:
     client, platform = signed_in
-    create_project(platform, "cars")
+    new_project(platform, "cars")
     ids = [
-        add_image(platform, "cars", seed=i, predictions=[detection("car", 50, 50, 20, 20)])
+        add_image(
+            platform,
+            "cars",
+            seed=i,
+            predictions=make_boxes_json([[50, 50, 20, 20]], class_name=["car"], confidence=[0.6]),
+        )
         for i in range(4)
     ]
     client.post(
@@ -256,7 +285,7 @@ def test_export_from_the_ui_and_the_api_match(signed_in: tuple[ASGIClient, Platf
 
 def test_keypoints_save_with_visibility(signed_in: tuple[ASGIClient, Platform]) -> None:
     client, platform = signed_in
-    create_project(platform, "people", "keypoint-detection")
+    new_project(platform, "people", "keypoint-detection")
     image_id = add_image(platform, "people", predictions=None)
     person = {
         "class": "person", "x1": 10, "y1": 10, "x2": 110, "y2": 210,
@@ -282,9 +311,13 @@ def test_keypoints_save_with_visibility(signed_in: tuple[ASGIClient, Platform]) 
 
 def test_class_names_cannot_inject_markup(signed_in: tuple[ASGIClient, Platform]) -> None:
     client, platform = signed_in
-    create_project(platform, "cars")
+    new_project(platform, "cars")
     evil = "</script><img src=x onerror=alert(1)>"
-    image_id = add_image(platform, "cars", predictions=[detection(evil, 50, 50, 10, 10)])
+    image_id = add_image(
+        platform,
+        "cars",
+        predictions=make_boxes_json([[50, 50, 10, 10]], class_name=[evil], confidence=[0.6]),
+    )
     page = client.get(f"/app/projects/cars/images/{image_id}").text
     assert "<img src=x" not in page
     data = json.loads(re.search(r'id="label-data">(.*?)</script>', page, re.S).group(1))  # type: ignore[union-attr]

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import update
 
-from tests.web.helpers import add_image, create_project, detection
+from tests.factories import add_image, make_boxes_json, new_project
 from winnow.platform import labeling, store
 from winnow.platform.schema import Batch, Image, Project
 from winnow.platform.service import Platform
@@ -19,7 +19,7 @@ def _project(platform: Platform) -> Project:
 
 def test_counts_per_day_strategy_and_status(matrix_platform: Platform) -> None:
     platform = matrix_platform
-    create_project(platform, "cars")
+    new_project(platform, "cars")
     ids = [
         add_image(platform, "cars", seed=i, predictions=[], strategy="a" if i < 3 else "b")
         for i in range(5)
@@ -50,9 +50,14 @@ def test_counts_per_day_strategy_and_status(matrix_platform: Platform) -> None:
 
 def test_save_review_and_neighbours(matrix_platform: Platform) -> None:
     platform = matrix_platform
-    create_project(platform, "cars")
+    new_project(platform, "cars")
     ids = [
-        add_image(platform, "cars", seed=i, predictions=[detection("car", 5, 5, 2, 2)])
+        add_image(
+            platform,
+            "cars",
+            seed=i,
+            predictions=make_boxes_json([[5, 5, 2, 2]], class_name=["car"], confidence=[0.6]),
+        )
         for i in range(4)
     ]
     project = _project(platform)

@@ -4,8 +4,15 @@ from __future__ import annotations
 
 import re
 
+from tests.factories import (
+    KEY,
+    OTHER_KEY,
+    add_image,
+    make_boxes_json,
+    new_project,
+    workspace_with_key,
+)
 from tests.server.asgi_client import ASGIClient
-from tests.web.helpers import KEY, add_image, create_project, detection, other_workspace_key
 from winnow.platform.service import Platform
 from winnow.settings import Settings
 
@@ -45,8 +52,12 @@ def test_forged_cookie_is_not_a_session(web: tuple[ASGIClient, Platform]) -> Non
 
 def test_projects_list_and_create(signed_in: tuple[ASGIClient, Platform]) -> None:
     client, platform = signed_in
-    create_project(platform, "cars")
-    add_image(platform, "cars", predictions=[detection("car", 100, 100, 50, 40)])
+    new_project(platform, "cars")
+    add_image(
+        platform,
+        "cars",
+        predictions=make_boxes_json([[100, 100, 50, 40]], class_name=["car"], confidence=[0.6]),
+    )
     page = client.get("/app/")
     assert page.status_code == 200
     assert re.search(
@@ -79,7 +90,7 @@ def test_overview_shows_batches_chart_and_strategies(
     signed_in: tuple[ASGIClient, Platform],
 ) -> None:
     client, platform = signed_in
-    create_project(platform, "cars")
+    new_project(platform, "cars")
     for i in range(3):
         add_image(platform, "cars", seed=i, predictions=[], strategy="few-cars")
     add_image(platform, "cars", seed=9, batch="batch-2", predictions=[], strategy="random-10")
@@ -94,9 +105,9 @@ def test_overview_shows_batches_chart_and_strategies(
 
 def test_other_workspace_sees_nothing(signed_in: tuple[ASGIClient, Platform]) -> None:
     client, platform = signed_in
-    create_project(platform, "cars")
+    new_project(platform, "cars")
     image_id = add_image(platform, "cars", predictions=[])
-    other = other_workspace_key(platform)
+    other = workspace_with_key(platform, "other", key=OTHER_KEY)[1]
     client.post("/app/logout")
     client.post("/app/login", data={"api_key": other})
     assert "cars" not in client.get("/app/").text
@@ -110,13 +121,13 @@ def test_other_workspace_sees_nothing(signed_in: tuple[ASGIClient, Platform]) ->
 
 def test_batch_grid_filters_pages_and_draws_boxes(signed_in: tuple[ASGIClient, Platform]) -> None:
     client, platform = signed_in
-    create_project(platform, "cars")
+    new_project(platform, "cars")
     ids = [
         add_image(
             platform,
             "cars",
             seed=i,
-            predictions=[detection("car", 100, 100, 50, 40)],
+            predictions=make_boxes_json([[100, 100, 50, 40]], class_name=["car"], confidence=[0.6]),
             tags=("cam1",) if i % 2 else (),
         )
         for i in range(50)
@@ -154,13 +165,13 @@ def test_static_files_are_local_and_cached(signed_in: tuple[ASGIClient, Platform
 def test_overview_shows_this_process_inference_counts(settings: Settings) -> None:
     from types import SimpleNamespace
 
-    from tests.web.helpers import build_app
+    from tests.apps import web_app
     from winnow.metrics import Metrics
 
-    app, platform = build_app(settings)
+    app, platform = web_app(settings)
     metrics = Metrics()
     app.state.services = SimpleNamespace(metrics=metrics)
-    create_project(platform, "cars")
+    new_project(platform, "cars")
     add_image(platform, "cars", predictions=[], strategy="few-cars")
     for outcome, n in (("sampled", 7), ("limited", 4), ("batch_full", 2), ("refused", 1)):
         for _ in range(n):
@@ -217,7 +228,7 @@ def test_batch_names_with_slashes_and_url_characters_get_working_pages(
 ) -> None:
     # Batch names are free text from clients; "a/b" once made every project page a 500.
     client, platform = signed_in
-    create_project(platform, "cars")
+    new_project(platform, "cars")
     names = ["a/b", "x/review", "a?b#c", "50%", "é ü"]
     ids = {name: add_image(platform, "cars", batch=name, seed=i) for i, name in enumerate(names)}
     assert client.get("/app/projects/cars").status_code == 200

@@ -1,9 +1,6 @@
-"""Sample export datasets and tiny JPEGs for the export tests."""
+"""Sample export datasets: images with boxes, polygons, keypoints and class labels."""
 
 from __future__ import annotations
-
-import numpy as np
-import simplejpeg
 
 from winnow.platform.export import (
     Box,
@@ -13,12 +10,6 @@ from winnow.platform.export import (
     Polygon,
     Split,
 )
-
-
-def jpeg(width: int, height: int) -> bytes:
-    """A solid grey JPEG of the given size."""
-    pixels = np.full((height, width, 3), 128, dtype=np.uint8)
-    return bytes(simplejpeg.encode_jpeg(pixels, quality=80, colorspace="RGB"))
 
 
 def detection_images() -> list[ExportImage]:
