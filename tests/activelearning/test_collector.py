@@ -6,13 +6,15 @@ import logging
 import random
 import time
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pytest
 
-from tests.activelearning.test_outbox import FakeClock
+from tests.factories import FakeClock, make_detections
 from winnow.activelearning.batching import batch_name
 from winnow.activelearning.collector import Collector, Outcome
 from winnow.activelearning.config import validate_config
@@ -26,11 +28,8 @@ from winnow.metrics import Metrics
 from winnow.predictions import (
     ClassificationPrediction,
     ClassScore,
-    Detection,
-    DetectionPrediction,
     ImageSize,
     StubPrediction,
-    TaskType,
 )
 from winnow.settings import Settings
 
@@ -86,26 +85,18 @@ class StaticConfigSource:
         return self.project_config
 
 
-def detection(width: int = 400, height: int = 240, n: int = 2) -> DetectionPrediction:
-    return DetectionPrediction(
-        task_type=TaskType.OBJECT_DETECTION,
-        image=ImageSize(width=width, height=height),
-        detections=[
-            Detection(
-                x=100 + 50 * i,
-                y=60,
-                width=40,
-                height=20,
-                confidence=0.5,
-                class_name="car",
-                class_id=0,
-            )
-            for i in range(n)
-        ],
-    )
+detection = partial(
+    make_detections,
+    [[100, 60, 40, 20], [150, 60, 40, 20]],
+    class_name=["car", "car"],
+    confidence=[0.5, 0.5],
+    class_id=[0, 0],
+    width=400,
+    height=240,
+)
 
 
-def image(seed: int = 0, width: int = 400, height: int = 240) -> np.ndarray:
+def image(seed: int = 0, width: int = 400, height: int = 240) -> npt.NDArray[Any]:
     rng = np.random.default_rng(seed)
     small = rng.integers(0, 255, (height // 40, width // 40, 3), dtype=np.uint8)
     return np.repeat(np.repeat(small, 40, axis=0), 40, axis=1)
@@ -422,7 +413,7 @@ def test_submit_hands_over_the_same_objects_without_copying(tmp_path: Path) -> N
         seen.append((image_, prediction, context))
         return original(image_, prediction, context)
 
-    rig.collector.process = spy  # type: ignore[method-assign]
+    rig.collector.process = spy  # type: ignore[method-assign, assignment]
     frame, prediction = image(), detection()
     assert rig.collector.submit(frame, prediction, CONTEXT)
     assert rig.collector.drain() == [Outcome.QUEUED]

@@ -17,7 +17,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.activelearning.test_outbox import FakeClock, make_datapoint
+from tests.activelearning.recording_platform import RecordingPlatform
+from tests.factories import FakeClock, make_datapoint
 from winnow.activelearning.datapoint import Datapoint
 from winnow.activelearning.delivery import DeliveryWorker
 from winnow.activelearning.outbox import EntryStatus, Outbox
@@ -25,46 +26,6 @@ from winnow.errors import DeliveryError
 from winnow.metrics import Metrics
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-class RecordingPlatform:
-    """A platform client that is idempotent by key, like the real platform.
-
-    Keys go into a SQLite table with a UNIQUE key (so a redelivery stores
-    nothing new and gets the same image id); every call is counted per key.
-    ``hang_after=n``: after storing the n-th distinct key, print ``HANG`` and
-    block (the window a crash leaves: stored, not yet marked delivered).
-    """
-
-    def __init__(self, path: Path, *, delay: float = 0.0, hang_after: int | None = None) -> None:
-        self.delay = delay
-        self.hang_after = hang_after
-        self._lock = threading.Lock()
-        self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute(
-            "CREATE TABLE IF NOT EXISTS images (id INTEGER PRIMARY KEY, key TEXT UNIQUE)"
-        )
-        self.db.execute("CREATE TABLE IF NOT EXISTS calls (key TEXT)")
-
-    def deliver(self, datapoint: Datapoint) -> str:
-        with self._lock:
-            self.db.execute("INSERT INTO calls (key) VALUES (?)", (datapoint.idempotency_key,))
-            self.db.execute(
-                "INSERT OR IGNORE INTO images (key) VALUES (?)", (datapoint.idempotency_key,)
-            )
-            (image_id,) = self.db.execute(
-                "SELECT id FROM images WHERE key = ?", (datapoint.idempotency_key,)
-            ).fetchone()
-            stored = self.db.execute("SELECT COUNT(*) FROM images").fetchone()[0]
-        if self.hang_after is not None and stored == self.hang_after:
-            print("HANG", datapoint.idempotency_key, flush=True)
-            time.sleep(120)
-        time.sleep(self.delay)
-        return f"img-{image_id}"
-
-    def close(self) -> None:
-        self.db.close()
 
 
 class FlakyPlatform:
@@ -236,8 +197,8 @@ def test_start_delivers_in_the_background_and_stop_returns(tmp_path: Path) -> No
 CHILD = """
 import sys
 from pathlib import Path
-from tests.activelearning.test_delivery import RecordingPlatform
-from tests.activelearning.test_outbox import make_datapoint
+from tests.activelearning.recording_platform import RecordingPlatform
+from tests.factories import make_datapoint
 from winnow.activelearning.delivery import DeliveryWorker
 from winnow.activelearning.outbox import Outbox
 from winnow.metrics import Metrics

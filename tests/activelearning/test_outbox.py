@@ -5,48 +5,15 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
-import uuid
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from winnow.activelearning.datapoint import Datapoint
+from tests.factories import FakeClock, make_datapoint
 from winnow.activelearning.outbox import EntryStatus, Outbox
 from winnow.errors import OutboxFullError
-
-
-def make_datapoint(
-    key: str | None = None, *, jpeg_size: int = 1000, project: str = "proj"
-) -> Datapoint:
-    """A datapoint with a recognisable JPEG payload of ``jpeg_size`` bytes."""
-    return Datapoint(
-        idempotency_key=key or uuid.uuid4().hex,
-        api_key="key-123",
-        project=project,
-        batch_name="al_2026_11_28",
-        image_jpeg=b"\xff\xd8\xff" + bytes(range(256)) * (jpeg_size // 256 + 1),
-        width=640,
-        height=480,
-        prediction={"image": {"width": 640, "height": 480}, "predictions": []},
-        task_type="object-detection",
-        tags=("a", "b:c"),
-        strategy="random",
-        model_id="proj/3",
-        inference_id="inf-1",
-        source="stream:cam1",
-        config_version=7,
-        created_at=datetime(2026, 11, 28, 10, 0, 0, 123456, tzinfo=UTC),
-    )
-
-
-class FakeClock:
-    def __init__(self, now: float = 1_800_000_000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def open_outbox(

@@ -7,13 +7,12 @@ from typing import Any
 
 import pytest
 
+from tests.factories import make_detections
 from winnow.activelearning.config import ActiveLearningConfig, Strategy, validate_config
 from winnow.activelearning.samplers import matches, sample
 from winnow.predictions import (
     ClassificationPrediction,
     ClassScore,
-    Detection,
-    DetectionPrediction,
     ImageSize,
     Prediction,
     StubPrediction,
@@ -26,11 +25,9 @@ IMAGE = ImageSize(width=640, height=480)
 
 def det(*items: tuple[str, float], task: TaskType = TaskType.OBJECT_DETECTION) -> Prediction:
     """A detection-like prediction with one box per (class, confidence)."""
-    detections = [
-        Detection(x=10, y=10, width=5, height=5, confidence=c, class_name=n, class_id=i)
-        for i, (n, c) in enumerate(items)
-    ]
-    return DetectionPrediction(task_type=task, image=IMAGE, detections=detections)
+    return make_detections(
+        class_name=[n for n, _ in items], confidence=[c for _, c in items], task=task
+    )
 
 
 def single(*items: tuple[str, float]) -> Prediction:

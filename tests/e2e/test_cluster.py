@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import base64
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import httpx
-import numpy as np
 import pytest
 
 from tests.e2e.servers import Server, winnow_serve
+from tests.factories import make_jpeg_b64
 from tests.server.onnx_models import end2end_detector
-from winnow.images import encode_jpeg
 
 pytestmark = [pytest.mark.slow, pytest.mark.redis]
 
@@ -34,16 +32,11 @@ def _config(prefix: str, strategy: str, limit: int | None) -> dict[str, Any]:
     }
 
 
-def _image(seed: int) -> str:
-    pixels = np.random.default_rng(seed).integers(0, 255, (96, 128, 3), dtype=np.uint8)
-    return base64.b64encode(encode_jpeg(pixels, 90)).decode()
-
-
 def _infer(node: Server, seed: int) -> int:
     payload = {
         "api_key": KEY,
         "model_id": "shared/0",
-        "image": {"type": "base64", "value": _image(seed)},
+        "image": {"type": "base64", "value": make_jpeg_b64(128, 96, seed=seed)},
     }
     return httpx.post(f"{node.url}/infer/object_detection", json=payload, timeout=30).status_code
 
@@ -142,7 +135,7 @@ def test_shared_limits_hold_and_config_changes_reach_both_nodes(
             payload = {
                 "api_key": KEY,
                 "model_id": "shared/1",
-                "image": {"type": "base64", "value": _image(7)},
+                "image": {"type": "base64", "value": make_jpeg_b64(128, 96, seed=7)},
                 "confidence": 0.5,
             }
             served = httpx.post(f"{node_b.url}/infer/object_detection", json=payload, timeout=30)

@@ -16,7 +16,6 @@ before its first inference.
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import subprocess
@@ -26,14 +25,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import cv2
 import httpx
-import numpy as np
 import pytest
 
 from tests.e2e.reference.recorder import Call, Recorder, recording_proxy
 from tests.e2e.reference.venv import reference_python
-from tests.e2e.servers import Server, free_port, winnow_serve
+from tests.e2e.servers import Server, winnow_serve
+from tests.factories import make_jpeg_b64
+from tests.live_server import free_port
 
 pytestmark = [pytest.mark.sdk, pytest.mark.slow, pytest.mark.timeout(1500)]
 
@@ -147,18 +146,14 @@ def _config(prefix: str, **extra: Any) -> dict[str, Any]:
     }
 
 
-def _jpeg_b64(seed: int, width: int = 640, height: int = 480) -> str:
-    image = np.random.default_rng(seed).integers(0, 255, (height, width, 3), dtype=np.uint8)
-    ok, encoded = cv2.imencode(".jpg", image)
-    assert ok
-    return base64.b64encode(encoded.tobytes()).decode()
-
-
 def _infer_v1(reference: Reference, model_id: str, seed: int, **size: int) -> dict[str, Any]:
     body = {
         "api_key": KEY,
         "model_id": model_id,
-        "image": {"type": "base64", "value": _jpeg_b64(seed, **size)},
+        "image": {
+            "type": "base64",
+            "value": make_jpeg_b64(**({"width": 640, "height": 480} | size), seed=seed, quality=95),
+        },
     }
     response = httpx.post(f"{reference.url}/infer/object_detection", json=body, timeout=60)
     assert response.status_code == 200, response.text
@@ -170,7 +165,7 @@ def _infer_legacy(reference: Reference, model_id: str, seed: int) -> dict[str, A
     response = httpx.post(
         f"{reference.url}/{model_id}",
         params={"api_key": KEY},
-        content=_jpeg_b64(seed),
+        content=make_jpeg_b64(640, 480, seed=seed, quality=95),
         headers={"Content-Type": "application/x-www-form-urlencoded"},
         timeout=60,
     )
@@ -323,12 +318,20 @@ def test_max_batch_images_counts_each_image_once(reference: Reference) -> None:
 
     for seed in range(3):
         _infer_v1(reference, f"{project}/0", seed=10 + seed, width=160, height=120)
-        assert _wait(lambda n=seed + 1: len(_images(reference, project)) == n), (
+
+        def stored(n: int = seed + 1) -> bool:
+            return len(_images(reference, project)) == n
+
+        assert _wait(stored), (
             f"the reference stopped at {len(_images(reference, project))} images of 3"
         )
     for seed in range(3, 5):
         _infer_v1(reference, f"{project}/0", seed=10 + seed, width=160, height=120)
-        assert _wait(lambda n=seed + 1: batch_checks() >= n)
+
+        def checked(n: int = seed + 1) -> bool:
+            return batch_checks() >= n
+
+        assert _wait(checked)
     time.sleep(1.0)  # an upload would follow its batch check at once
     assert len(_images(reference, project)) == 3
     _assert_all_answered(reference, since)

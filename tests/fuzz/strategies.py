@@ -8,9 +8,10 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from tests.fuzz.world import World, jpeg
+from tests.factories import make_jpeg
+from tests.fuzz.world import World
 
-JPEG = jpeg()
+JPEG = make_jpeg(48, 32)
 JPEG_B64 = base64.b64encode(JPEG).decode()
 
 # Field names the routes read, so generated objects hit real code paths, not only "unknown field".

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import pytest
 
+from tests.factories import make_jpeg
 from tests.fuzz.harness import BASE
 from tests.fuzz.strategies import DEEP_JSON
-from tests.fuzz.world import KEY, World, jpeg
+from tests.fuzz.world import KEY, World
 from tests.server.asgi_client import ASGIClient
 
 
@@ -54,7 +55,7 @@ def test_deeply_nested_json_in_a_multipart_part_is_400(
         "/v1/projects/det/datapoints",
         params={"api_key": KEY},
         data=fields,
-        files={"file": ("a.jpg", jpeg(seed=7), "image/jpeg")},
+        files={"file": ("a.jpg", make_jpeg(48, 32, seed=7), "image/jpeg")},
     )
     assert response.status_code == 400, response.text
     assert part in response.json()["message"]

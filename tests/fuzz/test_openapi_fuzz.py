@@ -30,9 +30,11 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.generation.modes import GenerationMode
 from schemathesis.python import asgi
 
-from tests.fuzz.world import KEY, World, build_app, jpeg, seed
+from tests.factories import make_jpeg
+from tests.fuzz.world import KEY, World, fuzz_settings, seed
+from winnow.app import create_app
 
-JPEG_B64 = base64.b64encode(jpeg()).decode()
+JPEG_B64 = base64.b64encode(make_jpeg(48, 32)).decode()
 FUZZ_EXAMPLES = int(os.environ.get("WINNOW_FUZZ_EXAMPLES", "15"))
 
 pytestmark = pytest.mark.slow
@@ -41,7 +43,9 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def fuzz_target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, World]]:
     """The loaded schema (its app running) and what was seeded into the app."""
-    app = build_app(tmp_path_factory.mktemp("fuzz") / "data")
+    app: Any = create_app(
+        fuzz_settings(tmp_path_factory.mktemp("fuzz") / "data")
+    )  # an ASGI app to schemathesis
     loaded = schemathesis.openapi.from_asgi("/openapi.json", app)  # starts the lifespan
     with asgi.get_client(app) as client:
         world = seed(client.request)

@@ -12,6 +12,7 @@ import pytest
 from hypothesis import event, given
 from hypothesis import strategies as st
 
+from tests.factories import make_jpeg
 from tests.fuzz.harness import BASE, FUZZ, auth, check, quoted
 from tests.fuzz.strategies import (
     JPEG_B64,
@@ -29,7 +30,7 @@ from tests.fuzz.strategies import (
     project_names,
     valid_al_configs,
 )
-from tests.fuzz.world import KEY, World, jpeg
+from tests.fuzz.world import KEY, World
 from tests.server.asgi_client import ASGIClient
 
 pytestmark = pytest.mark.slow
@@ -220,7 +221,7 @@ def test_registered_predictions_read_back(
         f"/v1/projects/{project}/datapoints",
         headers={"Authorization": f"Bearer {KEY}"},
         data={"metadata": dumps({"batch": batch}).decode(), "prediction": dumps(prediction)},
-        files={"file": ("a.jpg", jpeg(seed=seed), "image/jpeg")},
+        files={"file": ("a.jpg", make_jpeg(48, 32, seed=seed), "image/jpeg")},
     )
     check(registered, f"register {project} {prediction}")
     event(f"registration answered {registered.status_code}")

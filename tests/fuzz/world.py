@@ -1,7 +1,7 @@
 """A seeded winnow app for fuzzing: one workspace key, a project of each type, ids that exist.
 
-The fuzz tests build the real app (``create_app``, role all) on a temporary
-data dir and fill it through its own HTTP API, so generated requests can hit
+The fuzz tests build the real app (``create_app(fuzz_settings(...))``, role all)
+on a temporary data dir and fill it through its own HTTP API, so generated requests can hit
 existing projects, images, batches and model versions, not only 404s.
 """
 
@@ -14,10 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import simplejpeg
-
-from winnow.app import create_app
+from tests.factories import make_jpeg
 from winnow.settings import Settings
 
 KEY = "fuzz-key-0123456789abcdef"
@@ -51,18 +48,6 @@ def fuzz_settings(data_dir: Path, **overrides: Any) -> Settings:
     }
     values.update(overrides)
     return Settings(**values)
-
-
-def build_app(data_dir: Path) -> Any:
-    """The whole winnow app (role all) on ``data_dir``."""
-    return create_app(fuzz_settings(data_dir))
-
-
-def jpeg(width: int = 48, height: int = 32, seed: int = 0) -> bytes:
-    """A JPEG of random pixels (distinct per seed)."""
-    rng = np.random.default_rng(seed)
-    pixels = rng.integers(0, 255, size=(height, width, 3), dtype=np.uint8)
-    return bytes(simplejpeg.encode_jpeg(pixels, quality=80, colorspace="RGB"))
 
 
 def onnx_bytes() -> bytes:
@@ -108,7 +93,7 @@ def seed(send: Send) -> World:
                 "/v1/projects/det/datapoints",
                 headers=AUTH,
                 data={"metadata": json.dumps(meta), "prediction": json.dumps(prediction)},
-                files={"file": (f"i{i}.jpg", io.BytesIO(jpeg(seed=i)), "image/jpeg")},
+                files={"file": (f"i{i}.jpg", io.BytesIO(make_jpeg(48, 32, seed=i)), "image/jpeg")},
             ),
             "datapoint",
         )
