@@ -89,7 +89,7 @@ def processes_rate(url: str, processes: int, n: int) -> float:
     spans = [results.get(timeout=120) for _ in procs]
     for proc in procs:
         proc.join(timeout=30)
-    wall = max(end for _, end in spans) - min(start for start, _ in spans)
+    wall: float = max(end for _, end in spans) - min(start for start, _ in spans)
     return round(processes * n / wall)
 
 

@@ -19,8 +19,9 @@ import sys
 import time
 import zipfile
 from pathlib import Path
+from typing import Any
 
-import numpy as np
+import numpy.typing as npt
 from skimage import data
 
 from winnow.models.base import InferenceParams
@@ -52,7 +53,7 @@ def wheel_member(package: str, version: str, member: str) -> Path:
     return target
 
 
-def timing(model: OnnxModel, images: list[np.ndarray], repeat: int) -> dict[str, float]:
+def timing(model: OnnxModel, images: list[npt.NDArray[Any]], repeat: int) -> dict[str, float]:
     """Per-image milliseconds over ``repeat`` calls of ``infer(images)`` after 5 warm-ups."""
     params = InferenceParams()
     for _ in range(5):

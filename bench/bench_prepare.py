@@ -13,9 +13,11 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from winnow.activelearning.prepare import prepare
 from winnow.images import encode_jpeg, resize_to_fit
@@ -31,7 +33,7 @@ from winnow.predictions import (
 WIDTH, HEIGHT = 1920, 1080
 
 
-def frame() -> np.ndarray:
+def frame() -> npt.NDArray[Any]:
     """A 1080p frame with texture (a flat image would flatter the encoder)."""
     rng = np.random.default_rng(0)
     coarse = rng.integers(0, 255, (HEIGHT // 8, WIDTH // 8, 3), dtype=np.uint8)
@@ -84,14 +86,19 @@ def main() -> None:
     for bound in [(1200, 1200), (640, 640)]:
         resized = resize_to_fit(image, bound)
         label = f"{bound[0]}x{bound[1]}"
-        results[f"resize_{label}"] = timed(lambda b=bound: resize_to_fit(image, b), iterations)
+        results[f"resize_{label}"] = timed(partial(resize_to_fit, image, bound), iterations)
         for quality in (75, 95):
             results[f"encode_{label}_q{quality}"] = timed(
-                lambda r=resized, q=quality: encode_jpeg(r, q), iterations
+                partial(encode_jpeg, resized, quality), iterations
             )
             results[f"prepare_{label}_q{quality}"] = timed(
-                lambda b=bound, q=quality: prepare(
-                    image, prediction, max_image_size=b, jpeg_quality=q, persist_predictions=True
+                partial(
+                    prepare,
+                    image,
+                    prediction,
+                    max_image_size=bound,
+                    jpeg_quality=quality,
+                    persist_predictions=True,
                 ),
                 iterations,
             )

@@ -308,7 +308,7 @@ def main() -> None:
                         cells.setdefault((model[0], collection, level), Cell()).add(cell)
                     key = f"{model[0]}-{collection}"
                     collected[key] = collected.get(key, 0.0) + queued
-    results = [
+    results: list[dict[str, Any]] = [
         {"model": m, "collection": c, "concurrency": level} | cell.summary()
         for (m, c, level), cell in cells.items()
     ]

@@ -38,8 +38,11 @@ WIDTH, HEIGHT = 1920, 1080
 def make_video(path: Path, seconds: float, fps: int) -> int:
     """A 1080p H.264 file: shapes moving over a textured background. Returns its frame count."""
     rng = np.random.default_rng(0)
-    texture = cv2.resize(
-        rng.integers(0, 255, (HEIGHT // 8, WIDTH // 8, 3), dtype=np.uint8), (WIDTH, HEIGHT)
+    texture = np.asarray(
+        cv2.resize(
+            rng.integers(0, 255, (HEIGHT // 8, WIDTH // 8, 3), dtype=np.uint8), (WIDTH, HEIGHT)
+        ),
+        np.uint8,
     )
     container = av.open(str(path), "w")
     stream = container.add_stream("libx264", rate=fps)

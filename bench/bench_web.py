@@ -184,7 +184,7 @@ def main() -> None:
         ids = generate(platform, args.images)
         generate_seconds = time.perf_counter() - start
         batch = "al-2026-11-06"  # holds the middle image
-        pages = {
+        pages: dict[str, tuple[str, str, dict[str, Any]]] = {
             "projects": ("GET", "/app/", {}),
             "project_overview": ("GET", "/app/projects/bench", {}),
             "config_editor": ("GET", "/app/projects/bench/config", {}),

@@ -6,9 +6,11 @@ import base64
 import io
 import struct
 import zlib
+from typing import Any
 
 import cv2
 import numpy as np
+import numpy.typing as npt
 import pytest
 from PIL import Image, ImageOps
 
@@ -18,7 +20,7 @@ from winnow.images import decode_base64, decode_image, encode_jpeg, resize_to_fi
 BIG = 10_000_000
 
 
-def gradient(height: int = 48, width: int = 64) -> np.ndarray:
+def gradient(height: int = 48, width: int = 64) -> npt.NDArray[Any]:
     """An RGB image whose colour tells position: R grows with x, G with y, B constant."""
     ys, xs = np.mgrid[0:height, 0:width]
     image = np.zeros((height, width, 3), dtype=np.uint8)

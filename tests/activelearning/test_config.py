@@ -179,7 +179,7 @@ def test_models_are_frozen() -> None:
     with pytest.raises(pydantic.ValidationError):
         config.enabled = False  # type: ignore[misc]
     with pytest.raises(pydantic.ValidationError):
-        config.sampling_strategies[0].name = "other"  # type: ignore[misc]
+        config.sampling_strategies[0].name = "other"
 
 
 def test_summary_names_strategies_batching_and_persistence() -> None:

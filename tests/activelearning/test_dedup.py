@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import threading
+from typing import Any
 
 import cv2
 import numpy as np
+import numpy.typing as npt
 import pytest
 import simplejpeg
 from skimage import data
@@ -18,30 +20,30 @@ DISTANCE = 10
 
 
 @pytest.fixture(scope="module")
-def astronaut() -> np.ndarray:
+def astronaut() -> npt.NDArray[Any]:
     return np.ascontiguousarray(data.astronaut())
 
 
 @pytest.fixture(scope="module")
-def coffee() -> np.ndarray:
+def coffee() -> npt.NDArray[Any]:
     return np.ascontiguousarray(data.coffee())
 
 
-def _shifted(image: np.ndarray, dx: int, dy: int) -> np.ndarray:
-    matrix = np.float32([[1, 0, dx], [0, 1, dy]])
+def _shifted(image: npt.NDArray[Any], dx: int, dy: int) -> npt.NDArray[Any]:
+    matrix = np.array([[1, 0, dx], [0, 1, dy]], dtype=np.float32)
     h, w = image.shape[:2]
-    return cv2.warpAffine(image, matrix, (w, h), borderMode=cv2.BORDER_REFLECT)
+    return np.asarray(cv2.warpAffine(image, matrix, (w, h), borderMode=cv2.BORDER_REFLECT))
 
 
-def _noised(image: np.ndarray, sigma: float) -> np.ndarray:
+def _noised(image: npt.NDArray[Any], sigma: float) -> npt.NDArray[Any]:
     rng = np.random.default_rng(7)
     noisy = image.astype(np.float32) + rng.normal(0, sigma, image.shape)
     return np.clip(noisy, 0, 255).astype(np.uint8)
 
 
-def _reencoded(image: np.ndarray, quality: int) -> np.ndarray:
+def _reencoded(image: npt.NDArray[Any], quality: int) -> npt.NDArray[Any]:
     jpeg = simplejpeg.encode_jpeg(image, quality=quality, colorspace="RGB")
-    return simplejpeg.decode_jpeg(jpeg, colorspace="RGB")
+    return np.asarray(simplejpeg.decode_jpeg(jpeg, colorspace="RGB"))
 
 
 def test_hamming_counts_differing_bits() -> None:
@@ -50,7 +52,7 @@ def test_hamming_counts_differing_bits() -> None:
     assert hamming(0, (1 << 64) - 1) == 64
 
 
-def test_phash_is_64_bits_and_ignores_dc(astronaut: np.ndarray) -> None:
+def test_phash_is_64_bits_and_ignores_dc(astronaut: npt.NDArray[Any]) -> None:
     value = phash(astronaut)
     assert 0 <= value < 1 << 64
     assert value & 1 == 0
@@ -58,35 +60,35 @@ def test_phash_is_64_bits_and_ignores_dc(astronaut: np.ndarray) -> None:
     assert 20 <= value.bit_count() <= 40
 
 
-def test_phash_is_stable_under_brightness_and_scale(astronaut: np.ndarray) -> None:
+def test_phash_is_stable_under_brightness_and_scale(astronaut: npt.NDArray[Any]) -> None:
     brighter = np.clip(astronaut.astype(np.int16) + 20, 0, 255).astype(np.uint8)
-    smaller = cv2.resize(astronaut, (256, 256), interpolation=cv2.INTER_AREA)
+    smaller = np.asarray(cv2.resize(astronaut, (256, 256), interpolation=cv2.INTER_AREA), np.uint8)
     assert hamming(phash(astronaut), phash(brighter)) <= 4
     assert hamming(phash(astronaut), phash(smaller)) <= 4
 
 
-def _reference_phash(image: np.ndarray) -> int:
+def _reference_phash(image: npt.NDArray[Any]) -> int:
     """The textbook pHash: one INTER_AREA step to 32x32, no whole-factor pre-shrink."""
     gray = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
     small = cv2.resize(gray, (32, 32), interpolation=cv2.INTER_AREA).astype(np.float32)
-    low = cv2.dct(small)[:8, :8].flatten()
+    low = np.asarray(cv2.dct(small), np.float32)[:8, :8].flatten()
     bits = low > np.median(low[1:])
     bits[0] = False
     return sum(1 << i for i in range(64) if bits[i])
 
 
 def test_phash_of_large_frames_matches_the_textbook_hash(
-    astronaut: np.ndarray, coffee: np.ndarray
+    astronaut: npt.NDArray[Any], coffee: npt.NDArray[Any]
 ) -> None:
     for image in (astronaut, coffee):
         assert phash(image) == _reference_phash(image)
         for size in [(1920, 1080), (1280, 720), (4000, 3000), (600, 130)]:
-            large = cv2.resize(image, size, interpolation=cv2.INTER_CUBIC)
+            large = np.asarray(cv2.resize(image, size, interpolation=cv2.INTER_CUBIC), np.uint8)
             assert hamming(phash(large), _reference_phash(large)) <= 2
 
 
-def test_phash_accepts_grayscale_and_refuses_bad_arrays(astronaut: np.ndarray) -> None:
-    gray = cv2.cvtColor(astronaut, cv2.COLOR_RGB2GRAY)
+def test_phash_accepts_grayscale_and_refuses_bad_arrays(astronaut: npt.NDArray[Any]) -> None:
+    gray = np.asarray(cv2.cvtColor(astronaut, cv2.COLOR_RGB2GRAY), np.uint8)
     assert phash(gray) == phash(astronaut)
     with pytest.raises(InvalidImageError, match="uint8"):
         phash(astronaut.astype(np.float32))
@@ -104,7 +106,9 @@ def test_phash_accepts_grayscale_and_refuses_bad_arrays(astronaut: np.ndarray) -
         pytest.param(lambda im: _reencoded(im, 40), id="reencoded"),
     ],
 )
-def test_slightly_changed_image_is_a_duplicate(astronaut: np.ndarray, variant: object) -> None:
+def test_slightly_changed_image_is_a_duplicate(
+    astronaut: npt.NDArray[Any], variant: object
+) -> None:
     changed = variant(astronaut)  # type: ignore[operator]
     assert not np.array_equal(changed, astronaut)
     filt = NearDuplicateFilter()
@@ -116,7 +120,9 @@ def test_slightly_changed_image_is_a_duplicate(astronaut: np.ndarray, variant: o
     assert len(filt) == 1
 
 
-def test_different_image_is_not_a_duplicate(astronaut: np.ndarray, coffee: np.ndarray) -> None:
+def test_different_image_is_not_a_duplicate(
+    astronaut: npt.NDArray[Any], coffee: npt.NDArray[Any]
+) -> None:
     assert hamming(phash(astronaut), phash(coffee)) > 20
     filt = NearDuplicateFilter()
     assert not filt.is_duplicate(
@@ -129,7 +135,7 @@ def test_different_image_is_not_a_duplicate(astronaut: np.ndarray, coffee: np.nd
     assert filt.is_duplicate("k", astronaut, max_distance=DISTANCE, window_seconds=WINDOW, now=2)
 
 
-def test_max_distance_zero_needs_an_identical_hash(astronaut: np.ndarray) -> None:
+def test_max_distance_zero_needs_an_identical_hash(astronaut: npt.NDArray[Any]) -> None:
     noisy = _noised(astronaut, 25.0)
     distance = hamming(phash(astronaut), phash(noisy))
     assert distance > 0
@@ -141,7 +147,7 @@ def test_max_distance_zero_needs_an_identical_hash(astronaut: np.ndarray) -> Non
     )
 
 
-def test_window_expiry(astronaut: np.ndarray) -> None:
+def test_window_expiry(astronaut: npt.NDArray[Any]) -> None:
     filt = NearDuplicateFilter()
     assert not filt.is_duplicate("k", astronaut, max_distance=DISTANCE, window_seconds=10, now=100)
     assert filt.is_duplicate("k", astronaut, max_distance=DISTANCE, window_seconds=10, now=110)
@@ -153,9 +159,9 @@ def test_window_expiry(astronaut: np.ndarray) -> None:
     assert len(filt) == 1
 
 
-def test_keys_are_isolated(astronaut: np.ndarray) -> None:
+def test_keys_are_isolated(astronaut: npt.NDArray[Any]) -> None:
     filt = NearDuplicateFilter()
-    args = {"max_distance": DISTANCE, "window_seconds": WINDOW}
+    args: dict[str, Any] = {"max_distance": DISTANCE, "window_seconds": WINDOW}
     assert not filt.is_duplicate("ws/proj/stream:cam1", astronaut, now=0, **args)
     assert not filt.is_duplicate("ws/proj/stream:cam2", astronaut, now=0, **args)
     assert not filt.is_duplicate("ws/other/stream:cam1", astronaut, now=0, **args)
@@ -166,7 +172,7 @@ def test_keys_are_isolated(astronaut: np.ndarray) -> None:
 
 def test_memory_is_bounded_per_key_and_in_keys() -> None:
     filt = NearDuplicateFilter(max_hashes_per_key=3, max_keys=2)
-    args = {"max_distance": 0, "window_seconds": WINDOW}
+    args: dict[str, Any] = {"max_distance": 0, "window_seconds": WINDOW}
     for i in range(10):
         filt.check_hash("a", 1 << i, now=float(i), **args)
     assert len(filt) == 3
@@ -189,7 +195,7 @@ def test_expired_keys_are_swept() -> None:
     assert len(filt) <= 100
 
 
-def test_arguments_are_validated(astronaut: np.ndarray) -> None:
+def test_arguments_are_validated(astronaut: npt.NDArray[Any]) -> None:
     filt = NearDuplicateFilter()
     with pytest.raises(ValueError, match="max_distance"):
         filt.is_duplicate("k", astronaut, max_distance=65, window_seconds=1, now=0)
@@ -197,7 +203,7 @@ def test_arguments_are_validated(astronaut: np.ndarray) -> None:
         filt.is_duplicate("k", astronaut, max_distance=1, window_seconds=-1, now=0)
 
 
-def test_concurrent_identical_images_record_exactly_one(astronaut: np.ndarray) -> None:
+def test_concurrent_identical_images_record_exactly_one(astronaut: npt.NDArray[Any]) -> None:
     filt = NearDuplicateFilter()
     results: list[bool] = []
     lock = threading.Lock()

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import cv2
 import numpy as np
+import numpy.typing as npt
 import pytest
 
 from winnow.activelearning.prepare import build_tags, prepare
@@ -33,7 +36,7 @@ KEYPOINTS = [(150, 400), (300, 480), (750, 150)]
 KEYPOINT_COLOUR = (255, 0, 255)
 
 
-def scene(width: int, height: int) -> np.ndarray:
+def scene(width: int, height: int) -> npt.NDArray[Any]:
     image = np.full((height, width, 3), 20, dtype=np.uint8)
     for (x1, y1, x2, y2), colour in RECTS:
         image[y1 : y2 + 1, x1 : x2 + 1] = colour
@@ -57,12 +60,12 @@ def box_detection(rect: tuple[int, int, int, int], name: str) -> Detection:
     )
 
 
-def colour_mask(image: np.ndarray, colour: tuple[int, int, int]) -> np.ndarray:
+def colour_mask(image: npt.NDArray[Any], colour: tuple[int, int, int]) -> npt.NDArray[Any]:
     distance = np.abs(image.astype(int) - np.array(colour)).sum(axis=2)
     return np.asarray(distance < 120)
 
 
-def pixel_bbox(mask: np.ndarray) -> tuple[int, int, int, int]:
+def pixel_bbox(mask: npt.NDArray[Any]) -> tuple[int, int, int, int]:
     ys, xs = np.nonzero(mask)
     return int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import xml.etree.ElementTree as ET
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -34,7 +35,9 @@ from winnow.platform.export.formats import coco_json, yolo_label_text
 SIZES = {"a.jpg": (320, 240), "b.jpg": (160, 120), "c.jpg": (200, 100), "d.jpg": (100, 100)}
 
 
-def _write(images: list[ExportImage], fmt: ExportFormat, out: Path, classes=()) -> None:
+def _write(
+    images: list[ExportImage], fmt: ExportFormat, out: Path, classes: Sequence[str] = ()
+) -> None:
     dataset = dataset_from_images(images, classes, keypoint_names=("nose", "neck", "tail"))
     by_name = {img.file_name: img for img in images}
 
@@ -46,7 +49,7 @@ def _write(images: list[ExportImage], fmt: ExportFormat, out: Path, classes=()) 
 
 
 def _boxes_by_image(images: list[ExportImage]) -> dict[str, list[tuple[str, tuple[float, ...]]]]:
-    result = {}
+    result: dict[str, list[tuple[str, tuple[float, ...]]]] = {}
     for img in images:
         result[img.file_name] = sorted(
             (a.class_name, (a.x1, a.y1, a.x2, a.y2)) for a in img.annotations if isinstance(a, Box)
@@ -55,8 +58,9 @@ def _boxes_by_image(images: list[ExportImage]) -> dict[str, list[tuple[str, tupl
 
 
 def _sv_boxes(ds: sv.DetectionDataset) -> dict[str, list[tuple[str, tuple[float, ...]]]]:
-    result = {}
+    result: dict[str, list[tuple[str, tuple[float, ...]]]] = {}
     for path, _image, det in ds:
+        assert det.class_id is not None
         items = [
             (ds.classes[int(c)], tuple(float(v) for v in xyxy))
             for xyxy, c in zip(det.xyxy, det.class_id, strict=True)
@@ -65,7 +69,11 @@ def _sv_boxes(ds: sv.DetectionDataset) -> dict[str, list[tuple[str, tuple[float,
     return result
 
 
-def _assert_same(actual, expected, tol: float) -> None:
+def _assert_same(
+    actual: dict[str, list[tuple[str, tuple[float, ...]]]],
+    expected: dict[str, list[tuple[str, tuple[float, ...]]]],
+    tol: float,
+) -> None:
     assert set(actual) == set(expected)
     for name, boxes in expected.items():
         got = actual[name]

@@ -8,8 +8,10 @@ mean of each input channel, to check what the runner feeds the network.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
@@ -20,11 +22,11 @@ def _finish(graph: onnx.GraphProto, metadata: Mapping[str, str] | None) -> bytes
     if metadata:
         helper.set_model_props(model, dict(metadata))
     onnx.checker.check_model(model)
-    return model.SerializeToString()
+    return bytes(model.SerializeToString())
 
 
 def constant_model(
-    outputs: Sequence[np.ndarray],
+    outputs: Sequence[npt.NDArray[Any]],
     *,
     input_shape: Sequence[int | str] = ("batch", 3, 640, 640),
     metadata: Mapping[str, str] | None = None,
@@ -72,7 +74,7 @@ def channel_mean_model(size: int, *, metadata: Mapping[str, str] | None = None) 
     return _finish(graph, metadata)
 
 
-def raw_head(rows: Sequence[Sequence[float]], anchors: int) -> np.ndarray:
+def raw_head(rows: Sequence[Sequence[float]], anchors: int) -> npt.NDArray[Any]:
     """A raw Ultralytics head ``[1, C, anchors]`` whose first columns are ``rows`` (one per box).
 
     Each row is ``cx, cy, w, h, class scores..., extras...``; unused anchors are zero.
@@ -83,7 +85,7 @@ def raw_head(rows: Sequence[Sequence[float]], anchors: int) -> np.ndarray:
     return head
 
 
-def end2end_head(rows: Sequence[Sequence[float]], width: int, count: int = 300) -> np.ndarray:
+def end2end_head(rows: Sequence[Sequence[float]], width: int, count: int = 300) -> npt.NDArray[Any]:
     """An end-to-end output ``[1, count, width]`` starting with ``rows`` (x1, y1, x2, y2, score, class, ...)."""
     head = np.zeros((1, count, width), np.float32)
     data = np.asarray(rows, np.float32)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
+import numpy.typing as npt
 import pytest
 
 from tests.models.graphs import channel_mean_model, constant_model
@@ -14,7 +17,7 @@ from winnow.predictions import ClassificationPrediction
 META = {"task": "classify", "names": "{0: 'red', 1: 'green', 2: 'blue'}", "imgsz": "[64, 64]"}
 
 
-def solid(height: int, width: int, rgb: tuple[int, int, int]) -> np.ndarray:
+def solid(height: int, width: int, rgb: tuple[int, int, int]) -> npt.NDArray[Any]:
     image = np.zeros((height, width, 3), np.uint8)
     image[...] = rgb
     return image
@@ -108,7 +111,8 @@ def test_grey_and_rgba_images_are_accepted_other_arrays_are_invalid() -> None:
     grey_prediction, rgba_prediction = model.infer([grey, rgba], InferenceParams())
     assert scores(grey_prediction) == {"red": 1.0, "green": 1.0, "blue": 1.0}
     assert rgba_prediction.predicted_classes == ["green"]  # type: ignore[union-attr]
-    for bad in (np.zeros((4, 4, 3), np.float32), np.zeros((0, 4, 3), np.uint8)):
+    bads: list[npt.NDArray[Any]] = [np.zeros((4, 4, 3), np.float32), np.zeros((0, 4, 3), np.uint8)]
+    for bad in bads:
         with pytest.raises(InvalidImageError, match="uint8 HxWx3"):
             model.infer([bad], InferenceParams())
     with pytest.raises(InvalidImageError, match="channels, got 2"):

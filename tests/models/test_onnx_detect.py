@@ -9,6 +9,7 @@ import pytest
 
 from tests.models.graphs import constant_model, end2end_head, raw_head
 from winnow.errors import UnprocessableError
+from winnow.images import ImageArray
 from winnow.models.base import InferenceParams
 from winnow.models.onnx.model import OnnxModel, load_onnx_model
 from winnow.predictions import DetectionPrediction, TaskType
@@ -46,6 +47,7 @@ def test_raw_head_is_parsed_nms_applied_and_mapped_to_the_original_image(
     assert model.class_names == ["car", "person"]
     assert (model.input_height, model.input_width, model.batch_size) == (640, 640, None)
     [prediction] = model.infer([IMAGE], InferenceParams())
+    assert isinstance(prediction, DetectionPrediction)
     assert prediction.image.width == 1280 and prediction.image.height == 720
     assert prediction.task_type == TaskType.OBJECT_DETECTION
     assert boxes(prediction) == [
@@ -77,8 +79,14 @@ def test_confidence_class_filter_max_detections_and_agnostic_nms(detector: OnnxM
 
 
 def test_dynamic_batch_maps_each_image_to_its_own_size(detector: OnnxModel) -> None:
-    images = [IMAGE, np.zeros((640, 640, 3), np.uint8), np.zeros((360, 640, 3), np.uint8)]
-    predictions = detector.infer(images, InferenceParams())
+    images: list[ImageArray] = [
+        IMAGE,
+        np.zeros((640, 640, 3), np.uint8),
+        np.zeros((360, 640, 3), np.uint8),
+    ]
+    answered = detector.infer(images, InferenceParams())
+    predictions = [p for p in answered if isinstance(p, DetectionPrediction)]
+    assert len(predictions) == len(answered)
     assert [(p.image.width, p.image.height) for p in predictions] == [
         (1280, 720),
         (640, 640),

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import cv2
 import numpy as np
+import numpy.typing as npt
 import pytest
 
 from tests.models.graphs import constant_model, end2end_head, raw_head
@@ -14,7 +17,7 @@ from winnow.predictions import DetectionPrediction, TaskType
 IMAGE = np.zeros((720, 1280, 3), np.uint8)  # letterboxed into 640x640 at scale 0.5, pad_y 140
 
 
-def protos() -> np.ndarray:
+def protos() -> npt.NDArray[Any]:
     """Prototype 0 is +10 on cells x 20..59, y 60..79 (input px 80..240, 240..320), -10 elsewhere."""
     out = np.zeros((1, 32, 160, 160), np.float32)
     out[0, 0] = -10

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
+import numpy.typing as npt
 import pytest
 from skimage import data
 
@@ -64,13 +66,14 @@ def test_nudenet_face_box_follows_the_image_inside_a_larger_canvas(nudenet: Onnx
     plain, placed = nudenet.infer([image, canvas], InferenceParams())
     [alone] = faces(plain)
     [inside] = faces(placed)
+    assert isinstance(placed, DetectionPrediction)
     assert (placed.image.width, placed.image.height) == (900, 600)
     shifted = (alone[0] + 300, alone[1] + 60, alone[2] + 300, alone[3] + 60)
     # Same face at a lower resolution: corners agree within a few pixels.
     assert np.allclose(inside, shifted, atol=6)
 
 
-def text_page() -> np.ndarray:
+def text_page() -> npt.NDArray[Any]:
     page = np.full((800, 600, 3), 255, np.uint8)
     lines = [
         "The quick brown fox jumps",

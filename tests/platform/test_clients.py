@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -122,11 +122,12 @@ def test_platform_clients_deliver_idempotently_with_provenance(
 ) -> None:
     workspace = sqlite_platform.workspace(KEY)
     new_project(sqlite_platform, "cars", workspace=workspace)
-    client = {
+    makers: dict[str, Callable[[], Any]] = {
         "in-process": lambda: InProcessPlatformClient(sqlite_platform),
         "native": lambda: NativeHTTPPlatformClient(base_url),
         "reference": lambda: ReferenceHTTPPlatformClient(base_url),
-    }[kind]()
+    }
+    client = makers[kind]()
     try:
         image_id = client.deliver(make_datapoint())
         assert client.deliver(make_datapoint()) == image_id
@@ -161,11 +162,12 @@ def test_platform_clients_classify_errors(
     workspace = sqlite_platform.workspace(KEY)
     new_project(sqlite_platform, "cars", workspace=workspace)
     set_config(sqlite_platform, workspace, "cars", capped_config(1))
-    client = {
+    makers: dict[str, Callable[[], Any]] = {
         "in-process": lambda: InProcessPlatformClient(sqlite_platform),
         "native": lambda: NativeHTTPPlatformClient(base_url),
         "reference": lambda: ReferenceHTTPPlatformClient(base_url),
-    }[kind]()
+    }
+    client = makers[kind]()
     try:
         client.deliver(make_datapoint("a", seed=1))
         with pytest.raises(DeliveryError, match="full") as full:
@@ -209,11 +211,12 @@ def test_server_errors_are_retryable() -> None:
 def test_config_sources(sqlite_platform: Platform, base_url: str, kind: str) -> None:
     workspace = sqlite_platform.workspace(KEY)
     new_project(sqlite_platform, "cars", workspace=workspace)
-    source = {
+    makers: dict[str, Callable[[], Any]] = {
         "in-process": lambda: InProcessConfigSource(sqlite_platform),
         "native": lambda: NativeHTTPConfigSource(base_url),
         "reference": lambda: ReferenceHTTPConfigSource(base_url),
-    }[kind]()
+    }
+    source = makers[kind]()
     empty = source.get(KEY, "cars")
     assert empty.config.enabled is False and empty.project_type == "object-detection"
     set_config(sqlite_platform, workspace, "cars", AL_CONFIG)

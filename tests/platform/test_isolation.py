@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+
+import httpx
 
 from tests.apps import platform_app
 from tests.factories import AL_CONFIG, KEY, make_detections_json, make_jpeg, workspace_with_key
@@ -45,7 +48,7 @@ def test_every_route_hides_another_workspaces_resources(
     q = f"api_key={foreign}"
     jpeg = {"file": ("imageToUpload", make_jpeg(seed=3), "image/jpeg")}
     text = {"Content-Type": "text/plain"}
-    attempts = {
+    attempts: dict[tuple[str, str], Callable[[], httpx.Response]] = {
         ("GET", "/{ws}/{project}"): lambda: client.get(f"/default/cars?{q}"),
         ("GET", "/{ws}/{project}/active_learning"): lambda: client.get(
             f"/default/cars/active_learning?{q}"

@@ -7,13 +7,16 @@ Ultralytics export, with metadata (task, names, imgsz) like one.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
+import numpy.typing as npt
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 
 def _graph_model(
-    output: np.ndarray, metadata: dict[str, str], size: int, *extra: np.ndarray
+    output: npt.NDArray[Any], metadata: dict[str, str], size: int, *extra: npt.NDArray[Any]
 ) -> bytes:
     nodes = [
         helper.make_node("ReduceMean", ["images"], ["mean"], keepdims=0),
@@ -41,7 +44,7 @@ def _graph_model(
         entry.key = key
         entry.value = value
     onnx.checker.check_model(model)
-    return model.SerializeToString()
+    return bytes(model.SerializeToString())
 
 
 def end2end_detector() -> bytes:

@@ -96,7 +96,7 @@ def test_legacy_python_style_false_collects_and_true_skips(
 def test_legacy_bad_inputs_are_4xx_with_a_message(
     client: ASGIClient, kwargs: dict[str, object], status: int, fragment: str
 ) -> None:
-    response = client.post(f"/cars/0?api_key={KEY}", **kwargs)  # type: ignore[arg-type]
+    response = client.post(f"/cars/0?api_key={KEY}", **kwargs)
     assert response.status_code == status, response.text
     assert fragment in response.json()["message"]
 

@@ -6,6 +6,7 @@ import asyncio
 import base64
 import json
 import uuid
+from collections.abc import MutableMapping
 from typing import Any
 
 import numpy as np
@@ -307,7 +308,7 @@ def test_submit_happens_after_the_response_with_the_models_own_array(settings: S
             await asyncio.sleep(3600)
             return {"type": "http.disconnect"}
 
-        async def send(message: dict[str, Any]) -> None:
+        async def send(message: MutableMapping[str, Any]) -> None:
             if message["type"] == "http.response.start":
                 events.append(f"status {message['status']}")
             if message["type"] == "http.response.body" and not message.get("more_body"):

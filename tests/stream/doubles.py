@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
+from typing import Any
 
-import numpy as np
+import numpy.typing as npt
 
 from tests.stream.media import read_index
 from winnow.activelearning.collector import Outcome
@@ -35,7 +36,7 @@ class IndexModel:
         self.empty_on = empty_on or set()
         self.calls = 0
 
-    def infer(self, images: list[np.ndarray], params: InferenceParams) -> list[Prediction]:
+    def infer(self, images: list[npt.NDArray[Any]], params: InferenceParams) -> list[Prediction]:
         self.calls += 1
         out: list[Prediction] = []
         for image in images:
@@ -70,12 +71,14 @@ class RecordingCollector:
     """Records what is submitted; ``accept`` decides the return value."""
 
     accept: bool = True
-    records: list[tuple[np.ndarray, Prediction, CollectionContext]] = field(default_factory=list)
+    records: list[tuple[npt.NDArray[Any], Prediction, CollectionContext]] = field(
+        default_factory=list
+    )
     drained: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def process(
-        self, image: np.ndarray, prediction: Prediction, context: CollectionContext
+        self, image: npt.NDArray[Any], prediction: Prediction, context: CollectionContext
     ) -> Outcome:
         with self.lock:
             self.records.append((image, prediction, context))

@@ -10,10 +10,12 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import av
 import cv2
 import numpy as np
+import numpy.typing as npt
 import simplejpeg
 
 WIDTH, HEIGHT = 160, 120
@@ -21,7 +23,7 @@ BITS = 8
 BAND = 20
 
 
-def frame_image(index: int, *, static: bool = False) -> np.ndarray:
+def frame_image(index: int, *, static: bool = False) -> npt.NDArray[Any]:
     """A frame whose index can be read back with :func:`read_index` (``static``: no index, no motion)."""
     image = np.full((HEIGHT, WIDTH, 3), 60, np.uint8)
     if static:
@@ -37,7 +39,7 @@ def frame_image(index: int, *, static: bool = False) -> np.ndarray:
     return image
 
 
-def read_index(image: np.ndarray) -> int:
+def read_index(image: npt.NDArray[Any]) -> int:
     """The index drawn by :func:`frame_image` (RGB image at the original size)."""
     value = 0
     for bit in range(BITS):

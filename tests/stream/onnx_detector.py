@@ -93,7 +93,7 @@ def green_box_detector(size: int = SIZE) -> bytes:
         entry = model.metadata_props.add()
         entry.key, entry.value = key, value
     onnx.checker.check_model(model)
-    return model.SerializeToString()
+    return bytes(model.SerializeToString())
 
 
 class OneProjectSource:

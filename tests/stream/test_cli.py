@@ -174,7 +174,7 @@ def test_live_status_line_shows_each_source(
         "proj/1",
         KEY,
         registry=OneModelRegistry(IndexModel()),  # type: ignore[arg-type]
-        collector=RecordingCollector(),  # type: ignore[arg-type]
+        collector=RecordingCollector(),
     )
     stream_cli.run_until_stopped(runner, show_status=True, stop=threading.Event(), refresh=0.05)
     assert "yard ended 8 ok 8 collected" in out.getvalue()

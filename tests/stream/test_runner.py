@@ -6,6 +6,7 @@ import itertools
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -20,7 +21,7 @@ from winnow.stream.status import MetricsServer, SourceState, StreamMetrics, form
 API_KEY = "test-key-0123456789"
 
 
-def _runner(sources: list, model: object, collector: object, **kwargs: object) -> StreamRunner:
+def _runner(sources: list[Any], model: object, collector: object, **kwargs: object) -> StreamRunner:
     return StreamRunner(
         sources,
         "proj/1",

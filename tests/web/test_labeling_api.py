@@ -60,12 +60,9 @@ def test_label_page_holds_the_prediction_and_neighbours(
     assert data["next_url"] == f"/app/projects/cars/images/{b}"
     assert data["prev_url"] is None
     filtered = client.get(f"/app/projects/cars/images/{a}?status=labeled")
-    assert (
-        json.loads(re.search(r'id="label-data">(.*?)</script>', filtered.text, re.S).group(1))[
-            "next_url"
-        ]
-        is None
-    )  # type: ignore[union-attr]
+    found = re.search(r'id="label-data">(.*?)</script>', filtered.text, re.S)
+    assert found is not None
+    assert json.loads(found.group(1))["next_url"] is None
 
 
 def test_saving_keeps_the_prediction_and_marks_labeled(

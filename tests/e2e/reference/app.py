@@ -56,7 +56,7 @@ def _accepting_manager_keywords(stub: type) -> type:
     """A subclass of ``stub`` whose constructor drops the keywords 1.8.3 stubs reject."""
 
     def init(self: Any, model_id: str, api_key: str, **_ignored: Any) -> None:
-        stub.__init__(self, model_id=model_id, api_key=api_key)
+        stub.__init__(self, model_id=model_id, api_key=api_key)  # type: ignore[misc]
 
     return type(stub.__name__, (stub,), {"__init__": init})
 
