@@ -3,6 +3,11 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# Branch coverage of src/winnow, enforced by `make test`. The floor sits a little under the
+# measured figure (92.8 % on 2026-12-01) so thread timing cannot fail CI; raise it as tests
+# grow. `make test PYTEST_ARGS="tests/x --no-cov"` runs a subset without the check.
+COV_FLOOR ?= 91
+COVERAGE  ?= --cov=winnow --cov-branch --cov-report=term-missing:skip-covered --cov-fail-under=$(COV_FLOOR)
 
 .PHONY: install serve test lint typecheck pytest bench docs clean
 
@@ -18,12 +23,12 @@ install: $(STAMP)
 serve: $(STAMP)
 	$(BIN)/winnow serve
 
-## Everything CI checks: lint, format, types, the whole test suite.
+## Everything CI checks: lint, format, types, the whole test suite with its coverage floor.
 test: $(STAMP)
 	$(BIN)/ruff check src tests bench scripts
 	$(BIN)/ruff format --check src tests bench scripts
 	$(BIN)/mypy
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest $(COVERAGE) $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench scripts
@@ -43,4 +48,4 @@ docs: $(STAMP)
 	$(BIN)/python scripts/gen_reference.py
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .coverage htmlcov
