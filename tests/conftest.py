@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.factories import KEY
 from tests.services import DATABASE_URL, REDIS_URL, require
 from winnow.settings import Settings
 
@@ -33,4 +34,4 @@ def postgres_url() -> str:
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     """Settings on embedded defaults in a fresh data dir."""
-    return Settings(data_dir=tmp_path / "data", api_key="test-key-0123456789")
+    return Settings(data_dir=tmp_path / "data", api_key=KEY)

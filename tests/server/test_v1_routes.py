@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from tests.apps import SpyCollector, inference_app
-from tests.factories import KEY, make_jpeg_b64, v1_body
+from tests.factories import KEY, OTHER_KEY, make_jpeg_b64, v1_body
 from tests.server.asgi_client import ASGIClient
 from winnow.settings import Settings
 
@@ -184,7 +184,7 @@ def test_bad_and_missing_key_are_401(client: ASGIClient) -> None:
 
 def test_other_workspace_key_cannot_use_models_of_this_one(client: ASGIClient) -> None:
     payload = v1_body("cars/1")
-    payload["api_key"] = "other-key-0123456789"
+    payload["api_key"] = OTHER_KEY
     assert "cars/1" in _error(client, "/infer/object_detection", 404, json=payload)
 
 

@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.factories import KEY
 from tests.stream.doubles import FakeClock, IndexModel, OneModelRegistry, RecordingCollector
 from tests.stream.media import MJPEGServer, make_video, read_index
 from winnow.metrics import Metrics
@@ -18,14 +19,12 @@ from winnow.stream.runner import StreamRunner
 from winnow.stream.sources import PyAVSource
 from winnow.stream.status import MetricsServer, SourceState, StreamMetrics, format_status
 
-API_KEY = "test-key-0123456789"
-
 
 def _runner(sources: list[Any], model: object, collector: object, **kwargs: object) -> StreamRunner:
     return StreamRunner(
         sources,
         "proj/1",
-        API_KEY,
+        KEY,
         registry=OneModelRegistry(model),  # type: ignore[arg-type]
         collector=collector,  # type: ignore[arg-type]
         **kwargs,  # type: ignore[arg-type]
@@ -95,7 +94,7 @@ def test_datapoints_carry_their_source(tmp_path: Path) -> None:
         assert context.source_tags == (f"source:{sid}",)
         assert context.project == "proj"
         assert context.model_id == "proj/1"
-        assert context.api_key == API_KEY
+        assert context.api_key == KEY
         by_source[sid] = by_source.get(sid, 0) + 1
     assert by_source == {"cam-a": 12, "dock/2": 7}
     assert len({c.inference_id for _i, _p, c in collector.records}) == 19

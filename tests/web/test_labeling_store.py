@@ -6,14 +6,14 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import update
 
-from tests.factories import add_image, make_boxes_json, new_project
+from tests.factories import KEY, add_image, make_boxes_json, new_project
 from winnow.platform import labeling, store
 from winnow.platform.schema import Batch, Image, Project
 from winnow.platform.service import Platform
 
 
 def _project(platform: Platform) -> Project:
-    workspace = platform.workspace("test-key-0123456789")
+    workspace = platform.workspace(KEY)
     return platform.project(workspace, "cars")
 
 
