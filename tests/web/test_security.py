@@ -86,4 +86,6 @@ def test_inference_role_has_no_ui_guard(settings: Settings) -> None:
     app = create_app(
         settings.model_copy(update={"role": Role.INFERENCE, "platform_url": "http://127.0.0.1:9"})
     )
-    assert all(m.cls.__name__ != "WebSecurityMiddleware" for m in app.user_middleware)
+    assert all(
+        getattr(m.cls, "__name__", None) != "WebSecurityMiddleware" for m in app.user_middleware
+    )
