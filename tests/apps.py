@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import threading
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -32,13 +32,15 @@ from winnow.metrics import Metrics
 from winnow.models.registry import ModelRegistry
 from winnow.models.source import ModelInfo
 from winnow.platform.http_errors import install_error_handlers
-from winnow.platform.service import Platform
 from winnow.predictions import Prediction
 from winnow.server.metrics_middleware import MetricsMiddleware
 from winnow.server.mount import mount_inference_routes, mount_info_routes, mount_legacy_route
 from winnow.server.services import Services
 from winnow.server.url_fetch import UrlFetchPolicy, fetch_url
 from winnow.settings import Settings
+
+if TYPE_CHECKING:  # the inference tests need no platform (SQLAlchemy) loaded
+    from winnow.platform.service import Platform
 
 
 class MemoryModelSource:
@@ -149,9 +151,12 @@ def platform_app(platform: Platform) -> FastAPI:
 
 
 def web_app(settings: Settings) -> tuple[FastAPI, Platform]:
-    """A platform opened on ``settings`` with the web UI, export and its routes, as
-    ``create_app`` mounts them; the caller closes the platform."""
+    """A platform opened on ``settings``, its routes, the web UI and its static files, export.
+
+    The caller closes the platform.
+    """
     from winnow.platform.export.routes import export_router
+    from winnow.platform.service import Platform
     from winnow.web.assets import mount_static
     from winnow.web.routes import web_router
 
