@@ -101,6 +101,7 @@ def test_datapoints_are_tagged_with_their_source(tmp_path: Path) -> None:
     by_source: dict[str, int] = {}
     for entry in entries:
         dp = entry.datapoint
+        assert dp.source is not None
         sid = dp.source.removeprefix("stream:")
         by_source[sid] = by_source.get(sid, 0) + 1
         assert f"source:{sid}" in dp.tags
@@ -156,7 +157,10 @@ def test_dedup_is_per_source(tmp_path: Path) -> None:
         ]
     )
     _run(runner)
-    assert sorted(e.datapoint.source for e in stack.entries()) == ["stream:cam1", "stream:cam2"]
+    assert sorted(str(e.datapoint.source) for e in stack.entries()) == [
+        "stream:cam1",
+        "stream:cam2",
+    ]
 
 
 def test_limits_are_respected(tmp_path: Path) -> None:
