@@ -149,6 +149,7 @@ def _build_inference_runtime(
     from winnow.activelearning.outbox import Outbox
     from winnow.models.registry import ModelRegistry
     from winnow.platform import clients
+    from winnow.stale import FailureLog, PlatformHealth
 
     closers: list[Callable[[], Any]] = []
     platform: Platform | None = None
@@ -162,8 +163,18 @@ def _build_inference_runtime(
             raise ConfigurationError(
                 "role inference needs a platform: set WINNOW_PLATFORM_URL or --platform-url"
             )
+        # One view of the platform's health and one rate-limited failure log for
+        # every lookup of this node (keys, project types, configurations).
+        health = PlatformHealth()
+        failures = FailureLog(
+            interval=settings.platform_error_log_seconds,
+            errors=metrics.platform_lookup_errors,
+            stale=metrics.platform_stale_answers,
+        )
         model_source = clients.build_model_source(settings, platform)
-        config_source = clients.build_config_source(settings, platform)
+        config_source = clients.build_config_source(
+            settings, platform, health=health, failures=failures
+        )
         delivery_client = clients.build_platform_client(settings, platform)
         for resource in (model_source, config_source, delivery_client):
             close = getattr(resource, "close", None)
@@ -193,6 +204,10 @@ def _build_inference_runtime(
             model_source,
             cache_dir=settings.data_dir / "models",
             max_loaded=settings.model_cache_size,
+            key_stale_seconds=settings.platform_key_stale_seconds,
+            health=health,
+            failures=failures,
+            retry_seconds=settings.platform_retry_seconds,
         )
         collector.start()
         closers.append(lambda: collector.stop(10.0))
