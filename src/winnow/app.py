@@ -136,8 +136,18 @@ def build_runtime(settings: Settings, metrics: Metrics) -> Runtime:
             platform=platform,
         )
         runtime.closers.append(platform.close)
+        _sweep(platform, metrics, runtime.closers)
         return runtime
     return _build_inference_runtime(settings, metrics, fetch)
+
+
+def _sweep(platform: Platform, metrics: Metrics, closers: list[Callable[[], Any]]) -> None:
+    """Sweep orphan blobs at start and periodically (``blob_sweep_*`` settings)."""
+    from winnow.platform.sweep import start_sweeper
+
+    sweeper = start_sweeper(platform, metrics)
+    if sweeper is not None:
+        closers.append(sweeper.stop)
 
 
 def _build_inference_runtime(
@@ -159,6 +169,7 @@ def _build_inference_runtime(
 
             platform = Platform.open(settings)
             closers.append(platform.close)
+            _sweep(platform, metrics, closers)
         elif not settings.platform_url:
             raise ConfigurationError(
                 "role inference needs a platform: set WINNOW_PLATFORM_URL or --platform-url"
