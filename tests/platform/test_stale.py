@@ -219,3 +219,42 @@ def test_an_unreachable_or_frozen_platform_is_a_quick_503_naming_it() -> None:
     assert time.monotonic() - started < 2.0
     source.close()
     listener.close()
+
+
+def test_collection_keeps_its_configuration_while_the_platform_is_down() -> None:
+    from winnow.activelearning.config import validate_config
+    from winnow.activelearning.platform_client import ProjectConfig
+    from winnow.errors import NotFoundError
+    from winnow.platform.clients.config import CachedConfigSource
+
+    config = ProjectConfig(
+        workspace="ws-a",
+        project="cars",
+        project_type="object-detection",
+        config=validate_config({"enabled": False}),
+        version=3,
+    )
+    state = {"error": None}
+
+    class Inner:
+        def get(self, api_key: str, project: str) -> ProjectConfig:
+            if state["error"] is not None:
+                raise state["error"]
+            return config
+
+    clock = Clock()
+    cached = CachedConfigSource(Inner(), 2.0, clock=clock, stale_seconds=3600.0)
+    assert cached.get("key-a", "cars") is config
+    state["error"] = ServiceUnavailableError("configuration: platform unreachable (x)")
+    clock.now += 1800
+    assert cached.get("key-a", "cars") is config
+    clock.now += 1801  # past the bound
+    with pytest.raises(ServiceUnavailableError):
+        cached.get("key-a", "cars")
+    # A definitive answer is never covered by a stale one.
+    state["error"] = None
+    assert cached.get("key-a", "cars") is config
+    state["error"] = NotFoundError("project 'cars' not found")
+    clock.now += 3
+    with pytest.raises(NotFoundError):
+        cached.get("key-a", "cars")
