@@ -219,6 +219,7 @@ def _build_inference_runtime(
             health=health,
             failures=failures,
             retry_seconds=settings.platform_retry_seconds,
+            refresh_wait=settings.platform_refresh_wait_seconds,
         )
         collector.start()
         closers.append(lambda: collector.stop(10.0))

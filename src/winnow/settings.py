@@ -185,6 +185,14 @@ class Settings(BaseSettings):
             "background) for each answer it serves stale."
         ),
     )
+    platform_refresh_wait_seconds: float = Field(
+        default=0.2,
+        gt=0,
+        description=(
+            "How long a lookup that holds an earlier answer waits for the platform's fresh one "
+            "before using the earlier answer (the refresh completes in the background)."
+        ),
+    )
     platform_error_log_seconds: float = Field(
         default=60.0,
         gt=0,

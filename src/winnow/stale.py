@@ -10,12 +10,16 @@ so requests keep their answers through an outage (stale-while-error).
 
 What callers may rely on:
 
-- a lookup with a usable stale answer waits on the platform at most once per
-  outage: while one caller refreshes an entry the others get the stale answer,
-  and once :class:`PlatformHealth` says the platform is down, expired entries
-  are served stale at once and refreshed in the background (at most one
-  refresh per entry per ``retry_seconds``), so a frozen platform never holds
-  a request longer than one lookup's connect/read timeouts;
+- a lookup with a usable stale answer waits on the platform at most
+  ``refresh_wait`` seconds: the refresh runs on a worker thread, and when it
+  has not answered by then the stale answer is served while it completes in
+  the background; while one caller refreshes an entry the others get the
+  stale answer, and once :class:`PlatformHealth` says the platform is down,
+  expired entries are served stale at once and refreshed in the background
+  (at most one refresh per entry per ``retry_seconds``). A frozen platform
+  therefore never holds a caller that has an answer (a request, the
+  collector) longer than ``refresh_wait``, and one without an answer longer
+  than one lookup's connect/read timeouts;
 - a definitive answer (401, 404, any error other than unavailability) drops
   the entry and is raised: a revoked key stops working on its next lookup;
 - a lookup without any answer yet raises the platform's error (a 503 that says
@@ -33,12 +37,14 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 from prometheus_client import Counter
 
-from winnow.errors import ServiceUnavailableError
+from winnow.errors import ServiceUnavailableError, WinnowError
 
 log = logging.getLogger("winnow.platform.lookups")
 
@@ -142,10 +148,14 @@ class StaleCache(Generic[K, V]):
         health: PlatformHealth | None = None,
         failures: FailureLog | None = None,
         retry_seconds: float = 1.0,
+        refresh_wait: float = 0.2,
         max_entries: int = 4096,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.name = name
+        self.refresh_wait = refresh_wait
+        # Refreshes are single-flight per entry, so the pool's queue is bounded by the entries.
+        self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix=f"winnow-refresh-{name}")
         self.ttl = ttl
         self.stale_seconds = stale_seconds
         self.health = health or PlatformHealth(clock)
@@ -171,12 +181,7 @@ class StaleCache(Generic[K, V]):
                 if entry.refreshing or self.health.down:
                     if not entry.refreshing and now - entry.tried >= self.retry_seconds:
                         entry.refreshing, entry.tried = True, now
-                        threading.Thread(
-                            target=self._refresh_quietly,
-                            args=(key, load),
-                            name=f"winnow-refresh-{self.name}",
-                            daemon=True,
-                        ).start()
+                        self._pool.submit(self._refresh_quietly, key, load)
                     self.failures.served_stale(self.name)
                     return entry.value
                 entry.refreshing = True  # this caller asks; the others get the stale answer
@@ -187,11 +192,16 @@ class StaleCache(Generic[K, V]):
                 self.health.failed()
                 self.failures.failed(self.name, exc)
                 raise
+            except WinnowError:
+                self.health.succeeded()
+                raise
             self._store(key, value)
             return value
+        future = self._pool.submit(self._refresh, key, load)
         try:
-            return self._refresh(key, load)
-        except ServiceUnavailableError:
+            return future.result(timeout=self.refresh_wait)
+        except (ServiceUnavailableError, FutureTimeout):
+            # Unavailable, or too slow to wait for: the refresh finishes in the background.
             self.failures.served_stale(self.name)
             return entry.value
 
@@ -220,11 +230,19 @@ class StaleCache(Generic[K, V]):
                 if entry is not None:
                     entry.refreshing = False
             raise
+        except WinnowError:
+            self.health.succeeded()  # the platform answered (a revoked key, a deleted project)
+            self.forget(key)  # and a definitive answer wins over a stale one
+            raise
         except BaseException:
-            self.forget(key)  # a definitive answer (revoked key, deleted project) wins
+            self.forget(key)
             raise
         self._store(key, value)
         return value
+
+    def close(self) -> None:
+        """Stop the refresh threads (a refresh in progress is abandoned, not awaited)."""
+        self._pool.shutdown(wait=False, cancel_futures=True)
 
     def _refresh_quietly(self, key: K, load: Callable[[], V]) -> None:
         # A background refresh has no caller to raise to: failures are already

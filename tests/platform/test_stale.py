@@ -140,6 +140,10 @@ def test_while_the_platform_is_down_nobody_waits_on_a_lookup(tmp_path: Path) -> 
     source.gate.set()
     assert answers == ["ws-a"] * 50
     assert elapsed < 1.0, f"requests waited {elapsed:.2f} s on a hanging platform"
+    deadline = time.monotonic() + 5
+    while source.lookups < 3 and time.monotonic() < deadline:
+        time.sleep(0.01)  # the background refresh runs on the cache's worker thread
+    time.sleep(0.1)
     assert source.lookups == 3  # first, the failed refresh, one background refresh
 
 
@@ -258,3 +262,27 @@ def test_collection_keeps_its_configuration_while_the_platform_is_down() -> None
     clock.now += 3
     with pytest.raises(NotFoundError):
         cached.get("key-a", "cars")
+
+
+def test_a_caller_with_an_earlier_answer_waits_at_most_the_refresh_wait() -> None:
+    """The platform freezes between two lookups: the next one is not held by its timeouts."""
+    source, clock = FlakySource(), Clock()
+    cache: StaleCache[str, str] = StaleCache(
+        "api_key", ttl=5.0, stale_seconds=None, clock=clock, refresh_wait=0.2
+    )
+    assert cache.get("key-a", lambda: source.workspace_of("key-a")) == "ws-a"
+    source.gate = threading.Event()  # frozen: the lookup hangs
+    clock.now += 6
+    started = time.monotonic()
+    assert cache.get("key-a", lambda: source.workspace_of("key-a")) == "ws-a"
+    waited = time.monotonic() - started
+    assert 0.15 <= waited < 1.0, waited
+    source.keys["key-a"] = "ws-renamed"
+    source.gate.set()  # the platform answers: the refresh completes in the background
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        if cache.get("key-a", lambda: source.workspace_of("key-a")) == "ws-renamed":
+            break
+        time.sleep(0.02)
+    assert cache.get("key-a", lambda: source.workspace_of("key-a")) == "ws-renamed"
+    cache.close()

@@ -79,6 +79,7 @@ class ModelRegistry:
         health: PlatformHealth | None = None,
         failures: FailureLog | None = None,
         retry_seconds: float = 1.0,
+        refresh_wait: float = 0.2,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if max_loaded < 1:
@@ -94,6 +95,7 @@ class ModelRegistry:
             health=health,
             failures=failures,
             retry_seconds=retry_seconds,
+            refresh_wait=refresh_wait,
             max_entries=MAX_KEYS,
             clock=clock,
         )
@@ -104,6 +106,7 @@ class ModelRegistry:
             health=health,
             failures=failures,
             retry_seconds=retry_seconds,
+            refresh_wait=refresh_wait,
             max_entries=MAX_STUBS,
             clock=clock,
         )

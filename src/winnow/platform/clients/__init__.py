@@ -120,6 +120,7 @@ def build_config_source(
         health=health,
         failures=failures,
         retry_seconds=settings.platform_retry_seconds,
+        refresh_wait=settings.platform_refresh_wait_seconds,
     )
 
 

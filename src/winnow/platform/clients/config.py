@@ -157,6 +157,7 @@ class CachedConfigSource:
         health: PlatformHealth | None = None,
         failures: FailureLog | None = None,
         retry_seconds: float = 1.0,
+        refresh_wait: float = 0.2,
     ) -> None:
         self.inner = inner
         self.ttl_seconds = ttl_seconds
@@ -168,6 +169,7 @@ class CachedConfigSource:
             health=health,
             failures=failures,
             retry_seconds=retry_seconds,
+            refresh_wait=refresh_wait,
             clock=clock,
         )
 
@@ -176,7 +178,8 @@ class CachedConfigSource:
         return self._cache.get((api_key, project), lambda: self.inner.get(api_key, project))
 
     def close(self) -> None:
-        """Close the inner source when it has connections."""
+        """Stop background refreshes; close the inner source when it has connections."""
+        self._cache.close()
         close = getattr(self.inner, "close", None)
         if close is not None:
             close()
