@@ -1,6 +1,6 @@
 """A platform process killed with SIGKILL during uploads, six times: its orphans are swept.
 
-Real process and sockets: four client threads upload datapoints while the
+Local blobs and S3 blobs (a moto_server process). Real process and sockets: four client threads upload datapoints while the
 platform is killed at a random moment and restarted on the same data dir.
 The platform sweeps every second with a 3 s grace period, so sweeps run
 while uploads are in flight. After the last restart and a sweep past the
@@ -17,6 +17,8 @@ import random
 import sqlite3
 import threading
 import time
+import uuid
+from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -26,6 +28,7 @@ import pytest
 from tests.e2e.servers import Server, winnow_serve
 from tests.live_server import free_port
 from tests.platform.conftest import make_jpeg
+from tests.platform.test_blobs import moto_url  # noqa: F401  (fixture)
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
 
@@ -65,13 +68,37 @@ def _rows(data_dir: Path) -> tuple[set[str], set[str]]:
     return {key for key, _ in images} | models, {iid for _, iid in images}
 
 
-def _files(data_dir: Path) -> set[str]:
+def _local_files(data_dir: Path) -> Callable[[], set[str]]:
     root = data_dir / "blobs"
-    return {
-        (Path(folder) / name).relative_to(root).as_posix()
-        for folder, _dirs, names in os.walk(root)
-        for name in names
-    }
+
+    def files() -> set[str]:
+        return {
+            (Path(folder) / name).relative_to(root).as_posix()
+            for folder, _dirs, names in os.walk(root)
+            for name in names
+        }
+
+    return files
+
+
+def _s3_files(endpoint: str, bucket: str, prefix: str) -> Callable[[], set[str]]:
+    import boto3
+
+    def files() -> set[str]:
+        client = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1")
+        try:
+            pages = client.get_paginator("list_objects_v2").paginate(
+                Bucket=bucket, Prefix=prefix + "/"
+            )
+            return {
+                str(item["Key"])[len(prefix) + 1 :]
+                for page in pages
+                for item in page.get("Contents", [])
+            }
+        finally:
+            client.close()
+
+    return files
 
 
 def _sweeps(server: Server) -> float:
@@ -81,16 +108,33 @@ def _sweeps(server: Server) -> float:
     return 0.0
 
 
-def test_orphans_left_by_kill_9_during_uploads_are_swept(tmp_path: Path) -> None:
+@pytest.mark.parametrize("store", ["local", pytest.param("s3", marks=pytest.mark.s3)])
+def test_orphans_left_by_kill_9_during_uploads_are_swept(
+    tmp_path: Path, store: str, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
     data_dir = tmp_path / "platform"
     port = free_port()
     args = ("--role", "platform")
+    env = dict(ENV)
+    _files = _local_files(data_dir)
+    if store == "s3":
+        import boto3
+
+        endpoint: str = request.getfixturevalue("moto_url")
+        monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+        bucket = f"crash-{uuid.uuid4().hex[:12]}"
+        client = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1")
+        client.create_bucket(Bucket=bucket)
+        client.close()
+        env.update({"WINNOW_BLOB_URL": f"s3://{bucket}/blobs", "WINNOW_S3_ENDPOINT_URL": endpoint})
+        _files = _s3_files(endpoint, bucket, "blobs")
     rng = random.Random(7)
     answered: list[str] = []
     orphans_after_kills: list[int] = []
     with ExitStack() as stack:
         platform = stack.enter_context(
-            winnow_serve(data_dir, api_key=KEY, args=args, env=ENV, port=port)
+            winnow_serve(data_dir, api_key=KEY, args=args, env=env, port=port)
         )
         with platform.client() as http:
             created = http.post("/v1/projects", json={"name": "crash", "type": "object-detection"})
@@ -110,9 +154,9 @@ def test_orphans_left_by_kill_9_during_uploads_are_swept(tmp_path: Path) -> None
             for thread in threads:
                 thread.join(30)
             referenced, _ids = _rows(data_dir)
-            orphans_after_kills.append(len(_files(data_dir) - referenced))
+            orphans_after_kills.append(len(_files() - referenced))
             platform = stack.enter_context(
-                winnow_serve(data_dir, api_key=KEY, args=args, env=ENV, port=port)
+                winnow_serve(data_dir, api_key=KEY, args=args, env=env, port=port)
             )
         last_start = time.monotonic()
         # Wait for a sweep that started after everything left by the last kill is past the grace.
@@ -124,11 +168,12 @@ def test_orphans_left_by_kill_9_during_uploads_are_swept(tmp_path: Path) -> None
         assert _sweeps(platform) >= seen + 2, "no sweep ran after the grace period"
 
     referenced, stored_ids = _rows(data_dir)
-    files = _files(data_dir)
+    files = _files()
     print(
         "crash sweep figures:",
         json.dumps(
             {
+                "store": store,
                 "answered_uploads": len(answered),
                 "stored_images": len(stored_ids),
                 "orphans_after_each_kill": orphans_after_kills,

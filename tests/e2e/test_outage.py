@@ -198,6 +198,7 @@ def test_a_node_keeps_serving_and_collecting_through_a_platform_outage(
         stored = _stored_inference_ids(platform_dir)
         dropped = _metric(node, "winnow_datapoints_total", outcome="dropped")
         failed = _metric(node, "winnow_datapoints_total", outcome="failed")
+        lookup_errors = _metric(node, "winnow_platform_lookup_errors_total")
 
     results = load.results
     served_ids = {r[3] for r in results if r[2] == 200} | {warm.json()["inference_id"]}
@@ -219,6 +220,8 @@ def test_a_node_keeps_serving_and_collecting_through_a_platform_outage(
         "p99_during_ms": round(_p99(during) * 1000, 1),
         "max_during_ms": round(max(during) * 1000, 1),
         "drain_s": round(drained_at - recovered_at, 1),
+        "lookup_errors_counted": lookup_errors,
+        "log_lines": len(node.log().splitlines()),
     }
     print("outage figures:", json.dumps(figures))
     assert non_200 == [], f"{len(non_200)} requests failed, first: {non_200[:3]}"
@@ -227,6 +230,9 @@ def test_a_node_keeps_serving_and_collecting_through_a_platform_outage(
     assert set(stored) <= served_ids, "a stored datapoint matches no served response"
     assert len(stored) == queued, f"accepted {queued} datapoints, stored {len(stored)}"
     assert failed == 0
+    # Failures are counted, and logged once per interval rather than once per request.
+    assert lookup_errors > 0
+    assert figures["log_lines"] <= 30, node.log()[-3000:]
     limit = max(2 * _p99(before), P99_FLOOR)
     assert _p99(during) <= limit, f"p99 during the outage too high: {figures}"
 
