@@ -5,7 +5,7 @@ platform is killed at a random moment and restarted on the same data dir.
 The platform sweeps every second with a 3 s grace period, so sweeps run
 while uploads are in flight. After the last restart and a sweep past the
 grace period: no temp file and no blob without a row is left, and every
-blob a row references (every upload that was answered 200 among them) is
+blob a row references (every upload that was answered 201 among them) is
 still there.
 """
 
@@ -39,7 +39,7 @@ ENV = {"WINNOW_BLOB_SWEEP_GRACE_SECONDS": str(GRACE), "WINNOW_BLOB_SWEEP_INTERVA
 
 
 def _upload(url: str, worker: int, stop: threading.Event, answered: list[str]) -> None:
-    """Upload distinct images until ``stop``; record the inference ids answered 200."""
+    """Upload distinct images until ``stop``; record the inference ids answered 201."""
     n = 0
     with httpx.Client(
         base_url=url, headers={"Authorization": f"Bearer {KEY}"}, timeout=10
@@ -56,7 +56,7 @@ def _upload(url: str, worker: int, stop: threading.Event, answered: list[str]) -
                 )
             except httpx.HTTPError:
                 continue  # the platform was killed under this request
-            if response.status_code == 200:
+            if response.status_code == 201:  # stored (200 would be a duplicate)
                 answered.append(f"{worker}-{n}")
 
 
