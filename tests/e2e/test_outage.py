@@ -162,13 +162,17 @@ def test_a_node_keeps_serving_and_collecting_through_a_platform_outage(
             if fault == "sigkill":
                 platform.process.kill()
                 platform.process.wait(timeout=10)
-                time.sleep(FAULT_SECONDS)
+                time.sleep(FAULT_SECONDS / 2)
+                unknown = _unknown_key(node)
+                time.sleep(max(0.0, fault_at + FAULT_SECONDS - time.monotonic()))
                 platform = stack.enter_context(
                     winnow_serve(platform_dir, api_key=KEY, args=platform_args, port=platform_port)
                 )
             else:
                 platform.process.send_signal(signal.SIGSTOP)
-                time.sleep(FAULT_SECONDS)
+                time.sleep(FAULT_SECONDS / 2)
+                unknown = _unknown_key(node)
+                time.sleep(max(0.0, fault_at + FAULT_SECONDS - time.monotonic()))
                 platform.process.send_signal(signal.SIGCONT)
             recovered_at = time.monotonic()
             queued_during = (
@@ -222,9 +226,13 @@ def test_a_node_keeps_serving_and_collecting_through_a_platform_outage(
         "drain_s": round(drained_at - recovered_at, 1),
         "lookup_errors_counted": lookup_errors,
         "log_lines": len(node.log().splitlines()),
+        "unknown_key": [unknown[0], round(unknown[2], 2)],
     }
     print("outage figures:", json.dumps(figures))
     assert non_200 == [], f"{len(non_200)} requests failed, first: {non_200[:3]}"
+    # A key the node never saw cannot be checked: a 503 that says why, within the timeouts.
+    assert unknown[0] == 503 and "platform unreachable" in unknown[1], unknown
+    assert unknown[2] < 3.0, unknown
     assert queued_during > 0, "collection stopped during the outage"
     assert len(stored) == len(set(stored)), "a datapoint was stored twice"
     assert set(stored) <= served_ids, "a stored datapoint matches no served response"
@@ -235,6 +243,17 @@ def test_a_node_keeps_serving_and_collecting_through_a_platform_outage(
     assert figures["log_lines"] <= 30, node.log()[-3000:]
     limit = max(2 * _p99(before), P99_FLOOR)
     assert _p99(during) <= limit, f"p99 during the outage too high: {figures}"
+
+
+def _unknown_key(node: Server) -> tuple[int, str, float]:
+    """Status, message and seconds taken of a request with a key the node has never seen."""
+    started = time.monotonic()
+    response = httpx.post(
+        f"{node.url}/infer/object_detection",
+        json={"api_key": "never-seen-key-0123", "model_id": f"{PROJECT}/1", "image": _warm_image()},
+        timeout=30,
+    )
+    return response.status_code, str(response.json().get("message")), time.monotonic() - started
 
 
 def _warm_image() -> dict[str, Any]:

@@ -286,3 +286,22 @@ def test_a_caller_with_an_earlier_answer_waits_at_most_the_refresh_wait() -> Non
         time.sleep(0.02)
     assert cache.get("key-a", lambda: source.workspace_of("key-a")) == "ws-renamed"
     cache.close()
+
+
+def test_a_model_evicted_during_an_outage_reloads_from_the_file_cache(tmp_path: Path) -> None:
+    from tests.models.test_registry import MemorySource
+
+    source = MemorySource()
+    source.add("ws-a", "cars", 1, ("car",))
+    source.add("ws-a", "cars", 2, ("car",))
+    registry = ModelRegistry(source, cache_dir=tmp_path, max_loaded=1)
+    first = registry.get("key-a", "cars/1")
+    registry.get("key-a", "cars/2")  # evicts cars/1 (max_loaded=1)
+
+    def down(*_args: object) -> object:
+        raise ServiceUnavailableError("platform unreachable (x)")
+
+    source.model_info = down  # type: ignore[method-assign]
+    source.model_file = down  # type: ignore[method-assign]
+    again = registry.get("key-a", "cars/1")
+    assert again is not first and again.model_id == "cars/1"

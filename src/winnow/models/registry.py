@@ -19,7 +19,8 @@ answering). Both lookups are :class:`~winnow.stale.StaleCache` entries:
 while the platform cannot be reached, the last answer it gave is served for
 up to ``key_stale_seconds`` (``None``, the default: through an outage of any
 length), and a revoked key or deleted project stops working on the first
-lookup the platform answers.
+lookup the platform answers. A model's registration is kept the same way, so
+a model evicted from the LRU reloads from the file cache during an outage.
 
 Thread-safe: concurrent ``get`` calls for the same model load it once; loads
 of different models run in parallel.
@@ -97,6 +98,19 @@ class ModelRegistry:
             retry_seconds=retry_seconds,
             refresh_wait=refresh_wait,
             max_entries=MAX_KEYS,
+            clock=clock,
+        )
+        # Asked on every load (ttl 0); kept so an evicted model reloads from the file
+        # cache while the platform is unreachable.
+        self._infos: StaleCache[tuple[str, str, int], ModelInfo] = StaleCache(
+            "model_info",
+            ttl=0.0,
+            stale_seconds=key_stale_seconds,
+            health=health,
+            failures=failures,
+            retry_seconds=retry_seconds,
+            refresh_wait=refresh_wait,
+            max_entries=MAX_STUBS,
             clock=clock,
         )
         self._types: StaleCache[tuple[str, str], str] = StaleCache(
@@ -238,7 +252,10 @@ class ModelRegistry:
     def _load(self, api_key: str, workspace: str, project: str, version: int) -> Model:
         from winnow.models.onnx.model import load_onnx_model
 
-        info = self._source.model_info(api_key, project, version)
+        info = self._infos.get(
+            (workspace, project, version),
+            lambda: self._source.model_info(api_key, project, version),
+        )
         metadata = dict(info.metadata)
         # A multi-label project's classifier scores classes independently.
         if (
