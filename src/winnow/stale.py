@@ -153,15 +153,15 @@ class StaleCache(Generic[K, V]):
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.name = name
-        self.refresh_wait = refresh_wait
-        # Refreshes are single-flight per entry, so the pool's queue is bounded by the entries.
-        self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix=f"winnow-refresh-{name}")
         self.ttl = ttl
         self.stale_seconds = stale_seconds
         self.health = health or PlatformHealth(clock)
         self.failures = failures or FailureLog(clock=clock)
         self.retry_seconds = retry_seconds
+        self.refresh_wait = refresh_wait
         self.max_entries = max_entries
+        # Refreshes are single-flight per entry, so the pool's queue is bounded by the entries.
+        self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix=f"winnow-refresh-{name}")
         self._clock = clock
         self._lock = threading.Lock()
         self._entries: OrderedDict[K, _Entry[V]] = OrderedDict()
@@ -181,7 +181,10 @@ class StaleCache(Generic[K, V]):
                 if entry.refreshing or self.health.down:
                     if not entry.refreshing and now - entry.tried >= self.retry_seconds:
                         entry.refreshing, entry.tried = True, now
-                        self._pool.submit(self._refresh_quietly, key, load)
+                        try:
+                            self._pool.submit(self._refresh_quietly, key, load)
+                        except RuntimeError:  # closed (shutting down): no more refreshes
+                            entry.refreshing = False
                     self.failures.served_stale(self.name)
                     return entry.value
                 entry.refreshing = True  # this caller asks; the others get the stale answer
@@ -197,7 +200,13 @@ class StaleCache(Generic[K, V]):
                 raise
             self._store(key, value)
             return value
-        future = self._pool.submit(self._refresh, key, load)
+        try:
+            future = self._pool.submit(self._refresh, key, load)
+        except RuntimeError:  # closed (shutting down): ask in this thread instead
+            try:
+                return self._refresh(key, load)
+            except ServiceUnavailableError:
+                return entry.value
         try:
             return future.result(timeout=self.refresh_wait)
         except (ServiceUnavailableError, FutureTimeout):
