@@ -140,8 +140,18 @@ def build_runtime(settings: Settings, metrics: Metrics) -> Runtime:
             platform=platform,
         )
         runtime.closers.append(platform.close)
+        _sweep(platform, metrics, runtime.closers)
         return runtime
     return _build_inference_runtime(settings, metrics, fetch)
+
+
+def _sweep(platform: Platform, metrics: Metrics, closers: list[Callable[[], Any]]) -> None:
+    """Sweep orphan blobs at start and periodically (``blob_sweep_*`` settings)."""
+    from winnow.platform.sweep import start_sweeper
+
+    sweeper = start_sweeper(platform, metrics)
+    if sweeper is not None:
+        closers.append(sweeper.stop)
 
 
 def _build_inference_runtime(
@@ -153,6 +163,7 @@ def _build_inference_runtime(
     from winnow.activelearning.outbox import Outbox
     from winnow.models.registry import ModelRegistry
     from winnow.platform import clients
+    from winnow.stale import FailureLog, PlatformHealth
 
     closers: list[Callable[[], Any]] = []
     platform: Platform | None = None
@@ -162,12 +173,23 @@ def _build_inference_runtime(
 
             platform = Platform.open(settings)
             closers.append(platform.close)
+            _sweep(platform, metrics, closers)
         elif not settings.platform_url:
             raise ConfigurationError(
                 "role inference needs a platform: set WINNOW_PLATFORM_URL or --platform-url"
             )
+        # One view of the platform's health and one rate-limited failure log for
+        # every lookup of this node (keys, project types, configurations).
+        health = PlatformHealth()
+        failures = FailureLog(
+            interval=settings.platform_error_log_seconds,
+            errors=metrics.platform_lookup_errors,
+            stale=metrics.platform_stale_answers,
+        )
         model_source = clients.build_model_source(settings, platform)
-        config_source = clients.build_config_source(settings, platform)
+        config_source = clients.build_config_source(
+            settings, platform, health=health, failures=failures
+        )
         delivery_client = clients.build_platform_client(settings, platform)
         for resource in (model_source, config_source, delivery_client):
             close = getattr(resource, "close", None)
@@ -197,6 +219,11 @@ def _build_inference_runtime(
             model_source,
             cache_dir=settings.data_dir / "models",
             max_loaded=settings.model_cache_size,
+            key_stale_seconds=settings.platform_key_stale_seconds,
+            health=health,
+            failures=failures,
+            retry_seconds=settings.platform_retry_seconds,
+            refresh_wait=settings.platform_refresh_wait_seconds,
         )
         collector.start()
         closers.append(lambda: collector.stop(10.0))

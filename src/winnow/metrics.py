@@ -51,6 +51,27 @@ class Metrics:
         self.outbox_bytes = Gauge(
             "winnow_outbox_bytes", "Bytes held by the outbox.", registry=self.registry
         )
+        self.platform_lookup_errors = Counter(
+            "winnow_platform_lookup_errors",
+            "Platform lookups of an inference node that found the platform unreachable, by lookup.",
+            ["lookup"],
+            registry=self.registry,
+        )
+        self.platform_stale_answers = Counter(
+            "winnow_platform_stale_answers",
+            "Last known answers served while the platform was unreachable, by lookup.",
+            ["lookup"],
+            registry=self.registry,
+        )
+        self.orphans_swept = Counter(
+            "winnow_orphans_swept",
+            "Blobs and temp files no row referenced, deleted by the platform's sweep, by kind.",
+            ["kind"],
+            registry=self.registry,
+        )
+        self.sweeps = Counter(
+            "winnow_orphan_sweeps", "Completed sweeps of orphan blobs.", registry=self.registry
+        )
         self.collector_queue = Gauge(
             "winnow_collector_queue",
             "Decoded images waiting in the collector's hand-off queue.",

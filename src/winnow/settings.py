@@ -103,6 +103,22 @@ class Settings(BaseSettings):
             "also the key used to reach a remote platform for model files."
         ),
     )
+    blob_sweep_grace_seconds: float = Field(
+        default=900.0,
+        gt=0,
+        description=(
+            "Age after which a blob or temp file that no row references is an orphan (left by "
+            "a crash) and is deleted; younger ones may belong to a datapoint being stored."
+        ),
+    )
+    blob_sweep_interval_seconds: float = Field(
+        default=3600.0,
+        ge=0,
+        description=(
+            "How often the platform sweeps orphan blobs and temp files (also once at start); "
+            "0 turns the sweep off."
+        ),
+    )
     max_upload_bytes: int = Field(
         default=50 * 1024 * 1024, ge=1, description="Largest accepted image upload, in bytes."
     )
@@ -125,6 +141,64 @@ class Settings(BaseSettings):
         description=(
             "How to deliver to a remote platform: native (winnow /v1 datapoints) or reference "
             "(upload then annotate, for any platform speaking the reference API)."
+        ),
+    )
+    platform_connect_timeout: float = Field(
+        default=1.0,
+        gt=0,
+        description=(
+            "Seconds an inference node waits to connect to its platform for a lookup (API key, "
+            "project type, configuration, model) before serving its last known answer."
+        ),
+    )
+    platform_read_timeout: float = Field(
+        default=3.0,
+        gt=0,
+        description=(
+            "Seconds an inference node waits for the platform to answer a lookup; no request "
+            "waits on the platform longer than the connect and read timeouts together."
+        ),
+    )
+    platform_key_stale_seconds: float | None = Field(
+        default=None,
+        gt=0,
+        description=(
+            "How long after the platform last confirmed an API key (and its projects' types) "
+            "a node keeps serving it while the platform is unreachable; unset (default): "
+            "through an outage of any length. A key the platform refuses stops at once."
+        ),
+    )
+    platform_config_stale_seconds: float | None = Field(
+        default=86400.0,
+        gt=0,
+        description=(
+            "How long after the platform last sent a project's active learning configuration "
+            "a node keeps collecting with it while the platform is unreachable (default one "
+            "day); unset: no bound."
+        ),
+    )
+    platform_retry_seconds: float = Field(
+        default=1.0,
+        gt=0,
+        description=(
+            "While the platform is unreachable, how often a node asks it again (in the "
+            "background) for each answer it serves stale."
+        ),
+    )
+    platform_refresh_wait_seconds: float = Field(
+        default=0.2,
+        gt=0,
+        description=(
+            "How long a lookup that holds an earlier answer waits for the platform's fresh one "
+            "before using the earlier answer (the refresh completes in the background)."
+        ),
+    )
+    platform_error_log_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description=(
+            "Repeated failures of one platform lookup are logged once per this many seconds "
+            "(all are counted in winnow_platform_lookup_errors)."
         ),
     )
     model_cache_size: int = Field(

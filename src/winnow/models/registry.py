@@ -12,10 +12,15 @@ sha256, written atomically), loaded lazily on first use and kept in an LRU
 of at most ``max_loaded`` loaded models. Stubs cost nothing and are kept in a
 separate bounded table so they never evict a real model.
 
-The workspace of a key is remembered for ``key_cache_seconds`` (successes
-only) so a remote node does not ask the platform on every request, and a
-stub re-reads its project's type after ``STUB_TTL_SECONDS`` (a deleted
-project stops answering).
+The workspace of a key is remembered for ``key_cache_seconds`` so a remote
+node does not ask the platform on every request, and a stub re-reads its
+project's type after ``STUB_TTL_SECONDS`` (a deleted project stops
+answering). Both lookups are :class:`~winnow.stale.StaleCache` entries:
+while the platform cannot be reached, the last answer it gave is served for
+up to ``key_stale_seconds`` (``None``, the default: through an outage of any
+length), and a revoked key or deleted project stops working on the first
+lookup the platform answers. A model's registration is kept the same way, so
+a model evicted from the LRU reloads from the file cache during an outage.
 
 Thread-safe: concurrent ``get`` calls for the same model load it once; loads
 of different models run in parallel.
@@ -37,6 +42,7 @@ from winnow.errors import BadRequestError, NotFoundError, ServiceUnavailableErro
 from winnow.models.base import Model
 from winnow.models.source import ModelInfo, ModelSource
 from winnow.models.stub import StubModel
+from winnow.stale import FailureLog, PlatformHealth, StaleCache
 
 MODEL_ID_PATTERN = re.compile(r"^(?P<project>[A-Za-z0-9][A-Za-z0-9_.\-]*)/(?P<version>\d{1,9})$")
 _SAFE_DIR = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-]*$")
@@ -70,19 +76,59 @@ class ModelRegistry:
         cache_dir: Path,
         max_loaded: int,
         key_cache_seconds: float = 5.0,
+        key_stale_seconds: float | None = None,
+        health: PlatformHealth | None = None,
+        failures: FailureLog | None = None,
+        retry_seconds: float = 1.0,
+        refresh_wait: float = 0.2,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if max_loaded < 1:
             raise ValueError("max_loaded must be >= 1")
         self._source = source
-        self._key_ttl = key_cache_seconds
         self._clock = clock
-        self._workspaces: OrderedDict[str, tuple[str, float]] = OrderedDict()
+        health = health or PlatformHealth(clock)
+        failures = failures or FailureLog(clock=clock)
+        self._workspaces: StaleCache[str, str] = StaleCache(
+            "api_key",
+            ttl=key_cache_seconds,
+            stale_seconds=key_stale_seconds,
+            health=health,
+            failures=failures,
+            retry_seconds=retry_seconds,
+            refresh_wait=refresh_wait,
+            max_entries=MAX_KEYS,
+            clock=clock,
+        )
+        # Asked on every load (ttl 0); kept so an evicted model reloads from the file
+        # cache while the platform is unreachable.
+        self._infos: StaleCache[tuple[str, str, int], ModelInfo] = StaleCache(
+            "model_info",
+            ttl=0.0,
+            stale_seconds=key_stale_seconds,
+            health=health,
+            failures=failures,
+            retry_seconds=retry_seconds,
+            refresh_wait=refresh_wait,
+            max_entries=MAX_STUBS,
+            clock=clock,
+        )
+        self._types: StaleCache[tuple[str, str], str] = StaleCache(
+            "project_type",
+            ttl=STUB_TTL_SECONDS,
+            stale_seconds=key_stale_seconds,
+            health=health,
+            failures=failures,
+            retry_seconds=retry_seconds,
+            refresh_wait=refresh_wait,
+            max_entries=MAX_STUBS,
+            clock=clock,
+        )
         self._cache_dir = Path(cache_dir)
         self._max_loaded = max_loaded
         self._lock = threading.Lock()
         self._models: OrderedDict[_Key, Model] = OrderedDict()
-        self._stubs: OrderedDict[_Key, tuple[StubModel, float]] = OrderedDict()
+        self._stubs: OrderedDict[_Key, tuple[StubModel, str]] = OrderedDict()
         self._loading: dict[_Key, threading.Lock] = {}
 
     # ------------------------------------------------------------------ public
@@ -176,35 +222,28 @@ class ModelRegistry:
     # ------------------------------------------------------------------ internals
 
     def _workspace(self, api_key: str) -> str:
-        now = self._clock()
-        with self._lock:
-            cached = self._workspaces.get(api_key)
-            if cached is not None and now - cached[1] < self._key_ttl:
-                return cached[0]
-        workspace = self._source.workspace_of(api_key)
-        with self._lock:
-            self._workspaces[api_key] = (workspace, now)
-            self._workspaces.move_to_end(api_key)
-            while len(self._workspaces) > MAX_KEYS:
-                self._workspaces.popitem(last=False)
-        return workspace
+        return self._workspaces.get(api_key, lambda: self._source.workspace_of(api_key))
+
+    def _project_type(self, api_key: str, workspace: str, project: str) -> str:
+        return self._types.get(
+            (workspace, project), lambda: self._source.project_type(api_key, project)
+        )
 
     def _get_stub(self, api_key: str, key: _Key, project: str) -> StubModel:
-        now = self._clock()
-        with self._lock:
-            entry = self._stubs.get(key)
-            if entry is not None and now - entry[1] < STUB_TTL_SECONDS:
-                self._stubs.move_to_end(key)
-                return entry[0]
         try:
-            task_type = self._source.project_type(api_key, project)
+            project_type = self._project_type(api_key, key[0], project)
         except NotFoundError:
             with self._lock:
                 self._stubs.pop(key, None)
             raise
-        stub = StubModel(model_id=key[1], task_type=task_type)
         with self._lock:
-            self._stubs[key] = (stub, now)
+            entry = self._stubs.get(key)
+            if entry is not None and entry[1] == project_type:
+                self._stubs.move_to_end(key)
+                return entry[0]
+        stub = StubModel(model_id=key[1], task_type=project_type)
+        with self._lock:
+            self._stubs[key] = (stub, project_type)
             self._stubs.move_to_end(key)
             while len(self._stubs) > MAX_STUBS:
                 self._stubs.popitem(last=False)
@@ -213,13 +252,16 @@ class ModelRegistry:
     def _load(self, api_key: str, workspace: str, project: str, version: int) -> Model:
         from winnow.models.onnx.model import load_onnx_model
 
-        info = self._source.model_info(api_key, project, version)
+        info = self._infos.get(
+            (workspace, project, version),
+            lambda: self._source.model_info(api_key, project, version),
+        )
         metadata = dict(info.metadata)
         # A multi-label project's classifier scores classes independently.
         if (
             info.task_type == "classification"
             and "multi_label" not in metadata
-            and self._source.project_type(api_key, project) == "multi-label-classification"
+            and self._project_type(api_key, workspace, project) == "multi-label-classification"
         ):
             metadata["multi_label"] = True
         path = self._cached_file(api_key, workspace, info)

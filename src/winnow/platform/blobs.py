@@ -1,10 +1,13 @@
 """Blob stores for image and model bytes, chosen by URL: local folder or S3-compatible.
 
-    BlobStore           protocol: put / get / delete / exists / close
+    BlobStore           protocol: put / get / delete / exists / scan / close
     ├── LocalBlobStore  file:///path — write a temp file, then os.replace (never a torn file)
     └── S3BlobStore     s3://bucket/prefix — boto3, endpoint and region from Settings
 
 Keys are relative paths made of ``[A-Za-z0-9._/-]`` (the store builds them, never users).
+``scan`` lists what a store holds with its age, temp files of interrupted
+local writes (``.tmp-*``, left by a crash) included, for the orphan sweep
+(``winnow.platform.sweep``).
 """
 
 from __future__ import annotations
@@ -12,6 +15,8 @@ from __future__ import annotations
 import os
 import re
 import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlparse
@@ -20,6 +25,16 @@ from winnow.errors import ConfigurationError, NotFoundError
 from winnow.settings import Settings
 
 _KEY = re.compile(r"^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*$")
+TEMP_PREFIX = ".tmp-"
+
+
+@dataclass(slots=True, frozen=True)
+class StoredBlob:
+    """One entry of :meth:`BlobStore.scan`: its key, last write (epoch seconds), temp or not."""
+
+    key: str
+    modified: float
+    temp: bool = False
 
 
 def _check_key(key: str) -> str:
@@ -47,6 +62,10 @@ class BlobStore(Protocol):
         """Whether ``key`` holds bytes."""
         ...
 
+    def scan(self) -> Iterator[StoredBlob]:
+        """Every blob (and leftover temp file) in the store, in no particular order."""
+        ...
+
     def close(self) -> None:
         """Release clients."""
         ...
@@ -66,7 +85,7 @@ class LocalBlobStore:
         """Store ``data`` under ``key`` (temp file in the same folder, fsync, rename)."""
         path = self._path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=TEMP_PREFIX)
         try:
             with os.fdopen(fd, "wb") as handle:
                 handle.write(data)
@@ -91,6 +110,18 @@ class LocalBlobStore:
     def exists(self, key: str) -> bool:
         """Whether the file exists."""
         return self._path(key).is_file()
+
+    def scan(self) -> Iterator[StoredBlob]:
+        """Every file under the root; ``temp`` for ``.tmp-*`` files of unfinished writes."""
+        for folder, _dirs, files in os.walk(self.root):
+            for name in files:
+                path = Path(folder) / name
+                try:
+                    modified = path.stat().st_mtime
+                except FileNotFoundError:  # replaced or deleted meanwhile
+                    continue
+                key = path.relative_to(self.root).as_posix()
+                yield StoredBlob(key, modified, temp=name.startswith(TEMP_PREFIX))
 
     def close(self) -> None:
         """Nothing to release."""
@@ -151,6 +182,15 @@ class S3BlobStore:
                 return False
             raise
         return True
+
+    def scan(self) -> Iterator[StoredBlob]:
+        """Every object under the prefix (S3 writes are single PUTs: no temp objects)."""
+        paginator = self.client.get_paginator("list_objects_v2")
+        prefix = f"{self.prefix}/" if self.prefix else ""
+        for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
+            for item in page.get("Contents", []):
+                key = str(item["Key"])[len(prefix) :]
+                yield StoredBlob(key, item["LastModified"].timestamp())
 
     def close(self) -> None:
         """Close the HTTP connections of the client."""

@@ -3,12 +3,15 @@
 ``install_error_handlers(app)`` maps :class:`winnow.errors.WinnowError` to its
 status and JSON body, request validation failures to 400 naming the field,
 and anything else to a logged 500 with a generic message (no internals leak).
-Both the platform and the inference server install it.
+Both the platform and the inference server install it. Errors of status 5xx
+are logged once per minute per error type (an outage would otherwise log one
+line per request); ``/metrics`` counts every answer by status.
 """
 
 from __future__ import annotations
 
 import logging
+from functools import partial
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -17,6 +20,9 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from winnow.errors import WinnowError
+from winnow.stale import FailureLog
+
+ERROR_LOG_SECONDS = 60.0
 
 log = logging.getLogger("winnow.http")
 
@@ -31,10 +37,22 @@ def validation_message(errors: list[Any]) -> str:
     return "; ".join(parts) or "invalid request"
 
 
-async def _winnow_error(_request: Request, exc: Exception) -> JSONResponse:
+class _ServerErrorLog(FailureLog):
+    """Logs 5xx answers at ERROR, once per interval per error type."""
+
+    def log(self, exc: WinnowError) -> None:
+        cause = type(exc).__name__
+        due, suppressed = self.due(cause)
+        if due:
+            log.error(
+                "%s: %s (%d more in the last %.0f s)", cause, exc.message, suppressed, self.interval
+            )
+
+
+async def _winnow_error(errors: _ServerErrorLog, _request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, WinnowError)
     if exc.status >= 500:
-        log.error("%s: %s", type(exc).__name__, exc.message)
+        errors.log(exc)
     return JSONResponse(status_code=exc.status, content=exc.to_json())
 
 
@@ -60,7 +78,9 @@ async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
 
 def install_error_handlers(app: FastAPI) -> None:
     """Install the handlers on ``app`` (call once, before serving)."""
-    app.add_exception_handler(WinnowError, _winnow_error)
+    app.add_exception_handler(
+        WinnowError, partial(_winnow_error, _ServerErrorLog(interval=ERROR_LOG_SECONDS))
+    )
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(Exception, _unexpected_error)

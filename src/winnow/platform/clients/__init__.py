@@ -32,6 +32,7 @@ from winnow.platform.clients.delivery import (
 )
 from winnow.platform.clients.models import HTTPModelSource, InProcessModelSource
 from winnow.settings import PlatformProtocol, Settings
+from winnow.stale import FailureLog, PlatformHealth
 
 if TYPE_CHECKING:
     from winnow.platform.service import Platform
@@ -85,18 +86,42 @@ def build_platform_client(settings: Settings, platform: Platform | None = None) 
     return NativeHTTPPlatformClient(_platform_url(settings))
 
 
-def build_config_source(settings: Settings, platform: Platform | None = None) -> CachedConfigSource:
-    """The configuration source the settings call for, cached ``config_cache_seconds``."""
+def lookup_timeout(settings: Settings) -> httpx.Timeout:
+    """The short connect/read timeouts of a node's platform lookups."""
+    return httpx.Timeout(settings.platform_read_timeout, connect=settings.platform_connect_timeout)
+
+
+def build_config_source(
+    settings: Settings,
+    platform: Platform | None = None,
+    *,
+    health: PlatformHealth | None = None,
+    failures: FailureLog | None = None,
+) -> CachedConfigSource:
+    """The configuration source the settings call for, cached ``config_cache_seconds``.
+
+    Stale answers are served up to ``platform_config_stale_seconds`` while the
+    platform is unreachable; ``health`` and ``failures`` are shared with the
+    node's other lookups.
+    """
     inner: ConfigSource
     if settings.platform_url is None:
         if platform is None:
             raise _no_platform()
         inner = InProcessConfigSource(platform)
     elif settings.platform_protocol == PlatformProtocol.REFERENCE:
-        inner = ReferenceHTTPConfigSource(_platform_url(settings))
+        inner = ReferenceHTTPConfigSource(_platform_url(settings), timeout=lookup_timeout(settings))
     else:
-        inner = NativeHTTPConfigSource(_platform_url(settings))
-    return CachedConfigSource(inner, settings.config_cache_seconds)
+        inner = NativeHTTPConfigSource(_platform_url(settings), timeout=lookup_timeout(settings))
+    return CachedConfigSource(
+        inner,
+        settings.config_cache_seconds,
+        stale_seconds=settings.platform_config_stale_seconds,
+        health=health,
+        failures=failures,
+        retry_seconds=settings.platform_retry_seconds,
+        refresh_wait=settings.platform_refresh_wait_seconds,
+    )
 
 
 def build_model_source(settings: Settings, platform: Platform | None = None) -> ModelSource:
@@ -105,4 +130,4 @@ def build_model_source(settings: Settings, platform: Platform | None = None) -> 
         if platform is None:
             raise _no_platform()
         return InProcessModelSource(platform)
-    return HTTPModelSource(_platform_url(settings))
+    return HTTPModelSource(_platform_url(settings), timeout=lookup_timeout(settings))

@@ -4,7 +4,10 @@
 (``GET /v1/projects/{p}/al-config`` with ETag revalidation),
 ``ReferenceHTTPConfigSource`` (the reference's three calls) and
 ``CachedConfigSource`` in front of any of them, keyed by (api key, project)
-so one tenant's key never sees another's cached configuration.
+so one tenant's key never sees another's cached configuration, and serving
+the last configuration the platform gave while it cannot be reached
+(:class:`~winnow.stale.StaleCache`), so collection goes on into the outbox
+through an outage.
 """
 
 from __future__ import annotations
@@ -20,7 +23,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from winnow.activelearning.config import validate_config
 from winnow.activelearning.platform_client import ConfigSource, ProjectConfig
 from winnow.errors import ServiceUnavailableError
-from winnow.platform.clients.http import HTTPClientBase, get_json, lookup_error, query, segment
+from winnow.platform.clients.http import HTTPClientBase, get, get_json, lookup_error, query, segment
+from winnow.stale import FailureLog, PlatformHealth, StaleCache
 
 if TYPE_CHECKING:
     from winnow.platform.service import Platform
@@ -74,7 +78,7 @@ class NativeHTTPConfigSource(HTTPClientBase):
         self,
         base_url: str,
         *,
-        timeout: float | None = None,
+        timeout: float | httpx.Timeout | None = None,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         super().__init__(base_url, timeout=timeout, transport=transport)
@@ -88,12 +92,12 @@ class NativeHTTPConfigSource(HTTPClientBase):
             seen = self._seen.get((api_key, project))
         if seen is not None:
             headers["If-None-Match"] = seen[0]
-        try:
-            response = self.client.get(
-                f"/v1/projects/{segment(project)}/al-config", headers=headers
-            )
-        except httpx.HTTPError as exc:
-            raise ServiceUnavailableError(f"configuration: platform unreachable ({exc})") from None
+        response = get(
+            self.client,
+            f"/v1/projects/{segment(project)}/al-config",
+            "configuration",
+            headers=headers,
+        )
         if response.status_code == 304 and seen is not None:
             return seen[1]
         if response.status_code >= 400:
@@ -137,7 +141,10 @@ class ReferenceHTTPConfigSource(HTTPClientBase):
 class CachedConfigSource:
     """Caches another source's answers for ``ttl_seconds`` per (api key, project).
 
-    Errors are not cached: the next call asks again.
+    Errors are not cached: the next call asks again. While the inner source
+    is unavailable (``ServiceUnavailableError``), the last answer is served
+    for up to ``stale_seconds`` after it was given (``None``: no bound), and
+    refreshed in the background (see :class:`~winnow.stale.StaleCache`).
     """
 
     def __init__(
@@ -145,33 +152,38 @@ class CachedConfigSource:
         inner: ConfigSource,
         ttl_seconds: float,
         clock: Callable[[], float] = time.monotonic,
+        *,
+        stale_seconds: float | None = None,
+        health: PlatformHealth | None = None,
+        failures: FailureLog | None = None,
+        retry_seconds: float = 1.0,
+        refresh_wait: float = 0.2,
     ) -> None:
         self.inner = inner
         self.ttl_seconds = ttl_seconds
         self.clock = clock
-        self._entries: dict[tuple[str, str], tuple[float, ProjectConfig]] = {}
-        self._lock = threading.Lock()
+        self._cache: StaleCache[tuple[str, str], ProjectConfig] = StaleCache(
+            "configuration",
+            ttl=ttl_seconds,
+            stale_seconds=stale_seconds,
+            health=health,
+            failures=failures,
+            retry_seconds=retry_seconds,
+            refresh_wait=refresh_wait,
+            clock=clock,
+        )
 
     def get(self, api_key: str, project: str) -> ProjectConfig:
-        """The cached configuration while fresh, else the inner source's answer."""
-        key = (api_key, project)
-        now = self.clock()
-        with self._lock:
-            entry = self._entries.get(key)
-        if entry is not None and entry[0] > now:
-            return entry[1]
-        value = self.inner.get(api_key, project)
-        with self._lock:
-            self._entries[key] = (now + self.ttl_seconds, value)
-        return value
+        """The cached configuration while fresh, else the inner source's (or the stale) answer."""
+        return self._cache.get((api_key, project), lambda: self.inner.get(api_key, project))
 
     def close(self) -> None:
-        """Close the inner source when it has connections."""
+        """Stop background refreshes; close the inner source when it has connections."""
+        self._cache.close()
         close = getattr(self.inner, "close", None)
         if close is not None:
             close()
 
     def invalidate(self) -> None:
         """Forget every cached entry."""
-        with self._lock:
-            self._entries.clear()
+        self._cache.clear()

@@ -1,4 +1,4 @@
-"""Shared HTTP plumbing of the platform clients: error mapping and URL quoting."""
+"""Shared HTTP plumbing of the platform clients: timeouts, one retry, error mapping, quoting."""
 
 from __future__ import annotations
 
@@ -19,7 +19,8 @@ from winnow.errors import (
 class HTTPClientBase:
     """Holds one ``httpx.Client`` on a remote platform's base URL; ``close()`` releases it.
 
-    ``timeout`` defaults to the class's ``TIMEOUT``; ``transport`` lets tests
+    ``timeout`` (seconds, or an ``httpx.Timeout`` with separate connect and
+    read limits) defaults to the class's ``TIMEOUT``; ``transport`` lets tests
     put an in-process ASGI app behind the client.
     """
 
@@ -29,7 +30,7 @@ class HTTPClientBase:
         self,
         base_url: str,
         *,
-        timeout: float | None = None,
+        timeout: float | httpx.Timeout | None = None,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         self.client = httpx.Client(
@@ -84,12 +85,30 @@ def lookup_error(response: httpx.Response, what: str) -> WinnowError:
     )
 
 
-def get_json(client: httpx.Client, url: str, what: str, **kwargs: Any) -> Any:
-    """GET ``url`` and parse JSON; lookup errors mapped, network errors -> 503."""
+# A keep-alive connection the platform closed (restart, idle timeout) fails on
+# first use with one of these; the request never reached the platform's
+# handler, so asking once more on a fresh connection is safe.
+_STALE_CONNECTION = (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)
+
+
+def get(client: httpx.Client, url: str, what: str, **kwargs: Any) -> httpx.Response:
+    """GET ``url``, retried once on a reset or closed connection; network errors -> 503.
+
+    The 503 says the platform is unreachable and names ``what`` was asked.
+    """
     try:
-        response = client.get(url, **kwargs)
+        try:
+            return client.get(url, **kwargs)
+        except _STALE_CONNECTION:
+            return client.get(url, **kwargs)
     except httpx.HTTPError as exc:
-        raise ServiceUnavailableError(f"{what}: platform unreachable ({exc})") from None
+        reason = str(exc) or type(exc).__name__
+        raise ServiceUnavailableError(f"{what}: platform unreachable ({reason})") from None
+
+
+def get_json(client: httpx.Client, url: str, what: str, **kwargs: Any) -> Any:
+    """GET ``url`` (see :func:`get`) and parse JSON; lookup errors mapped, network errors -> 503."""
+    response = get(client, url, what, **kwargs)
     if response.status_code >= 400:
         raise lookup_error(response, what)
     try:

@@ -10,14 +10,20 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from winnow.errors import ServiceUnavailableError
 from winnow.models.source import ModelInfo
-from winnow.platform.clients.http import HTTPClientBase, get_json, lookup_error, query, segment
+from winnow.platform.clients.http import (
+    HTTPClientBase,
+    get,
+    get_json,
+    lookup_error,
+    query,
+    segment,
+)
 
 if TYPE_CHECKING:
     from winnow.platform.service import Platform
 
-MODEL_TIMEOUT = 120.0
+MODEL_TIMEOUT = 120.0  # read timeout of a model file download (files can be large)
 
 
 def _info(body: dict[str, Any]) -> ModelInfo:
@@ -64,9 +70,12 @@ class InProcessModelSource:
 
 
 class HTTPModelSource(HTTPClientBase):
-    """Projects and model files from a remote platform over HTTP."""
+    """Projects and model files from a remote platform over HTTP.
 
-    TIMEOUT = MODEL_TIMEOUT
+    Lookups use the client's timeout (short: a request waits on them); a
+    model file download keeps the connect timeout but may read for
+    ``MODEL_TIMEOUT`` seconds.
+    """
 
     def _auth(self, api_key: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {api_key}"}
@@ -100,12 +109,14 @@ class HTTPModelSource(HTTPClientBase):
 
     def model_file(self, api_key: str, project: str, version: int) -> bytes:
         """``GET /v1/models/{project}/{version}/file``."""
-        try:
-            response = self.client.get(
-                f"/v1/models/{segment(project)}/{version}/file", headers=self._auth(api_key)
-            )
-        except httpx.HTTPError as exc:
-            raise ServiceUnavailableError(f"model file: platform unreachable ({exc})") from None
+        timeout = self.client.timeout
+        response = get(
+            self.client,
+            f"/v1/models/{segment(project)}/{version}/file",
+            "model file",
+            headers=self._auth(api_key),
+            timeout=httpx.Timeout(MODEL_TIMEOUT, connect=timeout.connect),
+        )
         if response.status_code >= 400:
             raise lookup_error(response, f"model {project}/{version}")
         return response.content
