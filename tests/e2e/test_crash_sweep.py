@@ -26,9 +26,8 @@ import httpx
 import pytest
 
 from tests.e2e.servers import Server, winnow_serve
+from tests.factories import make_jpeg
 from tests.live_server import free_port
-from tests.platform.conftest import make_jpeg
-from tests.platform.test_blobs import moto_url  # noqa: F401  (fixture)
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
 

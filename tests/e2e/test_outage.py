@@ -209,7 +209,7 @@ def test_a_node_keeps_serving_and_collecting_through_a_platform_outage(
     non_200 = [r for r in results if r[2] != 200]
     before = [r[1] for r in results if started + 2 <= r[0] < fault_at]
     during = [r[1] for r in results if fault_at <= r[0] < recovered_at]
-    figures = {
+    figures: dict[str, Any] = {
         "fault": fault,
         "requests": len(results),
         "non_200": len(non_200),

@@ -8,11 +8,13 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import NoReturn
 
 import httpx
 import pytest
 
 from tests.live_server import free_port
+from tests.models.sources import MemorySource
 from winnow.errors import ServiceUnavailableError, UnauthorizedError
 from winnow.metrics import Metrics
 from winnow.models.registry import ModelRegistry
@@ -238,7 +240,7 @@ def test_collection_keeps_its_configuration_while_the_platform_is_down() -> None
         config=validate_config({"enabled": False}),
         version=3,
     )
-    state = {"error": None}
+    state: dict[str, Exception | None] = {"error": None}
 
     class Inner:
         def get(self, api_key: str, project: str) -> ProjectConfig:
@@ -289,8 +291,6 @@ def test_a_caller_with_an_earlier_answer_waits_at_most_the_refresh_wait() -> Non
 
 
 def test_a_model_evicted_during_an_outage_reloads_from_the_file_cache(tmp_path: Path) -> None:
-    from tests.models.test_registry import MemorySource
-
     source = MemorySource()
     source.add("ws-a", "cars", 1, ("car",))
     source.add("ws-a", "cars", 2, ("car",))
@@ -298,10 +298,10 @@ def test_a_model_evicted_during_an_outage_reloads_from_the_file_cache(tmp_path: 
     first = registry.get("key-a", "cars/1")
     registry.get("key-a", "cars/2")  # evicts cars/1 (max_loaded=1)
 
-    def down(*_args: object) -> object:
+    def down(*_args: object) -> NoReturn:
         raise ServiceUnavailableError("platform unreachable (x)")
 
-    source.model_info = down  # type: ignore[method-assign]
-    source.model_file = down  # type: ignore[method-assign]
+    source.model_info = down  # type: ignore[method-assign,assignment]
+    source.model_file = down  # type: ignore[method-assign,assignment]
     again = registry.get("key-a", "cars/1")
     assert again is not first and again.model_id == "cars/1"

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.platform.conftest import API_KEY, make_jpeg
-from tests.platform.helpers import datapoint, new_project
-from tests.platform.test_blobs import moto_url, s3_settings  # noqa: F401  (fixtures)
+from tests.factories import KEY as API_KEY
+from tests.factories import make_datapoint_input as datapoint
+from tests.factories import make_jpeg, new_project
 from winnow.platform.blobs import LocalBlobStore
 from winnow.platform.service import Platform
 from winnow.platform.sweep import sweep_orphans
@@ -29,7 +29,7 @@ def platform(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Platfor
         s3: Settings = request.getfixturevalue("s3_settings")
         settings = s3.model_copy(update={"api_key": API_KEY})
     opened = Platform.open(settings)
-    new_project(opened, opened.workspace(API_KEY), "cars")
+    new_project(opened, "cars")
     yield opened
     opened.close()
 
