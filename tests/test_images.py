@@ -251,3 +251,77 @@ def test_unknown_formats_say_so_without_internals(data: bytes) -> None:
     with pytest.raises(InvalidImageError, match="unknown or unsupported image format") as info:
         decode_image(data, max_pixels=BIG)
     assert "BytesIO" not in info.value.message
+
+
+# ----------------------------------------------------------------------------- formats
+
+
+@pytest.mark.parametrize("fmt", ["SPIDER", "DDS", "QOI", "TGA", "PPM", "JPEG2000", "ICO", "EPS"])
+def test_formats_outside_the_whitelist_are_refused_by_name(fmt: str) -> None:
+    image = Image.fromarray(gradient(24, 32))
+    data = pil_bytes(image.convert("F") if fmt == "SPIDER" else image, fmt)
+    with pytest.raises(InvalidImageError, match=f"unsupported image format '{fmt}'; send JPEG"):
+        decode_image(data, max_pixels=BIG)
+    # Truncated ones too (issue 10's QOI): refused before any decoder, named when Pillow can.
+    with pytest.raises(InvalidImageError, match="send JPEG, PNG, WebP, BMP, TIFF or GIF") as info:
+        decode_image(data[: len(data) // 2], max_pixels=BIG)
+    assert info.value.status == 400
+
+
+def _png_chunks(data: bytes) -> list[tuple[int, int, bytes]]:
+    out, pos = [], 8
+    while pos < len(data):
+        length, kind = struct.unpack_from(">I4s", data, pos)
+        out.append((pos, length, kind))
+        pos += 12 + length
+    return out
+
+
+@pytest.mark.parametrize("declared", [0xFFFFFFFF, 0x80000000, "one-more"])
+def test_png_chunk_lengths_over_the_data_are_refused_before_decoding(
+    declared: int | str,
+) -> None:
+    data = bytearray(pil_bytes(Image.fromarray(gradient(24, 32)), "PNG"))
+    pos, length, _kind = next(c for c in _png_chunks(bytes(data)) if c[2] == b"IDAT")
+    value = length + len(data) if declared == "one-more" else declared
+    struct.pack_into(">I", data, pos, value)
+    with pytest.raises(InvalidImageError, match=f"PNG chunk 'IDAT' declares {value} bytes"):
+        decode_image(bytes(data), max_pixels=BIG)
+
+
+def test_truncated_png_and_webp_are_refused_by_their_declared_lengths() -> None:
+    png = pil_bytes(Image.fromarray(gradient()), "PNG")
+    with pytest.raises(InvalidImageError, match="PNG chunk 'IDAT' declares"):
+        decode_image(png[: len(png) - 40], max_pixels=BIG)
+    webp = pil_bytes(Image.fromarray(gradient()), "WEBP", lossless=True)
+    with pytest.raises(InvalidImageError, match=f"WebP declares {len(webp)} bytes"):
+        decode_image(webp[:-10], max_pixels=BIG)
+    # Bytes after IEND are ignored, as every decoder does.
+    assert decode_image(png + b"trailing", max_pixels=BIG).shape == (48, 64, 3)
+
+
+def test_byte_cap_is_checked_before_decoding() -> None:
+    from winnow.errors import PayloadTooLargeError
+
+    data = pil_bytes(Image.fromarray(gradient()), "PNG")
+    assert decode_image(data, max_pixels=BIG, max_bytes=len(data)).shape == (48, 64, 3)
+    with pytest.raises(PayloadTooLargeError, match=f"{len(data)} bytes, over the limit of 100"):
+        decode_image(data, max_pixels=BIG, max_bytes=100)
+
+
+@pytest.mark.parametrize(
+    ("fmt", "mime"),
+    [
+        ("JPEG", "image/jpeg"),
+        ("PNG", "image/png"),
+        ("WEBP", "image/webp"),
+        ("BMP", "image/bmp"),
+        ("TIFF", "image/tiff"),
+        ("GIF", "image/gif"),
+        ("QOI", "application/octet-stream"),
+    ],
+)
+def test_mime_type_by_magic_bytes(fmt: str, mime: str) -> None:
+    from winnow.image_formats import mime_type
+
+    assert mime_type(pil_bytes(Image.fromarray(gradient()), fmt)) == mime

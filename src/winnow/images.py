@@ -1,11 +1,14 @@
 """Decode, orient, resize, encode and hash images: pure functions.
 
 Every array is numpy ``uint8`` of shape ``(height, width, 3)`` in RGB order.
-JPEG goes through simplejpeg (libjpeg-turbo; its header is read first so the
-pixel cap is checked before any pixel is decoded); every other format goes
-through OpenCV, with Pillow reading only the header first for the same check.
-Bad input raises :class:`winnow.errors.InvalidImageError` with a message that
-says what is wrong.
+Only the formats of :data:`winnow.image_formats.ACCEPTED` are decoded (told
+from magic bytes; others are refused by name). JPEG goes through simplejpeg
+(libjpeg-turbo; its header is read first so the pixel cap is checked before
+any pixel is decoded); every other format goes through OpenCV, after its
+declared lengths are checked against the data and Pillow has read only the
+header for the same pixel cap. Bad input raises
+:class:`winnow.errors.InvalidImageError` (400) with a message that says what
+is wrong; no decoder exception escapes as anything else.
 """
 
 from __future__ import annotations
@@ -23,7 +26,8 @@ import numpy.typing as npt
 import simplejpeg
 from PIL import Image, UnidentifiedImageError
 
-from winnow.errors import InvalidImageError
+from winnow.errors import InvalidImageError, PayloadTooLargeError
+from winnow.image_formats import PILLOW_NAMES, accepted_format, check_lengths
 
 _DATA_URL = re.compile(r"^data:[^,]*?;base64,", re.IGNORECASE)
 _WHITESPACE = re.compile(r"\s+")
@@ -117,7 +121,7 @@ def _decode_jpeg(data: bytes, max_pixels: int, auto_orient: bool) -> ImageArray 
     _check_pixels(width, height, max_pixels)
     try:
         image = simplejpeg.decode_jpeg(data, colorspace="RGB")
-    except ValueError:
+    except Exception:  # ValueError for what libjpeg-turbo refuses; OpenCV/Pillow get a go
         return None
     if auto_orient:
         orientation = _jpeg_orientation(data)
@@ -126,13 +130,14 @@ def _decode_jpeg(data: bytes, max_pixels: int, auto_orient: bool) -> ImageArray 
     return np.asarray(image, dtype=np.uint8)
 
 
-def _header_size(data: bytes, max_pixels: int) -> tuple[int, int]:
-    """Width and height from the header (Pillow lazy open); no pixels are decoded."""
+def _header_size(data: bytes, fmt: str, max_pixels: int) -> tuple[int, int]:
+    """Width and height from the header (Pillow lazy open of ``fmt`` only); no pixels decoded."""
     try:
         with warnings.catch_warnings():
-            # Our own cap applies, not Pillow's decompression-bomb default.
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data)) as img:
+            # Our own cap applies, not Pillow's decompression-bomb default; and a hostile
+            # file's corrupt EXIF or tags must not flood the log with warnings.
+            warnings.simplefilter("ignore")
+            with Image.open(io.BytesIO(data), formats=[PILLOW_NAMES[fmt]]) as img:
                 return img.size
     except Image.DecompressionBombError as exc:
         # Pillow refuses sizes over twice its own default before we can see them.
@@ -143,44 +148,55 @@ def _header_size(data: bytes, max_pixels: int) -> tuple[int, int]:
         ) from None
     except UnidentifiedImageError:
         # Pillow's own message names a BytesIO object, which tells a client nothing.
-        raise InvalidImageError(
-            "not a decodable image (unknown or unsupported image format)"
-        ) from None
-    except (OSError, ValueError, SyntaxError) as exc:
+        raise InvalidImageError(f"not a decodable image (broken {fmt} header)") from None
+    except Exception as exc:  # any header parser failure is the client's broken file
         raise InvalidImageError(f"not a decodable image ({exc})") from None
 
 
-def _pillow_rgb(data: bytes, auto_orient: bool) -> ImageArray:
+def _pillow_rgb(data: bytes, fmt: str, auto_orient: bool) -> ImageArray:
     """Last resort for formats OpenCV lacks (e.g. GIF): the first frame via Pillow."""
     from PIL import ImageOps
 
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data)) as img:
+            warnings.simplefilter("ignore")
+            with Image.open(io.BytesIO(data), formats=[PILLOW_NAMES[fmt]]) as img:
                 img.seek(0)
                 frame = ImageOps.exif_transpose(img) if auto_orient else img
                 return np.asarray(frame.convert("RGB"), dtype=np.uint8)
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
+    except Exception as exc:  # a decoder failure is the client's broken file, never a 500
         raise InvalidImageError(f"not a decodable image ({exc})") from None
 
 
-def decode_image(data: bytes, *, max_pixels: int, auto_orient: bool = True) -> ImageArray:
+def decode_image(
+    data: bytes, *, max_pixels: int, auto_orient: bool = True, max_bytes: int | None = None
+) -> ImageArray:
     """Decode image bytes into an RGB ``uint8`` array of shape (height, width, 3).
 
-    JPEG (simplejpeg) and PNG, BMP, WebP, TIFF, GIF (first frame) and anything
-    else OpenCV reads. The size is read from the header and checked against
-    ``max_pixels`` before pixels are decoded. With ``auto_orient`` the EXIF
-    orientation is applied. Grayscale and alpha images come out as RGB.
-    Raises ``InvalidImageError`` for non-images and for images over the cap.
+    JPEG (simplejpeg), PNG, WebP, BMP, TIFF and GIF (first frame); any other
+    format is an ``InvalidImageError`` naming it. Before any pixel is
+    decoded: more than ``max_bytes`` bytes is a ``PayloadTooLargeError``
+    (413); declared lengths that the data does not hold (PNG chunks, WebP
+    RIFF size) and a header size over ``max_pixels`` are ``InvalidImageError``
+    (400). With ``auto_orient`` the EXIF orientation is applied. Grayscale and
+    alpha images come out as RGB. Every decoder failure is an
+    ``InvalidImageError`` whose message says what is wrong.
     """
     if not data:
         raise InvalidImageError("not a decodable image (no bytes)")
+    if max_bytes is not None and len(data) > max_bytes:
+        raise PayloadTooLargeError(
+            f"image is {len(data)} bytes, over the limit of {max_bytes} bytes"
+        )
     if data[:3] == _JPEG_MAGIC:
         image = _decode_jpeg(data, max_pixels, auto_orient)
         if image is not None:
             return image
-    width, height = _header_size(data, max_pixels)
+        fmt = "JPEG"
+    else:
+        fmt = accepted_format(data)
+        check_lengths(fmt, data)
+    width, height = _header_size(data, fmt, max_pixels)
     _check_pixels(width, height, max_pixels)
     flags = cv2.IMREAD_COLOR
     if not auto_orient:
@@ -188,10 +204,10 @@ def decode_image(data: bytes, *, max_pixels: int, auto_orient: bool = True) -> I
     buffer = np.frombuffer(data, dtype=np.uint8)
     try:
         bgr = cv2.imdecode(buffer, flags)
-    except cv2.error:
+    except Exception:  # cv2.error or a failed allocation: let Pillow try, it raises cleanly
         bgr = None
-    if bgr is None:  # formats OpenCV lacks
-        image = _pillow_rgb(data, auto_orient)
+    if bgr is None:  # formats OpenCV lacks, or files it cannot read
+        image = _pillow_rgb(data, fmt, auto_orient)
     else:
         image = np.asarray(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), dtype=np.uint8)
     if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:

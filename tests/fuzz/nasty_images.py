@@ -76,3 +76,22 @@ def exif_rotated_jpeg() -> bytes:
 def rgba_png() -> bytes:
     """A 40x30 PNG with alpha."""
     return _save(_rgb().convert("RGBA"), "PNG")
+
+
+def png_idat_length_bomb() -> bytes:
+    """A 2.4 KB 32x24 PNG whose IDAT length field says 0xFFFFFFFF (issue 10's 4 GB allocation)."""
+    valid = _save(_rgb(32, 24), "PNG")
+    out, pos = valid[:8], 8
+    while pos < len(valid):
+        (length,) = struct.unpack_from(">I", valid, pos)
+        kind, body = valid[pos + 4 : pos + 8], valid[pos + 8 : pos + 8 + length]
+        chunk = _png_chunk(kind, body)
+        out += struct.pack(">I", 0xFFFFFFFF) + chunk[4:] if kind == b"IDAT" else chunk
+        pos += 12 + length
+    return out
+
+
+def refused_format(name: str) -> bytes:
+    """A 32x24 image in a format Pillow writes but winnow refuses (SPIDER, DDS, QOI, ...)."""
+    image = _rgb(32, 24)
+    return _save(image.convert("F") if name == "SPIDER" else image, name)

@@ -14,7 +14,14 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from winnow.activelearning.config import validate_config
-from winnow.errors import BadRequestError, InvalidConfigError, NotFoundError
+from winnow.errors import (
+    BadRequestError,
+    InvalidConfigError,
+    InvalidImageError,
+    NotFoundError,
+    PayloadTooLargeError,
+    UnprocessableError,
+)
 from winnow.images import decode_image, encode_jpeg, resize_to_fit
 from winnow.platform import labeling, store
 from winnow.platform.export.routes import export_response, make_query, parse_format
@@ -47,9 +54,19 @@ def thumbnail_bytes(ctx: WebContext, image: Image) -> bytes:
         return blobs.get(key)
     except NotFoundError:
         pass
-    pixels = decode_image(
-        blobs.get(image.blob_key), max_pixels=ctx.platform.settings.max_image_pixels
-    )
+    settings = ctx.platform.settings
+    try:
+        pixels = decode_image(
+            blobs.get(image.blob_key),
+            max_pixels=settings.max_image_pixels,
+            max_bytes=settings.max_upload_bytes,
+        )
+    except (InvalidImageError, PayloadTooLargeError) as exc:
+        # The blob is decoded again here: one that is corrupt, or was stored before today's
+        # checks, is the same bounded refusal as at upload, never a 500.
+        raise UnprocessableError(
+            f"image {image.id} cannot be shown as a thumbnail: {exc.message}"
+        ) from None
     data = encode_jpeg(resize_to_fit(pixels, THUMB_SIZE), THUMB_QUALITY)
     blobs.put(key, data)
     return data

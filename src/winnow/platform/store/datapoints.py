@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 
 from winnow.activelearning.datapoint import DatapointMetadata
 from winnow.errors import BadRequestError, BatchFullError, PayloadTooLargeError
+from winnow.image_formats import mime_type
 from winnow.images import decode_image, jpeg_size, sha256_hex
 from winnow.platform.schema import Batch, Image, ImageTag, Project
 from winnow.platform.store.annotations import add_annotation, check_prediction
@@ -82,17 +83,7 @@ def check_image(
 
 
 def _content_type(data: bytes) -> str:
-    if data[:3] == b"\xff\xd8\xff":
-        return "image/jpeg"
-    if data[:8] == b"\x89PNG\r\n\x1a\n":
-        return "image/png"
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return "image/webp"
-    if data[:2] == b"BM":
-        return "image/bmp"
-    if data[:4] in {b"GIF8"}:
-        return "image/gif"
-    return "application/octet-stream"
+    return mime_type(data)
 
 
 def check_tags(tags: list[str] | tuple[str, ...], field: str = "tag") -> list[str]:
