@@ -2,7 +2,9 @@
 
 The host of the URL is resolved once; every resolved address must be public
 (not loopback, private, link-local, multicast, reserved, unspecified, shared
-or a cloud metadata address) unless the host is allow-listed or private
+or a cloud metadata address; an IPv6 form that embeds an IPv4 address,
+IPv4-mapped, IPv4-compatible, 6to4, Teredo or NAT64, is judged by the IPv4
+address it embeds) unless the host is allow-listed or private
 addresses are allowed by a setting. The connection then goes to the address
 that was checked (the URL's host only travels in the ``Host`` header and as
 TLS server name), so a second DNS answer cannot redirect the download
@@ -36,6 +38,13 @@ METADATA_ADDRESSES = frozenset(
         ipaddress.ip_address("100.100.100.200"),  # Alibaba Cloud
         ipaddress.ip_address("fd00:ec2::254"),  # AWS IPv6
     }
+)
+# IPv6 prefixes that carry an IPv4 address in their last 32 bits (RFC 6052 well-known
+# and RFC 8215 local-use NAT64; a /48 operator prefix may also place it lower, so the
+# local-use prefix counts as private below whatever it embeds).
+NAT64_PREFIXES = (
+    ipaddress.ip_network("64:ff9b::/96"),
+    ipaddress.ip_network("64:ff9b:1::/48"),
 )
 METADATA_HOSTS = frozenset({"metadata.google.internal", "metadata", "instance-data"})
 MAX_REDIRECTS = 5
@@ -75,10 +84,46 @@ def system_resolver(host: str, port: int) -> list[IPAddress]:
     return out
 
 
+def embedded_ipv4(address: ipaddress.IPv6Address) -> list[tuple[str, ipaddress.IPv4Address]]:
+    """(form, IPv4 address) for each IPv4 address ``address`` embeds; empty for plain IPv6.
+
+    Forms: IPv4-mapped ``::ffff:0:0/96``, 6to4 ``2002::/16``, Teredo
+    ``2001::/32`` (server and client), NAT64 ``64:ff9b::/96`` and
+    ``64:ff9b:1::/48``, IPv4-compatible ``::/96`` (but not ``::`` and ``::1``).
+    """
+    if address.ipv4_mapped is not None:
+        return [("an IPv4-mapped", address.ipv4_mapped)]
+    if address.sixtofour is not None:
+        return [("a 6to4", address.sixtofour)]
+    if address.teredo is not None:
+        server, client = address.teredo
+        return [("a Teredo", server), ("a Teredo", client)]
+    low = ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    if any(address in prefix for prefix in NAT64_PREFIXES):
+        return [("a NAT64", low)]
+    if int(address) >> 32 == 0 and int(address) > 1:
+        return [("an IPv4-compatible", low)]
+    return []
+
+
 def refusal_reason(address: IPAddress, *, allow_private: bool) -> str | None:
-    """Why ``address`` may not be fetched from, or None when it may."""
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
+    """Why ``address`` may not be fetched from, or None when it may.
+
+    An IPv6 address that embeds IPv4 addresses is refused when any of them
+    is, with a reason that names the form and the embedded address.
+    """
+    if isinstance(address, ipaddress.IPv6Address):
+        embedded = embedded_ipv4(address)
+        for form, ipv4 in embedded:
+            reason = refusal_reason(ipv4, allow_private=allow_private)
+            if reason is not None:
+                return f"{form} address embedding {ipv4}, {reason}"
+        if address in NAT64_PREFIXES[1] and not allow_private:
+            return "a local-use NAT64 address (64:ff9b:1::/48)"
+        if embedded and embedded[0][0] != "an IPv4-compatible":
+            # Mapped, 6to4, Teredo and NAT64 reach the public IPv4 address they embed;
+            # their own prefixes' reserved or private status says nothing more.
+            return None
     if address in METADATA_ADDRESSES:
         return "a cloud metadata address"
     if address.is_multicast:
