@@ -21,10 +21,11 @@ from enum import StrEnum
 from functools import cached_property
 from typing import Annotated, Any, Literal, TypeGuard
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic_core import PydanticCustomError
 
 from winnow.activelearning.limits.base import Window
+from winnow.activelearning.strategy_names import MAX_LENGTH, strategy_name_problem
 from winnow.errors import InvalidConfigError
 from winnow.settings import TAG_CHARS
 
@@ -43,6 +44,19 @@ Probability = Annotated[float, Field(strict=True, ge=0, le=1, allow_inf_nan=Fals
 Tag = Annotated[str, Field(strict=True, pattern=TAG_PATTERN)]
 ClassName = Annotated[str, Field(strict=True, min_length=1)]
 PositiveInt = Annotated[int, Field(strict=True, ge=1)]
+
+
+def _strategy_name(value: str) -> str:
+    # The platform checks the `strategy` of each datapoint with this same rule.
+    problem = strategy_name_problem(value)
+    if problem is not None:
+        raise PydanticCustomError("strategy_name", problem)
+    return value
+
+
+StrategyName = Annotated[
+    str, Field(strict=True, min_length=1, max_length=MAX_LENGTH), AfterValidator(_strategy_name)
+]
 _FROZEN = ConfigDict(extra="forbid", frozen=True)
 
 
@@ -67,7 +81,7 @@ class _Strategy(BaseModel):
     """Fields every strategy has."""
 
     model_config = _FROZEN
-    name: Annotated[str, Field(strict=True, min_length=1, max_length=128)]
+    name: StrategyName
     tags: tuple[Tag, ...] = ()
     limits: tuple[Limit, ...] = ()
 

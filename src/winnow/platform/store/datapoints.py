@@ -25,6 +25,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from winnow.activelearning.datapoint import DatapointMetadata
+from winnow.activelearning.strategy_names import strategy_name_problem
 from winnow.errors import BadRequestError, BatchFullError, PayloadTooLargeError
 from winnow.image_formats import mime_type
 from winnow.images import decode_image, jpeg_size, sha256_hex
@@ -122,6 +123,15 @@ def check_text(field: str, value: str | None, max_length: int = SHORT_TEXT) -> s
     return value
 
 
+def check_strategy(value: str | None, field: str = "strategy") -> str | None:
+    """A datapoint's ``strategy``: None, or a name by the configuration's own rule."""
+    if value is not None:
+        problem = strategy_name_problem(value)
+        if problem is not None:
+            raise BadRequestError(f"{field}: {problem}, got {repr(value)[:80]}")
+    return value
+
+
 CheckedMetadata = NewType("CheckedMetadata", DatapointMetadata)
 """Metadata that passed :func:`check_datapoint`: what :func:`register_datapoint` takes."""
 
@@ -131,7 +141,8 @@ def check_datapoint(meta: DatapointMetadata, project_type: str) -> CheckedMetada
 
     Raises BadRequestError naming the first bad field (prefixed by
     ``meta.where``, e.g. ``metadata.strategy``): the batch name, each tag,
-    every text ``column()`` field (its length, no control characters),
+    the strategy (the configuration's strategy-name rule), every text
+    ``column()`` field (its length, no control characters),
     ``extra`` (JSON values only) and the prediction against the project type.
     Returns the metadata as stored: tags in order without repeats, and no
     prediction for a stub (the stub model predicts nothing).
@@ -139,6 +150,8 @@ def check_datapoint(meta: DatapointMetadata, project_type: str) -> CheckedMetada
     where = meta.where
     check_batch_name(meta.batch_name, f"{where}batch")
     tags = check_tags(meta.tags, f"{where}tag")
+    # The strategy-name rule of the AL configuration, so every name it accepts is stored.
+    check_strategy(meta.strategy, f"{where}strategy")
     for f in fields(meta):
         max_length = f.metadata.get("max_length")
         if max_length is not None:

@@ -84,11 +84,11 @@ def list_images(
         raise BadRequestError(f"limit: must be between 1 and {MAX_PAGE}, got {limit}")
     if filters.status is not None and filters.status not in IMAGE_STATUSES:
         raise BadRequestError(f"status: must be one of {', '.join(IMAGE_STATUSES)}")
-    from winnow.platform.store.datapoints import check_text
+    from winnow.platform.store.datapoints import check_strategy, check_text
 
     check_text("batch", filters.batch, 256)
     check_text("tag", filters.tag, 64)
-    check_text("strategy", filters.strategy)
+    check_strategy(filters.strategy)
     after = parse_cursor(cursor)
     query = select(Image).where(Image.project_id == project.id, Image.id > after)
     if filters.batch is not None:
