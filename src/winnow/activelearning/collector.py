@@ -372,9 +372,13 @@ def _task_mismatch(project_type: str, prediction: Prediction) -> str | None:
     """Why ``prediction`` cannot be collected into a project of ``project_type``, or None."""
     if isinstance(prediction, StubPrediction):
         return None
-    is_classification_project = project_type == TaskType.CLASSIFICATION.value
+    # Single- and multi-label projects both take classification predictions.
+    is_classification_project = project_type in (
+        TaskType.CLASSIFICATION.value,
+        "multi-label-classification",
+    )
     if isinstance(prediction, ClassificationPrediction) and not is_classification_project:
         return f"a classification prediction does not fit a {project_type} project"
     if isinstance(prediction, DetectionPrediction) and is_classification_project:
-        return f"a {prediction.task_type.value} prediction does not fit a classification project"
+        return f"a {prediction.task_type.value} prediction does not fit a {project_type} project"
     return None
