@@ -4,12 +4,12 @@
 0xFFFFFFFF) to every image route and asks the web UI for a thumbnail of a
 stored blob replaced by it; ``python -m tests.fuzz.image_budget mutations``
 runs the structured mutation fuzz (hypothesis, seeded like the other fuzz
-tests) over the same routes. Each request is timed and the growth of the
-process's peak RSS (``ru_maxrss``, which sees OpenCV's and libpng's
-allocations, unlike tracemalloc) is taken around it, after a warm-up that
-decoded the seed files on every route. Prints one JSON line per
-request; exits non-zero when a request breaks its budget or is a 5xx.
-"""
+tests) over the same routes. Each request is timed (under 1 s for the bomb,
+2 s for a mutated file) and the growth of the process's peak RSS (under
+100 MB; ``ru_maxrss`` sees OpenCV's and libpng's allocations, unlike
+tracemalloc) is taken around it, after a warm-up that decoded the seed files
+on every route. Prints one JSON line per request; exits non-zero when a
+request breaks its budget or is a 5xx."""
 
 from __future__ import annotations
 
@@ -31,7 +31,10 @@ from tests.fuzz.test_nasty_inputs import ROUTES
 from tests.fuzz.world import KEY, build_app, seed
 from tests.server.asgi_client import ASGIClient
 
-SECONDS = 1.0  # per request
+BOMB_SECONDS = 1.0  # per request, issue 10's bound for the PNG bomb
+# Mutated files decode in well under 0.1 s; the slack is for a loaded, shared CI machine
+# (one request in 3000 took 0.8 s there with nothing to decode), the 18 s of a bomb is far off.
+MUTATION_SECONDS = 2.0
 EXTRA_MB = 100.0  # peak RSS growth per request
 
 
@@ -58,12 +61,12 @@ def measure(what: str, call: Callable[[], Any]) -> dict[str, Any]:
     return row
 
 
-def within_budget(row: dict[str, Any]) -> bool:
+def within_budget(row: dict[str, Any], seconds: float) -> bool:
     """A 2xx or a 4xx naming the problem, in time and memory."""
     status_ok = 200 <= row["status"] < 300 or (
         400 <= row["status"] < 500 and (row["message"] is None or row["message"].strip())
     )
-    return status_ok and row["seconds"] < SECONDS and row["extra_mb"] < EXTRA_MB
+    return status_ok and row["seconds"] < seconds and row["extra_mb"] < EXTRA_MB
 
 
 def warm_up(client: ASGIClient, names: list[str]) -> None:
@@ -105,14 +108,14 @@ def run(mode: str) -> int:
                 rows.append(measure("thumbnail", thumbnail_of(client, app, bomb)))
                 # The bomb must be refused, not merely survived.
                 refused = all(400 <= row["status"] < 500 for row in rows)
-                return 0 if refused and all(within_budget(row) for row in rows) else 1
+                return 0 if refused and all(within_budget(row, BOMB_SECONDS) for row in rows) else 1
 
             @FUZZ
             @given(case=image_mutations.mutated_images(), route=st.sampled_from(sorted(ROUTES)))
             def fuzz(case: tuple[str, bytes], route: str) -> None:
                 name, data = case
                 row = measure(f"{route} {name}", lambda: ROUTES[route](client, data))
-                assert within_budget(row), row
+                assert within_budget(row, MUTATION_SECONDS), row
 
             fuzz()
             return 0

@@ -66,10 +66,9 @@ def png_chunks(data: bytes) -> list[tuple[int, bytes]]:
     return out
 
 
-def _fix_crc(data: bytearray, offset: int) -> None:
-    length, kind = struct.unpack_from(">I4s", data, offset)
-    body = bytes(data[offset + 8 : offset + 8 + length])
-    struct.pack_into(">I", data, offset + 8 + length, zlib.crc32(kind + body) & 0xFFFFFFFF)
+def _fix_ihdr_crc(data: bytearray) -> None:
+    """Recompute the IHDR CRC (type at 12, 13 data bytes at 16, CRC at 29) after a size edit."""
+    struct.pack_into(">I", data, 29, zlib.crc32(bytes(data[12:29])) & 0xFFFFFFFF)
 
 
 def _tiff_fields(data: bytes) -> list[int]:
@@ -128,7 +127,11 @@ def mutated_images(draw: st.DrawFn) -> tuple[str, bytes]:
                 value = draw(st.one_of(st.sampled_from(INTERESTING_U32), st.integers(0, 2**32 - 1)))
                 struct.pack_into(">I", data, offset, value)
         elif kind == "dimension":
-            fields = [(o, f) for o, f in dimension_offsets(bytes(data)) if o + 4 <= len(data)]
+            fields = [
+                (o, f)
+                for o, f in dimension_offsets(bytes(data))
+                if o + struct.calcsize(f) <= len(data)
+            ]
             if fields:
                 offset, fmt = draw(st.sampled_from(fields), label="field")
                 size = struct.calcsize(fmt)
@@ -140,8 +143,10 @@ def mutated_images(draw: st.DrawFn) -> tuple[str, bytes]:
                 if fmt.endswith("i"):
                     value -= 2**31 if value > 2**31 - 1 else 0
                 struct.pack_into(fmt, data, offset, value)
-                if data[:4] == b"\x89PNG" and draw(st.booleans(), label="fix-crc"):
-                    _fix_crc(data, 8)
+                # IHDR is 8 + 13 bytes + CRC from offset 8; a truncated file may not hold it.
+                ihdr_whole = len(data) >= 33
+                if data[:4] == b"\x89PNG" and ihdr_whole and draw(st.booleans(), label="fix-crc"):
+                    _fix_ihdr_crc(data)
         elif kind == "truncate" and len(data) > 1:
             data = data[: draw(st.integers(1, len(data) - 1), label="cut")]
         else:
