@@ -22,6 +22,7 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 from PIL import Image
 
 from winnow.images import decode_image
@@ -29,7 +30,7 @@ from winnow.images import decode_image
 Decode = Callable[..., Any]
 
 
-def photo(width: int, height: int) -> np.ndarray:
+def photo(width: int, height: int) -> npt.NDArray[np.uint8]:
     """A textured frame (flat colour would flatter every codec)."""
     rng = np.random.default_rng(0)
     coarse = rng.integers(0, 255, (height // 8, width // 8, 3), dtype=np.uint8)

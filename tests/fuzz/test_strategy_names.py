@@ -18,8 +18,9 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
+from tests.factories import make_jpeg
 from tests.fuzz.harness import FUZZ
-from tests.fuzz.world import AL_CONFIG, AUTH, World, jpeg
+from tests.fuzz.world import AL_CONFIG, AUTH, World
 from tests.server.asgi_client import ASGIClient
 from winnow.activelearning.config import validate_config
 from winnow.activelearning.strategy_names import MAX_LENGTH, RULE, is_strategy_name
@@ -27,7 +28,7 @@ from winnow.errors import BadRequestError, InvalidConfigError
 from winnow.platform.service import DatapointInput
 
 Target = tuple[ASGIClient, World]
-IMAGE = jpeg(seed=99)
+IMAGE = make_jpeg(seed=99)
 
 REFUSED = ["a\nb", "a\u0000b", "a\tb", "a\x7fb", "a\x85b", "zero\u200bwidth", "a\u2028b", "\ud800"]
 REFUSED += ["", "x" * (MAX_LENGTH + 1), "rtl\u202eoverride", "nb\u00a0sp"]
@@ -111,7 +112,7 @@ def config_accepts(client: ASGIClient, name: str) -> bool:
     assert response.status_code in (200, 400), response.text
     if response.status_code == 400:
         assert "sampling_strategies[0].name: " in response.json()["message"], response.text
-    return response.status_code == 200
+    return bool(response.status_code == 200)
 
 
 names = st.one_of(

@@ -17,10 +17,10 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 
+from tests.apps import drain, make_project, project_images
+from tests.factories import AUTH, al_config, v1_body
 from tests.models.graphs import constant_model
 from tests.server.asgi_client import ASGIClient
-from tests.server.conftest import body
-from tests.server.test_app import AUTH, al_config, make_project, wait_images
 from winnow.app import create_app
 from winnow.settings import Settings
 
@@ -58,12 +58,13 @@ def test_multilabel_project_collects_stores_and_exports_its_classifiers_predicti
     )
     assert added.status_code == 201, added.text
 
-    response = client.post("/infer/classification", json=body("tags/1", confidence=0.5))
+    response = client.post("/infer/classification", json=v1_body("tags/1", confidence=0.5))
     assert response.status_code == 200, response.text
     answer = response.json()
     assert sorted(answer["predicted_classes"]) == ["cat", "dog"], answer
 
-    (image,) = wait_images(client, "tags", 1)
+    drain(client.app)
+    (image,) = project_images(client, "tags")
     assert image["model_id"] == "tags/1" and image["strategy"] == "rnd"
     details = client.get(f"/v1/images/{image['id']}", headers=AUTH)
     assert details.status_code == 200, details.text

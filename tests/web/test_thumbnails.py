@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
+from tests.factories import add_image, new_project
 from tests.fuzz import nasty_images
 from tests.server.asgi_client import ASGIClient
-from tests.web.helpers import add_image, create_project
 from winnow.platform.schema import Image
 from winnow.platform.service import Platform
 
@@ -25,7 +25,7 @@ def test_a_stored_blob_that_does_not_decode_is_a_422_naming_the_image(
     signed_in: tuple[ASGIClient, Platform], name: str
 ) -> None:
     client, platform = signed_in
-    create_project(platform, "cars")
+    new_project(platform, "cars")
     image_id = add_image(platform, "cars")
     with platform.db.read() as session:
         key = session.scalars(select(Image.blob_key).where(Image.id == image_id)).one()
