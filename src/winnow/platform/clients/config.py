@@ -170,7 +170,8 @@ class CachedConfigSource:
             failures=failures,
             retry_seconds=retry_seconds,
             refresh_wait=refresh_wait,
-            clock=clock,
+            # Read through the attribute, so a clock set later (tests move it) is the one used.
+            clock=lambda: self.clock(),
         )
 
     def get(self, api_key: str, project: str) -> ProjectConfig:
