@@ -1,0 +1,83 @@
+"""What evaluation compares: per image, the human truth and one model version's prediction.
+
+Pure data, no database: :mod:`winnow.evaluation.query` builds these from
+stored annotations, the tests build them from plain lists. Boxes are
+``(x1, y1, x2, y2)`` in pixels of the stored image; polygons (instance
+segmentation) are flat ``[x1, y1, x2, y2, ...]`` lists.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+from winnow.predictions import (
+    ClassificationPrediction,
+    DetectionPrediction,
+    PredictionFormatError,
+    prediction_from_json,
+)
+
+DETECTION_FAMILY = frozenset({"object-detection", "instance-segmentation", "keypoint-detection"})
+
+
+@dataclass(slots=True, frozen=True)
+class Box:
+    """One object: class, box, confidence (1.0 for a human box), optional polygon."""
+
+    class_name: str
+    xyxy: tuple[float, float, float, float]
+    confidence: float = 1.0
+    polygon: tuple[float, ...] | None = None
+
+
+@dataclass(slots=True)
+class DetectionSample:
+    """One image of a detection-family project: the human boxes and the model's boxes."""
+
+    image_id: int
+    width: int
+    height: int
+    truth: list[Box] = field(default_factory=list)
+    predicted: list[Box] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class ClassificationSample:
+    """One image of a classification project: the human classes and the predicted classes."""
+
+    image_id: int
+    truth: tuple[str, ...]
+    predicted: tuple[str, ...]
+
+
+def boxes_from_body(body: str, fmt: str, task: str) -> list[Box]:
+    """The boxes of a stored detection annotation body (prediction JSON).
+
+    Raises ``PredictionFormatError`` when the body is not detection JSON.
+    """
+    if fmt != "json":
+        raise PredictionFormatError("a detection annotation must be JSON")
+    prediction = prediction_from_json(json.loads(body), task)
+    if not isinstance(prediction, DetectionPrediction):
+        raise PredictionFormatError("not a detection prediction")
+    out = []
+    for d in prediction.detections:
+        polygon = None
+        if d.points:
+            polygon = tuple(v for point in d.points for v in point)
+        out.append(Box(d.class_name, d.xyxy(), d.confidence, polygon))
+    return out
+
+
+def classes_from_body(body: str, fmt: str) -> tuple[str, ...]:
+    """The classes of a stored classification annotation: text lines or prediction JSON.
+
+    Single-label JSON gives its top class; multi-label JSON its ``predicted_classes``.
+    """
+    if fmt == "txt":
+        return tuple(line.strip() for line in body.splitlines() if line.strip())
+    prediction = prediction_from_json(json.loads(body), "classification")
+    if not isinstance(prediction, ClassificationPrediction):
+        raise PredictionFormatError("not a classification prediction")
+    return tuple(prediction.predicted_classes)
