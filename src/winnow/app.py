@@ -250,6 +250,7 @@ def _build_inference_runtime(
 
 def mount_platform(app: FastAPI, platform: Platform) -> None:
     """The web UI (``/app``) and its static files, the export route, then the platform router."""
+    from winnow.evaluation.routes import router as evaluation_router
     from winnow.platform.export.routes import export_router
     from winnow.web.assets import mount_static
     from winnow.web.routes import web_router
@@ -257,6 +258,7 @@ def mount_platform(app: FastAPI, platform: Platform) -> None:
     app.include_router(web_router(platform))
     mount_static(app)
     app.include_router(export_router(platform))
+    app.include_router(evaluation_router)
     app.include_router(platform.router)
 
 

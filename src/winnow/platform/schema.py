@@ -198,3 +198,46 @@ class ModelVersion(Base):
     blob_key: Mapped[str] = mapped_column(String(256))
     metadata_json: Mapped[dict[str, Any]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class EvaluationPrediction(Base):
+    """A prediction of a model version made to evaluate it (``winnow eval --run``).
+
+    Kept apart from ``annotation`` on purpose: these are never pre-annotations
+    and never exported as labels. One per (model version, image); a new run
+    replaces it.
+    """
+
+    __tablename__ = "evaluation_prediction"
+    __table_args__ = (
+        UniqueConstraint("project_id", "model_id", "image_id"),
+        Index("ix_evaluation_prediction_image_id", "image_id"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("project.id", ondelete="CASCADE"))
+    image_id: Mapped[int] = mapped_column(ForeignKey("image.id", ondelete="CASCADE"))
+    model_id: Mapped[str] = mapped_column(String(128))
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+EVALUATION_JOB_STATUSES = ("queued", "running", "done", "failed")
+
+
+class EvaluationJob(Base):
+    """A background run of a model version over the labeled images of some batches."""
+
+    __tablename__ = "evaluation_job"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project_id: Mapped[int] = mapped_column(
+        ForeignKey("project.id", ondelete="CASCADE"), index=True
+    )
+    model_id: Mapped[str] = mapped_column(String(128))
+    batches: Mapped[list[Any]] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(16), default="queued")
+    done: Mapped[int] = mapped_column(Integer, default=0)
+    total: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)

@@ -1,0 +1,225 @@
+"""GET /evaluation, /evaluation/compare and /yield on stored predictions and human labels."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+
+from tests.platform.conftest import API_KEY, make_jpeg
+from tests.platform.helpers import new_project
+from tests.server.asgi_client import ASGIClient
+from winnow.evaluation.routes import router as evaluation_router
+from winnow.platform import store
+from winnow.platform.http_errors import install_error_handlers
+from winnow.platform.labeling import save_human_annotation
+from winnow.platform.schema import EvaluationPrediction, Image
+from winnow.platform.service import DatapointInput, Platform
+
+AUTH = {"Authorization": f"Bearer {API_KEY}"}
+
+
+def evaluation_app(platform: Platform) -> FastAPI:
+    app = FastAPI()
+    install_error_handlers(app)
+    app.state.platform = platform
+    app.include_router(evaluation_router)
+    app.include_router(platform.router)
+    return app
+
+
+@pytest.fixture
+def api(platform: Platform) -> Iterator[ASGIClient]:
+    with ASGIClient(evaluation_app(platform)) as test_client:
+        yield test_client
+
+
+def det(*boxes: tuple[str, float, float, float, float], conf: float = 0.9) -> dict[str, Any]:
+    """Prediction JSON of boxes given as (class, x1, y1, x2, y2)."""
+    return {
+        "image": {"width": 64, "height": 48},
+        "predictions": [
+            {
+                "x": (x1 + x2) / 2,
+                "y": (y1 + y2) / 2,
+                "width": x2 - x1,
+                "height": y2 - y1,
+                "confidence": conf,
+                "class": name,
+                "class_id": 0,
+            }
+            for name, x1, y1, x2, y2 in boxes
+        ],
+    }
+
+
+CAR = ("car", 5.0, 5.0, 25.0, 25.0)
+BUS = ("bus", 30.0, 10.0, 60.0, 40.0)
+
+
+def add_image(
+    platform: Platform,
+    seed: int,
+    prediction: dict[str, Any],
+    truth: dict[str, Any] | None,
+    *,
+    strategy: str = "rand",
+    batch: str = "b1",
+    model_id: str = "cars/1",
+    config_version: int = 1,
+) -> int:
+    workspace = platform.workspace(API_KEY)
+    result = platform.register(
+        workspace=workspace,
+        project="cars",
+        data=make_jpeg(seed=seed),
+        datapoint=DatapointInput(
+            batch_name=batch,
+            prediction=prediction,
+            strategy=strategy,
+            model_id=model_id,
+            config_version=config_version,
+            tags=("night",) if seed % 2 else (),
+        ),
+    )
+    if truth is not None:
+        with platform.db.write() as session:
+            project = store.get_project(session=session, workspace=workspace, name="cars")
+            image = session.get(Image, result.image.id)
+            assert image is not None
+            save_human_annotation(
+                session=session, image=image, project=project, body=json.dumps(truth), name="h.json"
+            )
+    return result.image.id
+
+
+@pytest.fixture
+def cars(platform: Platform) -> list[int]:
+    """Four labeled images (two rules) and one unlabeled: rule 'rand' right, 'hard' wrong."""
+    new_project(platform, platform.workspace(API_KEY), "cars")
+    return [
+        add_image(platform, 1, det(CAR), det(CAR)),
+        add_image(platform, 2, det(CAR, BUS), det(CAR, BUS)),
+        add_image(platform, 3, det(CAR), det(CAR, BUS), strategy="hard"),  # missed the bus
+        add_image(platform, 4, det(("bus", *CAR[1:])), det(CAR), strategy="hard", batch="b2"),
+        add_image(platform, 5, det(CAR), None),
+    ]
+
+
+def test_evaluation_reports_figures_of_the_labeled_images(api: ASGIClient, cars: list[int]) -> None:
+    response = api.get("/v1/projects/cars/evaluation", params={"model_id": "cars/1"}, headers=AUTH)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["images"] == 4
+    assert body["per_class"]["car"]["support"] == 4
+    assert body["per_class"]["bus"]["support"] == 2
+    assert body["per_class"]["car"]["recall"] == 0.75
+    assert body["per_class"]["bus"]["precision"] == 0.5
+    assert 0 < body["map"] < 1
+    labels = body["confusion"]["labels"]
+    assert labels == ["bus", "car", "background"]
+    # image 4: a car called a bus; image 3: a bus missed.
+    assert body["confusion"]["matrix"][labels.index("car")][labels.index("bus")] == 1
+    assert body["confusion"]["matrix"][labels.index("bus")][labels.index("background")] == 1
+    worst = {w["image_id"] for w in body["worst_images"]}
+    assert worst == {cars[2], cars[3]}
+
+
+def test_evaluation_slices_by_batch_strategy_tag_and_model(
+    api: ASGIClient, cars: list[int]
+) -> None:
+    def images(**params: Any) -> int:
+        response = api.get("/v1/projects/cars/evaluation", params=params, headers=AUTH)
+        assert response.status_code == 200, response.text
+        return int(response.json()["images"])
+
+    assert images(batch="b2") == 1
+    assert images(batch=["b1", "b2"]) == 4
+    assert images(strategy="rand") == 2
+    assert images(tag="night") == 2
+    assert images(model_id="cars/2") == 0
+    assert images(config_version=2) == 0
+    assert images(since="2000-01-01", until="2000-01-02") == 0
+    perfect = api.get("/v1/projects/cars/evaluation", params={"strategy": "rand"}, headers=AUTH)
+    assert perfect.json()["map50"] == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize(
+    ("params", "named"),
+    [
+        ({"batch": "nope"}, "batch"),
+        ({"since": "yesterday"}, "since"),
+        ({"config_version": "x"}, "config_version"),
+    ],
+)
+def test_bad_slices_get_a_400_naming_the_parameter(
+    api: ASGIClient, cars: list[int], params: dict[str, str], named: str
+) -> None:
+    response = api.get("/v1/projects/cars/evaluation", params=params, headers=AUTH)
+    assert response.status_code in (400, 422)
+    assert named in response.text
+
+
+def test_evaluation_needs_a_key_and_a_known_project(api: ASGIClient, cars: list[int]) -> None:
+    assert api.get("/v1/projects/cars/evaluation").status_code == 401
+    assert api.get("/v1/projects/nope/evaluation", headers=AUTH).status_code == 404
+
+
+def test_yield_says_which_rule_found_the_mistakes(api: ASGIClient, cars: list[int]) -> None:
+    response = api.get("/v1/projects/cars/yield", headers=AUTH)
+    assert response.status_code == 200, response.text
+    rules = {(r["strategy"], r["config_version"]): r for r in response.json()["rules"]}
+    assert rules["rand", 1] == {
+        "strategy": "rand",
+        "config_version": 1,
+        "stored": 3,
+        "labeled": 2,
+        "compared": 2,
+        "corrected": 0,
+        "corrected_share": 0.0,
+        "mean_corrections": 0.0,
+    }
+    assert rules["hard", 1]["corrected"] == 2
+    assert rules["hard", 1]["corrected_share"] == 1.0
+    assert rules["hard", 1]["mean_corrections"] == 1.0  # one added bus, one relabeled car
+    today = response.json()["days"]
+    assert sum(d["stored"] for d in today["strategies"]["rand"]) == 3
+
+
+def test_compare_puts_two_versions_side_by_side(
+    api: ASGIClient, platform: Platform, cars: list[int]
+) -> None:
+    # Version 2 predicts every labeled image exactly as the human did.
+    with platform.db.write() as session:
+        project = store.get_project(
+            session=session, workspace=platform.workspace(API_KEY), name="cars"
+        )
+        for image_id, truth in zip(
+            cars[:4], [det(CAR), det(CAR, BUS), det(CAR, BUS), det(CAR)], strict=True
+        ):
+            session.add(
+                EvaluationPrediction(
+                    project_id=project.id,
+                    image_id=image_id,
+                    model_id="cars/2",
+                    body=json.dumps(truth),
+                )
+            )
+    v2 = api.get("/v1/projects/cars/evaluation", params={"model_id": "cars/2"}, headers=AUTH).json()
+    assert v2["images"] == 4
+    assert v2["map"] == pytest.approx(1.0)
+    response = api.get(
+        "/v1/projects/cars/evaluation/compare", params={"a": "cars/1", "b": "cars/2"}, headers=AUTH
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["images"] == 4
+    assert body["b"]["map"] == pytest.approx(1.0)
+    assert body["difference"]["map"] == pytest.approx(1.0 - body["a"]["map"])
+    assert body["difference"]["per_class"]["bus"]["recall"] == pytest.approx(0.5)
+    # Evaluation predictions are never pre-annotations: the image's annotations are unchanged.
+    details = api.get(f"/v1/images/{cars[0]}", headers=AUTH).json()
+    assert {a["kind"] for a in details["annotations"]} == {"prediction", "human"}
