@@ -223,3 +223,95 @@ def test_compare_puts_two_versions_side_by_side(
     # Evaluation predictions are never pre-annotations: the image's annotations are unchanged.
     details = api.get(f"/v1/images/{cars[0]}", headers=AUTH).json()
     assert {a["kind"] for a in details["annotations"]} == {"prediction", "human"}
+
+
+E2E_META = {
+    "task": "detect",
+    "names": "{0: 'car', 1: 'bus'}",
+    "imgsz": "[640, 640]",
+    "end2end": "True",
+}
+
+
+def register_constant_model(platform: Platform, model_id: str) -> Any:
+    """A registered ONNX version that finds one car (0.9) in every image; returns it loaded."""
+    from tests.models.graphs import constant_model, end2end_head
+    from winnow.models.onnx.model import load_onnx_model
+
+    data = constant_model([end2end_head([[100, 150, 300, 400, 0.9, 0]], 6)], metadata=E2E_META)
+    platform.add_model(workspace=platform.workspace(API_KEY), model_id=model_id, data=data)
+    return load_onnx_model(model_id, data)
+
+
+def test_an_evaluation_run_predicts_the_batches_in_the_background(
+    api: ASGIClient, platform: Platform, cars: list[int]
+) -> None:
+    import time
+
+    import numpy as np
+
+    from winnow.models.base import InferenceParams
+    from winnow.predictions import prediction_to_json
+
+    model = register_constant_model(platform, "cars/3")
+    [answer] = model.infer([np.zeros((48, 64, 3), np.uint8)], InferenceParams())
+    started = api.post(
+        "/v1/projects/cars/evaluations",
+        json={"model_id": "cars/3", "batches": ["b1"]},
+        headers=AUTH,
+    )
+    assert started.status_code == 202, started.text
+    job_id = started.json()["id"]
+    deadline = time.monotonic() + 60
+    while True:
+        job = api.get(f"/v1/projects/cars/evaluations/{job_id}", headers=AUTH).json()
+        if job["status"] in ("done", "failed") or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    assert job["status"] == "done", job
+    assert (job["done"], job["total"], job["progress"]) == (3, 3, 1.0)  # b1's labeled images
+    result = job["result"]
+    assert result["images"] == 3
+    assert result["predictions"] == 3  # one car per image
+    # The run found what the model finds when served: its one car on each image.
+    expected = prediction_to_json(answer)["predictions"][0]
+    with platform.db.read() as session:
+        from sqlalchemy import select
+
+        bodies = list(
+            session.scalars(
+                select(EvaluationPrediction.body).where(EvaluationPrediction.model_id == "cars/3")
+            )
+        )
+    assert len(bodies) == 3
+    stored = json.loads(bodies[0])["predictions"][0]
+    assert stored["class"] == "car"
+    assert stored["x"] == pytest.approx(expected["x"])
+    # Never a pre-annotation: the images still have their one prediction and one human label.
+    details = api.get(f"/v1/images/{cars[0]}", headers=AUTH).json()
+    assert sorted(a["kind"] for a in details["annotations"]) == ["human", "prediction"]
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "named"),
+    [
+        ({"batches": ["b1"]}, 400, "model_id"),
+        ({"model_id": "cars/9", "batches": ["b1"]}, 404, "cars/9"),
+        ({"model_id": "boats/1", "batches": ["b1"]}, 400, "model_id"),
+        ({"model_id": "cars/3", "batches": []}, 400, "batches"),
+        ({"model_id": "cars/3", "batches": ["zz"]}, 404, "zz"),
+    ],
+)
+def test_bad_evaluation_runs_get_a_4xx_naming_the_field(
+    api: ASGIClient,
+    platform: Platform,
+    cars: list[int],
+    body: dict[str, Any],
+    status: int,
+    named: str,
+) -> None:
+    register_constant_model(platform, "cars/3")
+    response = api.post("/v1/projects/cars/evaluations", json=body, headers=AUTH)
+    assert response.status_code == status, response.text
+    assert named in response.text
+    assert api.get("/v1/projects/cars/evaluations/12345", headers=AUTH).status_code == 404

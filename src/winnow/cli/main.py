@@ -8,6 +8,7 @@ from winnow.cli import al, outbox
 from winnow.cli import platform as platform_commands
 from winnow.cli import serve as serve_command
 from winnow.cli import stream as stream_command
+from winnow.cli.evaluate import evaluate as evaluate_command
 from winnow.cli.export import export as export_command
 
 app = typer.Typer(
@@ -24,6 +25,7 @@ app.add_typer(platform_commands.projects_app, name="projects")
 app.add_typer(platform_commands.models_app, name="models")
 app.command("serve")(serve_command.serve)
 app.command("export")(export_command)
+app.command("eval")(evaluate_command)
 app.command("stream")(stream_command.stream)
 
 
