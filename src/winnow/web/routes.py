@@ -18,6 +18,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from winnow.activelearning.config import validate_config
 from winnow.errors import InvalidConfigError, UnauthorizedError
+from winnow.evaluation.yield_ import rule_yield
 from winnow.platform import labeling, store
 from winnow.platform.export.formats import ExportFormat
 from winnow.platform.export.rows import project_classes
@@ -28,6 +29,7 @@ from winnow.settings import Role
 from winnow.web.api import api_routes
 from winnow.web.context import WebContext, page_route_class, script_json
 from winnow.web.editor import editor_state, thumbnail_shapes
+from winnow.web.evaluation_page import add_evaluation_page
 from winnow.web.insights import config_diff, daily_chart, strategy_rows
 from winnow.web.session import clear_cookie, set_cookie
 
@@ -58,6 +60,7 @@ def web_router(platform: Platform, prefix: str = "/app") -> APIRouter:
     """Every page and endpoint of the web UI, for ``platform``."""
     ctx = WebContext(platform, static_base=f"{prefix}/static")
     router = APIRouter(prefix=prefix, route_class=page_route_class(ctx), include_in_schema=False)
+    add_evaluation_page(router, ctx)
     db = platform.db
 
     @router.get("/login", name="login", response_class=HTMLResponse)
@@ -143,6 +146,7 @@ def web_router(platform: Platform, prefix: str = "/app") -> APIRouter:
             stored = {
                 s.name: s.counts for s in labeling.strategy_counts(session=session, project=target)
             }
+            rules = rule_yield(session=session, project=target, days=CHART_DAYS)
         summary = ""
         configured: list[str] = []
         if config is not None:
@@ -163,6 +167,14 @@ def web_router(platform: Platform, prefix: str = "/app") -> APIRouter:
             summary=summary,
             batches=batches,
             chart=daily_chart(axis, series),
+            rules=rules["rules"],
+            yield_chart=daily_chart(
+                axis,
+                {
+                    name: [day["corrected"] for day in days]
+                    for name, days in rules["days"]["strategies"].items()
+                },
+            ),
             strategies=strategies,
             metrics_local=local is not None,
             formats=[f.value for f in ExportFormat],
