@@ -131,7 +131,7 @@ def _generated(seed: int) -> list[DetectionSample]:
 
 def _pycocotools_stats(
     samples: list[DetectionSample], names: list[str]
-) -> tuple[float, float, np.ndarray]:
+) -> tuple[float, float, np.ndarray, np.ndarray]:
     cat = {n: i + 1 for i, n in enumerate(names)}
     gts, dts = [], []
     for s in samples:
@@ -169,7 +169,11 @@ def _pycocotools_stats(
         ev.evaluate()
         ev.accumulate()
         ev.summarize()
-    return float(ev.stats[0]), float(ev.stats[1]), ev.eval["precision"]
+    tp = np.zeros(len(names), dtype=int)
+    for entry in ev.evalImgs:  # area range "all" comes first, IoU 0.5 is row 0
+        if entry is not None and entry["aRng"] == ev.params.areaRng[0]:
+            tp[entry["category_id"] - 1] += int((entry["dtMatches"][0] > 0).sum())
+    return float(ev.stats[0]), float(ev.stats[1]), ev.eval["precision"], tp
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
@@ -178,7 +182,7 @@ def test_map_matches_pycocotools_on_a_generated_set(seed: int) -> None:
     assert sum(len(s.truth) for s in samples) > 150
     report = evaluate_detection(samples)
     names = sorted(report["per_class"])
-    stats_map, stats_map50, precision = _pycocotools_stats(samples, names)
+    stats_map, stats_map50, precision, tp = _pycocotools_stats(samples, names)
     assert report["map"] == pytest.approx(stats_map, abs=1e-9)
     assert report["map50"] == pytest.approx(stats_map50, abs=1e-9)
     for k, name in enumerate(names):

@@ -22,12 +22,13 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
+from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
-from winnow.evaluation.matching import match
+from winnow.evaluation.matching import match_both
 from winnow.evaluation.samples import Box, DetectionSample
 
 BACKGROUND = "background"
@@ -68,18 +69,48 @@ def coco_average_precision(
 
     category = {name: i + 1 for i, name in enumerate(classes)}
     segm = iou_type == "segm"
-    images, truth, predicted = [], [], []
-    for s in samples:
-        images.append({"id": s.image_id, "width": s.width, "height": s.height})
-        for box in s.truth:
-            truth.append(_coco_entry(box, s.image_id, category[box.class_name], segm))
-        for box in s.predicted:
-            predicted.append(_coco_entry(box, s.image_id, category[box.class_name], segm))
+    images = [{"id": s.image_id, "width": s.width, "height": s.height} for s in samples]
+    if segm:
+        truth = [
+            _coco_entry(b, s.image_id, category[b.class_name], True)
+            for s in samples
+            for b in s.truth
+        ]
+        predicted = [
+            _coco_entry(b, s.image_id, category[b.class_name], True)
+            for s in samples
+            for b in s.predicted
+        ]
+    else:
+        # Inlined for boxes: this runs for every one of 100,000s of boxes.
+        truth = [
+            {
+                "image_id": s.image_id,
+                "category_id": category[b.class_name],
+                "bbox": [b.xyxy[0], b.xyxy[1], b.xyxy[2] - b.xyxy[0], b.xyxy[3] - b.xyxy[1]],
+                "area": (b.xyxy[2] - b.xyxy[0]) * (b.xyxy[3] - b.xyxy[1]),
+                "iscrowd": 0,
+            }
+            for s in samples
+            for b in s.truth
+        ]
+        predicted = [
+            {
+                "image_id": s.image_id,
+                "category_id": category[b.class_name],
+                "bbox": [b.xyxy[0], b.xyxy[1], b.xyxy[2] - b.xyxy[0], b.xyxy[3] - b.xyxy[1]],
+                "area": (b.xyxy[2] - b.xyxy[0]) * (b.xyxy[3] - b.xyxy[1]),
+                "iscrowd": 0,
+                "score": b.confidence,
+            }
+            for s in samples
+            for b in s.predicted
+        ]
     if not truth:
         return None
     for i, entry in enumerate(truth):
         entry["id"] = i + 1
-        del entry["score"]
+        entry.pop("score", None)
     cats = [{"id": i + 1, "name": n} for i, n in enumerate(classes)]
     # faster-coco-eval prints progress and logs through its own logger: keep both quiet.
     logging.getLogger("faster_coco_eval").setLevel(logging.WARNING)
@@ -92,7 +123,13 @@ def coco_average_precision(
             empty = np.zeros((10, 101, len(classes), 1, 1))
             empty[:, :, ~_has_truth(truth, len(classes))] = -1.0
             return empty
-        dt = gt.loadRes(predicted)
+        # Built like the truth rather than through loadRes, which copies every entry and
+        # adds a polygon per box: a third of the time on 100,000 boxes.
+        for i, entry in enumerate(predicted):
+            entry["id"] = i + 1
+        dt = COCO()
+        dt.dataset = {"images": images, "categories": cats, "annotations": predicted}
+        dt.createIndex()
         evaluator = COCOeval_faster(gt, dt, iou_type, separate_eval=True)
         evaluator.params.areaRng = [[0.0, 1e10]]
         evaluator.params.areaRngLbl = ["all"]
@@ -131,35 +168,30 @@ def evaluate_detection(
         {b.class_name for s in samples for b in s.truth}
         | {b.class_name for s in samples for b in s.predicted}
     )
-    index = {name: i for i, name in enumerate(classes)}
     k = len(classes)
-    support = np.zeros(k, dtype=np.int64)
-    predicted_n = np.zeros(k, dtype=np.int64)
-    tp = np.zeros(k, dtype=np.int64)
-    confusion = np.zeros((k + 1, k + 1), dtype=np.int64)
+    # Plain Counters in the loop: numpy scalar increments cost more than the matching.
+    support: Counter[str] = Counter()
+    predicted_n: Counter[str] = Counter()
+    tp: Counter[str] = Counter()
+    cells: Counter[tuple[str, str]] = Counter()
     worst: list[tuple[int, int, int]] = []
     for s in samples:
-        for b in s.truth:
-            support[index[b.class_name]] += 1
-        for b in s.predicted:
-            predicted_n[index[b.class_name]] += 1
-        aware = match(s.truth, s.predicted, same_class=True)
-        for i, _ in aware.pairs:
-            tp[index[s.predicted[i].class_name]] += 1
+        support.update(b.class_name for b in s.truth)
+        predicted_n.update(b.class_name for b in s.predicted)
+        aware, agnostic = match_both(s.truth, s.predicted)
+        tp.update(s.predicted[i].class_name for i, _ in aware.pairs)
         errors = len(aware.unmatched_predicted), len(aware.unmatched_truth)
         if sum(errors):
             worst.append((s.image_id, *errors))
-        agnostic = match(s.truth, s.predicted, same_class=False)
-        for i, j in agnostic.pairs:
-            confusion[index[s.truth[j].class_name], index[s.predicted[i].class_name]] += 1
-        for i in agnostic.unmatched_predicted:
-            confusion[k, index[s.predicted[i].class_name]] += 1
-        for j in agnostic.unmatched_truth:
-            confusion[index[s.truth[j].class_name], k] += 1
+        cells.update((s.truth[j].class_name, s.predicted[i].class_name) for i, j in agnostic.pairs)
+        cells.update((BACKGROUND, s.predicted[i].class_name) for i in agnostic.unmatched_predicted)
+        cells.update((s.truth[j].class_name, BACKGROUND) for j in agnostic.unmatched_truth)
+    labels = [*classes, BACKGROUND]
+    confusion = [[cells[(row, column)] for column in labels] for row in labels]
     precision = coco_average_precision(samples, classes, iou_type=iou_type) if k else None
     per_class: dict[str, dict[str, Any]] = {}
     recall_axis = [round(float(r), 2) for r in np.linspace(0.0, 1.0, 101)]
-    for name, c in index.items():
+    for c, name in enumerate(classes):
         ap = ap50 = None
         curve: list[float] = []
         if precision is not None:
@@ -168,15 +200,19 @@ def evaluate_detection(
         per_class[name] = {
             "ap": ap,
             "ap50": ap50,
-            "precision": float(tp[c] / predicted_n[c]) if predicted_n[c] else None,
-            "recall": float(tp[c] / support[c]) if support[c] else None,
-            "support": int(support[c]),
-            "predicted": int(predicted_n[c]),
-            "tp": int(tp[c]),
+            "precision": tp[name] / predicted_n[name] if predicted_n[name] else None,
+            "recall": tp[name] / support[name] if support[name] else None,
+            "support": support[name],
+            "predicted": predicted_n[name],
+            "tp": tp[name],
             "pr_curve": {"recall": recall_axis, "precision": curve} if curve else None,
         }
     worst.sort(key=lambda w: (-(w[1] + w[2]), w[0]))
-    total_pred, total_truth, total_tp = int(predicted_n.sum()), int(support.sum()), int(tp.sum())
+    total_pred, total_truth, total_tp = (
+        sum(predicted_n.values()),
+        sum(support.values()),
+        sum(tp.values()),
+    )
     return {
         "images": len(samples),
         "boxes": total_truth,
@@ -186,7 +222,7 @@ def evaluate_detection(
         "precision": total_tp / total_pred if total_pred else None,
         "recall": total_tp / total_truth if total_truth else None,
         "per_class": per_class,
-        "confusion": {"labels": [*classes, BACKGROUND], "matrix": confusion.tolist()},
+        "confusion": {"labels": labels, "matrix": confusion},
         "worst_images": [
             {"image_id": i, "false_positives": fp, "misses": fn}
             for i, fp, fn in worst[:WORST_IMAGES]

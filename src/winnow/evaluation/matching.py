@@ -47,6 +47,51 @@ class Matching:
     unmatched_truth: list[int]
 
 
+def _greedy(
+    iou: npt.NDArray[np.float64], confidence: Sequence[float], threshold: float
+) -> Matching:
+    """COCO's greedy matching on a (predicted x truth) IoU matrix.
+
+    Walking the candidate pairs (IoU >= threshold) by prediction confidence, then
+    by IoU, and keeping a pair when both sides are free gives each prediction, in
+    confidence order, its best free human box: COCO's loop, without visiting the
+    pairs that cannot match (most of them).
+    """
+    m, n = iou.shape
+    rows, cols = np.nonzero(iou >= threshold)
+    pairs: list[tuple[int, int]] = []
+    if rows.size:
+        rank = np.empty(m, dtype=np.int64)
+        rank[np.argsort(-np.asarray(confidence), kind="stable")] = np.arange(m)
+        order = np.lexsort((-iou[rows, cols], rank[rows]))
+        p_taken, t_taken = [False] * m, [False] * n
+        for i, j in zip(rows[order].tolist(), cols[order].tolist(), strict=True):
+            if not p_taken[i] and not t_taken[j]:
+                p_taken[i] = t_taken[j] = True
+                pairs.append((i, j))
+    matched_p = {i for i, _ in pairs}
+    matched_t = {j for _, j in pairs}
+    return Matching(
+        pairs,
+        [i for i in range(m) if i not in matched_p],
+        [j for j in range(n) if j not in matched_t],
+    )
+
+
+def match_both(
+    truth: Sequence[Box], predicted: Sequence[Box], *, iou_threshold: float = MATCH_IOU
+) -> tuple[Matching, Matching]:
+    """The class-aware and the class-agnostic matching, from one IoU computation."""
+    iou = box_iou(predicted, truth)
+    confidence = [p.confidence for p in predicted]
+    agnostic = _greedy(iou, confidence, iou_threshold)
+    if iou.size:
+        p_names = np.array([p.class_name for p in predicted], dtype=object)
+        t_names = np.array([t.class_name for t in truth], dtype=object)
+        iou = np.where(p_names[:, None] == t_names[None, :], iou, 0.0)
+    return _greedy(iou, confidence, iou_threshold), agnostic
+
+
 def match(
     truth: Sequence[Box],
     predicted: Sequence[Box],
@@ -55,28 +100,8 @@ def match(
     iou_threshold: float = MATCH_IOU,
 ) -> Matching:
     """Match ``predicted`` to ``truth`` one to one (class-aware when ``same_class``)."""
-    iou = box_iou(predicted, truth)
-    if same_class and iou.size:
-        p_names = np.array([p.class_name for p in predicted], dtype=object)
-        t_names = np.array([t.class_name for t in truth], dtype=object)
-        iou = np.where(p_names[:, None] == t_names[None, :], iou, 0.0)
-    order = sorted(range(len(predicted)), key=lambda i: -predicted[i].confidence)
-    taken = np.zeros(len(truth), dtype=bool)
-    pairs: list[tuple[int, int]] = []
-    unmatched_predicted: list[int] = []
-    for i in order:
-        if iou.shape[1] == 0:
-            unmatched_predicted.append(i)
-            continue
-        row = np.where(taken, -1.0, iou[i])
-        j = int(np.argmax(row))
-        if row[j] >= iou_threshold:
-            taken[j] = True
-            pairs.append((i, j))
-        else:
-            unmatched_predicted.append(i)
-    unmatched_truth = [j for j in range(len(truth)) if not taken[j]]
-    return Matching(pairs, unmatched_predicted, unmatched_truth)
+    aware, agnostic = match_both(truth, predicted, iou_threshold=iou_threshold)
+    return aware if same_class else agnostic
 
 
 def detection_corrections(truth: Sequence[Box], predicted: Sequence[Box]) -> int:
