@@ -190,6 +190,8 @@ def test_map_matches_pycocotools_on_a_generated_set(seed: int) -> None:
         assert report["per_class"][name]["ap"] == pytest.approx(
             per_class[per_class > -1].mean(), abs=1e-9
         )
+        # Precision and recall at IoU 0.5 rest on the same greedy matching as COCO's.
+        assert report["per_class"][name]["tp"] == tp[k]
 
 
 def test_detection_corrections_count_added_removed_and_relabeled_boxes() -> None:
@@ -243,3 +245,70 @@ def test_multi_label_figures_count_each_class_decision() -> None:
     assert report["confusion"] is None
     assert classification_corrections(("sky", "tree"), ("sky",)) == 1
     assert classification_corrections(("cat",), ("dog",)) == 1
+
+
+def polygon_box(name: str, x1: float, y1: float, x2: float, y2: float, conf: float = 1.0) -> Box:
+    """A box whose polygon is a diamond inside it (so segm and bbox IoU differ)."""
+    cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
+    return Box(name, (x1, y1, x2, y2), conf, (cx, y1, x2, cy, cx, y2, x1, cy))
+
+
+def test_segmentation_is_scored_on_polygons_like_pycocotools() -> None:
+    truth = [polygon_box("leaf", 10, 10, 110, 110), polygon_box("leaf", 200, 200, 260, 280)]
+    predicted = [
+        polygon_box("leaf", 25, 10, 125, 110, 0.9),
+        polygon_box("leaf", 200, 200, 260, 280, 0.8),
+    ]
+    samples = [DetectionSample(1, 320, 320, truth, predicted)]
+    segm = evaluate_detection(samples, iou_type="segm")
+    boxes = evaluate_detection(samples, iou_type="bbox")
+    assert segm["map"] != boxes["map"]  # a 15 px shift costs a diamond more IoU than its box
+    with contextlib.redirect_stdout(io.StringIO()):
+        gt = COCO()
+        gt.dataset = {
+            "images": [{"id": 1, "width": 320, "height": 320}],
+            "categories": [{"id": 1, "name": "leaf"}],
+            "annotations": [
+                {
+                    "id": i + 1,
+                    "image_id": 1,
+                    "category_id": 1,
+                    "iscrowd": 0,
+                    "segmentation": [list(b.polygon or ())],
+                    "area": float(COCO_AREA(b)),
+                    "bbox": [b.xyxy[0], b.xyxy[1], b.xyxy[2] - b.xyxy[0], b.xyxy[3] - b.xyxy[1]],
+                }
+                for i, b in enumerate(truth)
+            ],
+        }
+        gt.createIndex()
+        dt = COCO()  # loadRes takes RLE for segm; polygons go in as they do for the truth
+        dt.dataset = {
+            "images": gt.dataset["images"],
+            "categories": gt.dataset["categories"],
+            "annotations": [
+                {
+                    **entry,
+                    "id": i + 1,
+                    "segmentation": [list(b.polygon or ())],
+                    "score": b.confidence,
+                    "bbox": [b.xyxy[0], b.xyxy[1], b.xyxy[2] - b.xyxy[0], b.xyxy[3] - b.xyxy[1]],
+                    "area": COCO_AREA(b),
+                }
+                for i, (b, entry) in enumerate(
+                    zip(predicted, gt.dataset["annotations"], strict=True)
+                )
+            ],
+        }
+        dt.createIndex()
+        ev = COCOeval(gt, dt, "segm")
+        ev.evaluate()
+        ev.accumulate()
+        ev.summarize()
+    assert segm["map"] == pytest.approx(ev.stats[0], abs=1e-9)
+    assert segm["map50"] == pytest.approx(ev.stats[1], abs=1e-9)
+
+
+def COCO_AREA(b: Box) -> float:
+    x1, y1, x2, y2 = b.xyxy
+    return (x2 - x1) * (y2 - y1) / 2  # a diamond fills half its box

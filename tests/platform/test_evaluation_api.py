@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from tests.platform.conftest import API_KEY, make_jpeg
 from tests.platform.helpers import new_project
 from tests.server.asgi_client import ASGIClient
+from winnow.errors import NotFoundError
 from winnow.evaluation.routes import router as evaluation_router
 from winnow.platform import store
 from winnow.platform.http_errors import install_error_handlers
@@ -315,3 +316,72 @@ def test_bad_evaluation_runs_get_a_4xx_naming_the_field(
     assert response.status_code == status, response.text
     assert named in response.text
     assert api.get("/v1/projects/cars/evaluations/12345", headers=AUTH).status_code == 404
+
+
+def classification(top: str) -> dict[str, Any]:
+    other = "dog" if top == "cat" else "cat"
+    return {
+        "image": {"width": 64, "height": 48},
+        "predictions": [
+            {"class": top, "class_id": 0, "confidence": 0.8},
+            {"class": other, "class_id": 1, "confidence": 0.2},
+        ],
+        "top": top,
+        "confidence": 0.8,
+    }
+
+
+def test_a_classification_project_gets_accuracy_and_per_class_f1(
+    api: ASGIClient, platform: Platform
+) -> None:
+    workspace = platform.workspace(API_KEY)
+    new_project(platform, workspace, "pets", type="classification")
+    for seed, (served, truth) in enumerate([("cat", "cat"), ("cat", "dog"), ("dog", "dog")]):
+        result = platform.register(
+            workspace=workspace,
+            project="pets",
+            data=make_jpeg(seed=seed + 10),
+            datapoint=DatapointInput(
+                batch_name="b1", prediction=classification(served), strategy="rand"
+            ),
+        )
+        with platform.db.write() as session:
+            project = store.get_project(session=session, workspace=workspace, name="pets")
+            image = session.get(Image, result.image.id)
+            assert image is not None
+            save_human_annotation(
+                session=session, image=image, project=project, body=truth, name="h.txt"
+            )
+    body = api.get("/v1/projects/pets/evaluation", headers=AUTH).json()
+    assert body["images"] == 3
+    assert body["accuracy"] == pytest.approx(2 / 3)
+    assert body["per_class"]["cat"] == {
+        "precision": 0.5,
+        "recall": 1.0,
+        "f1": pytest.approx(2 / 3),
+        "support": 1,
+        "predicted": 2,
+        "tp": 1,
+    }
+    assert body["confusion"]["labels"] == ["cat", "dog", "(none)"]
+    assert body["confusion"]["matrix"][1] == [1, 1, 0]
+    rules = api.get("/v1/projects/pets/yield", headers=AUTH).json()["rules"]
+    assert rules[0]["corrected"] == 1 and rules[0]["mean_corrections"] == pytest.approx(1 / 3)
+
+
+def test_a_run_that_cannot_load_its_model_ends_failed_with_the_reason(
+    api: ASGIClient, platform: Platform, cars: list[int]
+) -> None:
+    from winnow.evaluation import jobs
+
+    register_constant_model(platform, "cars/3")
+    workspace = platform.workspace(API_KEY)
+    project, record = platform.model_version(workspace, "cars", 3)
+    platform.blobs.delete(record.blob_key)
+    job = jobs.create_job(platform=platform, project=project, model_id="cars/3", batches=["b1"])
+    with pytest.raises(NotFoundError):
+        jobs.run_job(platform=platform, project=project, job=job)
+    state = api.get(f"/v1/projects/cars/evaluations/{job.id}", headers=AUTH).json()
+    assert state["status"] == "failed"
+    assert "not found" in state["error"]
+    assert state["result"] is None
