@@ -385,3 +385,25 @@ def test_a_run_that_cannot_load_its_model_ends_failed_with_the_reason(
     assert state["status"] == "failed"
     assert "not found" in state["error"]
     assert state["result"] is None
+
+
+@pytest.mark.parametrize(
+    ("params", "named"),
+    [
+        ({"strategy": "a\x00b"}, "strategy"),
+        ({"tag": "x\x01"}, "tag"),
+        ({"config_version": str(2**40)}, "config_version"),
+    ],
+)
+def test_control_characters_and_huge_numbers_are_400_not_a_database_error(
+    api: ASGIClient, cars: list[int], params: dict[str, str], named: str
+) -> None:
+    response = api.get("/v1/projects/cars/evaluation", params=params, headers=AUTH)
+    assert response.status_code == 400, response.text
+    assert named in response.json()["message"]
+    posted = api.post(
+        "/v1/projects/cars/evaluations",
+        json={"model_id": "cars/1", "batches": ["b\x00"]},
+        headers=AUTH,
+    )
+    assert posted.status_code == 400 and "batches" in posted.text

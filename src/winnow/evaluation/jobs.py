@@ -30,6 +30,7 @@ from winnow.models.base import InferenceParams
 from winnow.platform import store
 from winnow.platform.schema import Batch, EvaluationJob, EvaluationPrediction, Image, Project
 from winnow.platform.service import Platform
+from winnow.platform.store.datapoints import check_text
 from winnow.predictions import prediction_to_json, rescale_prediction
 
 log = logging.getLogger(__name__)
@@ -74,6 +75,9 @@ def create_job(
         or not all(isinstance(b, str) and b for b in batches)
     ):
         raise BadRequestError("batches: required, a non-empty list of batch names")
+    check_text("model_id", model_id)
+    for name in batches:
+        check_text("batches", name, 256)
     with platform.db.write() as session:
         store.get_model_version(session=session, project=project, version=int(number))
         known = set(session.scalars(select(Batch.name).where(Batch.project_id == project.id)))

@@ -24,6 +24,7 @@ from winnow.platform.routes.auth import api_key_of
 from winnow.platform.routes.forms import json_body
 from winnow.platform.schema import Project
 from winnow.platform.service import Platform
+from winnow.platform.store.datapoints import check_text
 
 router = APIRouter(prefix="/v1/projects/{project}", tags=["evaluation"])
 MAX_DAYS = 366
@@ -58,6 +59,14 @@ def slice_of(
     until: str | None = None,
 ) -> EvaluationSlice:
     """The evaluation slice of the query string (400 naming a bad parameter)."""
+    # NUL and control characters would reach the database (PostgreSQL refuses NUL with a 500).
+    for name, value in (("model_id", model_id), ("strategy", strategy), ("source", source)):
+        check_text(name, value)
+    check_text("tag", tag, 64)
+    for value in batch or ():
+        check_text("batch", value, 256)
+    if config_version is not None and not 0 <= config_version < 2**31:
+        raise BadRequestError("config_version: must be between 0 and 2147483647")
     return EvaluationSlice(
         model_id=model_id or None,
         batches=tuple(b for b in batch or () if b),
@@ -85,6 +94,8 @@ def evaluation(target: Target, where: Slice) -> dict[str, Any]:
 def compare(target: Target, where: Slice, a: str, b: str) -> dict[str, Any]:
     """Versions ``a`` and ``b`` on the images both predicted, with ``b - a`` per class."""
     platform, project = target
+    check_text("a", a)
+    check_text("b", b)
     if a == b:
         raise BadRequestError("b: must name another version than a")
     with platform.db.read() as session:
