@@ -28,8 +28,7 @@ import simplejpeg
 from sqlalchemy import insert
 
 from winnow.evaluation import jobs
-from winnow.evaluation.query import EvaluationSlice, evaluate_project, load_pairs
-from winnow.evaluation.query import _detection_samples as detection_samples
+from winnow.evaluation.query import EvaluationSlice, detection_samples, evaluate_project, load_pairs
 from winnow.platform import store
 from winnow.platform.schema import Annotation, Batch, Image, Project
 from winnow.platform.service import Platform

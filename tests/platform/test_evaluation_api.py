@@ -407,3 +407,28 @@ def test_control_characters_and_huge_numbers_are_400_not_a_database_error(
         headers=AUTH,
     )
     assert posted.status_code == 400 and "batches" in posted.text
+
+
+def test_evaluation_predictions_are_never_exported_as_labels(platform: Platform) -> None:
+    from winnow.platform.export.routes import make_query
+    from winnow.platform.export.rows import build_export
+
+    workspace = platform.workspace(API_KEY)
+    new_project(platform, workspace, "cars")
+    image_id = add_image(platform, 1, det(), None)  # served: nothing found; never labeled
+    with platform.db.write() as session:
+        project = store.get_project(session=session, workspace=workspace, name="cars")
+        session.add(
+            EvaluationPrediction(
+                project_id=project.id,
+                image_id=image_id,
+                model_id="cars/2",
+                body=json.dumps(det(CAR, BUS)),
+            )
+        )
+    query = make_query(statuses=["unlabeled"], predictions=True, split="1,0,0")
+    with platform.db.read() as session:
+        project = store.get_project(session=session, workspace=workspace, name="cars")
+        dataset = build_export(session=session, project=project, query=query)
+    assert len(dataset.images) == 1
+    assert dataset.images[0].annotations == ()

@@ -175,7 +175,8 @@ def load_pairs(*, session: Session, project: Project, where: EvaluationSlice) ->
     ]
 
 
-def _detection_samples(pairs: Sequence[Pair]) -> list[DetectionSample]:
+def detection_samples(pairs: Sequence[Pair]) -> list[DetectionSample]:
+    """Parsed detection pairs; a pair whose body is not detection JSON is left out."""
     samples = []
     for pair in pairs:
         image_id, width, height = pair.image
@@ -188,7 +189,8 @@ def _detection_samples(pairs: Sequence[Pair]) -> list[DetectionSample]:
     return samples
 
 
-def _classification_samples(pairs: Sequence[Pair]) -> list[ClassificationSample]:
+def classification_samples(pairs: Sequence[Pair]) -> list[ClassificationSample]:
+    """Parsed classification pairs; a pair whose body does not parse is left out."""
     samples = []
     for pair in pairs:
         try:
@@ -203,7 +205,7 @@ def _classification_samples(pairs: Sequence[Pair]) -> list[ClassificationSample]
 def report_of_pairs(project: Project, pairs: Sequence[Pair]) -> dict[str, Any]:
     """The figures of ``pairs`` for the project's task (see the ``evaluate_*`` functions)."""
     if project.type in DETECTION_FAMILY:
-        samples = _detection_samples(pairs)
+        samples = detection_samples(pairs)
         segm = project.type == "instance-segmentation" and all(
             b.polygon is not None for s in samples for b in (*s.truth, *s.predicted)
         )
@@ -211,7 +213,7 @@ def report_of_pairs(project: Project, pairs: Sequence[Pair]) -> dict[str, Any]:
         report["iou_type"] = "segm" if segm else "bbox"
         return report
     return evaluate_classification(
-        _classification_samples(pairs), multi_label=project.type == "multi-label-classification"
+        classification_samples(pairs), multi_label=project.type == "multi-label-classification"
     )
 
 
