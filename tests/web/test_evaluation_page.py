@@ -73,6 +73,10 @@ def test_evaluation_page_in_a_browser(browser: object, site: str) -> None:  # no
         assert "+1.000" in page.inner_text("#comparison")
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "evaluation-page.png"), full_page=True)
+        page.goto(f"{site}/app/projects/cars")
+        assert "100%" in page.inner_text("#yield")
+        page.screenshot(path=str(ARTIFACTS / "overview-yield.png"), full_page=True)
+        page.goto(f"{site}/app/projects/cars/evaluation?model_id=cars%2F1")
         page.click("#worst a >> nth=0")
         page.wait_for_url("**/images/**")
         assert page.locator("#canvas").count() == 1
