@@ -54,3 +54,12 @@ class DatapointOutcome(StrEnum):
     DELIVERED = "delivered"  # registered on the platform
     FAILED = "failed"  # the platform refused it for good
     ERROR = "error"  # something failed inside collection; counted and logged once per cause
+
+
+class EvaluationStatus(StrEnum):
+    """Where an evaluation run is (``evaluation_job.status``)."""
+
+    QUEUED = "queued"  # recorded, not started
+    RUNNING = "running"  # predicting the images (``done`` of ``total``)
+    DONE = "done"  # predictions stored, figures in ``result``
+    FAILED = "failed"  # stopped; the reason in ``error``

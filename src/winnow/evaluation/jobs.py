@@ -32,6 +32,7 @@ from winnow.platform.schema import Batch, EvaluationJob, EvaluationPrediction, I
 from winnow.platform.service import Platform
 from winnow.platform.store.datapoints import check_text
 from winnow.predictions import prediction_to_json, rescale_prediction
+from winnow.states import EvaluationStatus
 
 log = logging.getLogger(__name__)
 CHUNK = 16
@@ -48,7 +49,9 @@ def job_json(job: EvaluationJob) -> dict[str, Any]:
         "status": job.status,
         "done": job.done,
         "total": job.total,
-        "progress": job.done / job.total if job.total else (1.0 if job.status == "done" else 0.0),
+        "progress": job.done / job.total
+        if job.total
+        else (1.0 if job.status == EvaluationStatus.DONE else 0.0),
         "error": job.error,
         "result": job.result,
         "created_at": job.created_at.isoformat(),
@@ -196,7 +199,7 @@ def run_job(
 ) -> dict[str, Any]:
     """Run a queued job to its end in this thread; the figures (also stored on the job)."""
     image_ids = _image_ids(platform, project, job.batches)
-    _update(platform, job.id, status="running", total=len(image_ids), done=0)
+    _update(platform, job.id, status=EvaluationStatus.RUNNING, total=len(image_ids), done=0)
 
     def step(done: int, total: int) -> None:
         _update(platform, job.id, done=done)
@@ -217,9 +220,17 @@ def run_job(
     except Exception as exc:
         message = exc.message if isinstance(exc, WinnowError) else f"{type(exc).__name__}: {exc}"
         log.exception("evaluation %s of %s failed", job.id, job.model_id)
-        _update(platform, job.id, status="failed", error=message, finished_at=datetime.now(UTC))
+        _update(
+            platform,
+            job.id,
+            status=EvaluationStatus.FAILED,
+            error=message,
+            finished_at=datetime.now(UTC),
+        )
         raise
-    _update(platform, job.id, status="done", result=result, finished_at=datetime.now(UTC))
+    _update(
+        platform, job.id, status=EvaluationStatus.DONE, result=result, finished_at=datetime.now(UTC)
+    )
     return result
 
 

@@ -38,8 +38,9 @@ from winnow.platform.schema import (
     Project,
 )
 from winnow.predictions import PredictionFormatError
+from winnow.states import LABELED_STATUSES, AnnotationKind
 
-EVALUATED_STATUSES = ("labeled", "reviewed")
+EVALUATED_STATUSES = LABELED_STATUSES
 
 
 @dataclass(slots=True, frozen=True)
@@ -155,9 +156,9 @@ def load_pairs(*, session: Session, project: Project, where: EvaluationSlice) ->
         .order_by(Annotation.id)
     )
     for image_id, kind, fmt, body in rows:
-        if kind == "human":
+        if kind == AnnotationKind.HUMAN:
             truth[image_id] = (fmt, body)
-        elif kind == "prediction":
+        elif kind == AnnotationKind.PREDICTION:
             model = images[image_id].model_id
             if where.model_id is None or model == where.model_id:
                 served[image_id] = (fmt, body)

@@ -23,9 +23,10 @@ from winnow.evaluation.matching import classification_corrections, detection_cor
 from winnow.evaluation.samples import DETECTION_FAMILY, boxes_from_body, classes_from_body
 from winnow.platform.schema import Annotation, Image, Project
 from winnow.predictions import PredictionFormatError
+from winnow.states import LABELED_STATUSES, AnnotationKind
 
 NO_STRATEGY = "(upload)"
-LABELED = ("labeled", "reviewed")
+LABELED = LABELED_STATUSES
 
 
 @dataclass(slots=True)
@@ -83,9 +84,9 @@ def rule_yield(
         .order_by(Annotation.id)
     )
     for image_id, kind, fmt, body in rows:
-        if kind == "human":
+        if kind == AnnotationKind.HUMAN:
             truth[image_id] = (fmt, body)
-        elif kind == "prediction" and image_id not in served:
+        elif kind == AnnotationKind.PREDICTION and image_id not in served:
             served[image_id] = (fmt, body)  # the first: what the model answered
     rules: dict[tuple[str, int | None], _Tally] = {}
     axis = [start + timedelta(days=i) for i in range(days)]

@@ -221,9 +221,6 @@ class EvaluationPrediction(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
-EVALUATION_JOB_STATUSES = ("queued", "running", "done", "failed")
-
-
 class EvaluationJob(Base):
     """A background run of a model version over the labeled images of some batches."""
 
@@ -234,7 +231,7 @@ class EvaluationJob(Base):
     )
     model_id: Mapped[str] = mapped_column(String(128))
     batches: Mapped[list[Any]] = mapped_column(JSON)
-    status: Mapped[str] = mapped_column(String(16), default="queued")
+    status: Mapped[str] = mapped_column(String(16), default="queued")  # an EvaluationStatus value
     done: Mapped[int] = mapped_column(Integer, default=0)
     total: Mapped[int] = mapped_column(Integer, default=0)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
