@@ -312,3 +312,25 @@ def test_segmentation_is_scored_on_polygons_like_pycocotools() -> None:
 def COCO_AREA(b: Box) -> float:
     x1, y1, x2, y2 = b.xyxy
     return (x2 - x1) * (y2 - y1) / 2  # a diamond fills half its box
+
+
+@pytest.mark.parametrize("seed", [3, 4])
+def test_matching_all_images_at_once_equals_matching_each_image(seed: int) -> None:
+    from winnow.evaluation.flat import match_all, rows_of
+    from winnow.evaluation.matching import match_both
+
+    samples = _generated(seed)
+    names = sorted({b.class_name for s in samples for b in (*s.truth, *s.predicted)})
+    index = {n: i for i, n in enumerate(names)}
+    truth, predicted = rows_of(samples, index, truth=True), rows_of(samples, index, truth=False)
+    flat = match_all(truth, predicted, len(samples))
+    expected_aware, expected_agnostic = set(), set()
+    t_base = p_base = 0
+    for s in samples:
+        aware, agnostic = match_both(s.truth, s.predicted)
+        expected_aware |= {(p_base + i, t_base + j) for i, j in aware.pairs}
+        expected_agnostic |= {(p_base + i, t_base + j) for i, j in agnostic.pairs}
+        t_base, p_base = t_base + len(s.truth), p_base + len(s.predicted)
+    assert set(zip(*(a.tolist() for a in flat.aware), strict=True)) == expected_aware
+    assert set(zip(*(a.tolist() for a in flat.agnostic), strict=True)) == expected_agnostic
+    assert len(expected_agnostic) > 100

@@ -22,13 +22,12 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
-from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
-from winnow.evaluation.matching import match_both
+from winnow.evaluation.flat import match_all, rows_of
 from winnow.evaluation.samples import Box, DetectionSample
 
 BACKGROUND = "background"
@@ -169,25 +168,35 @@ def evaluate_detection(
         | {b.class_name for s in samples for b in s.predicted}
     )
     k = len(classes)
-    # Plain Counters in the loop: numpy scalar increments cost more than the matching.
-    support: Counter[str] = Counter()
-    predicted_n: Counter[str] = Counter()
-    tp: Counter[str] = Counter()
-    cells: Counter[tuple[str, str]] = Counter()
-    worst: list[tuple[int, int, int]] = []
-    for s in samples:
-        support.update(b.class_name for b in s.truth)
-        predicted_n.update(b.class_name for b in s.predicted)
-        aware, agnostic = match_both(s.truth, s.predicted)
-        tp.update(s.predicted[i].class_name for i, _ in aware.pairs)
-        errors = len(aware.unmatched_predicted), len(aware.unmatched_truth)
-        if sum(errors):
-            worst.append((s.image_id, *errors))
-        cells.update((s.truth[j].class_name, s.predicted[i].class_name) for i, j in agnostic.pairs)
-        cells.update((BACKGROUND, s.predicted[i].class_name) for i in agnostic.unmatched_predicted)
-        cells.update((s.truth[j].class_name, BACKGROUND) for j in agnostic.unmatched_truth)
+    index = {name: i for i, name in enumerate(classes)}
+    truth = rows_of(samples, index, truth=True)
+    predicted = rows_of(samples, index, truth=False)
+    matched = match_all(truth, predicted, len(samples))
+    support = np.bincount(truth.cls, minlength=k)
+    predicted_n = np.bincount(predicted.cls, minlength=k)
+    aware_p, aware_t = matched.aware
+    tp = np.bincount(predicted.cls[aware_p], minlength=k)
+    # Worst images: class-aware false positives and misses per image.
+    fp = np.bincount(predicted.image, minlength=len(samples)) - np.bincount(
+        predicted.image[aware_p], minlength=len(samples)
+    )
+    fn = np.bincount(truth.image, minlength=len(samples)) - np.bincount(
+        truth.image[aware_t], minlength=len(samples)
+    )
+    bad = np.nonzero(fp + fn)[0]
+    worst = [(samples[i].image_id, int(fp[i]), int(fn[i])) for i in bad.tolist()]
+    # Confusion: class-agnostic pairs, then the unmatched on the background row and column.
+    agn_p, agn_t = matched.agnostic
+    confusion_array = np.zeros((k + 1, k + 1), dtype=np.int64)
+    np.add.at(confusion_array, (truth.cls[agn_t], predicted.cls[agn_p]), 1)
+    lone_p = np.ones(predicted.cls.size, dtype=bool)
+    lone_p[agn_p] = False
+    lone_t = np.ones(truth.cls.size, dtype=bool)
+    lone_t[agn_t] = False
+    np.add.at(confusion_array, (k, predicted.cls[lone_p]), 1)
+    np.add.at(confusion_array, (truth.cls[lone_t], k), 1)
     labels = [*classes, BACKGROUND]
-    confusion = [[cells[(row, column)] for column in labels] for row in labels]
+    confusion = confusion_array.tolist()
     precision = coco_average_precision(samples, classes, iou_type=iou_type) if k else None
     per_class: dict[str, dict[str, Any]] = {}
     recall_axis = [round(float(r), 2) for r in np.linspace(0.0, 1.0, 101)]
@@ -200,19 +209,15 @@ def evaluate_detection(
         per_class[name] = {
             "ap": ap,
             "ap50": ap50,
-            "precision": tp[name] / predicted_n[name] if predicted_n[name] else None,
-            "recall": tp[name] / support[name] if support[name] else None,
-            "support": support[name],
-            "predicted": predicted_n[name],
-            "tp": tp[name],
+            "precision": float(tp[c] / predicted_n[c]) if predicted_n[c] else None,
+            "recall": float(tp[c] / support[c]) if support[c] else None,
+            "support": int(support[c]),
+            "predicted": int(predicted_n[c]),
+            "tp": int(tp[c]),
             "pr_curve": {"recall": recall_axis, "precision": curve} if curve else None,
         }
     worst.sort(key=lambda w: (-(w[1] + w[2]), w[0]))
-    total_pred, total_truth, total_tp = (
-        sum(predicted_n.values()),
-        sum(support.values()),
-        sum(tp.values()),
-    )
+    total_pred, total_truth, total_tp = int(predicted_n.sum()), int(support.sum()), int(tp.sum())
     return {
         "images": len(samples),
         "boxes": total_truth,
