@@ -168,7 +168,8 @@ def _pycocotools(samples: list[Any]) -> float:
     from pycocotools.cocoeval import COCOeval
 
     cat = {n: i + 1 for i, n in enumerate(NAMES)}
-    gts, dts = [], []
+    gts: list[dict[str, Any]] = []
+    dts: list[dict[str, Any]] = []
     for s in samples:
         for b in s.truth:
             x1, y1, x2, y2 = b.xyxy

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+from typing import Any
 
 import numpy as np
 import pytest
@@ -131,9 +132,10 @@ def _generated(seed: int) -> list[DetectionSample]:
 
 def _pycocotools_stats(
     samples: list[DetectionSample], names: list[str]
-) -> tuple[float, float, np.ndarray, np.ndarray]:
+) -> tuple[float, float, Any, Any]:
     cat = {n: i + 1 for i, n in enumerate(names)}
-    gts, dts = [], []
+    gts: list[dict[str, Any]] = []
+    dts: list[dict[str, Any]] = []
     for s in samples:
         for b in s.truth:
             x1, y1, x2, y2 = b.xyxy

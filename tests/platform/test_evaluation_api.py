@@ -9,8 +9,16 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 
-from tests.platform.conftest import API_KEY, make_jpeg
-from tests.platform.helpers import new_project
+from tests.evaluation.data import (
+    API_KEY,
+    BUS,
+    CAR,
+    add_image,
+    classification,
+    det,
+    register_constant_model,
+)
+from tests.factories import make_jpeg, new_project
 from tests.server.asgi_client import ASGIClient
 from winnow.errors import NotFoundError
 from winnow.evaluation.routes import router as evaluation_router
@@ -38,69 +46,10 @@ def api(platform: Platform) -> Iterator[ASGIClient]:
         yield test_client
 
 
-def det(*boxes: tuple[str, float, float, float, float], conf: float = 0.9) -> dict[str, Any]:
-    """Prediction JSON of boxes given as (class, x1, y1, x2, y2)."""
-    return {
-        "image": {"width": 64, "height": 48},
-        "predictions": [
-            {
-                "x": (x1 + x2) / 2,
-                "y": (y1 + y2) / 2,
-                "width": x2 - x1,
-                "height": y2 - y1,
-                "confidence": conf,
-                "class": name,
-                "class_id": 0,
-            }
-            for name, x1, y1, x2, y2 in boxes
-        ],
-    }
-
-
-CAR = ("car", 5.0, 5.0, 25.0, 25.0)
-BUS = ("bus", 30.0, 10.0, 60.0, 40.0)
-
-
-def add_image(
-    platform: Platform,
-    seed: int,
-    prediction: dict[str, Any],
-    truth: dict[str, Any] | None,
-    *,
-    strategy: str = "rand",
-    batch: str = "b1",
-    model_id: str = "cars/1",
-    config_version: int = 1,
-) -> int:
-    workspace = platform.workspace(API_KEY)
-    result = platform.register(
-        workspace=workspace,
-        project="cars",
-        data=make_jpeg(seed=seed),
-        datapoint=DatapointInput(
-            batch_name=batch,
-            prediction=prediction,
-            strategy=strategy,
-            model_id=model_id,
-            config_version=config_version,
-            tags=("night",) if seed % 2 else (),
-        ),
-    )
-    if truth is not None:
-        with platform.db.write() as session:
-            project = store.get_project(session=session, workspace=workspace, name="cars")
-            image = session.get(Image, result.image.id)
-            assert image is not None
-            save_human_annotation(
-                session=session, image=image, project=project, body=json.dumps(truth), name="h.json"
-            )
-    return result.image.id
-
-
 @pytest.fixture
 def cars(platform: Platform) -> list[int]:
     """Four labeled images (two rules) and one unlabeled: rule 'rand' right, 'hard' wrong."""
-    new_project(platform, platform.workspace(API_KEY), "cars")
+    new_project(platform, "cars")
     return [
         add_image(platform, 1, det(CAR), det(CAR)),
         add_image(platform, 2, det(CAR, BUS), det(CAR, BUS)),
@@ -226,24 +175,6 @@ def test_compare_puts_two_versions_side_by_side(
     assert {a["kind"] for a in details["annotations"]} == {"prediction", "human"}
 
 
-E2E_META = {
-    "task": "detect",
-    "names": "{0: 'car', 1: 'bus'}",
-    "imgsz": "[640, 640]",
-    "end2end": "True",
-}
-
-
-def register_constant_model(platform: Platform, model_id: str) -> Any:
-    """A registered ONNX version that finds one car (0.9) in every image; returns it loaded."""
-    from tests.models.graphs import constant_model, end2end_head
-    from winnow.models.onnx.model import load_onnx_model
-
-    data = constant_model([end2end_head([[100, 150, 300, 400, 0.9, 0]], 6)], metadata=E2E_META)
-    platform.add_model(workspace=platform.workspace(API_KEY), model_id=model_id, data=data)
-    return load_onnx_model(model_id, data)
-
-
 def test_an_evaluation_run_predicts_the_batches_in_the_background(
     api: ASGIClient, platform: Platform, cars: list[int]
 ) -> None:
@@ -318,24 +249,11 @@ def test_bad_evaluation_runs_get_a_4xx_naming_the_field(
     assert api.get("/v1/projects/cars/evaluations/12345", headers=AUTH).status_code == 404
 
 
-def classification(top: str) -> dict[str, Any]:
-    other = "dog" if top == "cat" else "cat"
-    return {
-        "image": {"width": 64, "height": 48},
-        "predictions": [
-            {"class": top, "class_id": 0, "confidence": 0.8},
-            {"class": other, "class_id": 1, "confidence": 0.2},
-        ],
-        "top": top,
-        "confidence": 0.8,
-    }
-
-
 def test_a_classification_project_gets_accuracy_and_per_class_f1(
     api: ASGIClient, platform: Platform
 ) -> None:
     workspace = platform.workspace(API_KEY)
-    new_project(platform, workspace, "pets", type="classification")
+    new_project(platform, "pets", "classification")
     for seed, (served, truth) in enumerate([("cat", "cat"), ("cat", "dog"), ("dog", "dog")]):
         result = platform.register(
             workspace=workspace,
@@ -414,7 +332,7 @@ def test_evaluation_predictions_are_never_exported_as_labels(platform: Platform)
     from winnow.platform.export.rows import build_export
 
     workspace = platform.workspace(API_KEY)
-    new_project(platform, workspace, "cars")
+    new_project(platform, "cars")
     image_id = add_image(platform, 1, det(), None)  # served: nothing found; never labeled
     with platform.db.write() as session:
         project = store.get_project(session=session, workspace=workspace, name="cars")

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from tests.platform.conftest import API_KEY
-from tests.platform.test_evaluation_api import BUS, CAR, add_image, det, register_constant_model
+from tests.evaluation.data import API_KEY, BUS, CAR, add_image, det, register_constant_model
+from tests.factories import new_project
 from winnow.cli.main import app
 from winnow.platform.service import Platform
 from winnow.settings import Settings
@@ -21,9 +21,7 @@ def labeled(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Platform:
     monkeypatch.setenv("WINNOW_API_KEY", API_KEY)
     monkeypatch.delenv("WINNOW_DATABASE_URL", raising=False)
     platform = Platform.open(Settings())
-    from tests.platform.helpers import new_project
-
-    new_project(platform, platform.workspace(API_KEY), "cars")
+    new_project(platform, "cars")
     add_image(platform, 1, det(CAR), det(CAR))
     add_image(platform, 2, det(CAR), det(CAR, BUS))
     register_constant_model(platform, "cars/3")

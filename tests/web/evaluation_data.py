@@ -5,10 +5,18 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from tests.web.helpers import KEY, create_project, detection, jpeg
+from tests.factories import KEY, make_boxes_json, make_jpeg, new_project
 from winnow.platform import labeling, store
 from winnow.platform.schema import EvaluationPrediction, Image
 from winnow.platform.service import DatapointInput, Platform
+
+
+def detection(
+    name: str, x: float, y: float, w: float, h: float, confidence: float
+) -> dict[str, Any]:
+    """One reference-shaped detection (box centre x, y)."""
+    return make_boxes_json([[x, y, w, h]], class_name=[name], confidence=[confidence])[0]
+
 
 CAR = detection("car", 200, 150, 100, 80, 0.8)
 TRUCK = detection("truck", 420, 300, 120, 90, 0.7)
@@ -21,7 +29,7 @@ def body(*predictions: dict[str, Any]) -> dict[str, Any]:
 
 def labeled_project(platform: Platform) -> list[int]:
     """Eight labeled images: cars/1 misses every person, cars/2 (an evaluation run) finds them."""
-    create_project(platform, "cars")
+    new_project(platform, "cars")
     workspace = platform.workspace(KEY)
     ids = []
     for seed in range(8):
@@ -32,7 +40,7 @@ def labeled_project(platform: Platform) -> list[int]:
         result = platform.register(
             workspace=workspace,
             project="cars",
-            data=jpeg(640, 480, seed),
+            data=make_jpeg(640, 480, seed=seed, quality=85, pattern="gradient"),
             datapoint=DatapointInput(
                 batch_name="batch-1",
                 prediction=served,

@@ -7,11 +7,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.apps import web_app
+from tests.factories import KEY
 from tests.live_server import serve
 from tests.server.asgi_client import ASGIClient
+from tests.web.chromium import ARTIFACTS, chromium, sign_in
 from tests.web.evaluation_data import labeled_project
-from tests.web.helpers import KEY, build_app
-from tests.web.test_browser import ARTIFACTS, _sign_in, browser  # noqa: F401  (fixture)
 from winnow.platform.service import Platform
 from winnow.settings import Settings
 
@@ -46,18 +47,24 @@ def test_the_overview_shows_the_yield_of_each_rule(signed_in: tuple[ASGIClient, 
 
 @pytest.fixture
 def site(tmp_path: Path) -> Iterator[str]:
-    app, platform = build_app(Settings(data_dir=tmp_path / "data", api_key=KEY))
+    app, platform = web_app(Settings(data_dir=tmp_path / "data", api_key=KEY))
     labeled_project(platform)
     with serve(app) as url:
         yield url
     platform.close()
 
 
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    with chromium() as instance:
+        yield instance
+
+
 @pytest.mark.browser
-def test_evaluation_page_in_a_browser(browser: object, site: str) -> None:  # noqa: F811
+def test_evaluation_page_in_a_browser(browser: object, site: str) -> None:
     page = browser.new_page(viewport={"width": 1280, "height": 1400})  # type: ignore[attr-defined]
     try:
-        _sign_in(page, site)
+        sign_in(page, site)
         page.goto(f"{site}/app/projects/cars/evaluation")
         page.select_option("#slice select[name=model_id]", "cars/1")
         page.click("#slice button[type=submit]")
