@@ -336,3 +336,29 @@ def test_matching_all_images_at_once_equals_matching_each_image(seed: int) -> No
     assert set(zip(*(a.tolist() for a in flat.aware), strict=True)) == expected_aware
     assert set(zip(*(a.tolist() for a in flat.agnostic), strict=True)) == expected_agnostic
     assert len(expected_agnostic) > 100
+
+
+def test_a_body_that_is_not_detection_json_leaves_out_only_its_image() -> None:
+    import json
+
+    from winnow.evaluation.query import Pair, detection_samples
+
+    good = json.dumps(
+        {
+            "image": {"width": 10, "height": 10},
+            "predictions": [
+                {"x": 5, "y": 5, "width": 4, "height": 4, "class": "a", "confidence": 0.5}
+            ],
+        }
+    )
+    pairs = [
+        Pair((1, 10, 10), ("json", good), ("json", good)),
+        Pair((2, 10, 10), ("json", good), ("json", "{not json")),
+        Pair((3, 10, 10), ("txt", "a"), ("json", good)),
+        Pair((4, 10, 10), ("json", good), ("json", '{"predictions": {"a": 1}}')),
+    ]
+    samples = detection_samples(pairs)
+    assert [s.image_id for s in samples] == [1]
+    assert samples[0].truth[0].xyxy == (3.0, 3.0, 7.0, 7.0)
+    # Every body fine: the joined parse gives the same boxes.
+    assert detection_samples(pairs[:1])[0].predicted == samples[0].predicted
