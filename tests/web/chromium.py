@@ -1,4 +1,4 @@
-"""Debian's Chromium driven by Playwright, for the browser tests of pages other than labeling."""
+"""Debian's Chromium driven by Playwright, for every browser test."""
 
 from __future__ import annotations
 
@@ -13,7 +13,13 @@ from tests.factories import KEY
 from tests.services import in_ci
 
 CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-sync"]
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
 
