@@ -42,6 +42,13 @@ class Metrics:
             ["cause"],
             registry=self.registry,
         )
+        self.config_warnings = Counter(
+            "winnow_config_warnings",
+            "Configuration warnings met at run time (unknown fields and strategy types ignored,"
+            " limits of 0), counted once per configuration change, by project.",
+            ["project"],
+            registry=self.registry,
+        )
         self.outbox_depth = Gauge(
             "winnow_outbox_depth",
             "Datapoints in the outbox by status.",

@@ -420,3 +420,43 @@ def test_submit_hands_over_the_same_objects_without_copying(tmp_path: Path) -> N
     [(got_image, got_prediction, got_context)] = seen
     assert got_image is frame and got_prediction is prediction and got_context is CONTEXT
     assert frame.flags.writeable  # untouched and still the caller's array
+
+
+def test_target_project_takes_uploads_limits_and_batch_counts(tmp_path: Path) -> None:
+    rig = Rig(tmp_path, StaticConfigSource(config_dict(target_project="dataset")))
+    assert [rig.collector.process(image(i), detection(), CONTEXT) for i in range(4)] == [
+        Outcome.QUEUED
+    ] * 3 + [Outcome.LIMITED]
+    assert {entry.datapoint.project for entry in rig.entries()} == {"dataset"}
+    value = rig.metrics.registry.get_sample_value(
+        "winnow_datapoints_total",
+        {"project": "dataset", "strategy": "everything", "outcome": "queued"},
+    )
+    assert value == 3
+
+
+def test_target_in_the_same_workspace_is_allowed(tmp_path: Path) -> None:
+    config = config_dict(target_workspace="ws", target_project="proj")
+    rig = Rig(tmp_path, StaticConfigSource(config))
+    assert rig.collector.process(image(), detection(), CONTEXT) is Outcome.QUEUED
+
+
+def test_foreign_target_workspace_is_refused_counted_and_nothing_collected(
+    tmp_path: Path,
+) -> None:
+    config = config_dict(target_workspace="elsewhere", target_project="dataset")
+    rig = Rig(tmp_path, StaticConfigSource(config))
+    assert rig.collector.process(image(), detection(), CONTEXT) is Outcome.REFUSED
+    assert rig.errors("foreign_target_workspace") == 1
+    assert rig.count("refused", "-") == 1
+    assert rig.entries() == []
+
+
+def test_config_warnings_are_counted_once_per_configuration(tmp_path: Path) -> None:
+    rig = Rig(tmp_path, StaticConfigSource(config_dict(colour=1, shape=2)))
+    for i in range(3):
+        rig.collector.process(image(i), detection(), CONTEXT)
+    value = rig.metrics.registry.get_sample_value(
+        "winnow_config_warnings_total", {"project": "proj"}
+    )
+    assert value == 2

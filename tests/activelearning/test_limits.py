@@ -192,6 +192,19 @@ def test_repeated_window_type_uses_the_smallest_limit_once(backend: LimitsBacken
     assert taken.count("a") == 7
 
 
+def test_repeated_window_types_are_all_enforced_in_one_take(backend: LimitsBackend) -> None:
+    # the reference enforces every entry: two daily limits, the tighter one binds
+    a = Budget("ws/proj", "a", ((Window.DAILY, 4), (Window.HOURLY, 3), (Window.DAILY, 2)))
+    assert outcomes(backend, [a], 3) == ["a", "a", "strategy_limited"]
+    assert outcomes(backend, [a], 1, at(hours=1)) == ["strategy_limited"]
+
+
+def test_limit_of_zero_never_pays_and_the_next_candidate_does(backend: LimitsBackend) -> None:
+    zero, b = budget("zero", hourly=0), budget("b", minutely=1)
+    assert outcomes(backend, [zero, b], 2) == ["b", "strategy_limited"]
+    assert outcomes(backend, [zero], 1, at(days=1)) == ["strategy_limited"]
+
+
 # --- batch cap -----------------------------------------------------------------
 
 

@@ -104,3 +104,16 @@ def test_schema_prints_the_published_schema() -> None:
     assert json.loads(result.stdout) == config_json_schema()
     published = Path(__file__).parents[2] / "docs" / "reference" / "al-config.schema.json"
     assert published.read_text(encoding="utf-8") == result.stdout
+
+
+def test_warnings_are_printed_and_the_file_is_still_valid(tmp_path: Path) -> None:
+    data = {**VALID, "colour": "blue"}
+    data["sampling_strategies"] = [{**VALID["sampling_strategies"][0], "traffic_percentge": 1}]
+    result = runner.invoke(app, ["al", "validate", write(tmp_path, json.dumps(data))])
+    assert result.exit_code == 0, result.output
+    assert result.stderr.splitlines() == [
+        "warning: sampling_strategies[0].traffic_percentge: unknown field, ignored (did you "
+        "mean 'traffic_percentage'?)",
+        "warning: colour: unknown field, ignored",
+    ]
+    assert result.stdout.startswith("enabled: 1 strategy (default_strategy: random)")

@@ -73,6 +73,16 @@ def test_read_and_write_al_config(client: ASGIClient) -> None:
     assert client.get(url("/default/cars/active_learning")).json() == AL_CONFIG
 
 
+def test_config_saved_with_unknown_fields_answers_with_warnings(client: ASGIClient) -> None:
+    create_project(client)
+    config = {**AL_CONFIG, "target_project": "cars", "colour": 1}
+    response = client.post(url("/default/cars/active_learning"), json={"config": config})
+    assert response.status_code == 200, response.text
+    assert response.json()["warnings"] == ["colour: unknown field, ignored"]
+    # stored as given: a reference server reading it back sees the same document
+    assert client.get(url("/default/cars/active_learning")).json() == config
+
+
 def test_upload_with_repeated_tags_batches_and_jobs(client: ASGIClient) -> None:
     create_project(client)
     batch = "al_batch 2026/11 [x]"

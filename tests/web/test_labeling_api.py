@@ -321,3 +321,27 @@ def test_class_names_cannot_inject_markup(signed_in: tuple[ASGIClient, Platform]
     assert data["objects"][0]["cls"] == evil
     grid = client.get("/app/projects/cars/batches/batch-1").text
     assert "<img src=x" not in grid
+
+
+def test_config_editor_shows_warnings_on_validate_and_save(
+    signed_in: tuple[ASGIClient, Platform],
+) -> None:
+    client, platform = signed_in
+    create_project(platform, "cars")
+    config = {
+        "enabled": True,
+        "persist_predictions": True,
+        "batching_strategy": {
+            "batches_name_prefix": "my batches",
+            "recreation_interval": "daily",
+            "max_batch_images": 0,
+        },
+        "sampling_strategies": [{"name": "all", "type": "random", "traffic_percentage": 0.1}],
+    }
+    expected = ["batching_strategy.max_batch_images: 0: no image is ever collected"]
+    checked = client.post("/app/projects/cars/config/validate", json={"config": config}).json()
+    assert checked["valid"] is True and checked["warnings"] == expected
+    saved = client.post("/app/projects/cars/config", json={"config": config}).json()
+    assert saved["version"] == 1 and saved["warnings"] == expected
+    page = client.get("/app/projects/cars/config")
+    assert 'id="config-warnings"' in page.text

@@ -21,6 +21,7 @@ once per cause, and ``process`` returns ``Outcome.ERROR``.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import queue
 import random
@@ -93,6 +94,7 @@ class Collector:
         self._logged: set[str] = set()
         self._log_lock = threading.Lock()
         self._budgets: dict[str, tuple[ActiveLearningConfig, dict[str, Budget]]] = {}
+        self._warned: dict[str, tuple[str, ...]] = {}
 
     # ------------------------------------------------------------------ hand-off
 
@@ -182,9 +184,23 @@ class Collector:
     ) -> Outcome:
         project_config = self.config_source.get(context.api_key, context.project)
         config = project_config.config
+        if config.warnings:
+            self._count_warnings(project_config)
         if not config.enabled or config.batching_strategy is None:
             return Outcome.DISABLED
+        project_config, foreign = _targeted(project_config)
         project = project_config.project
+        if foreign is not None:
+            self.metrics.datapoint(project, _NO_STRATEGY, Outcome.REFUSED.value)
+            self.metrics.collection_errors.labels(cause="foreign_target_workspace").inc()
+            self._log_once(
+                f"foreign_target:{project_config.workspace}/{project}:{foreign}",
+                "not collecting from %s/%s: target_workspace %r is not the API key's workspace",
+                project_config.workspace,
+                project,
+                foreign,
+            )
+            return Outcome.REFUSED
         mismatch = _task_mismatch(project_config.project_type, prediction)
         if mismatch is not None:
             self.metrics.datapoint(project, _NO_STRATEGY, Outcome.REFUSED)
@@ -338,6 +354,17 @@ class Collector:
         self._budgets[scope] = (config, budgets)
         return budgets
 
+    def _count_warnings(self, project_config: ProjectConfig) -> None:
+        """Count (and log once) the warnings of each configuration met, once per change."""
+        scope = f"{project_config.workspace}/{project_config.project}"
+        warnings = project_config.config.warnings
+        with self._log_lock:
+            if self._warned.get(scope) == warnings:
+                return
+            self._warned[scope] = warnings
+        self.metrics.config_warnings.labels(project=project_config.project).inc(len(warnings))
+        log.warning("configuration of %s accepted with warnings: %s", scope, "; ".join(warnings))
+
     def _give_back(self, credit: Credit) -> None:
         try:
             self.limits.give_back(credit)
@@ -359,6 +386,23 @@ class Collector:
             log.warning(message + " (logged once; see winnow_collection_errors)", *args)
         else:
             log.debug(message, *args)
+
+
+def _targeted(project_config: ProjectConfig) -> tuple[ProjectConfig, str | None]:
+    """The configuration seen from its target project (``target_project``), as the reference.
+
+    Uploads, limit keys and batch counts then use the target. The target stays
+    within the API key's workspace: another ``target_workspace`` is returned
+    second (and nothing may be collected).
+    """
+    config = project_config.config
+    workspace = config.target_workspace
+    if workspace is not None and workspace != project_config.workspace:
+        return project_config, workspace
+    target = config.target_project
+    if target is None or target == project_config.project:
+        return project_config, None
+    return dataclasses.replace(project_config, project=target), None
 
 
 def _strategy(strategies: Sequence[Strategy], name: str) -> Strategy:

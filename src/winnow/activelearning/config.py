@@ -1,12 +1,15 @@
-"""The active learning configuration: the document users write, strictly validated.
+"""The active learning configuration: the document users write, validated.
 
 Field names, types and the four strategy types are those of the reference
 (see ``shared/seed/active-learning.txt``); a configuration the reference
-accepts means the same here. Where the reference is lax, winnow is strict:
-every number is range-checked, unknown fields and strategy types are
-rejected, strategy names are unique, and :func:`validate_config` reports
-*every* problem at once as ``"<field path>: <message>"``, e.g.
-``sampling_strategies[1].epsilon: must be > 0``.
+accepts and gives a meaning to means the same here (any batch prefix,
+repeated limit types, a limit of 0, ``target_project``). What the reference
+silently ignores is accepted with a *warning* (``ActiveLearningConfig.warnings``):
+unknown fields (with the nearest known name), and, when read from a reference
+platform (``validate_config(data, reference=True)``), unknown strategy types.
+Rejected: what the reference also fails on and values that cannot mean
+anything; :func:`validate_config` reports *every* problem at once as
+``"<field path>: <message>"``, e.g. ``sampling_strategies[1].epsilon: must be > 0``.
 
 Models are frozen pydantic models; lists are tuples. Build them with
 :func:`validate_config` (readable errors) rather than ``model_validate``
@@ -15,13 +18,22 @@ Models are frozen pydantic models; lists are tuples. Build them with
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Mapping
 from enum import StrEnum
 from functools import cached_property
 from typing import Annotated, Any, Literal, TypeGuard
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 
 from winnow.activelearning.limits.base import Window
@@ -32,9 +44,9 @@ from winnow.settings import TAG_CHARS
 STRATEGY_TYPES = ("random", "close_to_threshold", "classes_based", "detections_number_based")
 TAG_PATTERN = rf"^[{TAG_CHARS}]{{1,64}}$"
 TAG_RULE = "must be 1-64 characters of a-z A-Z 0-9 - _ : / . [ ] < > { } @"
-# Batch names end up in URL paths and file names: no spaces, slashes or dots.
-BATCH_PREFIX_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
-BATCH_PREFIX_RULE = "must be 1-64 characters of a-z A-Z 0-9 _ -, starting with a letter or digit"
+# Any string, as in the reference: batch names are stored as given and
+# encoded wherever they end up in a URL, a page or a file name.
+BATCH_PREFIX_MAX = 64
 # Errors of this type come from cross-field rules; validate_config reports
 # those from its own pass over the raw document (so they are never skipped
 # because another field of the same object is invalid) and drops these.
@@ -57,7 +69,9 @@ def _strategy_name(value: str) -> str:
 StrategyName = Annotated[
     str, Field(strict=True, min_length=1, max_length=MAX_LENGTH), AfterValidator(_strategy_name)
 ]
-_FROZEN = ConfigDict(extra="forbid", frozen=True)
+NonNegativeInt = Annotated[int, Field(strict=True, ge=0)]
+# Unknown fields are ignored, as the reference does; validate_config warns about each.
+_FROZEN = ConfigDict(extra="ignore", frozen=True)
 
 
 class RecreationInterval(StrEnum):
@@ -74,7 +88,7 @@ class Limit(BaseModel):
 
     model_config = _FROZEN
     type: Window
-    value: PositiveInt
+    value: NonNegativeInt  # 0: the strategy never collects (as in the reference)
 
 
 class _Strategy(BaseModel):
@@ -158,9 +172,11 @@ class BatchingStrategy(BaseModel):
     """How datapoints are grouped into labeling batches."""
 
     model_config = _FROZEN
-    batches_name_prefix: Annotated[str, Field(strict=True, pattern=BATCH_PREFIX_PATTERN)]
+    batches_name_prefix: Annotated[
+        str, Field(strict=True, min_length=1, max_length=BATCH_PREFIX_MAX)
+    ]
     recreation_interval: RecreationInterval
-    max_batch_images: PositiveInt | None = None
+    max_batch_images: NonNegativeInt | None = None  # 0: nothing is ever collected
 
 
 class DedupConfig(BaseModel):
@@ -189,7 +205,7 @@ class ActiveLearningConfig(BaseModel):
     """A project's active learning configuration. ``{"enabled": false}`` is the minimum."""
 
     model_config = ConfigDict(
-        extra="forbid",
+        extra="ignore",
         frozen=True,
         title="winnow active learning configuration",
         json_schema_extra=_ENABLED_SCHEMA,
@@ -202,6 +218,9 @@ class ActiveLearningConfig(BaseModel):
     batching_strategy: BatchingStrategy | None = None
     tags: tuple[Tag, ...] = ()
     dedup: DedupConfig | None = None
+    target_workspace: Annotated[str, Field(strict=True, min_length=1)] | None = None
+    target_project: Annotated[str, Field(strict=True, min_length=1)] | None = None
+    _warnings: tuple[str, ...] = PrivateAttr(default=())
 
     @model_validator(mode="after")
     def _check_rules(self) -> Any:
@@ -209,6 +228,12 @@ class ActiveLearningConfig(BaseModel):
         if problems:
             raise PydanticCustomError(_RULE_ERROR, _joined(problems))
         return self
+
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        """What :func:`validate_config` accepted but wants the user to know, as
+        ``"<field path>: <message>"`` (unknown fields, limits of 0, ignored strategies)."""
+        return self._warnings
 
     def summary(self) -> str:
         """One line describing the configuration, for humans (CLI, logs)."""
@@ -230,14 +255,14 @@ class ActiveLearningConfig(BaseModel):
             parts.append(f"max size {self.max_image_size[0]}x{self.max_image_size[1]}")
         if self.tags:
             parts.append(f"tags {', '.join(self.tags)}")
+        if self.target_project or self.target_workspace:
+            target = "/".join(t for t in (self.target_workspace, self.target_project) if t)
+            parts.append(f"collects into {target}")
         return ", ".join(parts)
 
 
 # --------------------------------------------------------------------------- cross-field rules
 # Written over plain JSON-like data so they run on the raw document too.
-
-
-_WINDOWS = frozenset(w.value for w in Window)
 
 
 def _is_int(value: object) -> TypeGuard[int]:
@@ -250,15 +275,6 @@ Loc = tuple[int | str, ...]
 def _strategy_rules(strategy: Mapping[str, Any]) -> list[tuple[Loc, str]]:
     """(location, message) for every cross-field problem of one strategy."""
     problems: list[tuple[Loc, str]] = []
-    limits = strategy.get("limits")
-    if isinstance(limits, list | tuple):
-        seen: set[str] = set()
-        for i, limit in enumerate(limits):
-            window = limit.get("type") if isinstance(limit, Mapping) else None
-            if isinstance(window, str) and window in _WINDOWS:
-                if window in seen:
-                    problems.append((("limits", i, "type"), f"duplicate limit type '{window}'"))
-                seen.add(window)
     if strategy.get("type") == "detections_number_based":
         low, high = strategy.get("more_than"), strategy.get("less_than")
         # Only when each bound is valid on its own (else that error says enough).
@@ -329,7 +345,6 @@ def _choices(expected: object) -> str:
 def _message(error: Mapping[str, Any], path: str) -> str:
     kind = error["type"]
     ctx = error.get("ctx") or {}
-    field = path.rsplit(".", 1)[-1]
     fixed = {
         "missing": "is required",
         "extra_forbidden": "unknown field",
@@ -365,7 +380,7 @@ def _message(error: Mapping[str, Any], path: str) -> str:
             STRATEGY_TYPES
         )
     if kind == "string_pattern_mismatch":
-        return BATCH_PREFIX_RULE if field == "batches_name_prefix" else TAG_RULE
+        return TAG_RULE
     if kind == "string_too_short":
         return "must not be empty"
     if kind == "string_too_long":
@@ -420,20 +435,130 @@ def _errors(data: Mapping[str, Any], exc: ValidationError) -> list[str]:
     return list(dict.fromkeys(f"{_path(loc)}: {message}" for loc, message in problems))
 
 
-def validate_config(data: object) -> ActiveLearningConfig:
+def validate_config(data: object, *, reference: bool = False) -> ActiveLearningConfig:
     """Validate a configuration document (parsed JSON) and return the model.
 
     Raises :class:`winnow.errors.InvalidConfigError` listing every problem,
     each as ``"<field path>: <message>"`` (``<root>`` when ``data`` is not
-    an object), in document order as far as possible.
+    an object), in document order as far as possible. What is accepted but
+    ignored or surprising is listed, in the same form, in the model's
+    ``warnings``. ``reference=True`` (a document served by a reference
+    platform) is exactly as tolerant as the reference: a strategy of an
+    unknown type is dropped with a warning instead of rejected.
     """
     if not isinstance(data, Mapping):
         raise InvalidConfigError(["<root>: must be an object"])
+    warnings: list[tuple[Loc, str]] = []
+    document: Mapping[str, Any] = data
+    if reference:
+        document, warnings = _drop_unknown_strategies(data)
     try:
-        return ActiveLearningConfig.model_validate(data)
+        model = ActiveLearningConfig.model_validate(document)
     except ValidationError as exc:
-        errors = _errors(data, exc)
+        errors = _errors(document, exc)
+        # A typo often explains a missing field: name the unknown ones too.
+        errors += [f"{_path(loc)}: {message}" for loc, message in _unknown_fields(data)]
         raise InvalidConfigError(errors or ["<root>: invalid configuration"]) from None
+    warnings.extend(_unknown_fields(data))
+    warnings.extend(_never_collects(model))
+    warnings.sort(key=lambda warning: _document_order(data, warning[0]))
+    model._warnings = tuple(dict.fromkeys(f"{_path(loc)}: {message}" for loc, message in warnings))
+    return model
+
+
+# --------------------------------------------------------------------------- warnings
+
+_STRATEGY_MODELS: dict[str, type[BaseModel]] = {
+    "random": RandomStrategy,
+    "close_to_threshold": CloseToThresholdStrategy,
+    "classes_based": ClassesBasedStrategy,
+    "detections_number_based": DetectionsNumberBasedStrategy,
+}
+
+
+def _drop_unknown_strategies(
+    data: Mapping[str, Any],
+) -> tuple[dict[str, Any], list[tuple[Loc, str]]]:
+    """The document without strategies of unknown types (as the reference skips them)."""
+    document = dict(data)
+    strategies = data.get("sampling_strategies")
+    warnings: list[tuple[Loc, str]] = []
+    if not isinstance(strategies, list):
+        return document, warnings
+    kept = []
+    for i, strategy in enumerate(strategies):
+        kind = strategy.get("type") if isinstance(strategy, Mapping) else None
+        if isinstance(kind, str) and kind not in STRATEGY_TYPES:
+            warnings.append(
+                (
+                    ("sampling_strategies", i, "type"),
+                    f"unknown strategy type '{kind}', strategy ignored (as the reference does); "
+                    f"known types: {', '.join(STRATEGY_TYPES)}",
+                )
+            )
+            continue
+        kept.append(strategy)
+    document["sampling_strategies"] = kept
+    if not kept and strategies and document.get("enabled") is True:
+        # Nothing left to sample with: the reference collects nothing either.
+        document["enabled"] = False
+        warnings.append(
+            (("sampling_strategies",), "no strategy of a known type: nothing is collected")
+        )
+    return document, warnings
+
+
+def _unknown_keys(node: object, model: type[BaseModel], loc: Loc) -> list[tuple[Loc, str]]:
+    if not isinstance(node, Mapping):
+        return []
+    known = list(model.model_fields)
+    found = []
+    for key in node:
+        if key in known or not isinstance(key, str):
+            continue
+        close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        found.append(((*loc, key), f"unknown field, ignored{hint}"))
+    return found
+
+
+def _unknown_fields(data: Mapping[str, Any]) -> list[tuple[Loc, str]]:
+    """Every field no model knows, with the nearest known name when one is close."""
+    found = _unknown_keys(data, ActiveLearningConfig, ())
+    found += _unknown_keys(data.get("batching_strategy"), BatchingStrategy, ("batching_strategy",))
+    found += _unknown_keys(data.get("dedup"), DedupConfig, ("dedup",))
+    strategies = data.get("sampling_strategies")
+    for i, strategy in enumerate(strategies if isinstance(strategies, list) else []):
+        if not isinstance(strategy, Mapping):
+            continue
+        kind = strategy.get("type")
+        model = _STRATEGY_MODELS.get(kind) if isinstance(kind, str) else None
+        if model is None:
+            continue
+        loc: Loc = ("sampling_strategies", i)
+        found += _unknown_keys(strategy, model, loc)
+        limits = strategy.get("limits")
+        for j, limit in enumerate(limits if isinstance(limits, list) else []):
+            found += _unknown_keys(limit, Limit, (*loc, "limits", j))
+    return found
+
+
+def _never_collects(model: ActiveLearningConfig) -> list[tuple[Loc, str]]:
+    """Accepted zeros that switch collection off: worth saying."""
+    found: list[tuple[Loc, str]] = []
+    batching = model.batching_strategy
+    if batching is not None and batching.max_batch_images == 0:
+        found.append((("batching_strategy", "max_batch_images"), "0: no image is ever collected"))
+    for i, strategy in enumerate(model.sampling_strategies):
+        for j, limit in enumerate(strategy.limits):
+            if limit.value == 0:
+                found.append(
+                    (
+                        ("sampling_strategies", i, "limits", j, "value"),
+                        f"0: strategy '{strategy.name}' never collects",
+                    )
+                )
+    return found
 
 
 def config_json_schema() -> dict[str, Any]:

@@ -43,13 +43,19 @@ def _read(file: str, console: Console) -> Any:
 def validate(
     file: Annotated[str, typer.Argument(help="JSON configuration file, or - for stdin.")],
 ) -> None:
-    """Validate an active learning configuration: print every problem, or a summary."""
+    """Validate an active learning configuration: print every problem, or a summary.
+
+    What is accepted but ignored (unknown fields, limits of 0) is printed as
+    ``warning: ...`` lines on stderr; the exit status stays 0.
+    """
     errors = Console(stderr=True)
     data = _read(file, errors)
     try:
         config = validate_config(data)
     except InvalidConfigError as exc:
         _fail(errors, exc.errors)
+    for warning in config.warnings:
+        errors.print(f"warning: {warning}", markup=False, highlight=False, soft_wrap=True)
     Console().print(config.summary(), markup=False, highlight=False, soft_wrap=True)
 
 

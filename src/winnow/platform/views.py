@@ -87,13 +87,25 @@ def annotation_json(annotation: Annotation) -> dict[str, Any]:
 
 
 def config_version_json(record: AlConfigVersion) -> dict[str, Any]:
-    """One saved configuration version."""
+    """One saved configuration version, with the validator's warnings about it."""
     return {
         "version": record.version,
         "config": record.config,
         "created_by": record.created_by,
         "created_at": iso(record.created_at),
+        "warnings": config_warnings(record.config),
     }
+
+
+def config_warnings(config: Any) -> list[str]:
+    """What the validator accepted in ``config`` but warns about ([] if it no longer validates)."""
+    from winnow.activelearning.config import validate_config
+    from winnow.errors import InvalidConfigError
+
+    try:
+        return list(validate_config(config).warnings)
+    except InvalidConfigError:
+        return []
 
 
 def model_json(project: Project, record: ModelVersion, workspace: Workspace) -> dict[str, Any]:

@@ -161,7 +161,14 @@ def api_routes(ctx: WebContext) -> APIRouter:
             model = validate_config(config)
         except InvalidConfigError as exc:
             return JSONResponse({"valid": False, "errors": exc.errors, "message": exc.message})
-        return JSONResponse({"valid": True, "errors": [], "summary": model.summary()})
+        return JSONResponse(
+            {
+                "valid": True,
+                "errors": [],
+                "warnings": list(model.warnings),
+                "summary": model.summary(),
+            }
+        )
 
     @router.post("/projects/{project}/config", name="config_save")
     async def config_save(request: Request, project: str) -> dict[str, Any]:
@@ -174,7 +181,8 @@ def api_routes(ctx: WebContext) -> APIRouter:
                 record = store.save_al_config(
                     session=session, project=target, config=config, created_by="web"
                 )
-                return {"success": True, "version": record.version}
+                warnings = list(validate_config(config).warnings)
+                return {"success": True, "version": record.version, "warnings": warnings}
 
         return await run_in_threadpool(save)
 

@@ -133,7 +133,8 @@ class ReferenceHTTPConfigSource(HTTPClientBase):
             workspace=workspace,
             project=project,
             project_type=str(info["project"]["type"]),
-            config=validate_config(config),
+            # As tolerant as the reference: an unknown strategy type is skipped, not fatal.
+            config=validate_config(config, reference=True),
             version=None,
         )
 

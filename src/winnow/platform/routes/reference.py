@@ -30,7 +30,7 @@ from winnow.platform.routes.forms import json_body, read_body, read_multipart
 from winnow.platform.schema import Project, Workspace
 from winnow.platform.service import DatapointInput, Platform
 from winnow.platform.store.workspaces import RESERVED_PREFIXES
-from winnow.platform.views import as_utc
+from winnow.platform.views import as_utc, config_warnings
 
 MAX_ANNOTATION_BYTES = 8 * 1024 * 1024
 
@@ -247,7 +247,12 @@ def build_reference_router(platform: Platform) -> tuple[APIRouter, APIRouter]:
                     config=body["config"],
                     created_by=(key or "")[:6],
                 )
-                return {"success": True, "version": record.version, "config": record.config}
+                return {
+                    "success": True,
+                    "version": record.version,
+                    "config": record.config,
+                    "warnings": config_warnings(record.config),
+                }
 
         return await run_in_threadpool(save)
 

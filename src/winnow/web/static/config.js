@@ -5,12 +5,19 @@
   const text = document.getElementById("config-text");
   const status = document.getElementById("config-status");
   const errors = document.getElementById("config-errors");
+  const warnings = document.getElementById("config-warnings");
   const saveButton = document.getElementById("config-save");
   let timer = null;
   let seq = 0;
 
-  function show(list, message, ok) {
-    errors.replaceChildren(...list.map((e) => { const li = document.createElement("li"); li.textContent = e; return li; }));
+  function items(list) {
+    return list.map((e) => { const li = document.createElement("li"); li.textContent = e; return li; });
+  }
+
+  function show(list, message, ok, warned) {
+    errors.replaceChildren(...items(list));
+    // Accepted but ignored or surprising (unknown fields, limits of 0): shown, never blocking.
+    warnings.replaceChildren(...items((warned || []).map((w) => "warning: " + w)));
     status.textContent = message;
     status.className = "status-line " + (ok ? "ok" : "error");
     saveButton.disabled = !ok;
@@ -41,7 +48,10 @@
     const mine = ++seq;
     const result = await post(form.dataset.validateUrl, { config: parsed.value });
     if (mine !== seq) return false;
-    if (result.ok && result.data.valid) { show([], "valid: " + (result.data.summary || ""), true); return true; }
+    if (result.ok && result.data.valid) {
+      show([], "valid: " + (result.data.summary || ""), true, result.data.warnings);
+      return true;
+    }
     const list = result.data.errors || [result.data.message || "invalid"];
     show(list, list.length + " problem" + (list.length === 1 ? "" : "s"), false);
     return false;
