@@ -68,3 +68,52 @@ def test_bad_tag_is_refused_with_its_value(monkeypatch: pytest.MonkeyPatch) -> N
 def test_bad_port_is_refused() -> None:
     with pytest.raises(ValidationError, match="port"):
         Settings(port=0)
+
+
+def test_reference_redis_variables_build_the_limits_url(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REDIS_HOST", "cache.internal")
+    assert Settings().limits_url == (
+        "redis://cache.internal:6379/0?socket_timeout=2.0&socket_connect_timeout=2.0"
+    )
+    monkeypatch.setenv("REDIS_PORT", "6380")
+    monkeypatch.setenv("REDIS_SSL", "True")
+    monkeypatch.setenv("REDIS_TIMEOUT", "0.5")
+    assert Settings().limits_url == (
+        "rediss://cache.internal:6380/0?socket_timeout=0.5&socket_connect_timeout=0.5"
+    )
+    monkeypatch.setenv("REDIS_HOST", "::1")
+    assert Settings().limits_url.startswith("rediss://[::1]:6380/0?")
+    # winnow's own setting wins
+    monkeypatch.setenv("WINNOW_LIMITS_URL", "redis://other:1/2")
+    assert Settings().limits_url == "redis://other:1/2"
+
+
+def test_without_redis_host_limits_stay_in_memory(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REDIS_PORT", "6380")
+    assert Settings().limits_url == "memory://"
+
+
+def test_reference_redis_variables_are_validated(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REDIS_HOST", "h")
+    monkeypatch.setenv("REDIS_PORT", "0")
+    with pytest.raises(ValidationError, match=r"REDIS_PORT"):
+        Settings()
+
+
+def test_limits_url_from_redis_variables_means_what_the_reference_connects_to(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The reference connects with redis.Redis(host, port, ssl=, socket_timeout=), db 0;
+    # redis-py reads the same connection from the URL built here (no connection made).
+    import redis
+
+    monkeypatch.setenv("REDIS_HOST", "cache.internal")
+    monkeypatch.setenv("REDIS_PORT", "6390")
+    monkeypatch.setenv("REDIS_SSL", "true")
+    monkeypatch.setenv("REDIS_TIMEOUT", "3")
+    client = redis.Redis.from_url(Settings().limits_url, socket_timeout=99)
+    kwargs = client.connection_pool.connection_kwargs
+    assert (kwargs["host"], kwargs["port"], kwargs["db"]) == ("cache.internal", 6390, 0)
+    assert kwargs["socket_timeout"] == 3.0 and kwargs["socket_connect_timeout"] == 3.0
+    assert client.connection_pool.connection_class.__name__ == "SSLConnection"
+    client.close()

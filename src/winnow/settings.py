@@ -3,8 +3,11 @@
 Read once from the environment (prefix ``WINNOW_``) or built directly in
 tests, validated at start, and passed into ``create_app(settings)`` and every
 service; nothing reads the environment anywhere else. The reference
-inference server's own variables ``ACTIVE_LEARNING_ENABLED`` and
-``ACTIVE_LEARNING_TAGS`` work too. Every field is documented in
+inference server's own variables work too: ``ACTIVE_LEARNING_ENABLED``,
+``ACTIVE_LEARNING_TAGS``, ``REDIS_HOST`` / ``REDIS_PORT`` / ``REDIS_SSL`` /
+``REDIS_TIMEOUT`` (the limits URL when ``WINNOW_LIMITS_URL`` is unset) and
+``API_BASE_URL`` (an inference node's platform URL when ``WINNOW_PLATFORM_URL``
+is unset). Every field is documented in
 ``docs/reference/settings.md``; a test fails when one is missing there.
 """
 
@@ -12,9 +15,9 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Self
 
-from pydantic import AliasChoices, Field, field_validator
+from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 TAG_CHARS = r"a-zA-Z0-9\-_:/.\[\]<>{}@"
@@ -201,6 +204,15 @@ class Settings(BaseSettings):
             "(all are counted in winnow_platform_lookup_errors)."
         ),
     )
+    api_base_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("WINNOW_API_BASE_URL", "API_BASE_URL", "api_base_url"),
+        description=(
+            "The reference's variable: with role inference and WINNOW_PLATFORM_URL unset, it is "
+            "the platform URL, spoken to with the reference protocol unless the platform answers "
+            "as a winnow platform (GET /v1/al-config/schema) and WINNOW_PLATFORM_PROTOCOL is unset."
+        ),
+    )
     model_cache_size: int = Field(
         default=4, ge=1, description="How many loaded models an inference node keeps (LRU)."
     )
@@ -239,7 +251,33 @@ class Settings(BaseSettings):
     )
     limits_url: str = Field(
         default="memory://",
-        description="Limits backend: memory:// (one process) or redis://host:port/db (shared).",
+        description=(
+            "Limits backend: memory:// (one process) or redis://host:port/db (shared). When unset "
+            "and REDIS_HOST is set: redis[s]://REDIS_HOST:REDIS_PORT/0 with REDIS_TIMEOUT."
+        ),
+    )
+    redis_host: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("WINNOW_REDIS_HOST", "REDIS_HOST", "redis_host"),
+        description="The reference's variable: Redis host of the limits when WINNOW_LIMITS_URL is unset.",
+    )
+    redis_port: int = Field(
+        default=6379,
+        ge=1,
+        le=65535,
+        validation_alias=AliasChoices("WINNOW_REDIS_PORT", "REDIS_PORT", "redis_port"),
+        description="The reference's variable: Redis port, with REDIS_HOST.",
+    )
+    redis_ssl: bool = Field(
+        default=False,
+        validation_alias=AliasChoices("WINNOW_REDIS_SSL", "REDIS_SSL", "redis_ssl"),
+        description="The reference's variable: connect to REDIS_HOST over TLS (rediss://).",
+    )
+    redis_timeout: float = Field(
+        default=2.0,
+        gt=0,
+        validation_alias=AliasChoices("WINNOW_REDIS_TIMEOUT", "REDIS_TIMEOUT", "redis_timeout"),
+        description="The reference's variable: Redis connect and socket timeout in seconds, with REDIS_HOST.",
     )
     config_cache_seconds: float = Field(
         default=2.0,
@@ -286,7 +324,37 @@ class Settings(BaseSettings):
             )
         return value
 
+    @model_validator(mode="after")
+    def _reference_environment(self) -> Self:
+        # The reference's variables fill in what winnow's own leave unset; an
+        # explicit WINNOW_ setting (or argument) always wins.
+        if "limits_url" not in self.model_fields_set and self.redis_host:
+            host = f"[{self.redis_host}]" if ":" in self.redis_host else self.redis_host
+            scheme = "rediss" if self.redis_ssl else "redis"
+            timeout = self.redis_timeout
+            self.__dict__["limits_url"] = (
+                f"{scheme}://{host}:{self.redis_port}/0"
+                f"?socket_timeout={timeout}&socket_connect_timeout={timeout}"
+            )
+        if (
+            self.role is Role.INFERENCE
+            and "platform_url" not in self.model_fields_set
+            and self.api_base_url
+        ):
+            self.__dict__["platform_url"] = self.api_base_url
+        return self
+
     # --- derived --------------------------------------------------------------
+    @property
+    def detects_platform_protocol(self) -> bool:
+        """True when the platform URL came from API_BASE_URL and no protocol was chosen:
+        the protocol is then the reference's unless the platform answers as winnow."""
+        return (
+            self.platform_url is not None
+            and "platform_url" not in self.model_fields_set
+            and "platform_protocol" not in self.model_fields_set
+        )
+
     @property
     def resolved_database_url(self) -> str:
         """The database URL in force: the setting, or the SQLite file in the data dir."""

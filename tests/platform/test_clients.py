@@ -359,3 +359,38 @@ def test_a_malformed_platform_url_is_a_configuration_error_naming_the_setting(
     for build in (build_platform_client, build_config_source, build_model_source):
         with pytest.raises(ConfigurationError, match="WINNOW_PLATFORM_URL"):
             build(settings)
+
+
+def test_api_base_url_speaks_native_to_a_winnow_platform_and_reference_otherwise(
+    base_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from fastapi import FastAPI
+
+    monkeypatch.setenv("API_BASE_URL", base_url)
+    winnow = Settings(data_dir=tmp_path, role="inference")
+    assert winnow.platform_url == base_url and winnow.detects_platform_protocol
+    client = build_platform_client(winnow)
+    assert isinstance(client, NativeHTTPPlatformClient)
+    client.close()
+
+    other = FastAPI()  # answers 404 to /v1/al-config/schema, like the reference platform
+
+    with serve(other) as url:
+        monkeypatch.setenv("API_BASE_URL", url)
+        reference = Settings(data_dir=tmp_path, role="inference")
+        client = build_platform_client(reference)
+        assert isinstance(client, ReferenceHTTPPlatformClient)
+        client.close()
+        cached = build_config_source(reference)
+        assert isinstance(cached.inner, ReferenceHTTPConfigSource)
+        cached.close()
+
+    # an explicit protocol is never second-guessed; an explicit URL wins over API_BASE_URL
+    monkeypatch.setenv("API_BASE_URL", base_url)
+    chosen = Settings(data_dir=tmp_path, role="inference", platform_protocol="reference")
+    assert not chosen.detects_platform_protocol
+    assert isinstance(build_platform_client(chosen), ReferenceHTTPPlatformClient)
+    explicit = Settings(data_dir=tmp_path, role="inference", platform_url="http://p:9001")
+    assert explicit.platform_url == "http://p:9001" and not explicit.detects_platform_protocol
+    # role all runs the platform in this process: API_BASE_URL does not send it elsewhere
+    assert Settings(data_dir=tmp_path).platform_url is None

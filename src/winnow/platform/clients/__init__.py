@@ -7,11 +7,15 @@
 
 ``build_platform_client``, ``build_config_source`` and ``build_model_source``
 pick one from the settings: in-process when a Platform is given and no
-``platform_url`` is set, HTTP otherwise (``platform_protocol`` native or reference).
+``platform_url`` is set, HTTP otherwise (``platform_protocol`` native or reference;
+when the URL came from the reference's ``API_BASE_URL`` and no protocol was chosen,
+reference unless the platform answers as winnow, see :func:`platform_protocol`).
 """
 
 from __future__ import annotations
 
+import functools
+import logging
 from typing import TYPE_CHECKING
 
 import httpx
@@ -37,6 +41,9 @@ from winnow.stale import FailureLog, PlatformHealth
 if TYPE_CHECKING:
     from winnow.platform.service import Platform
 
+log = logging.getLogger(__name__)
+PROBE_TIMEOUT = 5.0
+
 __all__ = [
     "CachedConfigSource",
     "HTTPModelSource",
@@ -50,7 +57,35 @@ __all__ = [
     "build_config_source",
     "build_model_source",
     "build_platform_client",
+    "platform_protocol",
 ]
+
+
+def platform_protocol(settings: Settings) -> PlatformProtocol:
+    """The protocol to speak to the remote platform.
+
+    ``platform_protocol`` as set; but when the URL came from ``API_BASE_URL``
+    and no protocol was chosen, the reference's, unless the platform answers
+    ``GET /v1/al-config/schema`` as a winnow platform (asked once per URL).
+    A platform that cannot be reached then is spoken to the reference way,
+    which winnow's platform speaks too.
+    """
+    if not settings.detects_platform_protocol:
+        return settings.platform_protocol
+    return _probe(_platform_url(settings))
+
+
+@functools.lru_cache(maxsize=16)
+def _probe(url: str) -> PlatformProtocol:
+    try:
+        response = httpx.get(f"{url.rstrip('/')}/v1/al-config/schema", timeout=PROBE_TIMEOUT)
+        body = response.json() if response.status_code == 200 else None
+    except (httpx.HTTPError, ValueError):
+        body = None
+    winnow = isinstance(body, dict) and body.get("title") == "winnow active learning configuration"
+    protocol = PlatformProtocol.NATIVE if winnow else PlatformProtocol.REFERENCE
+    log.info("API_BASE_URL %s: speaking the %s platform protocol", url, protocol.value)
+    return protocol
 
 
 def _no_platform() -> ConfigurationError:
@@ -81,7 +116,7 @@ def build_platform_client(settings: Settings, platform: Platform | None = None) 
         if platform is None:
             raise _no_platform()
         return InProcessPlatformClient(platform)
-    if settings.platform_protocol == PlatformProtocol.REFERENCE:
+    if platform_protocol(settings) == PlatformProtocol.REFERENCE:
         return ReferenceHTTPPlatformClient(_platform_url(settings))
     return NativeHTTPPlatformClient(_platform_url(settings))
 
@@ -109,7 +144,7 @@ def build_config_source(
         if platform is None:
             raise _no_platform()
         inner = InProcessConfigSource(platform)
-    elif settings.platform_protocol == PlatformProtocol.REFERENCE:
+    elif platform_protocol(settings) == PlatformProtocol.REFERENCE:
         inner = ReferenceHTTPConfigSource(_platform_url(settings), timeout=lookup_timeout(settings))
     else:
         inner = NativeHTTPConfigSource(_platform_url(settings), timeout=lookup_timeout(settings))
