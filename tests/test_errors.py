@@ -25,7 +25,8 @@ from winnow import errors
 def test_each_http_error_carries_its_status(cls: type[errors.WinnowError], status: int) -> None:
     err = cls("what is wrong")
     assert err.status == status
-    assert err.to_json() == {"message": "what is wrong"}
+    extra = {"reason": "batch_full"} if cls is errors.BatchFullError else {}
+    assert err.to_json() == {"message": "what is wrong", **extra}
     assert isinstance(err, errors.WinnowError)
 
 

@@ -191,7 +191,8 @@ def _build_inference_runtime(
             settings, platform, health=health, failures=failures
         )
         delivery_client = clients.build_platform_client(settings, platform)
-        for resource in (model_source, config_source, delivery_client):
+        batch_counter = clients.build_batch_counter(settings, platform)
+        for resource in (model_source, config_source, delivery_client, batch_counter):
             close = getattr(resource, "close", None)
             if callable(close):
                 closers.append(close)
@@ -206,6 +207,7 @@ def _build_inference_runtime(
             limits=limits,
             outbox=outbox,
             metrics=metrics,
+            batch_counter=batch_counter,
         )
         delivery = DeliveryWorker(
             outbox,
@@ -214,6 +216,8 @@ def _build_inference_runtime(
             backoff_base=settings.delivery_backoff_base,
             backoff_max=settings.delivery_backoff_max,
             concurrency=settings.delivery_concurrency,
+            on_duplicate=lambda entry: collector.give_back_duplicate(entry.idempotency_key),
+            on_batch_full=lambda entry: collector.batch_refused(entry.idempotency_key),
         )
         registry = ModelRegistry(
             model_source,

@@ -109,7 +109,14 @@ class ConflictError(WinnowError):
 
 
 class BatchFullError(ConflictError):
-    """Raised when a batch has reached its ``max_batch_images``."""
+    """Raised when a batch has reached its ``max_batch_images``.
+
+    Its JSON body carries ``"reason": "batch_full"`` so clients over HTTP can tell it
+    from other conflicts.
+    """
+
+    def __init__(self, message: str, **details: Any) -> None:
+        super().__init__(message, reason="batch_full", **details)
 
 
 class PayloadTooLargeError(WinnowError):
@@ -135,11 +142,13 @@ class DeliveryError(WinnowError):
 
     ``retryable`` says whether trying again later may succeed (network error,
     5xx) or not (4xx other than 429: the platform refused the datapoint).
+    ``batch_full``: refused because the batch reached its ``max_batch_images``.
     """
 
-    def __init__(self, message: str, *, retryable: bool) -> None:
+    def __init__(self, message: str, *, retryable: bool, batch_full: bool = False) -> None:
         super().__init__(message)
         self.retryable = retryable
+        self.batch_full = batch_full
 
 
 class OutboxFullError(WinnowError):

@@ -245,6 +245,19 @@ def test_batch_cap_zero_is_always_full(backend: LimitsBackend) -> None:
     assert outcomes(backend, [budget("a")], 1, batch=BatchCap("p", "x", 0)) == ["batch_full"]
 
 
+def test_learned_batch_count_is_raised_never_lowered(backend: LimitsBackend) -> None:
+    a = budget("a")
+    batch = BatchCap("ws/proj", "learned", 5)
+    backend.learn_batch(batch, 3, T0)  # the platform already holds 3
+    assert outcomes(backend, [a], 3, batch=batch) == ["a", "a", "batch_full"]
+    backend.learn_batch(batch, 1, T0)  # an older, smaller answer changes nothing
+    assert outcomes(backend, [a], 1, batch=batch) == ["batch_full"]
+    other = BatchCap("ws/proj", "other", 5)
+    assert outcomes(backend, [a], 1, batch=other) == ["a"]
+    backend.learn_batch(other, 9, T0)
+    assert outcomes(backend, [a], 1, batch=other) == ["batch_full"]
+
+
 # --- give_back -----------------------------------------------------------------
 
 

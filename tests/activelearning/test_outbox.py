@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.factories import FakeClock, make_datapoint
-from winnow.activelearning.outbox import EntryStatus, Outbox
+from winnow.activelearning.outbox import DELIVERED_RETENTION_SECONDS, EntryStatus, Outbox
 from winnow.errors import OutboxFullError
 
 
@@ -149,6 +149,7 @@ def test_stats_counts_bytes_and_oldest_age(tmp_path: Path) -> None:
         EntryStatus.DELIVERING: 1,
         EntryStatus.DELIVERED: 1,
         EntryStatus.FAILED: 1,
+        EntryStatus.BATCH_FULL: 0,
     }
     # make_datapoint() was created at 10:00:00.123456; the clock says 10:00:30
     assert stats.oldest_pending_age == pytest.approx(29.876544)
@@ -227,3 +228,24 @@ def test_concurrent_puts_and_claims_lose_and_double_nothing(tmp_path: Path) -> N
 def test_bad_synchronous_mode_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="synchronous"):
         Outbox(tmp_path / "o.db", max_bytes=10, synchronous="OFF; DROP TABLE x")
+
+
+def test_batch_full_entry_frees_its_bytes_at_once_and_is_pruned_like_delivered(
+    tmp_path: Path,
+) -> None:
+    clock = FakeClock()
+    outbox = open_outbox(tmp_path, clock=clock)
+    kept = outbox.put(make_datapoint())
+    refused = outbox.put(make_datapoint())
+    held = outbox.stats().bytes
+    outbox.claim(2, clock.now)
+    outbox.mark_batch_full(refused, "batch 'al' is full")
+    stats = outbox.stats()
+    assert stats.counts[EntryStatus.BATCH_FULL] == 1
+    assert 0 < stats.bytes < held  # only the other entry's bytes are still held
+    entry = outbox.get(refused)
+    assert entry is not None and entry.last_error == "batch 'al' is full"
+    assert entry.datapoint.image_jpeg == b""
+    clock.now += DELIVERED_RETENTION_SECONDS + 1
+    assert outbox.prune(clock.now) == 1
+    assert outbox.get(refused) is None and outbox.get(kept) is not None

@@ -46,7 +46,7 @@ from winnow.platform.clients import (
     build_model_source,
     build_platform_client,
 )
-from winnow.platform.service import Platform
+from winnow.platform.service import DatapointInput, Platform
 from winnow.settings import PlatformProtocol, Settings
 
 
@@ -394,3 +394,38 @@ def test_api_base_url_speaks_native_to_a_winnow_platform_and_reference_otherwise
     assert explicit.platform_url == "http://p:9001" and not explicit.detects_platform_protocol
     # role all runs the platform in this process: API_BASE_URL does not send it elsewhere
     assert Settings(data_dir=tmp_path).platform_url is None
+
+
+@pytest.mark.parametrize("kind", ["in-process", "native", "reference"])
+def test_batch_counters_report_what_a_batch_holds(
+    sqlite_platform: Platform, base_url: str, kind: str
+) -> None:
+    from winnow.platform.clients import (
+        InProcessBatchCounter,
+        NativeHTTPBatchCounter,
+        ReferenceHTTPBatchCounter,
+    )
+
+    workspace = sqlite_platform.workspace(API_KEY)
+    new_project(sqlite_platform, workspace, "cars")
+    for seed in range(3):
+        sqlite_platform.register(
+            workspace=workspace,
+            project="cars",
+            data=make_jpeg(seed=seed),
+            datapoint=DatapointInput(batch_name="my batch/1"),
+        )
+    counter: Any
+    if kind == "in-process":
+        counter = InProcessBatchCounter(sqlite_platform)
+    elif kind == "native":
+        counter = NativeHTTPBatchCounter(base_url)
+    else:
+        counter = ReferenceHTTPBatchCounter(base_url)
+    try:
+        assert counter.batch_images(API_KEY, "cars", "my batch/1") == 3
+        assert counter.batch_images(API_KEY, "cars", "not yet") == 0
+        with pytest.raises(NotFoundError):
+            counter.batch_images(API_KEY, "nope", "my batch/1")
+    finally:
+        counter.close()

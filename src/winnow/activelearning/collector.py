@@ -10,7 +10,9 @@ runs :meth:`Collector.process`, in this order:
 4. ``samplers.sample``: strategies in configuration order, on the prediction alone;
 5. near-duplicate filter when the configuration enables it (no credit spent);
 6. one ``limits.take``: a credit from the first sampled strategy with room, plus
-   a place in the batch (``max_batch_images``);
+   a place in the batch (``max_batch_images``; the batch's count is first
+   learned from the platform, ``batch_counter``, so the cap is exact after a
+   restart and across nodes);
 7. only now the image work (``prepare``), then ``outbox.put``. A full outbox
    refuses the datapoint and the credit is given back.
 
@@ -21,6 +23,7 @@ once per cause, and ``process`` returns ``Outcome.ERROR``.
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import logging
 import queue
@@ -37,7 +40,7 @@ from winnow.activelearning.datapoint import CollectionContext, Datapoint
 from winnow.activelearning.dedup import NearDuplicateFilter, phash
 from winnow.activelearning.limits.base import BatchCap, Budget, Credit, LimitsBackend, TakeOutcome
 from winnow.activelearning.outbox import Outbox
-from winnow.activelearning.platform_client import ConfigSource, ProjectConfig
+from winnow.activelearning.platform_client import BatchCounter, ConfigSource, ProjectConfig
 from winnow.activelearning.prepare import build_tags, prepare
 from winnow.activelearning.samplers import sample
 from winnow.errors import OutboxFullError
@@ -57,6 +60,7 @@ log = logging.getLogger(__name__)
 
 _NO_STRATEGY = "-"
 _BUDGET_CACHE_MAX = 1024
+_CREDITS_MAX = 65536
 
 _Item = tuple[ImageArray, Prediction, CollectionContext]
 
@@ -79,8 +83,10 @@ class Collector:
         rng: random.Random | None = None,
         clock: Callable[[], datetime] | None = None,
         dedup: NearDuplicateFilter | None = None,
+        batch_counter: BatchCounter | None = None,
     ) -> None:
         self.settings = settings
+        self.batch_counter = batch_counter
         self.config_source = config_source
         self.limits = limits
         self.outbox = outbox
@@ -95,6 +101,11 @@ class Collector:
         self._log_lock = threading.Lock()
         self._budgets: dict[str, tuple[ActiveLearningConfig, dict[str, Budget]]] = {}
         self._warned: dict[str, tuple[str, ...]] = {}
+        # Credits of queued datapoints, by idempotency key, so a duplicate found at
+        # delivery gives its credit back; bounded (oldest forgotten first).
+        self._credits: collections.OrderedDict[str, Credit] = collections.OrderedDict()
+        # When each capped batch's count was last learned from the platform (monotonic s).
+        self._learned: dict[tuple[str, str], float] = {}
 
     # ------------------------------------------------------------------ hand-off
 
@@ -253,6 +264,8 @@ class Collector:
             batch_name=batch_name(batching.batches_name_prefix, batching.recreation_interval, now),
             max_images=batching.max_batch_images,
         )
+        if cap.max_images is not None and self.batch_counter is not None:
+            self._learn_batch(cap, context.api_key, project, now)
         taken, credit = self.limits.take([budgets[s.name] for s in strategies], cap, now)
         if credit is None:
             # A full batch is not a spent strategy: counted apart, so a cap set too
@@ -275,6 +288,10 @@ class Collector:
         except BaseException:
             self._give_back(credit)
             raise
+        with self._log_lock:
+            self._credits[datapoint.idempotency_key] = credit
+            while len(self._credits) > _CREDITS_MAX:
+                self._credits.popitem(last=False)
         if dedup_key is not None and dedup is not None:
             self.dedup.remember(
                 dedup_key, dedup_hash, window_seconds=dedup.window_seconds, now=dedup_time
@@ -353,6 +370,53 @@ class Collector:
             self._budgets.clear()
         self._budgets[scope] = (config, budgets)
         return budgets
+
+    def give_back_duplicate(self, idempotency_key: str) -> bool:
+        """Give back the credit and batch place of a queued datapoint the platform found to be
+        an exact duplicate (in the windows it was taken in); True if this process held it."""
+        with self._log_lock:
+            credit = self._credits.pop(idempotency_key, None)
+        if credit is None:
+            return False
+        self._give_back(credit)
+        return True
+
+    def batch_refused(self, idempotency_key: str) -> bool:
+        """The platform refused a queued datapoint because its batch is full: give the
+        strategy credit back and remember the batch as full; True if this process held it."""
+        with self._log_lock:
+            credit = self._credits.pop(idempotency_key, None)
+        if credit is None:
+            return False
+        self._give_back(dataclasses.replace(credit, batch=None))
+        batch = credit.batch
+        if batch is not None and batch.max_images is not None:
+            try:
+                self.limits.learn_batch(batch, batch.max_images, self._clock())
+            except Exception as exc:
+                self._count_error("batch_count", exc)
+        return True
+
+    def _learn_batch(self, cap: BatchCap, api_key: str, project: str, now: datetime) -> None:
+        """Raise the batch's count to what the platform holds: at first use (so after a
+        restart too), then at most every ``config_cache_seconds`` (what other nodes added)."""
+        assert self.batch_counter is not None
+        key = (cap.scope, cap.batch_name)
+        started = time.monotonic()
+        with self._log_lock:
+            learned = self._learned.get(key)
+            if learned is not None and started - learned < self.settings.config_cache_seconds:
+                return
+            if len(self._learned) >= _BUDGET_CACHE_MAX:
+                self._learned.clear()
+            self._learned[key] = started
+        try:
+            images = self.batch_counter.batch_images(api_key, project, cap.batch_name)
+            self.limits.learn_batch(cap, images, now)
+        except Exception as exc:  # the platform is down: count locally, ask again next time
+            with self._log_lock:
+                self._learned.pop(key, None)
+            self._count_error("batch_count", exc)
 
     def _count_warnings(self, project_config: ProjectConfig) -> None:
         """Count (and log once) the warnings of each configuration met, once per change."""

@@ -3,7 +3,13 @@
 ``concurrency`` loops run side by side, each claiming one entry at a time,
 delivering it with ``client.deliver`` and marking the outcome:
 
-- delivered: ``mark_delivered`` (counted ``delivered``);
+- delivered: ``mark_delivered`` (counted ``delivered``); an exact duplicate
+  found on the first attempt (``Delivered.duplicate``) is counted
+  ``duplicate`` instead and handed to ``on_duplicate`` (the collector gives
+  its credit and batch place back);
+- ``DeliveryError`` with ``batch_full``: the batch reached its
+  ``max_batch_images``, ``mark_batch_full`` (bytes freed at once, counted
+  ``batch_full``, handed to ``on_batch_full``);
 - ``DeliveryError`` with ``retryable=False``: the platform refused it for
   good, ``mark_failed`` (counted ``failed``);
 - ``DeliveryError`` with ``retryable=True`` or any other exception: retried
@@ -55,6 +61,8 @@ class DeliveryWorker:
         sleep: Callable[[float], None] = time.sleep,
         rng: random.Random | None = None,
         on_done: Callable[[Entry, bool], None] | None = None,
+        on_duplicate: Callable[[Entry], object] | None = None,
+        on_batch_full: Callable[[Entry], object] | None = None,
     ) -> None:
         if concurrency < 1:
             raise ValueError(f"concurrency must be >= 1, got {concurrency}")
@@ -72,6 +80,8 @@ class DeliveryWorker:
         self._rng = rng or random.Random()
         self._rng_lock = threading.Lock()
         self._on_done = on_done
+        self._on_duplicate = on_duplicate
+        self._on_batch_full = on_batch_full
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._gauge_lock = threading.Lock()
@@ -168,6 +178,13 @@ class DeliveryWorker:
         except DeliveryError as exc:
             if exc.retryable:
                 self._retry(entry, exc.message)
+            elif exc.batch_full:
+                self.outbox.mark_batch_full(entry.id, exc.message)
+                self.metrics.datapoint(dp.project, dp.strategy or "-", DatapointOutcome.BATCH_FULL)
+                self._log_once("batch_full", "datapoints refused for a full batch: %s", exc.message)
+                if self._on_batch_full is not None:
+                    self._on_batch_full(entry)
+                self._done(entry, False)
             else:
                 self.outbox.mark_failed(entry.id, exc.message)
                 self.metrics.datapoint(dp.project, dp.strategy or "-", DatapointOutcome.FAILED)
@@ -180,7 +197,15 @@ class DeliveryWorker:
             self._retry(entry, f"{type(exc).__name__}: {exc}")
             return
         self.outbox.mark_delivered(entry.id, platform_id)
-        self.metrics.datapoint(dp.project, dp.strategy or "-", DatapointOutcome.DELIVERED)
+        # An exact duplicate stored nothing: its credit and batch place go back. On a
+        # retry the "duplicate" may be this datapoint's own first attempt, so only
+        # a first attempt's answer is trusted.
+        if getattr(platform_id, "duplicate", False) and entry.attempts <= 1:
+            self.metrics.datapoint(dp.project, dp.strategy or "-", DatapointOutcome.DUPLICATE)
+            if self._on_duplicate is not None:
+                self._on_duplicate(entry)
+        else:
+            self.metrics.datapoint(dp.project, dp.strategy or "-", DatapointOutcome.DELIVERED)
         self._done(entry, True)
         self._update_gauges(force=False)
 

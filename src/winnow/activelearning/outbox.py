@@ -9,7 +9,7 @@ power cut. Several processes may open the same file (the server and
 Life of an entry (``EntryStatus``)::
 
     put -> pending --claim--> delivering --mark_delivered--> delivered (JPEG dropped)
-              ^                  |  |
+              ^                  |  |  +--mark_batch_full--> batch_full (JPEG dropped)
               +---mark_retry-----+  +--mark_failed--> failed (kept, counts against the bound)
               +---recover (on open: a crash left it delivering)
 
@@ -54,6 +54,7 @@ class EntryStatus(StrEnum):
     DELIVERING = "delivering"
     DELIVERED = "delivered"
     FAILED = "failed"
+    BATCH_FULL = "batch_full"  # refused by the platform for max_batch_images; bytes dropped
 
 
 @dataclass(slots=True, frozen=True)
@@ -327,6 +328,19 @@ class Outbox:
             (EntryStatus.FAILED.value, error, entry_id),
         )
 
+    def mark_batch_full(self, entry_id: int, error: str) -> None:
+        """The platform refused the entry because its batch is full: drop its bytes at once.
+
+        The row (metadata, the error) stays for the delivered retention, then is pruned.
+        """
+        now = float(self._clock())
+        # size = 0 in the same UPDATE: the held-bytes trigger then frees all of it.
+        self._write(
+            "UPDATE entries SET status = ?, last_error = ?, delivered_at = ?, jpeg = X'', "
+            "size = 0 WHERE id = ?",
+            (EntryStatus.BATCH_FULL.value, error, now, entry_id),
+        )
+
     def recover(self) -> int:
         """Move entries left delivering (by a crash) back to pending, due now; return how many.
 
@@ -357,8 +371,8 @@ class Outbox:
     def prune(self, now: float, retention: float = DELIVERED_RETENTION_SECONDS) -> int:
         """Delete delivered rows older than ``retention`` seconds; return how many."""
         cursor = self._write(
-            "DELETE FROM entries WHERE status = ? AND delivered_at < ?",
-            (EntryStatus.DELIVERED.value, now - retention),
+            "DELETE FROM entries WHERE status IN (?, ?) AND delivered_at < ?",
+            (EntryStatus.DELIVERED.value, EntryStatus.BATCH_FULL.value, now - retention),
         )
         return cursor.rowcount
 

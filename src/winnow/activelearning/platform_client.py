@@ -16,11 +16,28 @@ if TYPE_CHECKING:
     from winnow.activelearning.datapoint import Datapoint
 
 
+class Delivered(str):
+    """The platform's image id, as ``PlatformClient.deliver`` returns it.
+
+    ``duplicate`` is True when the platform already held the same bytes in the
+    project and stored nothing new (not when it replayed this datapoint's own
+    earlier delivery by its idempotency key, where it can tell the two apart).
+    """
+
+    duplicate: bool
+
+    def __new__(cls, image_id: str, *, duplicate: bool = False) -> Delivered:
+        value = super().__new__(cls, image_id)
+        value.duplicate = duplicate
+        return value
+
+
 class PlatformClient(Protocol):
     """Delivers datapoints to a platform."""
 
     def deliver(self, datapoint: Datapoint) -> str:
-        """Register the datapoint; return the platform's image id.
+        """Register the datapoint; return the platform's image id (a ``Delivered``
+        when the client can say whether it was an exact duplicate).
 
         Must be idempotent by ``datapoint.idempotency_key``. Raises
         ``winnow.errors.DeliveryError`` (``retryable`` set) on failure.
@@ -41,6 +58,14 @@ class ProjectConfig:
     project_type: str
     config: ActiveLearningConfig
     version: int | None
+
+
+class BatchCounter(Protocol):
+    """Says how many images a labeling batch already holds on the platform."""
+
+    def batch_images(self, api_key: str, project: str, batch_name: str) -> int:
+        """Images in ``batch_name`` of ``project`` (0 when the batch does not exist yet)."""
+        ...
 
 
 class ConfigSource(Protocol):

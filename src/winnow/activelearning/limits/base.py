@@ -125,6 +125,10 @@ class LimitsBackend(Protocol):
         """Return a credit taken earlier (its windows and its batch place)."""
         ...
 
+    def learn_batch(self, batch: BatchCap, images: int, now: datetime) -> None:
+        """Raise the batch's count to ``images`` (what the platform holds); never lower it."""
+        ...
+
     def close(self) -> None:
         """Release connections."""
         ...

@@ -97,6 +97,22 @@ class MemoryLimits:
                 if place is not None and place[0] > 0:
                     place[0] -= 1
 
+    def learn_batch(self, batch: BatchCap, images: int, now: datetime) -> None:
+        """Raise the batch's count to ``images`` when it holds fewer; never lower it.
+
+        A node learns this way what the platform already holds (after a
+        restart, or what other nodes delivered), so its cap stays exact.
+        """
+        epoch = epoch_seconds(now)
+        key = (batch.scope, batch.batch_name)
+        with self._lock:
+            place = self._batches.get(key)
+            if place is None:
+                self._batches[key] = [max(0, images), epoch]
+            elif images > place[0]:
+                place[0] = images
+                place[1] = max(place[1], epoch)
+
     def close(self) -> None:
         """Nothing to release; counters stay usable."""
 

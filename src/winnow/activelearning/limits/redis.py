@@ -94,6 +94,18 @@ end
 return done
 """
 
+# learn_batch: raise the batch counter to ARGV[1] when it is lower (never lower it).
+# KEYS[1] batch counter key; ARGV[1] images the platform holds; ARGV[2] expiry s.
+LEARN_BATCH_LUA = """
+local used = tonumber(redis.call('GET', KEYS[1]) or '0')
+local images = tonumber(ARGV[1])
+if images > used then
+  redis.call('SET', KEYS[1], images, 'EX', ARGV[2])
+  return 1
+end
+return 0
+"""
+
 
 def _part(text: str) -> str:
     """A key component with ``%`` and ``:`` escaped, so distinct names never collide."""
@@ -133,6 +145,7 @@ class RedisLimits:
         self._prefix = prefix
         self._take = self._client.register_script(TAKE_LUA)
         self._give_back = self._client.register_script(GIVE_BACK_LUA)
+        self._learn_batch = self._client.register_script(LEARN_BATCH_LUA)
 
     def take(
         self, candidates: Sequence[Budget], batch: BatchCap | None, now: datetime
@@ -178,6 +191,11 @@ class RedisLimits:
             keys.append(self._batch_key(credit.batch))
         if keys:
             self._run(self._give_back, keys, [])
+
+    def learn_batch(self, batch: BatchCap, images: int, now: datetime) -> None:
+        """Raise the batch's count to ``images`` when it holds fewer, atomically; never lower it."""
+        epoch_seconds(now)  # same contract as take: an aware datetime
+        self._run(self._learn_batch, [self._batch_key(batch)], [max(0, images), BATCH_TTL_SECONDS])
 
     def close(self) -> None:
         """Close the connection pool."""

@@ -20,9 +20,14 @@ from typing import TYPE_CHECKING
 
 import httpx
 
-from winnow.activelearning.platform_client import ConfigSource, PlatformClient
+from winnow.activelearning.platform_client import BatchCounter, ConfigSource, PlatformClient
 from winnow.errors import ConfigurationError
 from winnow.models.source import ModelSource
+from winnow.platform.clients.batches import (
+    InProcessBatchCounter,
+    NativeHTTPBatchCounter,
+    ReferenceHTTPBatchCounter,
+)
 from winnow.platform.clients.config import (
     CachedConfigSource,
     InProcessConfigSource,
@@ -54,6 +59,7 @@ __all__ = [
     "NativeHTTPPlatformClient",
     "ReferenceHTTPConfigSource",
     "ReferenceHTTPPlatformClient",
+    "build_batch_counter",
     "build_config_source",
     "build_model_source",
     "build_platform_client",
@@ -157,6 +163,17 @@ def build_config_source(
         retry_seconds=settings.platform_retry_seconds,
         refresh_wait=settings.platform_refresh_wait_seconds,
     )
+
+
+def build_batch_counter(settings: Settings, platform: Platform | None = None) -> BatchCounter:
+    """Where the collector learns how many images a capped batch already holds."""
+    if settings.platform_url is None:
+        if platform is None:
+            raise _no_platform()
+        return InProcessBatchCounter(platform)
+    if platform_protocol(settings) == PlatformProtocol.REFERENCE:
+        return ReferenceHTTPBatchCounter(_platform_url(settings))
+    return NativeHTTPBatchCounter(_platform_url(settings))
 
 
 def build_model_source(settings: Settings, platform: Platform | None = None) -> ModelSource:

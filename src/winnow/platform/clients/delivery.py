@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING
 import httpx
 
 from winnow.activelearning.datapoint import Datapoint, metadata_to_json
-from winnow.errors import DeliveryError, WinnowError
+from winnow.activelearning.platform_client import Delivered
+from winnow.errors import BatchFullError, DeliveryError, WinnowError
 from winnow.platform.clients.http import HTTPClientBase, delivery_error, query, segment
 
 if TYPE_CHECKING:
@@ -42,11 +43,13 @@ class InProcessPlatformClient:
         except WinnowError as exc:
             retryable = exc.status >= 500 or exc.status == 429
             raise DeliveryError(
-                f"platform refused the datapoint: {exc.message}", retryable=retryable
+                f"platform refused the datapoint: {exc.message}",
+                retryable=retryable,
+                batch_full=isinstance(exc, BatchFullError),
             ) from exc
         except Exception as exc:  # database or blob store trouble: try again later
             raise DeliveryError(f"platform error: {exc}", retryable=True) from exc
-        return str(result.image.id)
+        return Delivered(str(result.image.id), duplicate=result.duplicate)
 
     def close(self) -> None:
         """Nothing to release (the Platform is closed by its owner)."""
@@ -76,7 +79,8 @@ class NativeHTTPPlatformClient(HTTPClientBase):
             raise DeliveryError(f"platform unreachable: {exc}", retryable=True) from exc
         if response.status_code >= 400:
             raise delivery_error(response, "datapoint registration")
-        return str(response.json()["id"])
+        body = response.json()
+        return Delivered(str(body["id"]), duplicate=bool(body.get("duplicate")))
 
 
 class ReferenceHTTPPlatformClient(HTTPClientBase):
@@ -112,7 +116,9 @@ class ReferenceHTTPPlatformClient(HTTPClientBase):
         image_id = str(body["id"])
         if datapoint.prediction is not None and not datapoint.prediction.get("is_stub"):
             self._annotate(datapoint, image_id)
-        return image_id
+        # The reference answers "duplicate" for a replay of this very upload too;
+        # the delivery worker only trusts it on a first attempt.
+        return Delivered(image_id, duplicate=bool(body.get("duplicate")))
 
     def _annotate(self, datapoint: Datapoint, image_id: str) -> None:
         prediction = datapoint.prediction or {}

@@ -69,8 +69,18 @@ def delivery_error(response: httpx.Response, what: str) -> DeliveryError:
     """A DeliveryError for an error answer: 5xx and 429 retryable, other 4xx not."""
     retryable = response.status_code >= 500 or response.status_code == 429
     return DeliveryError(
-        f"{what} failed with {response.status_code}: {message_of(response)}", retryable=retryable
+        f"{what} failed with {response.status_code}: {message_of(response)}",
+        retryable=retryable,
+        batch_full=response.status_code == 409 and _reason(response) == "batch_full",
     )
+
+
+def _reason(response: httpx.Response) -> object:
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    return body.get("reason") if isinstance(body, dict) else None
 
 
 def lookup_error(response: httpx.Response, what: str) -> WinnowError:
