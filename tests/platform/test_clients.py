@@ -429,3 +429,31 @@ def test_batch_counters_report_what_a_batch_holds(
             counter.batch_images(API_KEY, "nope", "my batch/1")
     finally:
         counter.close()
+
+
+def test_reference_batch_counter_adds_job_images_as_the_reference_does() -> None:
+    from winnow.platform.clients import ReferenceHTTPBatchCounter
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        path = request.url.path
+        if path == "/":
+            return httpx.Response(200, json={"workspace": "ws"})
+        if path == "/ws/cars/batches":
+            batches = [
+                {"name": "al", "id": "b1", "images": 4, "numJobs": 1},
+                {"name": "other", "id": "b2", "images": 9, "numJobs": 0},
+            ]
+            return httpx.Response(200, json={"batches": batches})
+        if path == "/ws/cars/jobs":
+            jobs = [
+                {"sourceBatch": "ws/b1", "numImages": 3},
+                {"sourceBatch": "ws/b2", "numImages": 7},
+            ]
+            return httpx.Response(200, json={"jobs": jobs})
+        return httpx.Response(404, json={"message": "not found"})
+
+    counter = ReferenceHTTPBatchCounter("http://ref.test", transport=httpx.MockTransport(handler))
+    assert counter.batch_images("k", "cars", "al") == 7
+    assert counter.batch_images("k", "cars", "other") == 9
+    assert counter.batch_images("k", "cars", "new") == 0
+    counter.close()
