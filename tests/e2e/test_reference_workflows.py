@@ -101,7 +101,8 @@ def test_dataset_upload_block_stores_images_in_the_named_batch_with_tags(
     (image,) = _images(reference, project)
     assert image["batch"] == f"wf batch.{version}"
     assert {"workflow", "site:b"} <= set(image["tags"])
-    assert (image["width"], image["height"]) == (320, 240)  # max_image_size honoured
+    # the block resized before upload; it reads max_image_size as (width, height)
+    assert (image["width"], image["height"]) == (240, 180)
     with reference.platform.client() as http:
         details = http.get(f"/v1/images/{image['id']}").json()
     assert details["annotations"] == []  # no predictions wired in: nothing to persist
@@ -125,4 +126,57 @@ def test_dataset_upload_block_data_percentage_zero_uploads_nothing(reference: Re
     time.sleep(0.5)
     assert _images(reference, project) == []
     assert [c for c in _calls_for(reference, project) if c.path.endswith("/upload")] == []
+    _assert_all_answered(reference, since)
+
+
+def test_dataset_upload_block_persists_the_model_step_predictions(reference: Reference) -> None:
+    # ref-boxes/0 is the harness's stub that answers one centred box (test_reference_server.py)
+    project = "ref-boxes"
+    _new_project(reference, project)
+    since = len(reference.recorder.calls())
+    specification = {
+        "version": "1.0",
+        "inputs": [{"type": "WorkflowImage", "name": "image"}],
+        "steps": [
+            {
+                "type": "roboflow_core/roboflow_object_detection_model@v2",
+                "name": "model",
+                "images": "$inputs.image",
+                "model_id": f"{project}/0",
+            },
+            {
+                **_upload_step(
+                    "v2",
+                    project,
+                    registration_tags=["with-boxes"],
+                    labeling_batch_prefix="boxes",
+                    persist_predictions=True,
+                ),
+                "predictions": "$steps.model.predictions",
+            },
+        ],
+        "outputs": [
+            {"type": "JsonField", "name": "error_status", "selector": "$steps.upload.error_status"}
+        ],
+    }
+    response = httpx.post(
+        f"{reference.url}/workflows/run",
+        json={
+            "api_key": KEY,
+            "specification": specification,
+            "inputs": {"image": {"type": "base64", "value": _jpeg_b64(42, 640, 480)}},
+        },
+        timeout=120,
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["outputs"][0]["error_status"] is False, reference.log()[-5000:]
+    assert _wait(lambda: len(_images(reference, project)) == 1), reference.log()[-5000:]
+    (image,) = _images(reference, project)
+    assert image["batch"] == "boxes" and "with-boxes" in image["tags"]
+    with reference.platform.client() as http:
+        (annotation,) = http.get(f"/v1/images/{image['id']}").json()["annotations"]
+    assert annotation["kind"] == "prediction"
+    (box,) = annotation["body"]["predictions"]
+    assert (box["x"], box["y"], box["width"], box["height"]) == (320, 240, 320, 240)
+    assert box["class"] == "thing"
     _assert_all_answered(reference, since)

@@ -26,6 +26,7 @@ sampling, limits, image preparation, upload, annotation) is the reference's.
 import os
 from typing import Any
 
+import numpy as np
 from inference.core.cache import cache
 from inference.core.entities.responses.inference import (
     InferenceResponseImage,
@@ -61,14 +62,24 @@ def _accepting_manager_keywords(stub: type) -> type:
     return type(stub.__name__, (stub,), {"__init__": init})
 
 
+def _image_size(image: Any) -> tuple[int, int]:
+    """(height, width) of a request image; workflows hand decoded numpy images to models,
+    which this configuration's ``load_image_rgb`` refuses to load from a request."""
+    first = image[0] if isinstance(image, list) else image
+    value = first.get("value") if isinstance(first, dict) else getattr(first, "value", None)
+    if isinstance(value, np.ndarray):
+        return int(value.shape[0]), int(value.shape[1])
+    height, width = load_image_rgb(image).shape[:2]
+    return int(height), int(width)
+
+
 class _DetectionStub(_accepting_manager_keywords(ObjectDetectionModelStub)):  # type: ignore[misc]
     """The object-detection stub; one fixed box for the projects in BOX_PROJECTS."""
 
     def infer_from_request(self, request: Any) -> Any:
         if self.dataset_id not in BOX_PROJECTS:
             return super().infer_from_request(request)
-        image = load_image_rgb(request.image)
-        height, width = image.shape[:2]
+        height, width = _image_size(request.image)
         box = ObjectDetectionPrediction(
             x=width / 2,
             y=height / 2,
