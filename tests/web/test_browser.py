@@ -174,6 +174,37 @@ def test_config_mistake_shows_the_field_error(browser: object, site: tuple[str, 
     page.close()
 
 
+def test_config_warning_is_shown_and_does_not_block_saving(
+    browser: object, site: tuple[str, list[int]]
+) -> None:
+    url, _ids = site
+    page = browser.new_page()  # type: ignore[attr-defined]
+    _sign_in(page, url)
+    page.goto(f"{url}/app/projects/cars/config")
+    config = {
+        "enabled": True,
+        "persist_predictions": True,
+        "batching_strategy": {"batches_name_prefix": "my batches", "recreation_interval": "daily"},
+        "sampling_strategies": [
+            {"name": "r", "type": "random", "traffic_percentage": 0.5, "traffic_percentge": 1}
+        ],
+    }
+    page.fill("#config-text", json.dumps(config, indent=2))
+    warning = page.locator("#config-warnings li").first
+    warning.wait_for()
+    assert warning.text_content() == (
+        "warning: sampling_strategies[0].traffic_percentge: unknown field, ignored "
+        "(did you mean 'traffic_percentage'?)"
+    )
+    assert page.locator("#config-errors li").count() == 0
+    assert not page.is_disabled("#config-save")
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "config-warning.png"))
+    page.click("#config-save")
+    page.wait_for_selector("text=in force")
+    page.close()
+
+
 def test_export_downloads_a_yolo_zip(browser: object, site: tuple[str, list[int]]) -> None:
     url, ids = site
     page = browser.new_page()  # type: ignore[attr-defined]
