@@ -249,3 +249,20 @@ def test_batch_full_entry_frees_its_bytes_at_once_and_is_pruned_like_delivered(
     clock.now += DELIVERED_RETENTION_SECONDS + 1
     assert outbox.prune(clock.now) == 1
     assert outbox.get(refused) is None and outbox.get(kept) is not None
+
+
+def test_pending_in_batch_counts_only_pending_entries_of_that_key_project_and_batch(
+    tmp_path: Path,
+) -> None:
+    outbox = open_outbox(tmp_path)
+    for _ in range(3):
+        outbox.put(make_datapoint())
+    outbox.put(make_datapoint(project="other"))
+    outbox.put(replace(make_datapoint(), batch_name="al_2026_11_29"))
+    outbox.put(replace(make_datapoint(), api_key="another-key"))
+    assert outbox.pending_in_batch("key-123", "proj", "al_2026_11_28") == 3
+    [claimed] = outbox.claim(1, 4e9)
+    assert outbox.pending_in_batch("key-123", "proj", "al_2026_11_28") == 2
+    outbox.mark_delivered(claimed.id, "img")
+    assert outbox.pending_in_batch("key-123", "proj", "al_2026_11_28") == 2
+    assert outbox.pending_in_batch("key-123", "proj", "nope") == 0

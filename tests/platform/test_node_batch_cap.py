@@ -185,3 +185,25 @@ def test_an_exact_duplicate_gives_back_its_credit_and_batch_place(
     node.deliver()
     assert batch_images(sqlite_platform) == 2
     node.close()
+
+
+def test_entries_still_queued_at_a_restart_keep_their_places(
+    sqlite_platform: Platform, tmp_path: Path
+) -> None:
+    setup(sqlite_platform, config(5))
+    path = tmp_path / "node" / "outbox.db"
+    path.parent.mkdir()
+    first = Node(sqlite_platform, path)
+    assert first.send(range(2)) == [Outcome.QUEUED] * 2
+    first.deliver()
+    assert first.send(range(10, 12)) == [Outcome.QUEUED] * 2  # queued, not delivered
+    first.close()
+
+    restarted = Node(sqlite_platform, path)  # 2 on the platform + 2 in its outbox
+    assert restarted.outbox.pending_in_batch(API_KEY, "cars", batch_name("al", "daily", NOW)) == 2
+    assert restarted.send(range(20, 25)) == [Outcome.QUEUED] + [Outcome.LIMITED] * 4
+    restarted.deliver()
+    assert batch_images(sqlite_platform) == 5
+    counts = restarted.outbox.stats().counts
+    assert counts[EntryStatus.BATCH_FULL] == 0 and counts[EntryStatus.FAILED] == 0
+    restarted.close()

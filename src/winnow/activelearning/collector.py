@@ -412,6 +412,8 @@ class Collector:
             self._learned[key] = started
         try:
             images = self.batch_counter.batch_images(api_key, project, cap.batch_name)
+            # Queued here but not delivered yet (also from before a restart): places taken.
+            images += self.outbox.pending_in_batch(api_key, project, cap.batch_name)
             self.limits.learn_batch(cap, images, now)
         except Exception as exc:  # the platform is down: count locally, ask again next time
             with self._log_lock:

@@ -378,6 +378,23 @@ class Outbox:
 
     # ------------------------------------------------------------------- reads
 
+    def pending_in_batch(self, api_key: str, project: str, batch_name: str) -> int:
+        """Pending entries (not yet handed to the platform) of one batch, for one API key.
+
+        What a node adds to the platform's count of a capped batch: after a
+        restart its limits start at 0 but these entries already took places.
+        Entries being delivered are left out (the platform may have counted them).
+        """
+        with self._lock:
+            (count,) = self._db.execute(
+                "SELECT COUNT(*) FROM entries WHERE status = ? "
+                "AND json_extract(metadata, '$.batch_name') = ? "
+                "AND json_extract(metadata, '$.project') = ? "
+                "AND json_extract(metadata, '$.api_key') = ?",
+                (EntryStatus.PENDING.value, batch_name, project, api_key),
+            ).fetchone()
+        return int(count)
+
     def next_due(self) -> float | None:
         """When the earliest pending entry is due (UNIX seconds), None when nothing is pending."""
         with self._lock:
