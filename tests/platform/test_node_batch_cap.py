@@ -11,6 +11,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.activelearning.test_collector import detection, image
 from tests.platform.conftest import API_KEY
 from tests.platform.helpers import new_project, set_config
@@ -115,13 +117,13 @@ def test_cap_is_exact_across_a_restart_with_fresh_memory_limits(
 
     restarted = Node(sqlite_platform, path)  # same outbox file, limits start at 0
     outcomes = restarted.send(range(100, 110))
-    assert outcomes == [Outcome.QUEUED] * 2 + [Outcome.LIMITED] * 8
+    assert outcomes == [Outcome.QUEUED] * 2 + [Outcome.BATCH_FULL] * 8
     restarted.deliver()
     assert batch_images(sqlite_platform) == 5
     counts = restarted.outbox.stats().counts
     assert counts[EntryStatus.BATCH_FULL] == 0 and counts[EntryStatus.FAILED] == 0
     assert counts[EntryStatus.PENDING] == 0 and counts[EntryStatus.DELIVERING] == 0
-    assert restarted.count("batch_full") == 0 and restarted.count("delivered") == 2
+    assert restarted.count("failed") == 0 and restarted.count("delivered") == 2
     restarted.close()
 
 
@@ -135,9 +137,9 @@ def test_cap_is_exact_across_two_nodes_with_memory_limits(
     b = Node(sqlite_platform, tmp_path / "b" / "outbox.db")
     assert a.send(range(3)) == [Outcome.QUEUED] * 3
     a.deliver()
-    assert b.send(range(10, 14)) == [Outcome.QUEUED] + [Outcome.LIMITED] * 3
+    assert b.send(range(10, 14)) == [Outcome.QUEUED] + [Outcome.BATCH_FULL] * 3
     b.deliver()
-    assert a.send(range(20, 22)) == [Outcome.LIMITED] * 2
+    assert a.send(range(20, 22)) == [Outcome.BATCH_FULL] * 2
     assert batch_images(sqlite_platform) == 4
     for node in (a, b):
         assert node.outbox.stats().counts[EntryStatus.BATCH_FULL] == 0
@@ -166,22 +168,34 @@ def test_a_refusal_for_the_cap_is_batch_full_frees_bytes_and_returns_the_credit(
     assert stats.bytes == 0
     assert blind.count("batch_full") == 2 and blind.count("failed") == 0
     # the batch is now known full; the strategy credits came back (5 per minute, 1 used)
-    assert blind.send([20]) == [Outcome.LIMITED]
+    assert blind.send([20]) == [Outcome.BATCH_FULL]
     blind.close()
 
 
+@pytest.mark.parametrize(
+    ("cap", "limits", "then"),
+    [
+        (10, [{"type": "minutely", "value": 2}], Outcome.LIMITED),  # the strategy credit
+        (2, [], Outcome.BATCH_FULL),  # the batch place
+    ],
+    ids=["strategy credit", "batch place"],
+)
 def test_an_exact_duplicate_gives_back_its_credit_and_batch_place(
-    sqlite_platform: Platform, tmp_path: Path
+    sqlite_platform: Platform,
+    tmp_path: Path,
+    cap: int,
+    limits: list[dict[str, Any]],
+    then: Outcome,
 ) -> None:
-    setup(sqlite_platform, config(2, limits=[{"type": "minutely", "value": 2}]))
+    setup(sqlite_platform, config(cap, limits=limits))
     node = Node(sqlite_platform, tmp_path / "outbox.db", learns=False)
     assert node.send([1]) == [Outcome.QUEUED]
     node.deliver()
     assert node.send([1]) == [Outcome.QUEUED]  # same bytes: a duplicate on the platform
     node.deliver()
     assert node.count("duplicate") == 1 and node.count("delivered") == 1
-    # the duplicate's minute credit and batch place are back: one more fits, then no more
-    assert node.send([2, 3]) == [Outcome.QUEUED, Outcome.LIMITED]
+    # what the duplicate took is back: one more fits (without the give-back: none), then no more
+    assert node.send([2, 3]) == [Outcome.QUEUED, then]
     node.deliver()
     assert batch_images(sqlite_platform) == 2
     node.close()
@@ -201,7 +215,7 @@ def test_entries_still_queued_at_a_restart_keep_their_places(
 
     restarted = Node(sqlite_platform, path)  # 2 on the platform + 2 in its outbox
     assert restarted.outbox.pending_in_batch(API_KEY, "cars", batch_name("al", "daily", NOW)) == 2
-    assert restarted.send(range(20, 25)) == [Outcome.QUEUED] + [Outcome.LIMITED] * 4
+    assert restarted.send(range(20, 25)) == [Outcome.QUEUED] + [Outcome.BATCH_FULL] * 4
     restarted.deliver()
     assert batch_images(sqlite_platform) == 5
     counts = restarted.outbox.stats().counts

@@ -388,7 +388,9 @@ class Outbox:
         with self._lock:
             (count,) = self._db.execute(
                 "SELECT COUNT(*) FROM entries WHERE status = ? "
-                "AND json_extract(metadata, '$.batch_name') = ? "
+                # the codec's "batch"; rows written before the codec had "batch_name"
+                "AND COALESCE(json_extract(metadata, '$.metadata.batch'), "
+                "json_extract(metadata, '$.batch_name')) = ? "
                 "AND json_extract(metadata, '$.project') = ? "
                 "AND json_extract(metadata, '$.api_key') = ?",
                 (EntryStatus.PENDING.value, batch_name, project, api_key),
