@@ -47,7 +47,7 @@ class DatapointOutcome(StrEnum):
     SAMPLED = "sampled"  # a strategy matched and its probability draw said yes
     DUPLICATE = "duplicate"  # near-duplicate of a recent image of the same source; no credit spent
     LIMITED = "limited"  # every sampled strategy had spent its budget (minutely/hourly/daily)
-    BATCH_FULL = "batch_full"  # the batch holds max_batch_images (no credit spent), or the platform refused it for that
+    BATCH_FULL = "batch_full"  # batch at max_batch_images (no credit spent), or refused for it
     DROPPED = "dropped"  # the collector's hand-off queue was full
     REFUSED = "refused"  # wrong task for the project, or the outbox was full (credit given back)
     QUEUED = "queued"  # written to the outbox
