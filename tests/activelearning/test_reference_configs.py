@@ -89,7 +89,7 @@ REFERENCE_TESTS: dict[str, Any] = {
 }
 
 
-def changed(base: dict[str, Any], change: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
+def changed(base: dict[str, Any], change: Callable[[dict[str, Any]], object]) -> dict[str, Any]:
     data = copy.deepcopy(base)
     change(data)
     return data

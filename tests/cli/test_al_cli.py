@@ -107,8 +107,12 @@ def test_schema_prints_the_published_schema() -> None:
 
 
 def test_warnings_are_printed_and_the_file_is_still_valid(tmp_path: Path) -> None:
-    data = {**VALID, "colour": "blue"}
-    data["sampling_strategies"] = [{**VALID["sampling_strategies"][0], "traffic_percentge": 1}]
+    strategy = {"name": "default_strategy", "type": "random", "traffic_percentage": 0.1}
+    data = {
+        **VALID,
+        "colour": "blue",
+        "sampling_strategies": [{**strategy, "traffic_percentge": 1}],
+    }
     result = runner.invoke(app, ["al", "validate", write(tmp_path, json.dumps(data))])
     assert result.exit_code == 0, result.output
     assert result.stderr.splitlines() == [

@@ -406,8 +406,8 @@ def test_batch_counters_report_what_a_batch_holds(
         ReferenceHTTPBatchCounter,
     )
 
-    workspace = sqlite_platform.workspace(API_KEY)
-    new_project(sqlite_platform, workspace, "cars")
+    workspace = sqlite_platform.workspace(KEY)
+    new_project(sqlite_platform, "cars")
     for seed in range(3):
         sqlite_platform.register(
             workspace=workspace,
@@ -423,10 +423,10 @@ def test_batch_counters_report_what_a_batch_holds(
     else:
         counter = ReferenceHTTPBatchCounter(base_url)
     try:
-        assert counter.batch_images(API_KEY, "cars", "my batch/1") == 3
-        assert counter.batch_images(API_KEY, "cars", "not yet") == 0
+        assert counter.batch_images(KEY, "cars", "my batch/1") == 3
+        assert counter.batch_images(KEY, "cars", "not yet") == 0
         with pytest.raises(NotFoundError):
-            counter.batch_images(API_KEY, "nope", "my batch/1")
+            counter.batch_images(KEY, "nope", "my batch/1")
     finally:
         counter.close()
 

@@ -13,9 +13,8 @@ from typing import Any
 
 import pytest
 
-from tests.activelearning.test_collector import detection, image
-from tests.platform.conftest import API_KEY
-from tests.platform.helpers import new_project, set_config
+from tests.factories import KEY as API_KEY
+from tests.factories import make_detections, make_pixels, new_project, set_config
 from winnow.activelearning.batching import batch_name
 from winnow.activelearning.collector import Collector, Outcome
 from winnow.activelearning.datapoint import CollectionContext
@@ -73,7 +72,11 @@ class Node:
         )
 
     def send(self, seeds: range | list[int]) -> list[Outcome]:
-        return [self.collector.process(image(seed), detection(), CONTEXT) for seed in seeds]
+        prediction = make_detections([(100, 60, 40, 20)], class_name=["car"], width=400, height=240)
+        return [
+            self.collector.process(make_pixels(400, 240, seed=seed), prediction, CONTEXT)
+            for seed in seeds
+        ]
 
     def deliver(self) -> None:
         self.worker.run(burst=True)
@@ -89,9 +92,8 @@ class Node:
 
 
 def setup(platform: Platform, cfg: dict[str, Any]) -> None:
-    workspace = platform.workspace(API_KEY)
-    new_project(platform, workspace, "cars")
-    set_config(platform, workspace, "cars", cfg)
+    new_project(platform, "cars")
+    set_config(platform, platform.workspace(API_KEY), "cars", cfg)
 
 
 def batch_images(platform: Platform) -> int:

@@ -10,8 +10,8 @@ from datetime import UTC, datetime
 
 import pytest
 
+from tests.factories import KEY, add_image, make_boxes_json, new_project
 from tests.server.asgi_client import ASGIClient
-from tests.web.helpers import KEY, add_image, create_project, detection
 from winnow.activelearning.batching import batch_name
 from winnow.activelearning.config import validate_config
 from winnow.platform.service import Platform
@@ -37,8 +37,13 @@ def test_batch_named_from_any_prefix_is_stored_listed_shown_and_exported(
     assert config.batching_strategy is not None
     name = batch_name(prefix, config.batching_strategy.recreation_interval, NOW)
     assert name == f"{prefix}_2026_12_01"
-    create_project(platform, "cars")
-    add_image(platform, "cars", batch=name, predictions=[detection("car", 10, 10, 5, 5)])
+    new_project(platform, "cars")
+    add_image(
+        platform,
+        "cars",
+        batch=name,
+        predictions=make_boxes_json([(10, 10, 5, 5)], class_name=["car"]),
+    )
     add_image(platform, "cars", batch="other", seed=2)
 
     # the reference API lists it exactly as given

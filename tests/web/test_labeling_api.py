@@ -327,7 +327,7 @@ def test_config_editor_shows_warnings_on_validate_and_save(
     signed_in: tuple[ASGIClient, Platform],
 ) -> None:
     client, platform = signed_in
-    create_project(platform, "cars")
+    new_project(platform, "cars")
     config = {
         "enabled": True,
         "persist_predictions": True,
