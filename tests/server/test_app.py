@@ -218,5 +218,8 @@ def test_a_full_batch_is_counted_apart_from_a_spent_strategy(app_client: ASGICli
     for _ in range(5):
         assert app_client.post("/infer/object_detection", json=body("cars/0")).status_code == 200
     drain(app_client.app)
-    counts = {k: v for k, v in _datapoint_counts(app_client, "cars").items() if k != "delivered"}
+    # delivery-time outcomes left out: the same image twice is delivered once, then counted
+    # as an exact duplicate (its place given back, after the other three were refused)
+    delivery = ("delivered", "duplicate")
+    counts = {k: v for k, v in _datapoint_counts(app_client, "cars").items() if k not in delivery}
     assert counts == {"sampled": 5.0, "queued": 2.0, "batch_full": 3.0}
