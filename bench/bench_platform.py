@@ -45,7 +45,7 @@ def serve(db_url: str, data_dir: str, port: int) -> None:
     import uvicorn
     from fastapi import FastAPI
 
-    from winnow.platform.http_errors import install_error_handlers
+    from winnow.http.errors import install_error_handlers
     from winnow.platform.service import Platform
     from winnow.settings import Settings
 

@@ -32,9 +32,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.live_server import serve
 
+from winnow.http.errors import install_error_handlers
 from winnow.platform import store
 from winnow.platform.export.routes import export_router
-from winnow.platform.http_errors import install_error_handlers
 from winnow.platform.schema import Annotation, Batch, Image, ImageTag
 from winnow.platform.service import Platform
 from winnow.settings import Settings

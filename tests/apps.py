@@ -28,10 +28,10 @@ from tests.server.asgi_client import ASGIClient
 from winnow.activelearning.datapoint import CollectionContext
 from winnow.activelearning.drain import drain as drain_workers
 from winnow.errors import NotFoundError, UnauthorizedError
+from winnow.http.errors import install_error_handlers
 from winnow.metrics import Metrics
 from winnow.models.registry import ModelRegistry
 from winnow.models.source import ModelInfo
-from winnow.platform.http_errors import install_error_handlers
 from winnow.predictions import Prediction
 from winnow.server.metrics_middleware import MetricsMiddleware
 from winnow.server.mount import mount_inference_routes, mount_info_routes, mount_legacy_route

@@ -34,8 +34,8 @@ from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
 from winnow.errors import ConfigurationError
+from winnow.http.errors import install_error_handlers
 from winnow.metrics import Metrics
-from winnow.platform.http_errors import install_error_handlers
 from winnow.server.info_routes import winnow_version
 from winnow.server.metrics_middleware import MetricsMiddleware
 from winnow.server.mount import mount_inference_routes, mount_info_routes, mount_legacy_route

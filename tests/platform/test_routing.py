@@ -8,7 +8,7 @@ from fastapi import APIRouter, FastAPI
 
 from tests.factories import KEY
 from tests.server.asgi_client import ASGIClient
-from winnow.platform.http_errors import install_error_handlers
+from winnow.http.errors import install_error_handlers
 from winnow.platform.service import Platform
 
 

@@ -18,6 +18,7 @@ from enum import StrEnum
 from typing import Any
 
 from winnow.errors import BadRequestError, UnauthorizedError
+from winnow.http.auth import api_key_from
 from winnow.models.base import InferenceParams
 
 
@@ -86,12 +87,9 @@ def parse_bool(value: Any, name: str) -> bool:
 
 def resolve_api_key(body_key: Any, authorization: str | None) -> str:
     """The API key in force: ``Authorization: Bearer K`` wins over the body's/query's key."""
-    if authorization:
-        scheme, _, token = authorization.partition(" ")
-        if scheme.lower() == "bearer" and token.strip():
-            return token.strip()
-    if isinstance(body_key, str) and body_key.strip():
-        return body_key.strip()
+    key = api_key_from(authorization, body_key)
+    if key is not None:
+        return key
     raise UnauthorizedError("an API key is required (api_key field or Authorization: Bearer)")
 
 

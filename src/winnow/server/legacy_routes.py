@@ -15,8 +15,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from winnow.errors import BadRequestError, PayloadTooLargeError
+from winnow.http.body import body_limit, read_body
 from winnow.server.annotate import annotated_jpeg
-from winnow.server.body import body_limit, read_body
 from winnow.server.inference_request import (
     ImageInput,
     ImageKind,

@@ -20,9 +20,10 @@ from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 
 from winnow.errors import BadRequestError, UnauthorizedError
+from winnow.http.body import read_body
+from winnow.http.jsonbody import parse_json
 from winnow.models.base import Model
 from winnow.models.registry import ModelRegistry
-from winnow.server.body import parse_json, read_body
 from winnow.server.inference_request import check_model_id, resolve_api_key
 from winnow.server.services import RegistryDep
 

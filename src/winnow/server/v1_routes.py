@@ -8,7 +8,8 @@ from fastapi import APIRouter, BackgroundTasks, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from winnow.server.body import body_limit, parse_json, read_body
+from winnow.http.body import body_limit, read_body
+from winnow.http.jsonbody import parse_json
 from winnow.server.inference_request import InferenceRequest, parse_v1
 from winnow.server.pipeline import (
     ROUTE_TASKS,

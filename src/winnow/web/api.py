@@ -22,11 +22,11 @@ from winnow.errors import (
     PayloadTooLargeError,
     UnprocessableError,
 )
+from winnow.http.jsonbody import json_body
 from winnow.images import decode_image, encode_jpeg, resize_to_fit
 from winnow.platform import labeling, store
 from winnow.platform.export.routes import export_response, make_query, parse_format
 from winnow.platform.export.rows import project_classes
-from winnow.platform.routes.forms import json_body
 from winnow.platform.schema import Image, Project, Workspace
 from winnow.platform.store.listing import get_batch, image_project
 from winnow.web.context import WebContext

@@ -1,4 +1,4 @@
-"""Who is calling: the API key from ``api_key`` or ``Authorization: Bearer``, and its workspace."""
+"""Who is calling: the API key from ``api_key`` or ``Authorization: Bearer``."""
 
 from __future__ import annotations
 
@@ -6,17 +6,14 @@ from collections.abc import Callable
 
 from fastapi import Request
 
+from winnow.http.auth import api_key_from
 from winnow.platform.schema import Workspace
 from winnow.platform.service import Platform
 
 
 def api_key_of(request: Request) -> str | None:
     """The key of a request: a Bearer token wins over the ``api_key`` query parameter."""
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() == "bearer" and token.strip():
-        return token.strip()
-    return request.query_params.get("api_key") or None
+    return api_key_from(request.headers.get("authorization"), request.query_params.get("api_key"))
 
 
 def workspace_dependency(platform: Platform) -> Callable[[Request], Workspace]:

@@ -9,10 +9,10 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from winnow.errors import BadRequestError
+from winnow.http.forms import read_multipart
 from winnow.platform import store
 from winnow.platform.routes import openapi
 from winnow.platform.routes.auth import api_key_of, workspace_dependency
-from winnow.platform.routes.forms import read_multipart
 from winnow.platform.schema import Workspace
 from winnow.platform.service import Platform
 from winnow.platform.views import model_json

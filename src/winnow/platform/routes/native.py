@@ -12,10 +12,11 @@ from starlette.concurrency import run_in_threadpool
 from winnow.activelearning.config import config_json_schema
 from winnow.activelearning.datapoint import DatapointMetadata, metadata_from_json
 from winnow.errors import BadRequestError
+from winnow.http.forms import read_multipart
+from winnow.http.jsonbody import json_body
 from winnow.platform import store
 from winnow.platform.routes import openapi
 from winnow.platform.routes.auth import api_key_of, workspace_dependency
-from winnow.platform.routes.forms import json_body, read_multipart
 from winnow.platform.schema import Workspace
 from winnow.platform.service import Platform
 from winnow.platform.views import (

@@ -23,10 +23,12 @@ from starlette.routing import Match
 from starlette.types import Scope
 
 from winnow.errors import BadRequestError, NotFoundError
+from winnow.http.body import read_body
+from winnow.http.forms import read_multipart
+from winnow.http.jsonbody import json_body
 from winnow.platform import store
 from winnow.platform.routes import openapi
 from winnow.platform.routes.auth import api_key_of, workspace_dependency
-from winnow.platform.routes.forms import json_body, read_body, read_multipart
 from winnow.platform.schema import Project, Workspace
 from winnow.platform.service import DatapointInput, Platform
 from winnow.platform.store.workspaces import RESERVED_PREFIXES

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -10,6 +9,8 @@ from fastapi import Request
 from starlette.datastructures import UploadFile
 
 from winnow.errors import BadRequestError, PayloadTooLargeError
+from winnow.http.body import declared_length
+from winnow.http.jsonbody import parse_json_field
 
 FORM_OVERHEAD = 1024 * 1024  # room for the other fields and multipart framing
 
@@ -43,12 +44,7 @@ class Multipart:
         value = self.text(name)
         if value is None or not value.strip():
             return None
-        try:
-            return json.loads(value)
-        except ValueError as exc:
-            raise BadRequestError(f"{name}: not valid JSON ({exc})") from None
-        except RecursionError:
-            raise BadRequestError(f"{name}: JSON nested too deeply") from None
+        return parse_json_field(name, value)
 
     def json_object(self, name: str) -> dict[str, Any] | None:
         """A field holding a JSON object; 400 naming the field for anything else."""
@@ -58,17 +54,10 @@ class Multipart:
         return value
 
 
-def _declared_length(header: str | None) -> int:
-    """The Content-Length header as a number; 0 when absent or not a plain decimal."""
-    if header is None or not header.isascii() or not header.isdigit() or len(header) > 18:
-        return 0
-    return int(header)
-
-
 async def read_multipart(request: Request, max_bytes: int) -> Multipart:
     """Read the whole form; 413 when Content-Length or any file part is over ``max_bytes``."""
     length = request.headers.get("content-length")
-    if _declared_length(length) > max_bytes + FORM_OVERHEAD:
+    if declared_length(length) > max_bytes + FORM_OVERHEAD:
         raise PayloadTooLargeError(f"upload is {length} bytes, over the limit of {max_bytes} bytes")
     content_type = request.headers.get("content-type", "")
     if not content_type.startswith("multipart/form-data"):
@@ -89,34 +78,3 @@ async def read_multipart(request: Request, max_bytes: int) -> Multipart:
             else:
                 out.fields[name] = value
     return out
-
-
-MAX_JSON_BYTES = 1024 * 1024
-
-
-async def read_body(request: Request, max_bytes: int) -> bytes:
-    """The raw body, refused with 413 as soon as it grows past ``max_bytes``."""
-    length = request.headers.get("content-length")
-    if _declared_length(length) > max_bytes:
-        raise PayloadTooLargeError(f"body is {length} bytes, over the limit of {max_bytes} bytes")
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > max_bytes:
-            raise PayloadTooLargeError(f"body is over the limit of {max_bytes} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-async def json_body(request: Request, max_bytes: int = MAX_JSON_BYTES) -> Any:
-    """The request body parsed as JSON; 400 naming the problem, 413 when too large."""
-    raw = await read_body(request, max_bytes)
-    if not raw:
-        raise BadRequestError("body: a JSON body is required")
-    try:
-        return json.loads(raw)
-    except ValueError as exc:
-        raise BadRequestError(f"body: not valid JSON ({exc})") from None
-    except RecursionError:
-        raise BadRequestError("body: JSON nested too deeply") from None

@@ -3,7 +3,7 @@
 ``install_error_handlers(app)`` maps :class:`winnow.errors.WinnowError` to its
 status and JSON body, request validation failures to 400 naming the field,
 and anything else to a logged 500 with a generic message (no internals leak).
-Both the platform and the inference server install it. Errors of status 5xx
+Every winnow app installs it (see ``winnow.app.create_app``). Errors of status 5xx
 are logged once per minute per error type (an outage would otherwise log one
 line per request); ``/metrics`` counts every answer by status.
 """

@@ -1,0 +1,11 @@
+"""HTTP plumbing shared by the inference server and the platform, and nothing else.
+
+``body`` reads request bodies under a byte cap (413 beyond it), ``jsonbody``
+parses JSON bodies (400 naming the problem, depth capped by the parser's
+recursion limit), ``forms`` reads multipart uploads with caps per part,
+``auth`` is the one parser of ``Authorization: Bearer`` / ``api_key``, and
+``errors`` installs the error handlers every winnow app uses.
+
+This package imports only Starlette/FastAPI and ``winnow.errors``: importing
+it loads no database, model or active learning code.
+"""
