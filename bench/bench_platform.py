@@ -46,13 +46,15 @@ def serve(db_url: str, data_dir: str, port: int) -> None:
     from fastapi import FastAPI
 
     from winnow.http.errors import install_error_handlers
+    from winnow.platform import routes as platform_routes
     from winnow.platform.service import Platform
     from winnow.settings import Settings
 
     platform = Platform.open(Settings(data_dir=Path(data_dir), database_url=db_url, api_key=KEY))
     app = FastAPI()
     install_error_handlers(app)
-    app.include_router(platform.router)
+    app.include_router(platform_routes.router)
+    app.state.platform = platform
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")
 
 

@@ -33,13 +33,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.live_server import serve
 
 from winnow.http.errors import install_error_handlers
+from winnow.platform import routes as platform_routes
 from winnow.platform import store
-from winnow.platform.export.routes import export_router
+from winnow.platform.export import routes as export_routes
 from winnow.platform.schema import Annotation, Batch, Image, ImageTag
 from winnow.platform.service import Platform
 from winnow.settings import Settings
+from winnow.web import routes as web_routes
 from winnow.web.assets import mount_static
-from winnow.web.routes import web_router
 
 KEY = "bench-key-0123456789"
 STRATEGIES = ("close-to-threshold", "random-5", "crowded")
@@ -143,9 +144,10 @@ def build_app(platform: Platform) -> FastAPI:
     """The platform plus web UI and export, as the app mounts them."""
     app = FastAPI()
     install_error_handlers(app)
-    app.include_router(web_router(platform))
-    app.include_router(export_router(platform))
-    app.include_router(platform.router)
+    app.include_router(web_routes.router)
+    app.include_router(export_routes.router)
+    app.include_router(platform_routes.router)
+    app.state.platform = platform
     mount_static(app)
     return app
 

@@ -12,7 +12,7 @@ Generated files (never edit them by hand; ``make docs`` rewrites them):
   (rendered from Click's objects, not from terminal output, so it does not
   depend on the terminal width);
 - ``docs/reference/openapi.json`` from ``winnow.app.create_app(...).openapi()``
-  with the platform routes mounted (they are added in the app's lifespan).
+  of a role-``all`` app that is never started.
 
 Every output is a pure function of the code: no temporary paths, no home
 directory, no environment variables, no timestamps. ``tests/test_docs.py``
@@ -22,13 +22,11 @@ imports ``render_all`` and ``stale_files`` and fails when a file is out of date.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import difflib
 import enum
 import inspect
 import json
 import sys
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -287,29 +285,20 @@ def render_cli() -> str:
 # --------------------------------------------------------------------------- OpenAPI
 
 
-async def _started_openapi(app: Any) -> dict[str, Any]:
-    async with app.router.lifespan_context(app):
-        schema: dict[str, Any] = app.openapi()
-        return schema
-
-
 def render_openapi() -> str:
     """``docs/reference/openapi.json``: the OpenAPI document of a role-``all`` app.
 
-    The app runs its lifespan in a throw-away data folder (the platform routes
-    exist only once the platform is open). ``Settings.model_construct`` skips
-    the environment, so the document does not depend on the caller's ``WINNOW_*``.
+    ``create_app`` includes every route before anything starts, so the
+    document comes from an app that was never started: no database, no data
+    folder. ``Settings.model_construct`` skips the environment, so the
+    document does not depend on the caller's ``WINNOW_*``.
     """
     from winnow.app import create_app
     from winnow.settings import Settings
 
-    with tempfile.TemporaryDirectory(prefix="winnow-docs-") as tmp:
-        settings = Settings.model_construct(data_dir=Path(tmp), api_key="docs-generator")
-        schema = asyncio.run(_started_openapi(create_app(settings)))
-        text = json.dumps(schema, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
-        if tmp in text:
-            raise RuntimeError(f"the OpenAPI document contains the temporary folder {tmp}")
-    return text
+    settings = Settings.model_construct(api_key="docs-generator")
+    schema = create_app(settings).openapi()
+    return json.dumps(schema, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
 
 # --------------------------------------------------------------------------- files

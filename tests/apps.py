@@ -27,6 +27,7 @@ from tests.server import onnx_models
 from tests.server.asgi_client import ASGIClient
 from winnow.activelearning.datapoint import CollectionContext
 from winnow.activelearning.drain import drain as drain_workers
+from winnow.app import include_routes
 from winnow.errors import NotFoundError, UnauthorizedError
 from winnow.http.errors import install_error_handlers
 from winnow.metrics import Metrics
@@ -34,10 +35,9 @@ from winnow.models.registry import ModelRegistry
 from winnow.models.source import ModelInfo
 from winnow.predictions import Prediction
 from winnow.server.metrics_middleware import MetricsMiddleware
-from winnow.server.mount import mount_inference_routes, mount_info_routes, mount_legacy_route
 from winnow.server.services import Services
 from winnow.server.url_fetch import UrlFetchPolicy, fetch_url
-from winnow.settings import Settings
+from winnow.settings import Role, Settings
 
 if TYPE_CHECKING:  # the inference tests need no platform (SQLAlchemy) loaded
     from winnow.platform.service import Platform
@@ -136,17 +136,18 @@ def inference_app(settings: Settings, collector: Any) -> FastAPI:
         collector=collector,
         fetch_url=lambda url: fetch_url(url, policy),
     )
-    mount_info_routes(app)
-    mount_inference_routes(app)
-    mount_legacy_route(app)
+    include_routes(app, Role.INFERENCE)
     return app
 
 
 def platform_app(platform: Platform) -> FastAPI:
     """A FastAPI app with the platform's routes and the shared error handlers."""
+    from winnow.platform import routes as platform_routes
+
     app = FastAPI()
     install_error_handlers(app)
-    app.include_router(platform.router)
+    app.include_router(platform_routes.router)
+    app.state.platform = platform
     return app
 
 
@@ -155,17 +156,19 @@ def web_app(settings: Settings) -> tuple[FastAPI, Platform]:
 
     The caller closes the platform.
     """
-    from winnow.platform.export.routes import export_router
+    from winnow.platform import routes as platform_routes
+    from winnow.platform.export import routes as export_routes
     from winnow.platform.service import Platform
+    from winnow.web import routes as web_routes
     from winnow.web.assets import mount_static
-    from winnow.web.routes import web_router
 
     platform = Platform.open(settings)
     app = FastAPI()
     install_error_handlers(app)
-    app.include_router(web_router(platform))
-    app.include_router(export_router(platform))
-    app.include_router(platform.router)
+    app.include_router(web_routes.router)
+    app.include_router(export_routes.router)
+    app.include_router(platform_routes.router)
+    app.state.platform = platform
     mount_static(app)
     return app, platform
 

@@ -1,8 +1,11 @@
 """The app factory: ``create_app(settings)`` builds one winnow HTTP app, nothing global.
 
-Every service is built in the lifespan and kept on ``app.state``; routes
-reach them through typed dependencies (``winnow.server.services``). What
-is built depends on ``settings.role``:
+Every router of the role is included by ``create_app`` before anything
+starts; every service is built in the lifespan and kept on ``app.state``,
+where routes reach them through typed dependencies
+(``winnow.server.services`` for the inference routes,
+``winnow.platform.deps`` for the platform, export and web routes). What is
+built depends on ``settings.role``:
 
 - ``all``: the platform in this process (database, blobs, routes) and the
   inference server talking to it without HTTP (in-process model source,
@@ -36,9 +39,9 @@ from starlette.concurrency import run_in_threadpool
 from winnow.errors import ConfigurationError
 from winnow.http.errors import install_error_handlers
 from winnow.metrics import Metrics
+from winnow.server import info_routes, legacy_routes, model_routes, v1_routes
 from winnow.server.info_routes import winnow_version
 from winnow.server.metrics_middleware import MetricsMiddleware
-from winnow.server.mount import mount_inference_routes, mount_info_routes, mount_legacy_route
 from winnow.server.services import Services
 from winnow.server.url_fetch import UrlFetchPolicy, fetch_url
 from winnow.settings import Role, Settings
@@ -252,24 +255,44 @@ def _build_inference_runtime(
     )
 
 
-def mount_platform(app: FastAPI, platform: Platform) -> None:
-    """The web UI (``/app``) and its static files, the export route, then the platform router."""
-    from winnow.evaluation.routes import router as evaluation_router
-    from winnow.platform.export.routes import export_router
-    from winnow.web.assets import mount_static
-    from winnow.web.routes import web_router
+def include_routes(app: FastAPI, role: Role) -> None:
+    """Include every router of ``role`` on ``app``, in the order that keeps each reachable.
 
-    app.include_router(web_router(platform))
-    mount_static(app)
-    app.include_router(export_router(platform))
-    app.include_router(evaluation_router)
-    app.include_router(platform.router)
+    Info routes, then the inference routes (``/model``, ``/infer``), then the
+    web UI (``/app``) and its static files, the export and evaluation routes
+    and the platform routes, then the legacy catch-all ``POST /{project}/{version}`` last (it
+    must come after every other two-segment POST). Nothing is started: the
+    routes find their services on ``app.state`` once the lifespan has run.
+    """
+    app.include_router(info_routes.router)
+    if role is not Role.PLATFORM:
+        app.include_router(model_routes.router)
+        app.include_router(v1_routes.router)
+    if role is not Role.INFERENCE:
+        # Imported here so that an inference node never loads the platform.
+        from winnow.evaluation import routes as evaluation_routes
+        from winnow.platform import routes as platform_routes
+        from winnow.platform.export import routes as export_routes
+        from winnow.web import routes as web_routes
+        from winnow.web.assets import mount_static
+
+        app.include_router(web_routes.router)
+        mount_static(app)
+        app.include_router(export_routes.router)
+        app.include_router(evaluation_routes.router)
+        app.include_router(platform_routes.router)
+    if role is not Role.PLATFORM:
+        app.include_router(legacy_routes.router)
 
 
 def create_app(
     settings: Settings, *, on_started: Callable[[StartupInfo], None] | None = None
 ) -> FastAPI:
     """A winnow app for ``settings``; services start in its lifespan and stop with it.
+
+    Every route of the role is included here, before anything starts, so
+    ``create_app(settings).openapi()`` works without a database; the lifespan
+    only fills ``app.state`` (``runtime``, ``services``, ``platform``).
 
     ``on_started`` is called once the services are up (``winnow serve`` uses
     it to print where data lives, the URL and a freshly created API key).
@@ -282,14 +305,6 @@ def create_app(
         app.state.runtime = runtime
         app.state.services = runtime.services
         app.state.platform = runtime.platform
-        if not getattr(app.state, "routes_mounted", False):
-            # The platform router exists only once the platform is open; the legacy
-            # catch-all must come after it.
-            if runtime.platform is not None:
-                mount_platform(app, runtime.platform)
-            if settings.role is not Role.PLATFORM:
-                mount_legacy_route(app)
-            app.state.routes_mounted = True
         if on_started is not None:
             on_started(
                 StartupInfo(
@@ -316,7 +331,5 @@ def create_app(
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     if settings.role is not Role.INFERENCE:
         app.add_middleware(WebSecurityMiddleware)
-    mount_info_routes(app)
-    if settings.role is not Role.PLATFORM:
-        mount_inference_routes(app)
+    include_routes(app, settings.role)
     return app

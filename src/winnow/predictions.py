@@ -228,27 +228,7 @@ def prediction_from_json(data: Mapping[str, Any], task_type: str | None = None) 
     preds = data.get("predictions")
     image = _image_size(data)
     if isinstance(preds, Mapping):
-        classes = []
-        for name, score in preds.items():
-            if not isinstance(score, Mapping):
-                raise PredictionFormatError(f"predictions.{name} must be an object")
-            classes.append(
-                ClassScore(
-                    str(name), _coerce(score, "class_id", -1, int), _num(score, "confidence")
-                )
-            )
-        classes.sort(key=lambda c: c.confidence, reverse=True)
-        predicted = data.get("predicted_classes") or []
-        if not isinstance(predicted, list):
-            raise PredictionFormatError("'predicted_classes' must be a list of class names")
-        return ClassificationPrediction(
-            image=image,
-            classes=classes,
-            multi_label=True,
-            predicted_classes=[str(c) for c in predicted],
-            inference_id=inference_id,
-            time=time_f,
-        )
+        return _multi_label_from_json(data, preds, image, inference_id, time_f)
     if not isinstance(preds, list):
         raise PredictionFormatError("'predictions' must be a list or an object")
     is_classification = task_type == TaskType.CLASSIFICATION or (
@@ -258,42 +238,87 @@ def prediction_from_json(data: Mapping[str, Any], task_type: str | None = None) 
         first = preds[0]
         is_classification = isinstance(first, Mapping) and "x" not in first
     if is_classification:
-        classes = []
-        for i, item in enumerate(preds):
-            if not isinstance(item, Mapping):
-                raise PredictionFormatError(f"predictions[{i}] must be an object")
-            classes.append(
-                ClassScore(
-                    str(item.get("class", "")),
-                    _coerce(item, "class_id", -1, int),
-                    _num(item, "confidence"),
-                )
-            )
-        classes.sort(key=lambda c: c.confidence, reverse=True)
-        top = data.get("top") or (classes[0].class_name if classes else None)
-        return ClassificationPrediction(
-            image=image,
-            classes=classes,
-            multi_label=False,
-            predicted_classes=[str(top)] if top else [],
-            inference_id=inference_id,
-            time=time_f,
-        )
+        return _single_label_from_json(data, preds, image, inference_id, time_f)
     detections = [_detection_from_json(item, i) for i, item in enumerate(preds)]
+    return DetectionPrediction(
+        task_type=_detection_task(task_type, detections),
+        image=image,
+        detections=detections,
+        inference_id=inference_id,
+        time=time_f,
+    )
+
+
+def _multi_label_from_json(
+    data: Mapping[str, Any],
+    preds: Mapping[str, Any],
+    image: ImageSize,
+    inference_id: Any,
+    time_f: float | None,
+) -> ClassificationPrediction:
+    classes = []
+    for name, score in preds.items():
+        if not isinstance(score, Mapping):
+            raise PredictionFormatError(f"predictions.{name} must be an object")
+        classes.append(
+            ClassScore(str(name), _coerce(score, "class_id", -1, int), _num(score, "confidence"))
+        )
+    classes.sort(key=lambda c: c.confidence, reverse=True)
+    predicted = data.get("predicted_classes") or []
+    if not isinstance(predicted, list):
+        raise PredictionFormatError("'predicted_classes' must be a list of class names")
+    return ClassificationPrediction(
+        image=image,
+        classes=classes,
+        multi_label=True,
+        predicted_classes=[str(c) for c in predicted],
+        inference_id=inference_id,
+        time=time_f,
+    )
+
+
+def _single_label_from_json(
+    data: Mapping[str, Any],
+    preds: list[Any],
+    image: ImageSize,
+    inference_id: Any,
+    time_f: float | None,
+) -> ClassificationPrediction:
+    classes = []
+    for i, item in enumerate(preds):
+        if not isinstance(item, Mapping):
+            raise PredictionFormatError(f"predictions[{i}] must be an object")
+        classes.append(
+            ClassScore(
+                str(item.get("class", "")),
+                _coerce(item, "class_id", -1, int),
+                _num(item, "confidence"),
+            )
+        )
+    classes.sort(key=lambda c: c.confidence, reverse=True)
+    top = data.get("top") or (classes[0].class_name if classes else None)
+    return ClassificationPrediction(
+        image=image,
+        classes=classes,
+        multi_label=False,
+        predicted_classes=[str(top)] if top else [],
+        inference_id=inference_id,
+        time=time_f,
+    )
+
+
+def _detection_task(task_type: str | None, detections: list[Detection]) -> TaskType:
+    """The declared task, or the one the detections' fields imply."""
     if task_type is not None:
         try:
-            task = TaskType(task_type)
+            return TaskType(task_type)
         except ValueError:
             raise PredictionFormatError(f"unknown task type {task_type!r}") from None
-    elif any(d.keypoints is not None for d in detections):
-        task = TaskType.KEYPOINT_DETECTION
-    elif any(d.points is not None for d in detections):
-        task = TaskType.INSTANCE_SEGMENTATION
-    else:
-        task = TaskType.OBJECT_DETECTION
-    return DetectionPrediction(
-        task_type=task, image=image, detections=detections, inference_id=inference_id, time=time_f
-    )
+    if any(d.keypoints is not None for d in detections):
+        return TaskType.KEYPOINT_DETECTION
+    if any(d.points is not None for d in detections):
+        return TaskType.INSTANCE_SEGMENTATION
+    return TaskType.OBJECT_DETECTION
 
 
 # --------------------------------------------------------------------------- JSON out

@@ -189,17 +189,7 @@ class StaleCache(Generic[K, V]):
                     return entry.value
                 entry.refreshing = True  # this caller asks; the others get the stale answer
         if entry is None:
-            try:
-                value = load()
-            except ServiceUnavailableError as exc:
-                self.health.failed()
-                self.failures.failed(self.name, exc)
-                raise
-            except WinnowError:
-                self.health.succeeded()
-                raise
-            self._store(key, value)
-            return value
+            return self._load_first(key, load)
         try:
             future = self._pool.submit(self._refresh, key, load)
         except RuntimeError:  # closed (shutting down): ask in this thread instead
@@ -213,6 +203,20 @@ class StaleCache(Generic[K, V]):
             # Unavailable, or too slow to wait for: the refresh finishes in the background.
             self.failures.served_stale(self.name)
             return entry.value
+
+    def _load_first(self, key: K, load: Callable[[], V]) -> V:
+        """Load an answer never seen (or no longer usable); it has no stale fallback."""
+        try:
+            value = load()
+        except ServiceUnavailableError as exc:
+            self.health.failed()
+            self.failures.failed(self.name, exc)
+            raise
+        except WinnowError:
+            self.health.succeeded()
+            raise
+        self._store(key, value)
+        return value
 
     def forget(self, key: K) -> None:
         """Drop the entry of ``key`` (no error when there is none)."""

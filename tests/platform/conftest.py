@@ -14,7 +14,6 @@ from tests.apps import platform_app
 from tests.factories import KEY
 from tests.server.asgi_client import ASGIClient
 from tests.services import DATABASE_URL, require
-from winnow.http.errors import install_error_handlers
 from winnow.platform.db import make_engine
 from winnow.platform.migrate import migrate
 from winnow.platform.schema import Base

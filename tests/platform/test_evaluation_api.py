@@ -22,8 +22,9 @@ from tests.factories import make_jpeg, new_project
 from tests.server.asgi_client import ASGIClient
 from winnow.errors import NotFoundError
 from winnow.evaluation.routes import router as evaluation_router
+from winnow.http.errors import install_error_handlers
+from winnow.platform import routes as platform_routes
 from winnow.platform import store
-from winnow.platform.http_errors import install_error_handlers
 from winnow.platform.labeling import save_human_annotation
 from winnow.platform.schema import EvaluationPrediction, Image
 from winnow.platform.service import DatapointInput, Platform
@@ -36,7 +37,7 @@ def evaluation_app(platform: Platform) -> FastAPI:
     install_error_handlers(app)
     app.state.platform = platform
     app.include_router(evaluation_router)
-    app.include_router(platform.router)
+    app.include_router(platform_routes.router)
     return app
 
 

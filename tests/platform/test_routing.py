@@ -9,6 +9,7 @@ from fastapi import APIRouter, FastAPI
 from tests.factories import KEY
 from tests.server.asgi_client import ASGIClient
 from winnow.http.errors import install_error_handlers
+from winnow.platform import routes as platform_routes
 from winnow.platform.service import Platform
 
 
@@ -46,7 +47,8 @@ def other_routes() -> APIRouter:
 def test_platform_router_first_does_not_shadow(sqlite_platform: Platform) -> None:
     app = FastAPI()
     install_error_handlers(app)
-    app.include_router(sqlite_platform.router)  # platform first: the hard case
+    app.include_router(platform_routes.router)  # platform first: the hard case
+    app.state.platform = sqlite_platform
     app.include_router(other_routes())
     with ASGIClient(app) as client:
         assert client.get("/model/registry").json() == {"route": "registry"}

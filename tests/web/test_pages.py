@@ -205,7 +205,7 @@ def test_revoking_the_key_ends_its_sessions(signed_in: tuple[ASGIClient, Platfor
 def test_sessions_expire(web: tuple[ASGIClient, Platform]) -> None:
     import time
 
-    from winnow.web.session import MAX_AGE, Sessions, load_secret
+    from winnow.platform.sessions import MAX_AGE, Sessions, load_secret
 
     _client, platform = web
     sessions = Sessions(platform.db, load_secret(platform.settings.data_dir))

@@ -201,29 +201,9 @@ class Collector:
             return Outcome.DISABLED
         project_config, foreign = _targeted(project_config)
         project = project_config.project
-        if foreign is not None:
-            self.metrics.datapoint(project, _NO_STRATEGY, Outcome.REFUSED.value)
-            self.metrics.collection_errors.labels(cause="foreign_target_workspace").inc()
-            self._log_once(
-                f"foreign_target:{project_config.workspace}/{project}:{foreign}",
-                "not collecting from %s/%s: target_workspace %r is not the API key's workspace",
-                project_config.workspace,
-                project,
-                foreign,
-            )
-            return Outcome.REFUSED
-        mismatch = _task_mismatch(project_config.project_type, prediction)
-        if mismatch is not None:
-            self.metrics.datapoint(project, _NO_STRATEGY, Outcome.REFUSED)
-            self.metrics.collection_errors.labels(cause="task_mismatch").inc()
-            self._log_once(
-                f"task_mismatch:{project_config.workspace}/{project}:{mismatch}",
-                "not collecting into %s/%s: %s",
-                project_config.workspace,
-                project,
-                mismatch,
-            )
-            return Outcome.REFUSED
+        refused = self._refusal(project_config, foreign, prediction)
+        if refused is not None:
+            return refused
 
         stage[0] = "sample"
         strategies = sample(config, prediction, self._rng)
@@ -275,6 +255,58 @@ class Collector:
             return outcome
 
         stage[0] = "prepare"
+        outcome = self._put(image, prediction, context, project_config, credit, now, stage)
+        if outcome is not Outcome.QUEUED:
+            return outcome
+        if dedup_key is not None and dedup is not None:
+            self.dedup.remember(
+                dedup_key, dedup_hash, window_seconds=dedup.window_seconds, now=dedup_time
+            )
+        self.metrics.datapoint(project, credit.strategy, Outcome.QUEUED)
+        return Outcome.QUEUED
+
+    def _refusal(
+        self, project_config: ProjectConfig, foreign: str | None, prediction: Prediction
+    ) -> Outcome | None:
+        """REFUSED (counted and logged once) for a foreign target or a task mismatch."""
+        project = project_config.project
+        if foreign is not None:
+            self.metrics.datapoint(project, _NO_STRATEGY, Outcome.REFUSED.value)
+            self.metrics.collection_errors.labels(cause="foreign_target_workspace").inc()
+            self._log_once(
+                f"foreign_target:{project_config.workspace}/{project}:{foreign}",
+                "not collecting from %s/%s: target_workspace %r is not the API key's workspace",
+                project_config.workspace,
+                project,
+                foreign,
+            )
+            return Outcome.REFUSED
+        mismatch = _task_mismatch(project_config.project_type, prediction)
+        if mismatch is not None:
+            self.metrics.datapoint(project, _NO_STRATEGY, Outcome.REFUSED)
+            self.metrics.collection_errors.labels(cause="task_mismatch").inc()
+            self._log_once(
+                f"task_mismatch:{project_config.workspace}/{project}:{mismatch}",
+                "not collecting into %s/%s: %s",
+                project_config.workspace,
+                project,
+                mismatch,
+            )
+            return Outcome.REFUSED
+        return None
+
+    def _put(
+        self,
+        image: ImageArray,
+        prediction: Prediction,
+        context: CollectionContext,
+        project_config: ProjectConfig,
+        credit: Credit,
+        now: datetime,
+        stage: list[str],
+    ) -> Outcome:
+        """Prepare and queue the datapoint; REFUSED (credit given back) on a full outbox."""
+        project = project_config.project
         try:
             datapoint = self._datapoint(image, prediction, context, project_config, credit, now)
             stage[0] = "outbox"
@@ -292,11 +324,6 @@ class Collector:
             self._credits[datapoint.idempotency_key] = credit
             while len(self._credits) > _CREDITS_MAX:
                 self._credits.popitem(last=False)
-        if dedup_key is not None and dedup is not None:
-            self.dedup.remember(
-                dedup_key, dedup_hash, window_seconds=dedup.window_seconds, now=dedup_time
-            )
-        self.metrics.datapoint(project, credit.strategy, Outcome.QUEUED)
         return Outcome.QUEUED
 
     def _datapoint(

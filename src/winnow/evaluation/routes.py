@@ -20,8 +20,8 @@ from winnow.errors import BadRequestError, ServiceUnavailableError
 from winnow.evaluation import jobs
 from winnow.evaluation.query import EvaluationSlice, compare_versions, evaluate_project, parse_day
 from winnow.evaluation.yield_ import rule_yield
-from winnow.platform.routes.auth import api_key_of
-from winnow.platform.routes.forms import json_body
+from winnow.http.jsonbody import json_body
+from winnow.platform.deps import api_key_of
 from winnow.platform.schema import Project
 from winnow.platform.service import Platform
 from winnow.platform.store.datapoints import check_text

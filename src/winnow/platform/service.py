@@ -1,4 +1,4 @@
-"""The platform service: ``Platform.open(settings)`` builds the database, blob store and routes.
+"""The platform service: ``Platform.open(settings)`` opens the database and blob store.
 
 Everything the routes and in-process clients need that spans the database
 and the blob store lives here (registering a datapoint writes the blob first,
@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import TYPE_CHECKING, Any
+import threading
+from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 
@@ -21,15 +22,13 @@ from winnow.platform.blobs import BlobStore, blob_store_from_url
 from winnow.platform.db import Database
 from winnow.platform.migrate import migrate
 from winnow.platform.schema import Annotation, ModelVersion, Project, Workspace
+from winnow.platform.sessions import Sessions, load_secret
 from winnow.platform.store.datapoints import find_existing, new_blob_key
 from winnow.platform.store.listing import image_project
 from winnow.platform.store.models import model_blob_key
 from winnow.platform.store.workspaces import count_workspaces
 from winnow.settings import Settings
 from winnow.states import AnnotationKind
-
-if TYPE_CHECKING:
-    from fastapi import APIRouter
 
 log = logging.getLogger("winnow.platform")
 DEFAULT_WORKSPACE = "default"
@@ -40,14 +39,15 @@ DatapointInput = DatapointMetadata
 
 
 class Platform:
-    """The platform role of one process: database, blob store and HTTP routes."""
+    """The platform role of one process: database, blob store and web sessions."""
 
     def __init__(self, settings: Settings, db: Database, blobs: BlobStore) -> None:
         self.settings = settings
         self.db = db
         self.blobs = blobs
         self.bootstrap_key: str | None = None
-        self._router: APIRouter | None = None
+        self._sessions: Sessions | None = None
+        self._sessions_lock = threading.Lock()
 
     @classmethod
     def open(cls, settings: Settings) -> Platform:
@@ -84,13 +84,12 @@ class Platform:
         return key
 
     @property
-    def router(self) -> APIRouter:
-        """Every platform route (reference-compatible and native ``/v1``)."""
-        if self._router is None:
-            from winnow.platform.routes import build_router
-
-            self._router = build_router(self)
-        return self._router
+    def sessions(self) -> Sessions:
+        """Web UI sign-in sessions, signed with ``<data_dir>/web-secret`` (made on first use)."""
+        with self._sessions_lock:
+            if self._sessions is None:
+                self._sessions = Sessions(self.db, load_secret(self.settings.data_dir))
+            return self._sessions
 
     def close(self) -> None:
         """Release the database and blob store."""

@@ -113,36 +113,50 @@ def refusal_reason(address: IPAddress, *, allow_private: bool) -> str | None:
     is, with a reason that names the form and the embedded address.
     """
     if isinstance(address, ipaddress.IPv6Address):
-        embedded = embedded_ipv4(address)
-        for form, ipv4 in embedded:
-            reason = refusal_reason(ipv4, allow_private=allow_private)
-            if reason is not None:
-                return f"{form} address embedding {ipv4}, {reason}"
-        if address in NAT64_PREFIXES[1] and not allow_private:
-            return "a local-use NAT64 address (64:ff9b:1::/48)"
-        if embedded and embedded[0][0] != "an IPv4-compatible":
-            # Mapped, 6to4, Teredo and NAT64 reach the public IPv4 address they embed;
-            # their own prefixes' reserved or private status says nothing more.
-            return None
+        decided, reason = _ipv6_refusal(address, allow_private=allow_private)
+        if decided:
+            return reason
     if address in METADATA_ADDRESSES:
         return "a cloud metadata address"
     if address.is_multicast:
         return "a multicast address"
     if address.is_unspecified:
         return "an unspecified address"
-    private_kind = None
-    if address.is_loopback:
-        private_kind = "a loopback address"
-    elif address.is_link_local:
-        private_kind = "a link-local address"
-    elif address.is_private:
-        private_kind = "a private address"
+    private_kind = _private_kind(address)
     if private_kind is not None:
         return None if allow_private else private_kind
     if address.is_reserved:
         return "a reserved address"
     if not address.is_global:
         return None if allow_private else "a non-public address"
+    return None
+
+
+def _ipv6_refusal(
+    address: ipaddress.IPv6Address, *, allow_private: bool
+) -> tuple[bool, str | None]:
+    """(decided, reason) for the IPv6-only rules; undecided leaves the common rules to run."""
+    embedded = embedded_ipv4(address)
+    for form, ipv4 in embedded:
+        reason = refusal_reason(ipv4, allow_private=allow_private)
+        if reason is not None:
+            return True, f"{form} address embedding {ipv4}, {reason}"
+    if address in NAT64_PREFIXES[1] and not allow_private:
+        return True, "a local-use NAT64 address (64:ff9b:1::/48)"
+    if embedded and embedded[0][0] != "an IPv4-compatible":
+        # Mapped, 6to4, Teredo and NAT64 reach the public IPv4 address they embed;
+        # their own prefixes' reserved or private status says nothing more.
+        return True, None
+    return False, None
+
+
+def _private_kind(address: IPAddress) -> str | None:
+    if address.is_loopback:
+        return "a loopback address"
+    if address.is_link_local:
+        return "a link-local address"
+    if address.is_private:
+        return "a private address"
     return None
 
 

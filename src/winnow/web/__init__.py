@@ -1,5 +1,5 @@
 """The labeling web UI: server-rendered pages, plain JS, static files served locally.
 
-``winnow.web.routes.web_router(platform)`` builds every page and endpoint (under
-``/app``); ``winnow.web.assets.mount_static(app)`` serves ``/app/static``.
+``winnow.web.routes.router`` holds every page and endpoint (under ``/app``);
+``winnow.web.assets.mount_static(app)`` serves ``/app/static``.
 """

@@ -1,6 +1,6 @@
 """Endpoints the web pages call: image bytes and thumbnails, saving labels, review, config, export.
 
-Authenticated by the session cookie (see :mod:`winnow.web.session`); writes
+Authenticated by the session cookie (see :mod:`winnow.platform.sessions`); writes
 also refuse cross-site requests. Errors are ``{"message": ...}`` with the
 error's status, like the rest of the API.
 """
@@ -29,7 +29,7 @@ from winnow.platform.export.routes import export_response, make_query, parse_for
 from winnow.platform.export.rows import project_classes
 from winnow.platform.schema import Image, Project, Workspace
 from winnow.platform.store.listing import get_batch, image_project
-from winnow.web.context import WebContext
+from winnow.web.context import WebContext, WebDep
 from winnow.web.editor import saved_body
 
 THUMB_SIZE = (320, 240)
@@ -72,152 +72,159 @@ def thumbnail_bytes(ctx: WebContext, image: Image) -> bytes:
     return data
 
 
-def api_routes(ctx: WebContext) -> APIRouter:
-    """The endpoints behind the pages (cookie-authenticated)."""
-    router = APIRouter()
-    db = ctx.platform.db
+router = APIRouter()
 
-    @router.get("/images/{image_id}/file", name="image_file")
-    def image_file(request: Request, image_id: str) -> Response:
-        workspace = ctx.require(request)
-        data, content_type = ctx.platform.image_file(workspace, image_id)
-        return Response(data, media_type=content_type, headers={"Cache-Control": PRIVATE_CACHE})
 
-    @router.get("/images/{image_id}/thumb", name="image_thumb")
-    def image_thumb(request: Request, image_id: str) -> Response:
-        workspace = ctx.require(request)
-        image, _project = _image_and_project(ctx, workspace, image_id)
-        return Response(
-            thumbnail_bytes(ctx, image),
-            media_type="image/jpeg",
-            headers={"Cache-Control": PRIVATE_CACHE},
-        )
+@router.get("/images/{image_id}/file", name="image_file")
+def image_file(request: Request, ctx: WebDep, image_id: str) -> Response:
+    workspace = ctx.require(request)
+    data, content_type = ctx.platform.image_file(workspace, image_id)
+    return Response(data, media_type=content_type, headers={"Cache-Control": PRIVATE_CACHE})
 
-    @router.post("/images/{image_id}/annotation", name="image_annotation")
-    async def image_annotation(request: Request, image_id: str) -> dict[str, Any]:
-        workspace = ctx.require(request, write=True)
-        payload = await json_body(request)
 
-        def save() -> dict[str, Any]:
-            with db.write() as session:
-                image = store.get_image(session=session, workspace=workspace, image_id=image_id)
-                project = image_project(session=session, image=image)
-                classes = project_classes(session=session, project=project)
-                body = saved_body(
-                    project.type, payload, classes=classes, width=image.width, height=image.height
-                )
-                record = labeling.save_human_annotation(
-                    session=session, image=image, project=project, body=body.body, name=body.name
-                )
-                return {"success": True, "annotation_id": record.id, "status": image.status}
+@router.get("/images/{image_id}/thumb", name="image_thumb")
+def image_thumb(request: Request, ctx: WebDep, image_id: str) -> Response:
+    workspace = ctx.require(request)
+    image, _project = _image_and_project(ctx, workspace, image_id)
+    return Response(
+        thumbnail_bytes(ctx, image),
+        media_type="image/jpeg",
+        headers={"Cache-Control": PRIVATE_CACHE},
+    )
 
-        return await run_in_threadpool(save)
 
-    @router.post("/images/{image_id}/status", name="image_status")
-    async def image_status(request: Request, image_id: str) -> dict[str, Any]:
-        workspace = ctx.require(request, write=True)
-        payload = await json_body(request)
-        status = payload.get("status") if isinstance(payload, dict) else None
-        if not isinstance(status, str):
-            raise BadRequestError("status: required, one of " + ", ".join(labeling.REVIEW_STATUSES))
+@router.post("/images/{image_id}/annotation", name="image_annotation")
+async def image_annotation(request: Request, ctx: WebDep, image_id: str) -> dict[str, Any]:
+    workspace = ctx.require(request, write=True)
+    payload = await json_body(request)
 
-        def apply() -> dict[str, Any]:
-            with db.write() as session:
-                image = store.get_image(session=session, workspace=workspace, image_id=image_id)
-                labeling.set_image_status(session=session, image=image, status=status)
-                return {"success": True, "status": image.status}
+    def save() -> dict[str, Any]:
+        with ctx.platform.db.write() as session:
+            image = store.get_image(session=session, workspace=workspace, image_id=image_id)
+            project = image_project(session=session, image=image)
+            classes = project_classes(session=session, project=project)
+            body = saved_body(
+                project.type, payload, classes=classes, width=image.width, height=image.height
+            )
+            record = labeling.save_human_annotation(
+                session=session, image=image, project=project, body=body.body, name=body.name
+            )
+            return {"success": True, "annotation_id": record.id, "status": image.status}
 
-        return await run_in_threadpool(apply)
+    return await run_in_threadpool(save)
 
-    @router.post("/projects/{project}/batches/{batch:batch}/review", name="batch_review")
-    def batch_review(
-        request: Request, project: str, batch: str, action: Annotated[str, Form()] = ""
-    ) -> Response:
-        workspace = ctx.require(request, write=True)
-        with db.write() as session:
-            target = store.get_project(session=session, workspace=workspace, name=project)
-            record = get_batch(session=session, project=target, name=batch)
-            labeling.review_batch(session=session, batch=record, action=action)
-        return RedirectResponse(
-            request.url_for("batch", project=project, batch=batch).path, status_code=303
-        )
 
-    def _project(workspace: Workspace, project: str) -> Project:
-        with db.read() as session:
-            return store.get_project(session=session, workspace=workspace, name=project)
+@router.post("/images/{image_id}/status", name="image_status")
+async def image_status(request: Request, ctx: WebDep, image_id: str) -> dict[str, Any]:
+    workspace = ctx.require(request, write=True)
+    payload = await json_body(request)
+    status = payload.get("status") if isinstance(payload, dict) else None
+    if not isinstance(status, str):
+        raise BadRequestError("status: required, one of " + ", ".join(labeling.REVIEW_STATUSES))
 
-    async def _config_of(request: Request) -> tuple[Any, dict[str, Any]]:
-        payload = await json_body(request)
-        if not isinstance(payload, dict) or "config" not in payload:
-            raise BadRequestError('body: must be {"config": {...}}')
-        return payload["config"], payload
+    def apply() -> dict[str, Any]:
+        with ctx.platform.db.write() as session:
+            image = store.get_image(session=session, workspace=workspace, image_id=image_id)
+            labeling.set_image_status(session=session, image=image, status=status)
+            return {"success": True, "status": image.status}
 
-    @router.post("/projects/{project}/config/validate", name="config_validate")
-    async def config_validate(request: Request, project: str) -> JSONResponse:
-        workspace = ctx.require(request)
-        _project(workspace, project)
-        config, _ = await _config_of(request)
-        try:
-            model = validate_config(config)
-        except InvalidConfigError as exc:
-            return JSONResponse({"valid": False, "errors": exc.errors, "message": exc.message})
-        return JSONResponse(
-            {
-                "valid": True,
-                "errors": [],
-                "warnings": list(model.warnings),
-                "summary": model.summary(),
-            }
-        )
+    return await run_in_threadpool(apply)
 
-    @router.post("/projects/{project}/config", name="config_save")
-    async def config_save(request: Request, project: str) -> dict[str, Any]:
-        workspace = ctx.require(request, write=True)
-        config, _ = await _config_of(request)
 
-        def save() -> dict[str, Any]:
-            with db.write() as session:
-                target = store.get_project(session=session, workspace=workspace, name=project)
-                record = store.save_al_config(
-                    session=session, project=target, config=config, created_by="web"
-                )
-                warnings = list(validate_config(config).warnings)
-                return {"success": True, "version": record.version, "warnings": warnings}
+@router.post("/projects/{project}/batches/{batch:batch}/review", name="batch_review")
+def batch_review(
+    request: Request, ctx: WebDep, project: str, batch: str, action: Annotated[str, Form()] = ""
+) -> Response:
+    workspace = ctx.require(request, write=True)
+    with ctx.platform.db.write() as session:
+        target = store.get_project(session=session, workspace=workspace, name=project)
+        record = get_batch(session=session, project=target, name=batch)
+        labeling.review_batch(session=session, batch=record, action=action)
+    return RedirectResponse(
+        request.url_for("batch", project=project, batch=batch).path, status_code=303
+    )
 
-        return await run_in_threadpool(save)
 
-    @router.post("/projects/{project}/config/dry-run", name="config_dry_run")
-    async def config_dry_run(request: Request, project: str) -> dict[str, Any]:
-        from winnow.web.insights import dry_run
+def _project(ctx: WebContext, workspace: Workspace, project: str) -> Project:
+    with ctx.platform.db.read() as session:
+        return store.get_project(session=session, workspace=workspace, name=project)
 
-        workspace = ctx.require(request)
-        config, payload = await _config_of(request)
-        n = payload.get("n", 200)
-        if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_DRY_RUN:
-            raise BadRequestError(f"n: must be an integer between 1 and {MAX_DRY_RUN}")
+
+async def _config_of(request: Request) -> tuple[Any, dict[str, Any]]:
+    payload = await json_body(request)
+    if not isinstance(payload, dict) or "config" not in payload:
+        raise BadRequestError('body: must be {"config": {...}}')
+    return payload["config"], payload
+
+
+@router.post("/projects/{project}/config/validate", name="config_validate")
+async def config_validate(request: Request, ctx: WebDep, project: str) -> JSONResponse:
+    workspace = ctx.require(request)
+    _project(ctx, workspace, project)
+    config, _ = await _config_of(request)
+    try:
         model = validate_config(config)
+    except InvalidConfigError as exc:
+        return JSONResponse({"valid": False, "errors": exc.errors, "message": exc.message})
+    return JSONResponse(
+        {
+            "valid": True,
+            "errors": [],
+            "warnings": list(model.warnings),
+            "summary": model.summary(),
+        }
+    )
 
-        def run() -> dict[str, Any]:
-            with db.read() as session:
-                target = store.get_project(session=session, workspace=workspace, name=project)
-                rows = labeling.recent_predictions(session=session, project=target, limit=n)
-                task = "classification" if "classification" in target.type else target.type
-                return dry_run(model, task, [a.body if a is not None else None for _i, a in rows])
 
-        return await run_in_threadpool(run)
+@router.post("/projects/{project}/config", name="config_save")
+async def config_save(request: Request, ctx: WebDep, project: str) -> dict[str, Any]:
+    workspace = ctx.require(request, write=True)
+    config, _ = await _config_of(request)
 
-    @router.get("/projects/{project}/export.zip", name="ui_export")
-    def ui_export(
-        request: Request,
-        project: str,
-        format: str = "coco",
-        batch: Annotated[list[str] | None, Query()] = None,
-        status: Annotated[list[str] | None, Query()] = None,
-        split: str = "0.8,0.1,0.1",
-        seed: int = 0,
-    ) -> Response:
-        workspace = ctx.require(request)
-        query = make_query(batches=batch or (), statuses=status or (), split=split, seed=seed)
-        return export_response(ctx.platform, workspace, project, parse_format(format), query)
+    def save() -> dict[str, Any]:
+        with ctx.platform.db.write() as session:
+            target = store.get_project(session=session, workspace=workspace, name=project)
+            record = store.save_al_config(
+                session=session, project=target, config=config, created_by="web"
+            )
+            warnings = list(validate_config(config).warnings)
+            return {"success": True, "version": record.version, "warnings": warnings}
 
-    return router
+    return await run_in_threadpool(save)
+
+
+@router.post("/projects/{project}/config/dry-run", name="config_dry_run")
+async def config_dry_run(request: Request, ctx: WebDep, project: str) -> dict[str, Any]:
+    from winnow.web.insights import dry_run
+
+    workspace = ctx.require(request)
+    config, payload = await _config_of(request)
+    n = payload.get("n", 200)
+    if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_DRY_RUN:
+        raise BadRequestError(f"n: must be an integer between 1 and {MAX_DRY_RUN}")
+    model = validate_config(config)
+
+    def run() -> dict[str, Any]:
+        with ctx.platform.db.read() as session:
+            target = store.get_project(session=session, workspace=workspace, name=project)
+            rows = labeling.recent_predictions(session=session, project=target, limit=n)
+            task = "classification" if "classification" in target.type else target.type
+            return dry_run(model, task, [a.body if a is not None else None for _i, a in rows])
+
+    return await run_in_threadpool(run)
+
+
+@router.get("/projects/{project}/export.zip", name="ui_export")
+def ui_export(
+    request: Request,
+    ctx: WebDep,
+    project: str,
+    format: str = "coco",
+    batch: Annotated[list[str] | None, Query()] = None,
+    status: Annotated[list[str] | None, Query()] = None,
+    split: str = "0.8,0.1,0.1",
+    seed: int = 0,
+) -> Response:
+    workspace = ctx.require(request)
+    query = make_query(batches=batch or (), statuses=status or (), split=split, seed=seed)
+    return export_response(ctx.platform, workspace, project, parse_format(format), query)

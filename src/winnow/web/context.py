@@ -4,20 +4,20 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Coroutine
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import Request, Response
+from fastapi import Depends, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
 from starlette.convertors import Convertor, register_url_convertor
 
-from winnow.errors import ForbiddenError, UnauthorizedError, WinnowError
+from winnow.errors import UnauthorizedError, WinnowError
+from winnow.platform.deps import PlatformDep, get_platform, require_web_user, web_user
 from winnow.platform.schema import Workspace
 from winnow.platform.service import Platform
-from winnow.web.assets import STATIC_PATH, TEMPLATES_DIR, static_url
-from winnow.web.session import COOKIE, Sessions, load_secret, same_origin
+from winnow.web.assets import TEMPLATES_DIR, static_url
 
 
 class BatchNameConvertor(Convertor[str]):
@@ -54,27 +54,24 @@ def script_json(value: Any) -> str:
     )
 
 
-class WebContext:
-    """Shared state of the web routes of one platform."""
+_templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
+_templates.env.globals["static"] = static_url
 
-    def __init__(self, platform: Platform, static_base: str = STATIC_PATH) -> None:
+
+class WebContext:
+    """What a web route works with: the platform, who is signed in, and the page templates."""
+
+    def __init__(self, platform: Platform) -> None:
         self.platform = platform
-        self.sessions = Sessions(platform.db, load_secret(platform.settings.data_dir))
-        self.templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
-        self.templates.env.globals["static"] = lambda name: static_url(name, static_base)
+        self.templates = _templates
 
     def workspace(self, request: Request) -> Workspace | None:
         """The signed-in workspace of a request, or None."""
-        return self.sessions.workspace(request.cookies.get(COOKIE))
+        return web_user(request, self.platform)
 
     def require(self, request: Request, *, write: bool = False) -> Workspace:
         """The signed-in workspace; UnauthorizedError when none, ForbiddenError for cross-site writes."""
-        workspace = self.workspace(request)
-        if workspace is None:
-            raise UnauthorizedError("sign in first: no valid session cookie")
-        if write and not same_origin(request):
-            raise ForbiddenError("cross-site request refused: the Origin header is not this site")
-        return workspace
+        return require_web_user(request, self.platform, write=write)
 
     def render(
         self, request: Request, name: str, status: int = 200, **context: Any
@@ -84,15 +81,20 @@ class WebContext:
         return self.templates.TemplateResponse(request, name, context, status_code=status)
 
 
+def web_context(platform: PlatformDep) -> WebContext:
+    """The dependency giving a web route its :class:`WebContext`."""
+    return WebContext(platform)
+
+
+WebDep = Annotated[WebContext, Depends(web_context)]
+
+
 class PageRoute(APIRoute):
     """Route class for HTML pages: 401 redirects to sign-in, other errors render an error page."""
-
-    context: WebContext | None = None
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         """Wrap the handler so WinnowErrors become pages instead of JSON."""
         handler = super().get_route_handler()
-        context = self.context
 
         async def page_handler(request: Request) -> Response:
             try:
@@ -102,8 +104,7 @@ class PageRoute(APIRoute):
                 login = request.url_for("login").path
                 return RedirectResponse(f"{login}?next={quote(target)}", status_code=303)
             except WinnowError as exc:
-                if context is None:
-                    raise
+                context = WebContext(get_platform(request))
                 return context.render(
                     request,
                     "error.html",
@@ -114,8 +115,3 @@ class PageRoute(APIRoute):
                 )
 
         return page_handler
-
-
-def page_route_class(context: WebContext) -> type[PageRoute]:
-    """A PageRoute subclass bound to ``context`` (for rendering error pages)."""
-    return type("BoundPageRoute", (PageRoute,), {"context": context})

@@ -1,8 +1,9 @@
 """The web UI's HTML pages: sign-in, projects, overview, configuration, batch grid, labeling.
 
-``web_router(platform)`` returns one APIRouter with every page (under
-``/app`` by default) and the JSON/bytes endpoints the pages call
-(:mod:`winnow.web.api`); mount the static files with
+``router`` (module level) holds every page under ``/app`` and, after them,
+the JSON/bytes endpoints the pages call (:mod:`winnow.web.api`); each route
+gets its :class:`~winnow.web.context.WebContext` as ``ctx: WebDep``. Mount the
+static files with
 :func:`winnow.web.assets.mount_static`. Pages are server-rendered; each runs
 a handful of indexed queries whatever the project size.
 """
@@ -23,15 +24,14 @@ from winnow.platform import labeling, store
 from winnow.platform.export.formats import ExportFormat
 from winnow.platform.export.rows import project_classes
 from winnow.platform.schema import IMAGE_STATUSES, PROJECT_TYPES, Batch
-from winnow.platform.service import Platform
+from winnow.platform.sessions import clear_cookie, set_cookie
 from winnow.platform.store.listing import get_batch
 from winnow.settings import Role
-from winnow.web.api import api_routes
-from winnow.web.context import WebContext, page_route_class, script_json
+from winnow.web import api
+from winnow.web.context import PageRoute, WebDep, script_json
 from winnow.web.editor import editor_state, thumbnail_shapes
 from winnow.web.evaluation_page import add_evaluation_page
 from winnow.web.insights import config_diff, daily_chart, strategy_rows
-from winnow.web.session import clear_cookie, set_cookie
 
 PAGE_SIZE = 48
 CHART_DAYS = 30
@@ -56,286 +56,297 @@ def _qs(status: str | None, strategy: str | None, tag: str | None) -> str:
     return f"?{query}" if query else ""
 
 
-def web_router(platform: Platform, prefix: str = "/app") -> APIRouter:
-    """Every page and endpoint of the web UI, for ``platform``."""
-    ctx = WebContext(platform, static_base=f"{prefix}/static")
-    router = APIRouter(prefix=prefix, route_class=page_route_class(ctx), include_in_schema=False)
-    add_evaluation_page(router, ctx)
-    db = platform.db
+router = APIRouter(prefix="/app", route_class=PageRoute, include_in_schema=False)
+add_evaluation_page(router)
 
-    @router.get("/login", name="login", response_class=HTMLResponse)
-    def login(request: Request, next: str | None = None) -> Response:
-        return ctx.render(request, "login.html", next_url=next or "", error=None)
 
-    @router.post("/login", name="login_post")
-    def login_post(
-        request: Request, api_key: Annotated[str, Form()] = "", next: Annotated[str, Form()] = ""
-    ) -> Response:
-        try:
-            value, _workspace = ctx.sessions.sign_in(api_key.strip())
-        except UnauthorizedError as exc:
-            return ctx.render(request, "login.html", status=401, next_url=next, error=exc.message)
-        home = request.url_for("projects").path
-        response = RedirectResponse(_safe_next(next, home), status_code=303)
-        set_cookie(request, response, value)
-        return response
+@router.get("/login", name="login", response_class=HTMLResponse)
+def login(request: Request, ctx: WebDep, next: str | None = None) -> Response:
+    return ctx.render(request, "login.html", next_url=next or "", error=None)
 
-    @router.post("/logout", name="logout")
-    def logout(request: Request) -> Response:
-        response = RedirectResponse(request.url_for("login").path, status_code=303)
-        clear_cookie(request, response)
-        return response
 
-    @router.get("/", name="projects", response_class=HTMLResponse)
-    def projects(request: Request, error: str | None = None) -> Response:
-        workspace = ctx.require(request)
-        with db.read() as session:
-            rows = store.list_projects(session=session, workspace=workspace)
-            ids = [p.id for p in rows]
-            counts = labeling.project_status_counts(session=session, project_ids=ids)
-            batches = labeling.project_batch_counts(session=session, project_ids=ids)
-            items = [
-                {
-                    "name": p.name,
-                    "type": p.type,
-                    "created_at": p.created_at,
-                    "counts": counts[p.id],
-                    "images": counts[p.id].total,
-                    "batches": batches.get(p.id, 0),
-                }
-                for p in rows
-            ]
-        return ctx.render(
-            request,
-            "projects.html",
-            workspace=workspace,
-            projects=items,
-            project_types=PROJECT_TYPES,
-            error=error,
-        )
+@router.post("/login", name="login_post")
+def login_post(
+    request: Request,
+    ctx: WebDep,
+    api_key: Annotated[str, Form()] = "",
+    next: Annotated[str, Form()] = "",
+) -> Response:
+    try:
+        value, _workspace = ctx.platform.sessions.sign_in(api_key.strip())
+    except UnauthorizedError as exc:
+        return ctx.render(request, "login.html", status=401, next_url=next, error=exc.message)
+    home = request.url_for("projects").path
+    response = RedirectResponse(_safe_next(next, home), status_code=303)
+    set_cookie(request, response, value)
+    return response
 
-    @router.post("/projects", name="project_create")
-    def project_create(
-        request: Request, name: Annotated[str, Form()] = "", type: Annotated[str, Form()] = ""
-    ) -> Response:
-        workspace = ctx.require(request, write=True)
-        with db.write() as session:
-            store.create_project(session=session, workspace=workspace, name=name.strip(), type=type)
-        return RedirectResponse(
-            request.url_for("project", project=name.strip()).path, status_code=303
-        )
 
-    @router.get("/projects/{project}", name="project", response_class=HTMLResponse)
-    def project_page(request: Request, project: str) -> Response:
-        workspace = ctx.require(request)
-        with db.read() as session:
-            target = store.get_project(session=session, workspace=workspace, name=project)
-            config = store.get_al_config(session=session, project=target)
-            per_batch = labeling.batch_status_counts(session=session, project=target)
-            batches = [
-                {
-                    "name": b.batch.name,
-                    "created_at": b.batch.created_at,
-                    "images": b.images,
-                    "labeled": per_batch.get(b.batch.id, labeling.StatusCounts()).labeled,
-                    "reviewed": per_batch.get(b.batch.id, labeling.StatusCounts()).reviewed,
-                }
-                for b in store.list_batches(session=session, project=target)
-            ]
-            axis, series = labeling.daily_counts(session=session, project=target, days=CHART_DAYS)
-            stored = {
-                s.name: s.counts for s in labeling.strategy_counts(session=session, project=target)
+@router.post("/logout", name="logout")
+def logout(request: Request) -> Response:
+    response = RedirectResponse(request.url_for("login").path, status_code=303)
+    clear_cookie(request, response)
+    return response
+
+
+@router.get("/", name="projects", response_class=HTMLResponse)
+def projects(request: Request, ctx: WebDep, error: str | None = None) -> Response:
+    workspace = ctx.require(request)
+    with ctx.platform.db.read() as session:
+        rows = store.list_projects(session=session, workspace=workspace)
+        ids = [p.id for p in rows]
+        counts = labeling.project_status_counts(session=session, project_ids=ids)
+        batches = labeling.project_batch_counts(session=session, project_ids=ids)
+        items = [
+            {
+                "name": p.name,
+                "type": p.type,
+                "created_at": p.created_at,
+                "counts": counts[p.id],
+                "images": counts[p.id].total,
+                "batches": batches.get(p.id, 0),
             }
-            rules = rule_yield(session=session, project=target, days=CHART_DAYS)
-        summary = ""
-        configured: list[str] = []
-        if config is not None:
-            try:
-                model = validate_config(config.config)
-                summary = model.summary()
-                configured = [s.name for s in model.sampling_strategies]
-            except InvalidConfigError:
-                summary = "stored configuration no longer validates"
-        local = _local_outcomes(request, target.name, platform.settings.role)
-        strategies = strategy_rows(configured, stored, local)
-        return ctx.render(
-            request,
-            "project.html",
-            workspace=workspace,
-            project=target,
-            config=config,
-            summary=summary,
-            batches=batches,
-            chart=daily_chart(axis, series),
-            rules=rules["rules"],
-            yield_chart=daily_chart(
-                axis,
-                {
-                    name: [day["corrected"] for day in days]
-                    for name, days in rules["days"]["strategies"].items()
-                },
-            ),
-            strategies=strategies,
-            metrics_local=local is not None,
-            formats=[f.value for f in ExportFormat],
-        )
-
-    @router.get("/projects/{project}/config", name="config", response_class=HTMLResponse)
-    def config_page(request: Request, project: str, diff: int | None = None) -> Response:
-        workspace = ctx.require(request)
-        with db.read() as session:
-            target = store.get_project(session=session, workspace=workspace, name=project)
-            versions = store.list_al_config_versions(session=session, project=target)
-        current: Any = versions[0].config if versions else DEFAULT_CONFIG
-        diff_view = None
-        if diff is not None:
-            by_version = {v.version: v for v in versions}
-            older = [v for v in versions if v.version < diff]
-            if diff in by_version and older:
-                diff_view = config_diff(
-                    older[0].version, older[0].config, diff, by_version[diff].config
-                )
-        return ctx.render(
-            request,
-            "config.html",
-            workspace=workspace,
-            project=target,
-            versions=versions,
-            text=json.dumps(current, indent=2),
-            diff=diff_view,
-        )
-
-    @router.get(
-        "/projects/{project}/batches/{batch:batch}", name="batch", response_class=HTMLResponse
+            for p in rows
+        ]
+    return ctx.render(
+        request,
+        "projects.html",
+        workspace=workspace,
+        projects=items,
+        project_types=PROJECT_TYPES,
+        error=error,
     )
-    def batch_page(
-        request: Request,
-        project: str,
-        batch: str,
-        status: str | None = None,
-        strategy: str | None = None,
-        tag: str | None = None,
-        cursor: str | None = None,
-        page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
-    ) -> Response:
-        workspace = ctx.require(request)
-        status, strategy, tag = status or None, strategy or None, tag or None
-        with db.read() as session:
-            target = store.get_project(session=session, workspace=workspace, name=project)
-            record = get_batch(session=session, project=target, name=batch)
-            filters = store.ImageFilters(batch=batch, tag=tag, strategy=strategy, status=status)
-            images, next_cursor = store.list_images(
-                session=session, project=target, filters=filters, limit=PAGE_SIZE, cursor=cursor
-            )
-            chosen = labeling.latest_annotations(session=session, image_ids=[i.id for i in images])
-            classes = project_classes(session=session, project=target)
-            names = labeling.strategy_names(session=session, project=target)
-        items = []
-        for image in images:
-            row = chosen.get(image.id)
-            shapes, label = thumbnail_shapes(
-                target.type, row.format if row else None, row.body if row else None, classes
-            )
-            stroke = max(1.0, max(image.width, image.height) / 150)
-            items.append(
-                {"image": image, "shapes": shapes, "label": label, "stroke": round(stroke, 1)}
-            )
-        return ctx.render(
-            request,
-            "batch.html",
-            workspace=workspace,
-            project=target,
-            batch=record,
-            items=items,
-            images=images,
-            next_cursor=next_cursor,
-            page=page,
-            statuses=IMAGE_STATUSES,
-            strategy_names=names,
-            filters={"status": status, "strategy": strategy, "tag": tag},
-            query=_filters_query(status, strategy, tag),
-            qs=_qs(status, strategy, tag),
-        )
 
-    @router.get("/projects/{project}/images/{image_id}", name="label", response_class=HTMLResponse)
-    def label_page(
-        request: Request,
-        project: str,
-        image_id: str,
-        status: str | None = None,
-        strategy: str | None = None,
-        tag: str | None = None,
-    ) -> Response:
-        workspace = ctx.require(request)
-        status, strategy, tag = status or None, strategy or None, tag or None
-        with db.read() as session:
-            target = store.get_project(session=session, workspace=workspace, name=project)
-            image = store.get_image(session=session, workspace=workspace, image_id=image_id)
-            if image.project_id != target.id:
-                raise store_image_not_found(image_id)
-            batch = session.get(Batch, image.batch_id)
-            assert batch is not None
-            clauses = labeling.filtered_ids_query(
-                project=target, batch=batch, status=status, strategy=strategy, tag=tag
-            )
-            prev_id, next_id = labeling.neighbours(session=session, image=image, clauses=clauses)
-            row = labeling.latest_annotations(session=session, image_ids=[image.id]).get(image.id)
-            classes = _class_list(session, target)
-        state = editor_state(target.type, row.format if row else None, row.body if row else None)
-        for obj in state["objects"]:
-            if obj["cls"] not in classes:
-                classes.append(obj["cls"])
-        for name in state["labels"] + state.get("scored", []):
-            if name not in classes:
-                classes.append(name)
-        query = _filters_query(status, strategy, tag)
-        suffix = f"?{query}" if query else ""
 
-        def label_url(ident: int | None) -> str | None:
-            if ident is None:
-                return None
-            return request.url_for("label", project=project, image_id=str(ident)).path + suffix
+@router.post("/projects", name="project_create")
+def project_create(
+    request: Request,
+    ctx: WebDep,
+    name: Annotated[str, Form()] = "",
+    type: Annotated[str, Form()] = "",
+) -> Response:
+    workspace = ctx.require(request, write=True)
+    with ctx.platform.db.write() as session:
+        store.create_project(session=session, workspace=workspace, name=name.strip(), type=type)
+    return RedirectResponse(request.url_for("project", project=name.strip()).path, status_code=303)
 
-        keypoint_names: list[str] = []
-        for obj in state["objects"]:
-            if len(obj.get("keypoints", [])) > len(keypoint_names):
-                keypoint_names = [k["name"] for k in obj["keypoints"]]
-        data = {
-            "task": target.type,
-            "multi_label": target.type == "multi-label-classification",
-            "image": {
-                "id": image.id,
-                "width": image.width,
-                "height": image.height,
-                "url": request.url_for("image_file", image_id=str(image.id)).path,
-            },
-            "classes": classes,
-            "objects": state["objects"],
-            "labels": state["labels"],
-            "keypoint_names": keypoint_names,
-            "save_url": request.url_for("image_annotation", image_id=str(image.id)).path,
-            "status_url": request.url_for("image_status", image_id=str(image.id)).path,
-            "next_url": label_url(next_id),
-            "prev_url": label_url(prev_id),
-            "done_url": request.url_for("batch", project=project, batch=batch.name).path + suffix,
+
+@router.get("/projects/{project}", name="project", response_class=HTMLResponse)
+def project_page(request: Request, ctx: WebDep, project: str) -> Response:
+    workspace = ctx.require(request)
+    with ctx.platform.db.read() as session:
+        target = store.get_project(session=session, workspace=workspace, name=project)
+        config = store.get_al_config(session=session, project=target)
+        per_batch = labeling.batch_status_counts(session=session, project=target)
+        batches = [
+            {
+                "name": b.batch.name,
+                "created_at": b.batch.created_at,
+                "images": b.images,
+                "labeled": per_batch.get(b.batch.id, labeling.StatusCounts()).labeled,
+                "reviewed": per_batch.get(b.batch.id, labeling.StatusCounts()).reviewed,
+            }
+            for b in store.list_batches(session=session, project=target)
+        ]
+        axis, series = labeling.daily_counts(session=session, project=target, days=CHART_DAYS)
+        stored = {
+            s.name: s.counts for s in labeling.strategy_counts(session=session, project=target)
         }
-        return ctx.render(
-            request,
-            "label.html",
-            workspace=workspace,
-            project=target,
-            batch=batch,
-            image=image,
-            task=target.type,
-            source_kind=row.kind if row else None,
-            prev_url=data["prev_url"],
-            next_url=data["next_url"],
-            qs=suffix,
-            data_json=script_json(data),
-        )
+        rules = rule_yield(session=session, project=target, days=CHART_DAYS)
+    summary = ""
+    configured: list[str] = []
+    if config is not None:
+        try:
+            model = validate_config(config.config)
+            summary = model.summary()
+            configured = [s.name for s in model.sampling_strategies]
+        except InvalidConfigError:
+            summary = "stored configuration no longer validates"
+    local = _local_outcomes(request, target.name, ctx.platform.settings.role)
+    strategies = strategy_rows(configured, stored, local)
+    return ctx.render(
+        request,
+        "project.html",
+        workspace=workspace,
+        project=target,
+        config=config,
+        summary=summary,
+        batches=batches,
+        chart=daily_chart(axis, series),
+        rules=rules["rules"],
+        yield_chart=daily_chart(
+            axis,
+            {
+                name: [day["corrected"] for day in days]
+                for name, days in rules["days"]["strategies"].items()
+            },
+        ),
+        strategies=strategies,
+        metrics_local=local is not None,
+        formats=[f.value for f in ExportFormat],
+    )
 
-    router.include_router(api_routes(ctx))
-    return router
+
+@router.get("/projects/{project}/config", name="config", response_class=HTMLResponse)
+def config_page(request: Request, ctx: WebDep, project: str, diff: int | None = None) -> Response:
+    workspace = ctx.require(request)
+    with ctx.platform.db.read() as session:
+        target = store.get_project(session=session, workspace=workspace, name=project)
+        versions = store.list_al_config_versions(session=session, project=target)
+    current: Any = versions[0].config if versions else DEFAULT_CONFIG
+    diff_view = None
+    if diff is not None:
+        by_version = {v.version: v for v in versions}
+        older = [v for v in versions if v.version < diff]
+        if diff in by_version and older:
+            diff_view = config_diff(
+                older[0].version, older[0].config, diff, by_version[diff].config
+            )
+    return ctx.render(
+        request,
+        "config.html",
+        workspace=workspace,
+        project=target,
+        versions=versions,
+        text=json.dumps(current, indent=2),
+        diff=diff_view,
+    )
+
+
+@router.get("/projects/{project}/batches/{batch:batch}", name="batch", response_class=HTMLResponse)
+def batch_page(
+    request: Request,
+    ctx: WebDep,
+    project: str,
+    batch: str,
+    status: str | None = None,
+    strategy: str | None = None,
+    tag: str | None = None,
+    cursor: str | None = None,
+    page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
+) -> Response:
+    workspace = ctx.require(request)
+    status, strategy, tag = status or None, strategy or None, tag or None
+    with ctx.platform.db.read() as session:
+        target = store.get_project(session=session, workspace=workspace, name=project)
+        record = get_batch(session=session, project=target, name=batch)
+        filters = store.ImageFilters(batch=batch, tag=tag, strategy=strategy, status=status)
+        images, next_cursor = store.list_images(
+            session=session, project=target, filters=filters, limit=PAGE_SIZE, cursor=cursor
+        )
+        chosen = labeling.latest_annotations(session=session, image_ids=[i.id for i in images])
+        classes = project_classes(session=session, project=target)
+        names = labeling.strategy_names(session=session, project=target)
+    items = []
+    for image in images:
+        row = chosen.get(image.id)
+        shapes, label = thumbnail_shapes(
+            target.type, row.format if row else None, row.body if row else None, classes
+        )
+        stroke = max(1.0, max(image.width, image.height) / 150)
+        items.append({"image": image, "shapes": shapes, "label": label, "stroke": round(stroke, 1)})
+    return ctx.render(
+        request,
+        "batch.html",
+        workspace=workspace,
+        project=target,
+        batch=record,
+        items=items,
+        images=images,
+        next_cursor=next_cursor,
+        page=page,
+        statuses=IMAGE_STATUSES,
+        strategy_names=names,
+        filters={"status": status, "strategy": strategy, "tag": tag},
+        query=_filters_query(status, strategy, tag),
+        qs=_qs(status, strategy, tag),
+    )
+
+
+@router.get("/projects/{project}/images/{image_id}", name="label", response_class=HTMLResponse)
+def label_page(
+    request: Request,
+    ctx: WebDep,
+    project: str,
+    image_id: str,
+    status: str | None = None,
+    strategy: str | None = None,
+    tag: str | None = None,
+) -> Response:
+    workspace = ctx.require(request)
+    status, strategy, tag = status or None, strategy or None, tag or None
+    with ctx.platform.db.read() as session:
+        target = store.get_project(session=session, workspace=workspace, name=project)
+        image = store.get_image(session=session, workspace=workspace, image_id=image_id)
+        if image.project_id != target.id:
+            raise store_image_not_found(image_id)
+        batch = session.get(Batch, image.batch_id)
+        assert batch is not None
+        clauses = labeling.filtered_ids_query(
+            project=target, batch=batch, status=status, strategy=strategy, tag=tag
+        )
+        prev_id, next_id = labeling.neighbours(session=session, image=image, clauses=clauses)
+        row = labeling.latest_annotations(session=session, image_ids=[image.id]).get(image.id)
+        classes = _class_list(session, target)
+    query = _filters_query(status, strategy, tag)
+    suffix = f"?{query}" if query else ""
+
+    def label_url(ident: int | None) -> str | None:
+        if ident is None:
+            return None
+        return request.url_for("label", project=project, image_id=str(ident)).path + suffix
+
+    data = {
+        "task": target.type,
+        "multi_label": target.type == "multi-label-classification",
+        "image": {
+            "id": image.id,
+            "width": image.width,
+            "height": image.height,
+            "url": request.url_for("image_file", image_id=str(image.id)).path,
+        },
+        **_editor_data(target.type, row, classes),
+        "save_url": request.url_for("image_annotation", image_id=str(image.id)).path,
+        "status_url": request.url_for("image_status", image_id=str(image.id)).path,
+        "next_url": label_url(next_id),
+        "prev_url": label_url(prev_id),
+        "done_url": request.url_for("batch", project=project, batch=batch.name).path + suffix,
+    }
+    return ctx.render(
+        request,
+        "label.html",
+        workspace=workspace,
+        project=target,
+        batch=batch,
+        image=image,
+        task=target.type,
+        source_kind=row.kind if row else None,
+        prev_url=data["prev_url"],
+        next_url=data["next_url"],
+        qs=suffix,
+        data_json=script_json(data),
+    )
+
+
+def _editor_data(task: str, row: Any, classes: list[str]) -> dict[str, Any]:
+    """The editor's classes, objects, labels and keypoint names for the latest annotation."""
+    state = editor_state(task, row.format if row else None, row.body if row else None)
+    for obj in state["objects"]:
+        if obj["cls"] not in classes:
+            classes.append(obj["cls"])
+    for name in state["labels"] + state.get("scored", []):
+        if name not in classes:
+            classes.append(name)
+    keypoint_names: list[str] = []
+    for obj in state["objects"]:
+        if len(obj.get("keypoints", [])) > len(keypoint_names):
+            keypoint_names = [k["name"] for k in obj["keypoints"]]
+    return {
+        "classes": classes,
+        "objects": state["objects"],
+        "labels": state["labels"],
+        "keypoint_names": keypoint_names,
+    }
 
 
 def store_image_not_found(image_id: str) -> Exception:
@@ -379,4 +390,7 @@ def _local_outcomes(request: Request, project: str, role: Role) -> dict[str, dic
     return outcomes
 
 
-__all__ = ["web_router"]
+# The endpoints the pages call answer JSON errors (their own route class), after the pages.
+router.include_router(api.router)
+
+__all__ = ["router"]

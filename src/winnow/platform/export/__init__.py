@@ -3,7 +3,7 @@
 ``model`` holds the plain rows (:class:`ExportImage`, typed annotations) and the
 split; ``formats`` the pure format functions; ``archive`` the zip/folder
 writers; ``rows`` builds an export from the platform's stored rows;
-``routes`` the HTTP route (``export_router``).
+``routes`` the HTTP route (a module-level ``router``).
 """
 
 from winnow.platform.export.formats import DatasetFile, ExportFormat, export_files

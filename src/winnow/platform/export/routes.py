@@ -15,20 +15,23 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
 
 from winnow.errors import BadRequestError
 from winnow.platform import store
+from winnow.platform.deps import PlatformDep, WorkspaceDep
 from winnow.platform.export.archive import iter_zip
 from winnow.platform.export.formats import ExportFormat, export_files
 from winnow.platform.export.model import parse_split
 from winnow.platform.export.rows import ExportQuery, build_export, check_statuses
-from winnow.platform.routes.auth import workspace_dependency
 from winnow.platform.schema import Workspace
 from winnow.platform.service import Platform
 
 MAX_SEED = 2**31 - 1
+
+# API-key authenticated like every ``/v1`` route.
+router = APIRouter(tags=["export"])
 
 
 def parse_format(value: str) -> ExportFormat:
@@ -81,30 +84,24 @@ def export_response(
     )
 
 
-def export_router(platform: Platform) -> APIRouter:
-    """The export route of ``platform`` (API-key authenticated like every ``/v1`` route)."""
-    router = APIRouter(tags=["export"])
-    caller = Depends(workspace_dependency(platform))
-
-    @router.get("/v1/projects/{project}/export")
-    def export(
-        project: str,
-        workspace: Workspace = caller,
-        format: str = "coco",
-        batch: Annotated[list[str] | None, Query()] = None,
-        status: Annotated[list[str] | None, Query()] = None,
-        split: str = "0.8,0.1,0.1",
-        seed: int = 0,
-        predictions: bool = True,
-    ) -> StreamingResponse:
-        """Download the project as a zip in the requested format."""
-        query = make_query(
-            batches=batch or (),
-            statuses=status or (),
-            split=split,
-            seed=seed,
-            predictions=predictions,
-        )
-        return export_response(platform, workspace, project, parse_format(format), query)
-
-    return router
+@router.get("/v1/projects/{project}/export")
+def export(
+    project: str,
+    workspace: WorkspaceDep,
+    platform: PlatformDep,
+    format: str = "coco",
+    batch: Annotated[list[str] | None, Query()] = None,
+    status: Annotated[list[str] | None, Query()] = None,
+    split: str = "0.8,0.1,0.1",
+    seed: int = 0,
+    predictions: bool = True,
+) -> StreamingResponse:
+    """Download the project as a zip in the requested format."""
+    query = make_query(
+        batches=batch or (),
+        statuses=status or (),
+        split=split,
+        seed=seed,
+        predictions=predictions,
+    )
+    return export_response(platform, workspace, project, parse_format(format), query)

@@ -1,24 +1,23 @@
-"""Every platform route, as one APIRouter (see :func:`build_router`)."""
+"""Every platform route, as one module-level APIRouter: ``winnow.platform.routes.router``.
+
+Order: native ``/v1`` routes, model versions, the reference fixed routes, then
+its ``/{ws}/{project}`` catch-alls (which step aside for reserved prefixes,
+see :class:`ReferenceRoute`). Routes reach the platform and the caller's
+workspace through :mod:`winnow.platform.deps`.
+"""
 
 from __future__ import annotations
 
 from fastapi import APIRouter
 
-from winnow.platform.routes.models import build_models_router
-from winnow.platform.routes.native import build_native_router
-from winnow.platform.routes.reference import ReferenceRoute, build_reference_router
-from winnow.platform.service import Platform
+from winnow.platform.routes import models, native, reference
+from winnow.platform.routes.reference import ReferenceRoute
 from winnow.platform.store.workspaces import RESERVED_PREFIXES
 
-__all__ = ["RESERVED_PREFIXES", "ReferenceRoute", "build_router"]
+__all__ = ["RESERVED_PREFIXES", "ReferenceRoute", "router"]
 
-
-def build_router(platform: Platform) -> APIRouter:
-    """Native ``/v1`` routes first, then the reference fixed routes, then its catch-alls."""
-    router = APIRouter()
-    router.include_router(build_native_router(platform))
-    router.include_router(build_models_router(platform))
-    fixed, catchall = build_reference_router(platform)
-    router.include_router(fixed)
-    router.include_router(catchall)
-    return router
+router = APIRouter()
+router.include_router(native.router)
+router.include_router(models.router)
+router.include_router(reference.fixed)
+router.include_router(reference.catchall)

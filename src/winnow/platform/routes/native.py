@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
@@ -15,16 +15,16 @@ from winnow.errors import BadRequestError
 from winnow.http.forms import read_multipart
 from winnow.http.jsonbody import json_body
 from winnow.platform import store
+from winnow.platform.deps import PlatformDep, WorkspaceDep, api_key_of
 from winnow.platform.routes import openapi
-from winnow.platform.routes.auth import api_key_of, workspace_dependency
-from winnow.platform.schema import Workspace
-from winnow.platform.service import Platform
 from winnow.platform.views import (
     batch_json,
     config_version_json,
     image_json,
     project_json,
 )
+
+router = APIRouter(prefix="/v1", tags=["native API"])
 
 
 def datapoint_from_metadata(meta: dict[str, Any], prediction: Any) -> DatapointMetadata:
@@ -50,164 +50,175 @@ def _etag_matches(header: str | None, etag: str) -> bool:
     return "*" in tags or etag in tags or etag.strip('"') in tags
 
 
-def build_native_router(platform: Platform) -> APIRouter:
-    """The ``/v1`` project, datapoint, batch, image and configuration routes."""
-    router = APIRouter(prefix="/v1", tags=["native API"])
-    caller = Depends(workspace_dependency(platform))
+@router.post(
+    "/projects", status_code=201, summary="Create a project", openapi_extra=openapi.PROJECT
+)
+async def create_project(
+    request: Request, workspace: WorkspaceDep, platform: PlatformDep
+) -> dict[str, Any]:
+    body = await json_body(request)
+    if not isinstance(body, dict):
+        raise BadRequestError('body: must be {"name": ..., "type": ...}')
 
-    @router.post(
-        "/projects", status_code=201, summary="Create a project", openapi_extra=openapi.PROJECT
-    )
-    async def create_project(request: Request) -> dict[str, Any]:
-        workspace = await run_in_threadpool(platform.workspace, api_key_of(request))
-        body = await json_body(request)
-        if not isinstance(body, dict):
-            raise BadRequestError('body: must be {"name": ..., "type": ...}')
-
-        def create() -> dict[str, Any]:
-            with platform.db.write() as session:
-                project = store.create_project(
-                    session=session,
-                    workspace=workspace,
-                    name=body.get("name"),  # type: ignore[arg-type]  # validated inside
-                    type=body.get("type"),  # type: ignore[arg-type]
-                )
-                return project_json(project, workspace)
-
-        return await run_in_threadpool(create)
-
-    @router.get(
-        "/al-config/schema",
-        summary="JSON Schema of the active learning configuration",
-        response_model=None,
-    )
-    async def al_config_schema() -> dict[str, Any]:
-        # The document format only, no workspace data: no key needed, like /openapi.json.
-        return config_json_schema()
-
-    @router.get("/projects", summary="List projects")
-    def list_projects(workspace: Workspace = caller) -> dict[str, Any]:
-        with platform.db.read() as session:
-            projects = store.list_projects(session=session, workspace=workspace)
-        return {"projects": [project_json(p, workspace) for p in projects]}
-
-    @router.get("/projects/{project}", summary="One project")
-    def get_project(project: str, workspace: Workspace = caller) -> dict[str, Any]:
-        return project_json(platform.project(workspace, project), workspace)
-
-    @router.post(
-        "/projects/{project}/datapoints",
-        summary="Register a datapoint atomically",
-        openapi_extra=openapi.DATAPOINT,
-    )
-    async def register(project: str, request: Request) -> JSONResponse:
-        workspace = await run_in_threadpool(platform.workspace, api_key_of(request))
-        limit = platform.settings.max_upload_bytes
-        form = await read_multipart(request, limit)
-        data = form.file("file")
-        meta = form.json_object("metadata")
-        if meta is None:
-            raise BadRequestError("metadata: the JSON part 'metadata' is required")
-        prediction = form.json_object("prediction")
-        datapoint = datapoint_from_metadata(meta, prediction)
-        result = await run_in_threadpool(
-            lambda: platform.register(
-                workspace=workspace, project=project, data=data, datapoint=datapoint
+    def create() -> dict[str, Any]:
+        with platform.db.write() as session:
+            project = store.create_project(
+                session=session,
+                workspace=workspace,
+                name=body.get("name"),  # type: ignore[arg-type]  # validated inside
+                type=body.get("type"),  # type: ignore[arg-type]
             )
+            return project_json(project, workspace)
+
+    return await run_in_threadpool(create)
+
+
+@router.get(
+    "/al-config/schema",
+    summary="JSON Schema of the active learning configuration",
+    response_model=None,
+)
+async def al_config_schema() -> dict[str, Any]:
+    # The document format only, no workspace data: no key needed, like /openapi.json.
+    return config_json_schema()
+
+
+@router.get("/projects", summary="List projects")
+def list_projects(workspace: WorkspaceDep, platform: PlatformDep) -> dict[str, Any]:
+    with platform.db.read() as session:
+        projects = store.list_projects(session=session, workspace=workspace)
+    return {"projects": [project_json(p, workspace) for p in projects]}
+
+
+@router.get("/projects/{project}", summary="One project")
+def get_project(project: str, workspace: WorkspaceDep, platform: PlatformDep) -> dict[str, Any]:
+    return project_json(platform.project(workspace, project), workspace)
+
+
+@router.post(
+    "/projects/{project}/datapoints",
+    summary="Register a datapoint atomically",
+    openapi_extra=openapi.DATAPOINT,
+)
+async def register(
+    project: str, request: Request, workspace: WorkspaceDep, platform: PlatformDep
+) -> JSONResponse:
+    limit = platform.settings.max_upload_bytes
+    form = await read_multipart(request, limit)
+    data = form.file("file")
+    meta = form.json_object("metadata")
+    if meta is None:
+        raise BadRequestError("metadata: the JSON part 'metadata' is required")
+    prediction = form.json_object("prediction")
+    datapoint = datapoint_from_metadata(meta, prediction)
+    result = await run_in_threadpool(
+        lambda: platform.register(
+            workspace=workspace, project=project, data=data, datapoint=datapoint
         )
-        body = {
-            "id": str(result.image.id),
-            "duplicate": result.duplicate,
-            "replayed": result.replayed,
-        }
-        created = not (result.duplicate or result.replayed)
-        return JSONResponse(status_code=201 if created else 200, content=body)
-
-    @router.get("/projects/{project}/batches", summary="Labeling batches")
-    def batches(project: str, workspace: Workspace = caller) -> dict[str, Any]:
-        target = platform.project(workspace, project)
-        with platform.db.read() as session:
-            rows = store.list_batches(session=session, project=target)
-        return {"batches": [batch_json(row) for row in rows]}
-
-    @router.get("/projects/{project}/images", summary="List images (cursor pagination)")
-    def images(
-        project: str,
-        batch: str | None = None,
-        tag: str | None = None,
-        strategy: str | None = None,
-        status: str | None = None,
-        limit: int = Query(100),
-        cursor: str | None = None,
-        workspace: Workspace = caller,
-    ) -> dict[str, Any]:
-        target = platform.project(workspace, project)
-        filters = store.ImageFilters(batch=batch, tag=tag, strategy=strategy, status=status)
-        with platform.db.read() as session:
-            page, next_cursor = store.list_images(
-                session=session, project=target, filters=filters, limit=limit, cursor=cursor
-            )
-            names = {
-                b.batch.id: b.batch.name
-                for b in store.list_batches(session=session, project=target)
-            }
-            return {
-                "images": [image_json(image, target.name, names) for image in page],
-                "next_cursor": next_cursor,
-            }
-
-    @router.get("/images/{image_id}", summary="An image with its annotations")
-    def image(image_id: str, workspace: Workspace = caller) -> dict[str, Any]:
-        return platform.image_details(workspace, image_id)
-
-    @router.get("/images/{image_id}/file", summary="The stored image bytes")
-    def image_file(image_id: str, workspace: Workspace = caller) -> Response:
-        data, content_type = platform.image_file(workspace, image_id)
-        return Response(content=data, media_type=content_type)
-
-    @router.get("/projects/{project}/al-config", summary="The AL configuration in force")
-    def al_config(project: str, request: Request, workspace: Workspace = caller) -> Response:
-        target = platform.project(workspace, project)
-        with platform.db.read() as session:
-            record = store.get_al_config(session=session, project=target)
-        version = record.version if record is not None else 0
-        etag = f'"{version}"'
-        if _etag_matches(request.headers.get("if-none-match"), etag):
-            return Response(status_code=304, headers={"ETag": etag})
-        body = {
-            "workspace": workspace.name,
-            "project": target.name,
-            "project_type": target.type,
-            "version": record.version if record is not None else None,
-            "config": record.config if record is not None else {"enabled": False},
-        }
-        return JSONResponse(content=body, headers={"ETag": etag})
-
-    @router.put(
-        "/projects/{project}/al-config",
-        summary="Save a new AL configuration version",
-        openapi_extra=openapi.AL_CONFIG,
     )
-    async def save_al_config(project: str, request: Request) -> dict[str, Any]:
-        key = api_key_of(request)
-        workspace = await run_in_threadpool(platform.workspace, key)
-        config = await json_body(request)
+    body = {
+        "id": str(result.image.id),
+        "duplicate": result.duplicate,
+        "replayed": result.replayed,
+    }
+    created = not (result.duplicate or result.replayed)
+    return JSONResponse(status_code=201 if created else 200, content=body)
 
-        def save() -> dict[str, Any]:
-            target = platform.project(workspace, project)
-            with platform.db.write() as session:
-                record = store.save_al_config(
-                    session=session, project=target, config=config, created_by=(key or "")[:6]
-                )
-                return config_version_json(record)
 
-        return await run_in_threadpool(save)
+@router.get("/projects/{project}/batches", summary="Labeling batches")
+def batches(project: str, workspace: WorkspaceDep, platform: PlatformDep) -> dict[str, Any]:
+    target = platform.project(workspace, project)
+    with platform.db.read() as session:
+        rows = store.list_batches(session=session, project=target)
+    return {"batches": [batch_json(row) for row in rows]}
 
-    @router.get("/projects/{project}/al-config/versions", summary="Configuration history")
-    def al_config_versions(project: str, workspace: Workspace = caller) -> dict[str, Any]:
+
+@router.get("/projects/{project}/images", summary="List images (cursor pagination)")
+def images(
+    project: str,
+    workspace: WorkspaceDep,
+    platform: PlatformDep,
+    batch: str | None = None,
+    tag: str | None = None,
+    strategy: str | None = None,
+    status: str | None = None,
+    limit: int = Query(100),
+    cursor: str | None = None,
+) -> dict[str, Any]:
+    target = platform.project(workspace, project)
+    filters = store.ImageFilters(batch=batch, tag=tag, strategy=strategy, status=status)
+    with platform.db.read() as session:
+        page, next_cursor = store.list_images(
+            session=session, project=target, filters=filters, limit=limit, cursor=cursor
+        )
+        names = {
+            b.batch.id: b.batch.name for b in store.list_batches(session=session, project=target)
+        }
+        return {
+            "images": [image_json(image, target.name, names) for image in page],
+            "next_cursor": next_cursor,
+        }
+
+
+@router.get("/images/{image_id}", summary="An image with its annotations")
+def image(image_id: str, workspace: WorkspaceDep, platform: PlatformDep) -> dict[str, Any]:
+    return platform.image_details(workspace, image_id)
+
+
+@router.get("/images/{image_id}/file", summary="The stored image bytes")
+def image_file(image_id: str, workspace: WorkspaceDep, platform: PlatformDep) -> Response:
+    data, content_type = platform.image_file(workspace, image_id)
+    return Response(content=data, media_type=content_type)
+
+
+@router.get("/projects/{project}/al-config", summary="The AL configuration in force")
+def al_config(
+    project: str, request: Request, workspace: WorkspaceDep, platform: PlatformDep
+) -> Response:
+    target = platform.project(workspace, project)
+    with platform.db.read() as session:
+        record = store.get_al_config(session=session, project=target)
+    version = record.version if record is not None else 0
+    etag = f'"{version}"'
+    if _etag_matches(request.headers.get("if-none-match"), etag):
+        return Response(status_code=304, headers={"ETag": etag})
+    body = {
+        "workspace": workspace.name,
+        "project": target.name,
+        "project_type": target.type,
+        "version": record.version if record is not None else None,
+        "config": record.config if record is not None else {"enabled": False},
+    }
+    return JSONResponse(content=body, headers={"ETag": etag})
+
+
+@router.put(
+    "/projects/{project}/al-config",
+    summary="Save a new AL configuration version",
+    openapi_extra=openapi.AL_CONFIG,
+)
+async def save_al_config(
+    project: str, request: Request, workspace: WorkspaceDep, platform: PlatformDep
+) -> dict[str, Any]:
+    key = api_key_of(request)
+    config = await json_body(request)
+
+    def save() -> dict[str, Any]:
         target = platform.project(workspace, project)
-        with platform.db.read() as session:
-            records = store.list_al_config_versions(session=session, project=target)
-        return {"versions": [config_version_json(r) for r in records]}
+        with platform.db.write() as session:
+            record = store.save_al_config(
+                session=session, project=target, config=config, created_by=(key or "")[:6]
+            )
+            return config_version_json(record)
 
-    return router
+    return await run_in_threadpool(save)
+
+
+@router.get("/projects/{project}/al-config/versions", summary="Configuration history")
+def al_config_versions(
+    project: str, workspace: WorkspaceDep, platform: PlatformDep
+) -> dict[str, Any]:
+    target = platform.project(workspace, project)
+    with platform.db.read() as session:
+        records = store.list_al_config_versions(session=session, project=target)
+    return {"versions": [config_version_json(r) for r in records]}

@@ -15,7 +15,7 @@ import math
 from datetime import UTC, datetime
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse
 from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
@@ -27,8 +27,8 @@ from winnow.http.body import read_body
 from winnow.http.forms import read_multipart
 from winnow.http.jsonbody import json_body
 from winnow.platform import store
+from winnow.platform.deps import PlatformDep, WorkspaceDep, api_key_of
 from winnow.platform.routes import openapi
-from winnow.platform.routes.auth import api_key_of, workspace_dependency
 from winnow.platform.schema import Project, Workspace
 from winnow.platform.service import DatapointInput, Platform
 from winnow.platform.store.workspaces import RESERVED_PREFIXES
@@ -108,203 +108,216 @@ def _truthy(value: str | None) -> bool:
     return (value or "").strip().lower() in {"true", "1", "yes"}
 
 
-def build_reference_router(platform: Platform) -> tuple[APIRouter, APIRouter]:
-    """The fixed-prefix routes and the ``/{ws}/{project}`` catch-alls, as two routers."""
-    fixed = APIRouter(tags=["reference platform API"])
-    catchall = APIRouter(tags=["reference platform API"], route_class=ReferenceRoute)
-    caller = Depends(workspace_dependency(platform))
+fixed = APIRouter(tags=["reference platform API"])
+catchall = APIRouter(tags=["reference platform API"], route_class=ReferenceRoute)
 
-    def own_project(workspace: Workspace, ws: str, project: str) -> Project:
-        if ws != workspace.name:
-            raise NotFoundError(f"project {ws}/{project} not found")
-        return platform.project(workspace, project)
 
-    @fixed.get("/", summary="Workspace of an API key", response_model=None)
-    def workspace_of_key(request: Request) -> dict[str, Any] | RedirectResponse:
-        # A person opening the server's address in a browser wants the web UI, not a 401.
-        if api_key_of(request) is None and "text/html" in request.headers.get("accept", ""):
-            return RedirectResponse("/app/", status_code=307)
-        return {"workspace": platform.workspace(api_key_of(request)).name}
+def own_project(platform: Platform, workspace: Workspace, ws: str, project: str) -> Project:
+    """The caller's project ``ws/project``; 404 for another workspace's name, as for no project."""
+    if ws != workspace.name:
+        raise NotFoundError(f"project {ws}/{project} not found")
+    return platform.project(workspace, project)
 
-    @fixed.post(
-        "/dataset/{project}/upload",
-        summary="Upload an image into a batch",
-        openapi_extra=openapi.UPLOAD,
+
+@fixed.get("/", summary="Workspace of an API key", response_model=None)
+def workspace_of_key(request: Request, platform: PlatformDep) -> dict[str, Any] | RedirectResponse:
+    # A person opening the server's address in a browser wants the web UI, not a 401.
+    if api_key_of(request) is None and "text/html" in request.headers.get("accept", ""):
+        return RedirectResponse("/app/", status_code=307)
+    return {"workspace": platform.workspace(api_key_of(request)).name}
+
+
+@fixed.post(
+    "/dataset/{project}/upload",
+    summary="Upload an image into a batch",
+    openapi_extra=openapi.UPLOAD,
+)
+async def upload(
+    project: str, request: Request, workspace: WorkspaceDep, platform: PlatformDep
+) -> dict[str, Any]:
+    limit = platform.settings.max_upload_bytes
+    form = await read_multipart(request, limit)
+    data = form.file("file")
+    query = request.query_params
+    batch = query.get("batch") or f"uploaded-{datetime.now(UTC):%Y-%m-%d}"
+    datapoint = DatapointInput(
+        batch_name=batch,
+        tags=tuple(query.getlist("tag")),
+        inference_id=query.get("inference_id") or None,
+        source="upload",
+        name=form.text("name"),
+        extra=form.json_object("metadata"),
     )
-    async def upload(project: str, request: Request) -> dict[str, Any]:
-        workspace = await run_in_threadpool(platform.workspace, _key(request))
-        limit = platform.settings.max_upload_bytes
-        form = await read_multipart(request, limit)
-        data = form.file("file")
-        query = request.query_params
-        batch = query.get("batch") or f"uploaded-{datetime.now(UTC):%Y-%m-%d}"
-        datapoint = DatapointInput(
-            batch_name=batch,
-            tags=tuple(query.getlist("tag")),
-            inference_id=query.get("inference_id") or None,
-            source="upload",
-            name=form.text("name"),
-            extra=form.json_object("metadata"),
+    result = await run_in_threadpool(
+        lambda: platform.register(
+            workspace=workspace, project=project, data=data, datapoint=datapoint
         )
-        result = await run_in_threadpool(
-            lambda: platform.register(
-                workspace=workspace, project=project, data=data, datapoint=datapoint
-            )
+    )
+    if result.duplicate or result.replayed:
+        return {"duplicate": True, "id": str(result.image.id)}
+    return {"success": True, "id": str(result.image.id)}
+
+
+@fixed.post(
+    "/dataset/{project}/annotate/{image_id}",
+    summary="Annotate an image",
+    openapi_extra=openapi.ANNOTATION,
+)
+async def annotate(
+    project: str, image_id: str, request: Request, workspace: WorkspaceDep, platform: PlatformDep
+) -> dict[str, Any]:
+    raw = await read_body(request, MAX_ANNOTATION_BYTES)
+    try:
+        body = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise BadRequestError("body: annotation must be UTF-8 text") from None
+    if not body.strip():
+        raise BadRequestError("body: the annotation is empty")
+    query = request.query_params
+
+    def save() -> None:
+        with platform.db.read() as session:
+            stored = store.get_image(session=session, workspace=workspace, image_id=image_id)
+            size = (stored.width, stored.height)
+        platform.annotate(
+            workspace=workspace,
+            project=project,
+            image_id=image_id,
+            body=fit_to_stored_image(body, *size),
+            name=query.get("name"),
+            prediction=_truthy(query.get("prediction")),
         )
-        if result.duplicate or result.replayed:
-            return {"duplicate": True, "id": str(result.image.id)}
-        return {"success": True, "id": str(result.image.id)}
 
-    @fixed.post(
-        "/dataset/{project}/annotate/{image_id}",
-        summary="Annotate an image",
-        openapi_extra=openapi.ANNOTATION,
-    )
-    async def annotate(project: str, image_id: str, request: Request) -> dict[str, Any]:
-        workspace = await run_in_threadpool(platform.workspace, _key(request))
-        raw = await read_body(request, MAX_ANNOTATION_BYTES)
-        try:
-            body = raw.decode("utf-8")
-        except UnicodeDecodeError:
-            raise BadRequestError("body: annotation must be UTF-8 text") from None
-        if not body.strip():
-            raise BadRequestError("body: the annotation is empty")
-        query = request.query_params
+    await run_in_threadpool(save)
+    return {"success": True}
 
-        def save() -> None:
-            with platform.db.read() as session:
-                stored = store.get_image(session=session, workspace=workspace, image_id=image_id)
-                size = (stored.width, stored.height)
-            platform.annotate(
-                workspace=workspace,
-                project=project,
-                image_id=image_id,
-                body=fit_to_stored_image(body, *size),
-                name=query.get("name"),
-                prediction=_truthy(query.get("prediction")),
+
+@fixed.get("/usage/plan", summary="Plan of an API key: never over quota")
+def usage_plan(workspace: WorkspaceDep) -> dict[str, Any]:
+    # A reference server asks for the key's plan (Bearer header) and, on any 4xx,
+    # treats the key as over quota, which refuses its stream and WebRTC requests.
+    # winnow has no plans or quotas: a valid key is never over quota.
+    return {"over_quota": False}
+
+
+@fixed.post("/inference-stats", summary="Accepted and ignored")
+@fixed.post("/usage/inference", summary="Accepted and ignored")
+def ignored() -> dict[str, Any]:
+    return {}
+
+
+@catchall.post("/{ws}/inference-stats", summary="Accepted and ignored")
+@catchall.post("/{ws}/inference-stats/metadata", summary="Accepted and ignored")
+def ignored_in_workspace(ws: str) -> dict[str, Any]:
+    # Newer reference servers post model-monitoring data under the workspace.
+    return {}
+
+
+@catchall.get("/{ws}/{project}", summary="Project type")
+def project_info(
+    ws: str, project: str, workspace: WorkspaceDep, platform: PlatformDep
+) -> dict[str, Any]:
+    target = own_project(platform, workspace, ws, project)
+    with platform.db.read() as session:
+        batches = store.list_batches(session=session, project=target)
+    return {
+        "workspace": workspace.name,
+        "project": {
+            "id": f"{workspace.name}/{target.name}",
+            "name": target.name,
+            "type": target.type,
+            "images": sum(b.images for b in batches),
+            "unannotated": sum(b.images - b.annotated for b in batches),
+        },
+    }
+
+
+@catchall.get("/{ws}/{project}/active_learning", summary="Read the AL configuration")
+def read_config(
+    ws: str, project: str, workspace: WorkspaceDep, platform: PlatformDep
+) -> dict[str, Any]:
+    target = own_project(platform, workspace, ws, project)
+    with platform.db.read() as session:
+        record = store.get_al_config(session=session, project=target)
+    return dict(record.config) if record is not None else {"enabled": False}
+
+
+@catchall.post(
+    "/{ws}/{project}/active_learning",
+    summary="Write the AL configuration",
+    openapi_extra=openapi.AL_CONFIG_WRAPPED,
+)
+async def write_config(
+    ws: str, project: str, request: Request, workspace: WorkspaceDep, platform: PlatformDep
+) -> dict[str, Any]:
+    key = api_key_of(request)
+    body = await json_body(request)
+    if not isinstance(body, dict) or "config" not in body:
+        raise BadRequestError('body: must be {"config": {...}}')
+
+    def save() -> dict[str, Any]:
+        target = own_project(platform, workspace, ws, project)
+        with platform.db.write() as session:
+            record = store.save_al_config(
+                session=session,
+                project=target,
+                config=body["config"],
+                created_by=(key or "")[:6],
             )
+            return {
+                "success": True,
+                "version": record.version,
+                "config": record.config,
+                "warnings": config_warnings(record.config),
+            }
 
-        await run_in_threadpool(save)
-        return {"success": True}
-
-    @fixed.get("/usage/plan", summary="Plan of an API key: never over quota")
-    def usage_plan(workspace: Workspace = caller) -> dict[str, Any]:
-        # A reference server asks for the key's plan (Bearer header) and, on any 4xx,
-        # treats the key as over quota, which refuses its stream and WebRTC requests.
-        # winnow has no plans or quotas: a valid key is never over quota.
-        return {"over_quota": False}
-
-    @fixed.post("/inference-stats", summary="Accepted and ignored")
-    @fixed.post("/usage/inference", summary="Accepted and ignored")
-    def ignored() -> dict[str, Any]:
-        return {}
-
-    @catchall.post("/{ws}/inference-stats", summary="Accepted and ignored")
-    @catchall.post("/{ws}/inference-stats/metadata", summary="Accepted and ignored")
-    def ignored_in_workspace(ws: str) -> dict[str, Any]:
-        # Newer reference servers post model-monitoring data under the workspace.
-        return {}
-
-    @catchall.get("/{ws}/{project}", summary="Project type")
-    def project_info(ws: str, project: str, workspace: Workspace = caller) -> dict[str, Any]:
-        target = own_project(workspace, ws, project)
-        with platform.db.read() as session:
-            batches = store.list_batches(session=session, project=target)
-        return {
-            "workspace": workspace.name,
-            "project": {
-                "id": f"{workspace.name}/{target.name}",
-                "name": target.name,
-                "type": target.type,
-                "images": sum(b.images for b in batches),
-                "unannotated": sum(b.images - b.annotated for b in batches),
-            },
-        }
-
-    @catchall.get("/{ws}/{project}/active_learning", summary="Read the AL configuration")
-    def read_config(ws: str, project: str, workspace: Workspace = caller) -> dict[str, Any]:
-        target = own_project(workspace, ws, project)
-        with platform.db.read() as session:
-            record = store.get_al_config(session=session, project=target)
-        return dict(record.config) if record is not None else {"enabled": False}
-
-    @catchall.post(
-        "/{ws}/{project}/active_learning",
-        summary="Write the AL configuration",
-        openapi_extra=openapi.AL_CONFIG_WRAPPED,
-    )
-    async def write_config(ws: str, project: str, request: Request) -> dict[str, Any]:
-        key = _key(request)
-        workspace = await run_in_threadpool(platform.workspace, key)
-        body = await json_body(request)
-        if not isinstance(body, dict) or "config" not in body:
-            raise BadRequestError('body: must be {"config": {...}}')
-
-        def save() -> dict[str, Any]:
-            target = own_project(workspace, ws, project)
-            with platform.db.write() as session:
-                record = store.save_al_config(
-                    session=session,
-                    project=target,
-                    config=body["config"],
-                    created_by=(key or "")[:6],
-                )
-                return {
-                    "success": True,
-                    "version": record.version,
-                    "config": record.config,
-                    "warnings": config_warnings(record.config),
-                }
-
-        return await run_in_threadpool(save)
-
-    @catchall.get("/{ws}/{project}/batches", summary="Labeling batches")
-    def batches(ws: str, project: str, workspace: Workspace = caller) -> dict[str, Any]:
-        target = own_project(workspace, ws, project)
-        with platform.db.read() as session:
-            rows = store.list_batches(session=session, project=target)
-        return {
-            "batches": [
-                {
-                    "name": row.batch.name,
-                    "id": str(row.batch.id),
-                    "images": row.images,
-                    # Images never leave a winnow batch for a labeling job, so no job
-                    # holds images on top of ``images``: a reference server's batch cap
-                    # adds job images to batch images when numJobs > 0 (it counted each
-                    # image twice and stopped at half of max_batch_images).
-                    "numJobs": 0,
-                    "uploaded": _timestamp(row.batch.created_at),
-                }
-                for row in rows
-            ]
-        }
-
-    @catchall.get("/{ws}/{project}/jobs", summary="Labeling jobs (one per non-empty batch)")
-    def jobs(ws: str, project: str, workspace: Workspace = caller) -> dict[str, Any]:
-        target = own_project(workspace, ws, project)
-        with platform.db.read() as session:
-            rows = store.list_batches(session=session, project=target)
-        out = []
-        for row in rows:
-            if not row.images:
-                continue
-            unannotated = row.images - row.annotated
-            out.append(
-                {
-                    "id": str(row.batch.id),
-                    "name": row.batch.name,
-                    "sourceBatch": f"{workspace.name}/{row.batch.id}",
-                    "numImages": row.images,
-                    "status": "complete" if unannotated == 0 else "assigned",
-                    "annotated": row.annotated,
-                    "unannotated": unannotated,
-                }
-            )
-        return {"jobs": out}
-
-    return fixed, catchall
+    return await run_in_threadpool(save)
 
 
-def _key(request: Request) -> str | None:
-    return api_key_of(request)
+@catchall.get("/{ws}/{project}/batches", summary="Labeling batches")
+def batches(
+    ws: str, project: str, workspace: WorkspaceDep, platform: PlatformDep
+) -> dict[str, Any]:
+    target = own_project(platform, workspace, ws, project)
+    with platform.db.read() as session:
+        rows = store.list_batches(session=session, project=target)
+    return {
+        "batches": [
+            {
+                "name": row.batch.name,
+                "id": str(row.batch.id),
+                "images": row.images,
+                # Images never leave a winnow batch for a labeling job, so no job
+                # holds images on top of ``images``: a reference server's batch cap
+                # adds job images to batch images when numJobs > 0 (it counted each
+                # image twice and stopped at half of max_batch_images).
+                "numJobs": 0,
+                "uploaded": _timestamp(row.batch.created_at),
+            }
+            for row in rows
+        ]
+    }
+
+
+@catchall.get("/{ws}/{project}/jobs", summary="Labeling jobs (one per non-empty batch)")
+def jobs(ws: str, project: str, workspace: WorkspaceDep, platform: PlatformDep) -> dict[str, Any]:
+    target = own_project(platform, workspace, ws, project)
+    with platform.db.read() as session:
+        rows = store.list_batches(session=session, project=target)
+    out = []
+    for row in rows:
+        if not row.images:
+            continue
+        unannotated = row.images - row.annotated
+        out.append(
+            {
+                "id": str(row.batch.id),
+                "name": row.batch.name,
+                "sourceBatch": f"{workspace.name}/{row.batch.id}",
+                "numImages": row.images,
+                "status": "complete" if unannotated == 0 else "assigned",
+                "annotated": row.annotated,
+                "unannotated": unannotated,
+            }
+        )
+    return {"jobs": out}
