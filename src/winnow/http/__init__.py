@@ -6,6 +6,7 @@ recursion limit), ``forms`` reads multipart uploads with caps per part,
 ``auth`` is the one parser of ``Authorization: Bearer`` / ``api_key``, and
 ``errors`` installs the error handlers every winnow app uses.
 
-This package imports only Starlette/FastAPI and ``winnow.errors``: importing
-it loads no database, model or active learning code.
+This package imports only Starlette/FastAPI, ``winnow.errors`` and
+``winnow.stale`` (the rate-limited failure log): importing it loads no
+database, model or active learning code.
 """
