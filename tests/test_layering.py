@@ -30,7 +30,7 @@ RANK = {unit: rank for rank, units in enumerate(LAYERS) for unit in units}
 
 def modules() -> dict[str, Path]:
     """Every module of ``src/winnow`` by dotted name (a package by its own name)."""
-    found = {}
+    found: dict[str, Path] = {}
     for path in SRC.rglob("*.py"):
         parts = path.relative_to(SRC).with_suffix("").parts
         found[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
@@ -39,7 +39,7 @@ def modules() -> dict[str, Path]:
 
 def imports(path: Path, known: dict[str, Path]) -> set[str]:
     """The project modules ``path`` imports (``from pkg import mod`` counts as ``pkg.mod``)."""
-    out = set()
+    out: set[str] = set()
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
         if isinstance(node, ast.Import):
             out.update(alias.name for alias in node.names)

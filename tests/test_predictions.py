@@ -6,10 +6,10 @@ from typing import Any
 
 import pytest
 
+from winnow.errors import PredictionFormatError
 from winnow.predictions import (
     ClassificationPrediction,
     DetectionPrediction,
-    PredictionFormatError,
     StubPrediction,
     TaskType,
     prediction_from_json,

@@ -3,17 +3,21 @@
 Every error the project raises on purpose derives from :class:`WinnowError`.
 Errors that can reach an HTTP client carry their status code as a class
 attribute, so routes never pick codes inline; one handler (see
-``winnow.server.errors``) turns any ``WinnowError`` into ``{"message": ...}``
+``winnow.http.errors``) turns any ``WinnowError`` into ``{"message": ...}``
 with that status. Anything else that escapes becomes a logged 500 with a
-generic message.
+generic message. The ``winnow`` command turns one into ``error: <message>``
+and exit code 1 (2 for a ``ConfigurationError``), in ``winnow.cli.main``.
 
     WinnowError                     (500) base; never raised directly
-    ├── ConfigurationError          (500) the server's own settings are wrong (start-up)
+    ├── ConfigurationError          (500) the server's own settings or a command's arguments
+    │                                     are wrong (start-up)
     ├── BadRequestError             (400) the request is malformed
     │   ├── InvalidImageError       (400) not a decodable image / bad base64 / too many pixels
     │   ├── InvalidConfigError      (400) an active learning configuration failed validation
     │   ├── InvalidAnnotationError  (400) an annotation does not fit the project's task type
-    │   └── ForbiddenURLError       (400) an image URL points somewhere we refuse to fetch
+    │   ├── ForbiddenURLError       (400) an image URL points somewhere we refuse to fetch
+    │   └── PredictionFormatError   (400) JSON without the shape of any known prediction
+    │                                     (also a ValueError)
     ├── UnauthorizedError           (401) missing or unknown API key
     ├── ForbiddenError              (403) refused although authenticated (e.g. cross-site form post)
     ├── NotFoundError               (404) unknown project, image, model (or another workspace's)
@@ -23,7 +27,8 @@ generic message.
     ├── UnprocessableError          (422) well-formed but semantically unusable input
     ├── ServiceUnavailableError     (503) a backend (Redis, platform, DB) cannot be reached
     ├── DeliveryError               (-)   a datapoint could not be delivered to the platform
-    └── OutboxFullError             (-)   the outbox has no room for one more datapoint
+    ├── OutboxFullError             (-)   the outbox has no room for one more datapoint
+    └── StreamSourceError           (-)   a frame source cannot be opened or fails reading
 """
 
 from __future__ import annotations
@@ -49,7 +54,7 @@ class WinnowError(Exception):
 
 
 class ConfigurationError(WinnowError):
-    """Raised at start-up when the server's own settings cannot work."""
+    """Raised at start-up when the server's own settings (or a command's arguments) cannot work."""
 
 
 class BadRequestError(WinnowError):
@@ -82,6 +87,14 @@ class InvalidAnnotationError(BadRequestError):
 
 class ForbiddenURLError(BadRequestError):
     """Raised when an image URL resolves to an address the server refuses to fetch."""
+
+
+class PredictionFormatError(BadRequestError, ValueError):
+    """Raised when JSON does not have the shape of any known prediction.
+
+    Also a ``ValueError``, so parsers that catch ``ValueError`` around JSON
+    handling keep catching it.
+    """
 
 
 class UnauthorizedError(WinnowError):
@@ -153,3 +166,7 @@ class DeliveryError(WinnowError):
 
 class OutboxFullError(WinnowError):
     """Raised when the outbox has no room (bytes bound) for one more datapoint."""
+
+
+class StreamSourceError(WinnowError):
+    """Raised when a frame source cannot be opened or fails while reading."""

@@ -19,6 +19,8 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
+from winnow.errors import PredictionFormatError
+
 
 class TaskType(StrEnum):
     """Task types as the inference API names them."""
@@ -32,10 +34,6 @@ class TaskType(StrEnum):
 DETECTION_TASKS = frozenset(
     {TaskType.OBJECT_DETECTION, TaskType.INSTANCE_SEGMENTATION, TaskType.KEYPOINT_DETECTION}
 )
-
-
-class PredictionFormatError(ValueError):
-    """Raised when JSON does not have the shape of any known prediction."""
 
 
 @dataclass(slots=True)

@@ -351,7 +351,7 @@ def test_live_source_gives_up_after_max_reconnects() -> None:
 
 
 def test_runner_arguments_are_checked(tmp_path: Path) -> None:
-    from winnow.stream.sources import StreamSourceError
+    from winnow.errors import StreamSourceError
 
     video = str(make_video(tmp_path / "v.mp4", 2))
     a = PyAVSource(video, source_id="same", live=False)

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 
 from tests.stream.media import MJPEGServer, frame_image, make_video, read_index
+from winnow.errors import StreamSourceError
 from winnow.stream.sources import (
     CameraSource,
     ImageFolderSource,
     PyAVSource,
-    StreamSourceError,
     check_source_id,
     open_source,
     redact_url,

@@ -14,7 +14,6 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from winnow.errors import WinnowError
 from winnow.platform import store
 from winnow.platform.export.archive import write_directory, write_zip
 from winnow.platform.export.formats import ExportFormat, export_files
@@ -58,45 +57,41 @@ def export(
 ) -> None:
     """Export PROJECT as COCO, YOLO, Pascal VOC or classification folders."""
     errors = Console(stderr=True)
+    query = make_query(
+        batches=batch or (),
+        statuses=status or (),
+        split=split,
+        seed=seed,
+        predictions=predictions,
+    )
+    platform = Platform.open(Settings())
     try:
-        query = make_query(
-            batches=batch or (),
-            statuses=status or (),
-            split=split,
-            seed=seed,
-            predictions=predictions,
-        )
-        platform = Platform.open(Settings())
-        try:
-            with platform.db.read() as session:
-                space = get_workspace(session=session, name=workspace)
-                target = store.get_project(session=session, workspace=space, name=project)
-                dataset = build_export(session=session, project=target, query=query)
-            files = export_files(dataset, format)
-            with Progress(
-                TextColumn("exporting"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeRemainingColumn(),
-                console=errors,
-                transient=False,
-            ) as progress:
-                task = progress.add_task("export", total=len(files))
+        with platform.db.read() as session:
+            space = get_workspace(session=session, name=workspace)
+            target = store.get_project(session=session, workspace=space, name=project)
+            dataset = build_export(session=session, project=target, query=query)
+        files = export_files(dataset, format)
+        with Progress(
+            TextColumn("exporting"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=errors,
+            transient=False,
+        ) as progress:
+            task = progress.add_task("export", total=len(files))
 
-                def step(done: int, _total: int) -> None:
-                    progress.update(task, completed=done)
+            def step(done: int, _total: int) -> None:
+                progress.update(task, completed=done)
 
-                if as_zip:
-                    out.parent.mkdir(parents=True, exist_ok=True)
-                    with out.open("wb") as handle:
-                        write_zip(files, platform.blobs.get, handle, step)
-                else:
-                    write_directory(files, platform.blobs.get, out, step)
-        finally:
-            platform.close()
-    except WinnowError as exc:
-        errors.print(exc.message, style="red", markup=False, highlight=False)
-        raise typer.Exit(code=1) from None
+            if as_zip:
+                out.parent.mkdir(parents=True, exist_ok=True)
+                with out.open("wb") as handle:
+                    write_zip(files, platform.blobs.get, handle, step)
+            else:
+                write_directory(files, platform.blobs.get, out, step)
+    finally:
+        platform.close()
     errors.print(
         f"{len(dataset.images)} images, {len(dataset.classes)} classes -> {out}",
         markup=False,

@@ -16,7 +16,6 @@ from typing import Annotated, Any, TypeVar
 import typer
 
 from winnow.cli.al import app as al_app
-from winnow.errors import InvalidConfigError, WinnowError
 from winnow.platform import store
 from winnow.platform.service import DEFAULT_WORKSPACE, Platform
 from winnow.platform.views import config_version_json, iso, model_json, project_json
@@ -51,16 +50,9 @@ def _platform() -> Iterator[Platform]:
 
 
 def _run(action: Callable[[Platform], T]) -> T:
-    try:
-        with _platform() as platform:
-            return action(platform)
-    except InvalidConfigError as exc:
-        for line in exc.errors:
-            typer.echo(line, err=True)
-        raise typer.Exit(code=1) from None
-    except WinnowError as exc:
-        typer.echo(f"error: {exc.message}", err=True)
-        raise typer.Exit(code=1) from None
+    # A WinnowError is reported by winnow.cli.main.
+    with _platform() as platform:
+        return action(platform)
 
 
 @workspaces_app.command("create")

@@ -8,7 +8,6 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from winnow.errors import ConfigurationError
 from winnow.settings import Role, Settings
 
 console = Console(stderr=True, soft_wrap=True)
@@ -59,11 +58,7 @@ def serve(
                 f"(saved in {info.data_dir / 'api-key'})"
             )
 
-    try:
-        preflight(settings)
-    except ConfigurationError as exc:
-        console.print(f"[red]error:[/red] {exc}", markup=True, highlight=False)
-        raise typer.Exit(2) from None
+    preflight(settings)  # a ConfigurationError: one line and exit 2 (winnow.cli.main)
     app = create_app(settings, on_started=announce)
     uvicorn.run(
         app,

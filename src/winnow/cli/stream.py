@@ -34,7 +34,7 @@ from rich.text import Text
 from winnow.activelearning.collector import Collector
 from winnow.activelearning.outbox import EntryStatus, Outbox
 from winnow.cli.serve import build_settings
-from winnow.errors import WinnowError
+from winnow.errors import ConfigurationError, WinnowError
 from winnow.metrics import Metrics
 from winnow.models.registry import ModelRegistry, parse_model_id
 from winnow.settings import Role, Settings
@@ -179,12 +179,10 @@ def stream(
             platform_url=platform_url, limits_url=limits_url, data_dir=data_dir
         )
         sources: list[FrameSource] = [open_source(spec) for spec in source]
-    except WinnowError as exc:
-        console.print(f"error: {exc.message}")
-        raise typer.Exit(code=2) from None
+    except WinnowError as exc:  # the arguments cannot work: exit 2 (winnow.cli.main)
+        raise ConfigurationError(exc.message) from exc
     except ValidationError as exc:
-        console.print(f"error: invalid settings: {exc}")
-        raise typer.Exit(code=2) from None
+        raise ConfigurationError(f"invalid settings: {exc}") from exc
 
     stop = threading.Event()
 
@@ -227,9 +225,6 @@ def stream(
                         f"{waiting} datapoints wait in the outbox ({settings.outbox_path}); "
                         "the next winnow stream or winnow serve on this data dir delivers them"
                     )
-    except WinnowError as exc:
-        console.print(f"error: {exc.message}")
-        raise typer.Exit(code=1) from None
     finally:
         if server is not None:
             server.stop()

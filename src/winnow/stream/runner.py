@@ -34,10 +34,11 @@ from collections.abc import Callable, Sequence
 
 from winnow.activelearning.collector import Outcome
 from winnow.activelearning.datapoint import CollectionContext
+from winnow.errors import StreamSourceError
 from winnow.models.base import InferenceParams
 from winnow.stream.mailbox import Mailbox
 from winnow.stream.protocols import CollectionSink, Inferred, ModelProvider
-from winnow.stream.sources import Frame, FrameSource, StreamSourceError
+from winnow.stream.sources import Frame, FrameSource
 from winnow.stream.status import SourceState, SourceStatus, StreamMetrics
 
 log = logging.getLogger(__name__)

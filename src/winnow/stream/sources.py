@@ -26,7 +26,7 @@ from typing import Any, Protocol
 import cv2
 import numpy as np
 
-from winnow.errors import WinnowError
+from winnow.errors import StreamSourceError
 from winnow.models.base import Image
 from winnow.settings import TAG_CHARS
 
@@ -36,10 +36,6 @@ URL_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp://"
 MAX_SOURCE_ID = 64 - len("source:")
 _SOURCE_ID = re.compile(rf"^[{TAG_CHARS}]{{1,{MAX_SOURCE_ID}}}$")
 _BAD_ID_CHARS = re.compile(rf"[^{TAG_CHARS}]+")
-
-
-class StreamSourceError(WinnowError):
-    """Raised when a frame source cannot be opened or fails while reading."""
 
 
 @dataclass(slots=True, frozen=True)

@@ -16,11 +16,10 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from winnow.errors import InvalidAnnotationError
+from winnow.errors import InvalidAnnotationError, PredictionFormatError
 from winnow.predictions import (
     ClassificationPrediction,
     DetectionPrediction,
-    PredictionFormatError,
     prediction_from_json,
 )
 

@@ -15,8 +15,9 @@ from typing import Any
 
 from winnow.activelearning.config import ActiveLearningConfig
 from winnow.activelearning.samplers import matches
+from winnow.errors import PredictionFormatError
 from winnow.platform.labeling import NO_STRATEGY, StatusCounts
-from winnow.predictions import PredictionFormatError, prediction_from_json
+from winnow.predictions import prediction_from_json
 from winnow.states import DatapointOutcome
 from winnow.web.editor import PALETTE
 

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from winnow.errors import BadRequestError
+from winnow.errors import BadRequestError, PredictionFormatError
 from winnow.platform.export.model import (
     Annotation as ExportAnnotation,
 )
@@ -34,7 +34,6 @@ from winnow.platform.schema import IMAGE_STATUSES, Annotation, Batch, Image, Mod
 from winnow.predictions import (
     ClassificationPrediction,
     DetectionPrediction,
-    PredictionFormatError,
     prediction_from_json,
 )
 from winnow.states import LABELED_STATUSES, AnnotationKind

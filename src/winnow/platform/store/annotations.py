@@ -15,12 +15,11 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from winnow.errors import InvalidAnnotationError
+from winnow.errors import InvalidAnnotationError, PredictionFormatError
 from winnow.platform.schema import Annotation, Image
 from winnow.predictions import (
     ClassificationPrediction,
     DetectionPrediction,
-    PredictionFormatError,
     StubPrediction,
     prediction_from_json,
 )
