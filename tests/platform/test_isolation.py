@@ -1,19 +1,50 @@
-"""A key of one workspace reaches nothing of another: every route answers 404."""
+"""A key or web session of one workspace reaches nothing of another: every route answers 404.
+
+The routes come from the whole role-``all`` app (``create_app``): inference,
+web UI, export and platform routes, those left out of the OpenAPI document
+included. A route added without an attempt here fails the test.
+"""
 
 from __future__ import annotations
 
+import base64
+import io
 import json
-from collections.abc import Callable
+import zipfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import httpx
+import pytest
+from fastapi import FastAPI
+from fastapi.routing import iter_route_contexts
 
-from tests.apps import platform_app
 from tests.factories import AL_CONFIG, KEY, make_detections_json, make_jpeg, workspace_with_key
 from tests.server.asgi_client import ASGIClient
+from winnow.app import create_app
 from winnow.platform.service import Platform
+from winnow.settings import Settings
 
-# Routes that name no resource of a workspace (they act on the caller's own workspace).
+DETECTIONS = make_detections_json([[10.0, 12.0, 8.0, 6.0]], class_name=["car"], detection_id=["d0"])
+
+# Routes that name no resource of a workspace: they act on the caller's own workspace
+# (or on this process's model cache for the caller's key), or hold no workspace data.
 UNSCOPED = {
+    ("GET", "/openapi.json"),
+    ("GET", "/docs"),
+    ("GET", "/docs/oauth2-redirect"),
+    ("GET", "/redoc"),
+    ("GET", "/info"),
+    ("GET", "/healthz"),
+    ("GET", "/metrics"),
+    ("GET", "/model/registry"),
+    ("POST", "/model/remove"),
+    ("POST", "/model/clear"),
+    ("GET", "/app/login"),
+    ("POST", "/app/login"),
+    ("POST", "/app/logout"),
+    ("GET", "/app/"),
+    ("POST", "/app/projects"),
     ("GET", "/"),
     ("GET", "/v1/al-config/schema"),
     ("POST", "/inference-stats"),
@@ -27,9 +58,36 @@ UNSCOPED = {
 }
 
 
+@pytest.fixture
+def whole_app(tmp_path: Path, db_url: str) -> Iterator[tuple[FastAPI, ASGIClient, Platform]]:
+    """A started role-``all`` app on ``db_url`` (https, so the session cookie is kept)."""
+    settings = Settings(
+        data_dir=tmp_path / "app", api_key=KEY, database_url=db_url, max_upload_bytes=2_000_000
+    )
+    app = create_app(settings)
+    with ASGIClient(app, base_url="https://127.0.0.1") as client:
+        yield app, client, app.state.platform
+
+
+def every_route(app: FastAPI) -> set[tuple[str, str]]:
+    """(method, path) of every route the app matches, in or out of the OpenAPI document."""
+    return {
+        (method, str(route.path))
+        for route in iter_route_contexts(app.routes)
+        for method in route.methods or ()
+        if method != "HEAD"
+    }
+
+
+def zip_files(response: httpx.Response) -> list[bytes]:
+    with zipfile.ZipFile(io.BytesIO(response.content)) as archive:
+        return [archive.read(name) for name in archive.namelist()]
+
+
 def test_every_route_hides_another_workspaces_resources(
-    client: ASGIClient, platform: Platform
+    whole_app: tuple[FastAPI, ASGIClient, Platform],
 ) -> None:
+    app, client, platform = whole_app
     own = {"Authorization": f"Bearer {KEY}"}
     client.post("/v1/projects", headers=own, json={"name": "cars", "type": "object-detection"})
     client.request("PUT", "/v1/projects/cars/al-config", headers=own, json=AL_CONFIG)
@@ -48,7 +106,14 @@ def test_every_route_hides_another_workspaces_resources(
     q = f"api_key={foreign}"
     jpeg = {"file": ("imageToUpload", make_jpeg(seed=3), "image/jpeg")}
     text = {"Content-Type": "text/plain"}
+    signed_in = client.post("/app/login", data={"api_key": foreign}, follow_redirects=False)
+    assert signed_in.status_code == 303  # the intruder's session cookie is on the client now
     attempts: dict[tuple[str, str], Callable[[], httpx.Response]] = {
+        **inference_attempts(client, foreign),
+        **web_attempts(client, image_id),
+        ("GET", "/v1/projects/{project}/export"): lambda: client.get(
+            "/v1/projects/cars/export?status=unlabeled", headers=bearer
+        ),
         ("GET", "/{ws}/{project}"): lambda: client.get(f"/default/cars?{q}"),
         ("GET", "/{ws}/{project}/active_learning"): lambda: client.get(
             f"/default/cars/active_learning?{q}"
@@ -63,11 +128,7 @@ def test_every_route_hides_another_workspaces_resources(
         ),
         ("POST", "/dataset/{project}/annotate/{image_id}"): lambda: client.post(
             f"/dataset/cars/annotate/{image_id}?{q}&name=x.json&prediction=true",
-            content=json.dumps(
-                make_detections_json(
-                    [[10.0, 12.0, 8.0, 6.0]], class_name=["car"], detection_id=["d0"]
-                )
-            ).encode(),
+            content=json.dumps(DETECTIONS).encode(),
             headers=text,
         ),
         ("GET", "/v1/projects/{project}"): lambda: client.get("/v1/projects/cars", headers=bearer),
@@ -114,13 +175,14 @@ def test_every_route_hides_another_workspaces_resources(
             "/v1/models/cars/1/file", headers=bearer
         ),
     }
-    paths = platform_app(platform).openapi()["paths"]
-    routes = {(method.upper(), path) for path, ops in paths.items() for method in ops}
-    assert routes - UNSCOPED == set(attempts), "a route is missing from the isolation test"
+    assert every_route(app) - UNSCOPED == set(attempts), "a route is missing from the test"
     for (method, path), attempt in attempts.items():
         response = attempt()
         assert response.status_code == 404, (method, path, response.status_code, response.text)
-        assert "message" in response.json()
+        if response.headers["content-type"].startswith("application/json"):
+            assert "message" in response.json()
+        else:  # a web page: the error page, naming what was not found
+            assert "not found" in response.text
 
     # Listing routes show nothing of the other workspace.
     assert client.get("/v1/projects", headers=bearer).json() == {"projects": []}
@@ -130,9 +192,7 @@ def test_every_route_hides_another_workspaces_resources(
     client.post("/v1/projects", headers=bearer, json={"name": "cars", "type": "object-detection"})
     response = client.post(
         f"/dataset/cars/annotate/{image_id}?{q}&name=x.json",
-        content=json.dumps(
-            make_detections_json([[10.0, 12.0, 8.0, 6.0]], class_name=["car"], detection_id=["d0"])
-        ).encode(),
+        content=json.dumps(DETECTIONS).encode(),
         headers=text,
     )
     assert response.status_code == 404
@@ -141,3 +201,94 @@ def test_every_route_hides_another_workspaces_resources(
     assert len(versions) == 1
     assert len(client.get(f"/v1/images/{image_id}", headers=own).json()["annotations"]) == 0
     assert client.get("/v1/models/cars/1/file", headers=own).content == b"onnx"
+    check_export_across_workspaces(client, own, bearer)
+
+
+def check_export_across_workspaces(
+    client: ASGIClient, own: dict[str, str], bearer: dict[str, str]
+) -> None:
+    """Each workspace's ``cars`` exports its own image only, by key and from the web UI."""
+    owner_jpeg, intruder_jpeg = make_jpeg(), make_jpeg(seed=7)
+    client.post(
+        "/v1/projects/cars/datapoints",
+        headers=bearer,
+        data={"metadata": json.dumps({"batch": "b"})},
+        files={"file": ("x.jpg", intruder_jpeg, "image/jpeg")},
+    )
+    by_key = client.get("/v1/projects/cars/export?status=unlabeled", headers=bearer)
+    from_web = client.get("/app/projects/cars/export.zip?status=unlabeled")  # intruder's cookie
+    owners = client.get("/v1/projects/cars/export?status=unlabeled", headers=own)
+    for response, mine, theirs in (
+        (by_key, intruder_jpeg, owner_jpeg),
+        (from_web, intruder_jpeg, owner_jpeg),
+        (owners, owner_jpeg, intruder_jpeg),
+    ):
+        assert response.status_code == 200, response.text
+        assert response.headers["X-Winnow-Images"] == "1"
+        files = zip_files(response)
+        assert mine in files and theirs not in files
+
+
+def inference_attempts(
+    client: ASGIClient, key: str
+) -> dict[tuple[str, str], Callable[[], httpx.Response]]:
+    """The inference routes, asked for the owner's model ``cars/1`` with another key."""
+    image = {"type": "base64", "value": base64.b64encode(make_jpeg(seed=5)).decode()}
+    body = {"api_key": key, "model_id": "cars/1", "image": image}
+    tasks = ("object_detection", "instance_segmentation", "classification", "keypoints_detection")
+
+    def infer(task: str) -> Callable[[], httpx.Response]:
+        return lambda: client.post(f"/infer/{task}", json=body)
+
+    attempts = {("POST", f"/infer/{task}"): infer(task) for task in tasks}
+    attempts[("POST", "/model/add")] = lambda: client.post(
+        "/model/add", json={"api_key": key, "model_id": "cars/1"}
+    )
+    attempts[("POST", "/{project}/{version:int}")] = lambda: client.post(
+        f"/cars/1?api_key={key}",
+        content=image["value"].encode(),
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    return attempts
+
+
+def web_attempts(
+    client: ASGIClient, image_id: str
+) -> dict[tuple[str, str], Callable[[], httpx.Response]]:
+    """The web UI's pages and endpoints, with the other workspace's session cookie."""
+    config = {"config": AL_CONFIG}
+    return {
+        ("GET", "/app/projects/{project}"): lambda: client.get("/app/projects/cars"),
+        ("GET", "/app/projects/{project}/config"): lambda: client.get("/app/projects/cars/config"),
+        ("GET", "/app/projects/{project}/batches/{batch:batch}"): lambda: client.get(
+            "/app/projects/cars/batches/b"
+        ),
+        ("GET", "/app/projects/{project}/images/{image_id}"): lambda: client.get(
+            f"/app/projects/cars/images/{image_id}"
+        ),
+        ("GET", "/app/images/{image_id}/file"): lambda: client.get(f"/app/images/{image_id}/file"),
+        ("GET", "/app/images/{image_id}/thumb"): lambda: client.get(
+            f"/app/images/{image_id}/thumb"
+        ),
+        ("POST", "/app/images/{image_id}/annotation"): lambda: client.post(
+            f"/app/images/{image_id}/annotation", json={"objects": []}
+        ),
+        ("POST", "/app/images/{image_id}/status"): lambda: client.post(
+            f"/app/images/{image_id}/status", json={"status": "rejected"}
+        ),
+        ("POST", "/app/projects/{project}/batches/{batch:batch}/review"): lambda: client.post(
+            "/app/projects/cars/batches/b/review", data={"action": "accept"}
+        ),
+        ("POST", "/app/projects/{project}/config/validate"): lambda: client.post(
+            "/app/projects/cars/config/validate", json=config
+        ),
+        ("POST", "/app/projects/{project}/config"): lambda: client.post(
+            "/app/projects/cars/config", json=config
+        ),
+        ("POST", "/app/projects/{project}/config/dry-run"): lambda: client.post(
+            "/app/projects/cars/config/dry-run", json=config
+        ),
+        ("GET", "/app/projects/{project}/export.zip"): lambda: client.get(
+            "/app/projects/cars/export.zip?status=unlabeled"
+        ),
+    }
