@@ -39,7 +39,12 @@ def get_platform(request: Request) -> Platform:
     return platform
 
 
-PlatformDep = Annotated[Platform, Depends(get_platform)]
+async def _platform(request: Request) -> Platform:
+    # async: no I/O, so no hop to the thread pool as a sync dependency would make.
+    return get_platform(request)
+
+
+PlatformDep = Annotated[Platform, Depends(_platform)]
 
 
 def caller_workspace(request: Request, platform: PlatformDep) -> Workspace:

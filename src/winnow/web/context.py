@@ -81,8 +81,8 @@ class WebContext:
         return self.templates.TemplateResponse(request, name, context, status_code=status)
 
 
-def web_context(platform: PlatformDep) -> WebContext:
-    """The dependency giving a web route its :class:`WebContext`."""
+async def web_context(platform: PlatformDep) -> WebContext:
+    """The dependency giving a web route its :class:`WebContext` (async: no I/O, no thread hop)."""
     return WebContext(platform)
 
 
