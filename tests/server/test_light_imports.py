@@ -6,7 +6,7 @@ import json
 import subprocess
 import sys
 
-HEAVY = ("sqlalchemy", "alembic", "winnow.platform", "winnow.web")
+HEAVY = ("sqlalchemy", "alembic", "winnow.platform")
 
 PROGRAM = """
 import json, sys
