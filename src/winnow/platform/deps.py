@@ -8,9 +8,12 @@ Routes never touch ``app.state`` themselves: they declare
 - ``workspace: WorkspaceDep``: the caller's workspace, from
   ``Authorization: Bearer <key>`` or the ``api_key`` query parameter
   (401 without a valid key);
-- ``user: WebUserDep``: the workspace signed in to the web UI by session
-  cookie, or None; :func:`require_web_user` turns None into a 401 and
-  refuses cross-site writes.
+- the workspace signed in to the web UI by session cookie:
+  :func:`web_user` (None when nobody is), :func:`require_web_user` (401
+  when nobody is, 403 for a cross-site write). Web routes call them through
+  ``ctx.require(request)`` (``winnow.web.context.WebDep``), inside the
+  handler, so a bad query parameter is still a 400 before any sign-in check
+  and a page without a session redirects to sign-in.
 """
 
 from __future__ import annotations
@@ -59,8 +62,6 @@ def web_user(request: Request, platform: PlatformDep) -> Workspace | None:
     """The workspace signed in by the request's session cookie, or None."""
     return platform.sessions.workspace(request.cookies.get(COOKIE))
 
-
-WebUserDep = Annotated[Workspace | None, Depends(web_user)]
 
 
 def require_web_user(request: Request, platform: Platform, *, write: bool = False) -> Workspace:
