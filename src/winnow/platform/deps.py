@@ -63,7 +63,6 @@ def web_user(request: Request, platform: PlatformDep) -> Workspace | None:
     return platform.sessions.workspace(request.cookies.get(COOKIE))
 
 
-
 def require_web_user(request: Request, platform: Platform, *, write: bool = False) -> Workspace:
     """The signed-in workspace; UnauthorizedError when none, ForbiddenError for cross-site writes."""
     workspace = web_user(request, platform)
