@@ -114,6 +114,23 @@ def test_every_route_hides_another_workspaces_resources(
         ("GET", "/v1/projects/{project}/export"): lambda: client.get(
             "/v1/projects/cars/export?status=unlabeled", headers=bearer
         ),
+        ("GET", "/v1/projects/{project}/evaluation"): lambda: client.get(
+            "/v1/projects/cars/evaluation", headers=bearer
+        ),
+        ("GET", "/v1/projects/{project}/evaluation/compare"): lambda: client.get(
+            "/v1/projects/cars/evaluation/compare?a=cars/1&b=cars/2", headers=bearer
+        ),
+        ("GET", "/v1/projects/{project}/yield"): lambda: client.get(
+            "/v1/projects/cars/yield", headers=bearer
+        ),
+        ("POST", "/v1/projects/{project}/evaluations"): lambda: client.post(
+            "/v1/projects/cars/evaluations",
+            headers=bearer,
+            json={"model_id": "cars/1", "batches": ["b"]},
+        ),
+        ("GET", "/v1/projects/{project}/evaluations/{job_id}"): lambda: client.get(
+            "/v1/projects/cars/evaluations/1", headers=bearer
+        ),
         ("GET", "/{ws}/{project}"): lambda: client.get(f"/default/cars?{q}"),
         ("GET", "/{ws}/{project}/active_learning"): lambda: client.get(
             f"/default/cars/active_learning?{q}"
@@ -260,6 +277,9 @@ def web_attempts(
     return {
         ("GET", "/app/projects/{project}"): lambda: client.get("/app/projects/cars"),
         ("GET", "/app/projects/{project}/config"): lambda: client.get("/app/projects/cars/config"),
+        ("GET", "/app/projects/{project}/evaluation"): lambda: client.get(
+            "/app/projects/cars/evaluation"
+        ),
         ("GET", "/app/projects/{project}/batches/{batch:batch}"): lambda: client.get(
             "/app/projects/cars/batches/b"
         ),

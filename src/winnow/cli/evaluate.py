@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from winnow.errors import BadRequestError, WinnowError
+from winnow.errors import BadRequestError
 from winnow.evaluation import jobs
 from winnow.evaluation.query import EvaluationSlice, evaluate_project, parse_day
 from winnow.platform import store
@@ -83,48 +83,44 @@ def evaluate(
 ) -> None:
     """Evaluate PROJECT's model on its labeled images (optionally re-running a version first)."""
     errors = Console(stderr=True)
+    where = EvaluationSlice(
+        model_id=model,
+        batches=tuple(batch or ()),
+        strategy=strategy,
+        config_version=config_version,
+        source=source,
+        tag=tag,
+        since=parse_day("since", since),
+        until=parse_day("until", until),
+    )
+    if run and (model is None or not batch):
+        raise BadRequestError("--run needs --model and at least one --batch")
+    platform = Platform.open(Settings())
     try:
-        where = EvaluationSlice(
-            model_id=model,
-            batches=tuple(batch or ()),
-            strategy=strategy,
-            config_version=config_version,
-            source=source,
-            tag=tag,
-            since=parse_day("since", since),
-            until=parse_day("until", until),
-        )
-        if run and (model is None or not batch):
-            raise BadRequestError("--run needs --model and at least one --batch")
-        platform = Platform.open(Settings())
-        try:
-            with platform.db.read() as session:
-                space = get_workspace(session=session, name=workspace)
-                target = store.get_project(session=session, workspace=space, name=project)
-            if run:
-                job = jobs.create_job(
-                    platform=platform, project=target, model_id=model, batches=list(batch or ())
-                )
-                with Progress(
-                    TextColumn(f"running {model}"),
-                    BarColumn(),
-                    MofNCompleteColumn(),
-                    TimeRemainingColumn(),
-                    console=errors,
-                ) as progress:
-                    task = progress.add_task("run", total=None)
+        with platform.db.read() as session:
+            space = get_workspace(session=session, name=workspace)
+            target = store.get_project(session=session, workspace=space, name=project)
+        if run:
+            job = jobs.create_job(
+                platform=platform, project=target, model_id=model, batches=list(batch or ())
+            )
+            with Progress(
+                TextColumn(f"running {model}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeRemainingColumn(),
+                console=errors,
+            ) as progress:
+                task = progress.add_task("run", total=None)
 
-                    def step(done: int, total: int) -> None:
-                        progress.update(task, completed=done, total=total)
+                def step(done: int, total: int) -> None:
+                    progress.update(task, completed=done, total=total)
 
-                    jobs.run_job(platform=platform, project=target, job=job, progress=step)
-            with platform.db.read() as session:
-                report = evaluate_project(session=session, project=target, where=where)
-        finally:
-            platform.close()
-    except WinnowError as exc:
-        errors.print(exc.message, style="red", markup=False, highlight=False)
-        raise typer.Exit(code=1) from None
+                jobs.run_job(platform=platform, project=target, job=job, progress=step)
+        with platform.db.read() as session:
+            report = evaluate_project(session=session, project=target, where=where)
+    finally:
+        platform.close()
     if as_json:
         typer.echo(json.dumps(report))
     else:

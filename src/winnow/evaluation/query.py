@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session
 
-from winnow.errors import BadRequestError
+from winnow.errors import BadRequestError, PredictionFormatError
 from winnow.evaluation.classification import evaluate_classification
 from winnow.evaluation.detection import evaluate_detection
 from winnow.evaluation.samples import (
@@ -37,7 +37,6 @@ from winnow.platform.schema import (
     ImageTag,
     Project,
 )
-from winnow.predictions import PredictionFormatError
 from winnow.states import LABELED_STATUSES, AnnotationKind
 
 EVALUATED_STATUSES = LABELED_STATUSES

@@ -11,11 +11,8 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
-from winnow.predictions import (
-    ClassificationPrediction,
-    PredictionFormatError,
-    prediction_from_json,
-)
+from winnow.errors import PredictionFormatError
+from winnow.predictions import ClassificationPrediction, prediction_from_json
 
 DETECTION_FAMILY = frozenset({"object-detection", "instance-segmentation", "keypoint-detection"})
 

@@ -19,10 +19,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from winnow.errors import PredictionFormatError
 from winnow.evaluation.matching import classification_corrections, detection_corrections
 from winnow.evaluation.samples import DETECTION_FAMILY, boxes_from_body, classes_from_body
 from winnow.platform.schema import Annotation, Image, Project
-from winnow.predictions import PredictionFormatError
 from winnow.states import LABELED_STATUSES, AnnotationKind
 
 NO_STRATEGY = "(upload)"
