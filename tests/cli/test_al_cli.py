@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from winnow.activelearning.config import config_json_schema
@@ -73,7 +74,20 @@ def test_bad_json_names_line_and_column(tmp_path: Path) -> None:
     path = write(tmp_path, '{\n  "enabled": true,\n  "x": \n}')
     result = runner.invoke(app, ["al", "validate", path])
     assert result.exit_code == 1
-    assert result.stderr.strip() == f"{path}: not valid JSON: Expecting value at line 4, column 1"
+    assert result.stderr.strip() == (
+        f"error: {path}: not valid JSON: Expecting value at line 4, column 1"
+    )
+
+
+@pytest.mark.parametrize("command", [["al", "validate"], ["al", "set", "cars"]])
+def test_json_nested_past_the_recursion_limit_is_one_line(
+    tmp_path: Path, command: list[str]
+) -> None:
+    path = write(tmp_path, "[" * 100_000 + "]" * 100_000)
+    result = runner.invoke(app, [*command, path])
+    assert result.exit_code == 1
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert result.stderr.splitlines() == [f"error: {path}: JSON nested too deeply"]
 
 
 def test_top_level_not_an_object(tmp_path: Path) -> None:
@@ -87,7 +101,7 @@ def test_missing_file_is_an_error_not_a_traceback(tmp_path: Path) -> None:
     result = runner.invoke(app, ["al", "validate", path])
     assert result.exit_code == 1
     assert result.exception is None or isinstance(result.exception, SystemExit)
-    assert result.stderr.strip() == f"{path}: cannot read: No such file or directory"
+    assert result.stderr.strip() == f"error: {path}: cannot read: No such file or directory"
 
 
 def test_non_utf8_file_is_an_error(tmp_path: Path) -> None:

@@ -15,7 +15,7 @@ import uvicorn
 from fastapi import FastAPI, Request
 
 from tests.live_server import free_port
-from winnow.server.protocols import protocol_class
+from winnow.http.protocols import protocol_class
 
 IMPLEMENTATIONS = ["httptools", "h11"]
 

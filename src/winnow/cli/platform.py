@@ -16,6 +16,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 
 from winnow.cli.al import app as al_app
+from winnow.cli.jsonfile import read_json
 from winnow.platform import store
 from winnow.platform.service import DEFAULT_WORKSPACE, Platform
 from winnow.platform.views import config_version_json, iso, model_json, project_json
@@ -215,11 +216,7 @@ def al_set(
     workspace: WorkspaceOption = DEFAULT_WORKSPACE,
 ) -> None:
     """Validate a configuration file and save it as the project's next version."""
-    try:
-        config = json.loads(file.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        typer.echo(f"{file}: cannot read a JSON configuration ({exc})", err=True)
-        raise typer.Exit(code=1) from None
+    config = read_json(file)
 
     def action(platform: Platform) -> dict[str, Any]:
         with platform.db.write() as session:

@@ -36,7 +36,7 @@ def serve(
     import uvicorn
 
     from winnow.app import StartupInfo, create_app, preflight
-    from winnow.server.protocols import protocol_class
+    from winnow.http.protocols import protocol_class
 
     settings = build_settings(
         host=host,

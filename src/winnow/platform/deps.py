@@ -24,9 +24,10 @@ from fastapi import Depends, Request
 
 from winnow.errors import ForbiddenError, NotFoundError, UnauthorizedError
 from winnow.http.auth import api_key_from
+from winnow.http.origin import cross_origin
 from winnow.platform.schema import Workspace
 from winnow.platform.service import Platform
-from winnow.platform.sessions import COOKIE, same_origin
+from winnow.platform.sessions import COOKIE
 
 
 def api_key_of(request: Request) -> str | None:
@@ -68,6 +69,6 @@ def require_web_user(request: Request, platform: Platform, *, write: bool = Fals
     workspace = web_user(request, platform)
     if workspace is None:
         raise UnauthorizedError("sign in first: no valid session cookie")
-    if write and not same_origin(request):
+    if write and cross_origin(request.headers, request.url.scheme):
         raise ForbiddenError("cross-site request refused: the Origin header is not this site")
     return workspace

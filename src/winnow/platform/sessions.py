@@ -112,12 +112,3 @@ def clear_cookie(request: Request, response: Response) -> None:
     response.delete_cookie(
         COOKIE, path="/", httponly=True, samesite="lax", secure=is_secure(request)
     )
-
-
-def same_origin(request: Request) -> bool:
-    """False when a state-changing request says it comes from another site (CSRF guard)."""
-    origin = request.headers.get("origin")
-    if origin is None or origin == "null":
-        return origin is None
-    host = request.headers.get("host", "")
-    return origin.split("://", 1)[-1] == host

@@ -29,6 +29,7 @@ from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from winnow.errors import ForbiddenError
+from winnow.http.origin import cross_origin
 
 CONTENT_SECURITY_POLICY: Final = (
     "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
@@ -42,25 +43,6 @@ SECURITY_HEADERS: Final[tuple[tuple[bytes, bytes], ...]] = (
     (b"x-content-type-options", b"nosniff"),
 )
 SAFE_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS"})
-
-
-def cross_origin(headers: Headers, scheme: str) -> bool:
-    """True when the request's ``Origin`` names a site other than the one it was sent to.
-
-    A missing ``Origin`` is not cross-origin (non-browser clients send none);
-    ``Origin: null`` (sandboxed frames, some redirects) is, since nothing
-    vouches for it.
-    """
-    origin = headers.get("origin")
-    if origin is None:
-        return False
-    if origin == "null":
-        return True
-    host = headers.get("host", "")
-    return origin not in {
-        f"{scheme}://{host}",
-        f"{'https' if scheme == 'http' else 'http'}://{host}",
-    }
 
 
 class WebSecurityMiddleware:
