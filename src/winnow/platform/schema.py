@@ -25,6 +25,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -92,6 +93,8 @@ class Project(Base):
     name: Mapped[str] = mapped_column(String(128))
     type: Mapped[str] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # class names merged in by dataset imports, in order (model versions list their own)
+    class_names: Mapped[list[Any] | None] = mapped_column(JSON, nullable=True)
     workspace: Mapped[Workspace] = relationship(lazy="joined")
 
 
@@ -118,6 +121,8 @@ class Batch(Base):
     name: Mapped[str] = mapped_column(String(256))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     image_count: Mapped[int] = mapped_column(Integer, default=0)
+    # a held-out evaluation set: exports never put its images in the training split
+    held_out: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class Image(Base):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Sequence
+from collections.abc import Sequence, Set
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
@@ -186,3 +186,25 @@ def assign_splits(
         )
         result[index] = replace(images[index], split=split)
     return result
+
+
+def assign_held_out_splits(
+    images: Sequence[ExportImage],
+    held_out: Set[str],
+    ratios: tuple[float, float, float],
+    seed: int,
+) -> list[ExportImage]:
+    """Like :func:`assign_splits`, but images named in ``held_out`` always go to the test split.
+
+    Held-out images (those of a batch marked as a held-out evaluation set) are
+    never in the training or validation split, whatever the ratios; the other
+    images are split among themselves by :func:`assign_splits`. Input order is kept.
+    """
+    if not held_out:
+        return assign_splits(images, ratios, seed)
+    rest = [img for img in images if img.file_name not in held_out]
+    split_rest = iter(assign_splits(rest, ratios, seed))
+    return [
+        replace(img, split=Split.TEST) if img.file_name in held_out else next(split_rest)
+        for img in images
+    ]

@@ -27,7 +27,7 @@ from winnow.platform.export.model import (
     ExportImage,
     KeypointObject,
     Polygon,
-    assign_splits,
+    assign_held_out_splits,
     dataset_from_images,
 )
 from winnow.platform.schema import IMAGE_STATUSES, Annotation, Batch, Image, ModelVersion, Project
@@ -117,14 +117,16 @@ def file_name(image: Image) -> str:
 
 
 def project_classes(*, session: Session, project: Project) -> list[str]:
-    """Class names of the newest model version of the project (empty when none)."""
+    """Class names of the newest model version, then the project's imported ones (in order)."""
     names = session.scalar(
         select(ModelVersion.class_names)
         .where(ModelVersion.project_id == project.id)
         .order_by(ModelVersion.version.desc())
         .limit(1)
     )
-    return [str(n) for n in names] if names else []
+    result = [str(n) for n in names] if names else []
+    result += [str(n) for n in project.class_names or () if str(n) not in result]
+    return result
 
 
 def _selected_images(*, session: Session, project: Project, query: ExportQuery) -> Iterator[Image]:
@@ -178,7 +180,13 @@ def build_export(*, session: Session, project: Project, query: ExportQuery) -> E
             raise BadRequestError(
                 f"batch: no batch named {missing[0]!r} in project {project.name!r}"
             )
+    held_out = set(
+        session.scalars(
+            select(Batch.id).where(Batch.project_id == project.id, Batch.held_out.is_(True))
+        )
+    )
     images: list[ExportImage] = []
+    held_out_names: set[str] = set()
     keypoint_names: list[str] = []
     pending: list[Image] = []
 
@@ -204,6 +212,8 @@ def build_export(*, session: Session, project: Project, query: ExportQuery) -> E
                     source=image.blob_key,
                 )
             )
+            if image.batch_id in held_out:
+                held_out_names.add(images[-1].file_name)
         pending.clear()
 
     for image in _selected_images(session=session, project=project, query=query):
@@ -212,7 +222,7 @@ def build_export(*, session: Session, project: Project, query: ExportQuery) -> E
             flush()
     if pending:
         flush()
-    split = assign_splits(images, query.split, query.seed)
+    split = assign_held_out_splits(images, held_out_names, query.split, query.seed)
     return dataset_from_images(
         split, project_classes(session=session, project=project), keypoint_names
     )
