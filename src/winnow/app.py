@@ -273,6 +273,7 @@ def include_routes(app: FastAPI, role: Role) -> None:
         from winnow.evaluation import routes as evaluation_routes
         from winnow.platform import routes as platform_routes
         from winnow.platform.export import routes as export_routes
+        from winnow.platform.importing import routes as import_routes
         from winnow.web import routes as web_routes
         from winnow.web.assets import mount_static
 
@@ -280,6 +281,7 @@ def include_routes(app: FastAPI, role: Role) -> None:
         mount_static(app)
         app.include_router(export_routes.router)
         app.include_router(evaluation_routes.router)
+        app.include_router(import_routes.router)
         app.include_router(platform_routes.router)
     if role is not Role.PLATFORM:
         app.include_router(legacy_routes.router)

@@ -130,6 +130,14 @@ class Settings(BaseSettings):
         ge=1,
         description="Largest accepted image, in pixels (guards against decompression bombs).",
     )
+    max_import_bytes: int = Field(
+        default=4 * 1024**3,
+        ge=1,
+        description=(
+            "Largest dataset import, in bytes: the uploaded zip, and separately the sum of its "
+            "files' uncompressed sizes (guards against zip bombs)."
+        ),
+    )
 
     # --- inference ----------------------------------------------------------
     platform_url: str | None = Field(

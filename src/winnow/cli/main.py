@@ -20,6 +20,7 @@ from winnow.cli import serve as serve_command
 from winnow.cli import stream as stream_command
 from winnow.cli.evaluate import evaluate as evaluate_command
 from winnow.cli.export import export as export_command
+from winnow.cli.importing import import_command
 from winnow.errors import ConfigurationError, InvalidConfigError, WinnowError
 
 
@@ -64,6 +65,7 @@ app.add_typer(platform_commands.models_app, name="models")
 app.command("serve")(serve_command.serve)
 app.command("export")(export_command)
 app.command("eval")(evaluate_command)
+app.command("import")(import_command)
 app.command("stream")(stream_command.stream)
 
 

@@ -45,6 +45,7 @@ def batch_json(counts: BatchCounts) -> dict[str, Any]:
         "name": counts.batch.name,
         "images": counts.images,
         "annotated": counts.annotated,
+        "held_out": counts.batch.held_out,
         "created_at": iso(counts.batch.created_at),
     }
 

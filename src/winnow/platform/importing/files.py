@@ -6,8 +6,9 @@ forks (``__MACOSX/``) are left out. A zip is refused before anything is read
 when it has too many entries, a path leaving the archive (absolute, ``..``,
 backslashes, drive letters), or more uncompressed bytes in total than allowed
 (a zip bomb); ``zipfile`` never inflates an entry past its declared size, so the
-declared sizes bound what is read. When every file sits under one top-level
-folder (a zipped ``dataset/`` folder), that folder is stripped.
+declared sizes bound what is read. Paths are kept as they are in the zip
+(parsers find their files below any top folder, so a zipped ``dataset/``
+folder works too, and messages name the path as the user sees it).
 """
 
 from __future__ import annotations
@@ -43,15 +44,6 @@ def is_image(path: str) -> bool:
 def _hidden(path: str) -> bool:
     parts = PurePosixPath(path).parts
     return any(p.startswith(".") for p in parts) or (bool(parts) and parts[0] == "__MACOSX")
-
-
-def _strip_common_root(paths: list[str]) -> tuple[str, list[str]]:
-    """The single top-level folder all paths share (or ``""``) and the paths below it."""
-    tops = {p.split("/", 1)[0] for p in paths}
-    if len(tops) == 1 and all("/" in p for p in paths):
-        top = tops.pop()
-        return top + "/", [p[len(top) + 1 :] for p in paths]
-    return "", paths
 
 
 def check_member_name(name: str) -> None:
@@ -91,11 +83,10 @@ class ZipFiles:
                     f"zip: its files hold more than {max_bytes} bytes uncompressed; refused"
                 )
             members[info.filename] = info
-        self._prefix, names = _strip_common_root(sorted(members))
-        self._members = {name: members[self._prefix + name] for name in names}
+        self._members = {name: members[name] for name in sorted(members)}
 
     def paths(self) -> list[str]:
-        """Every file's path below the stripped top folder, sorted."""
+        """Every file's path in the archive, sorted."""
         return list(self._members)
 
     def read(self, path: str) -> bytes:

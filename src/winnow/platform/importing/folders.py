@@ -1,6 +1,8 @@
 """Read classification folders (``<split>/<class>/<image>`` or ``<class>/<image>``).
 
-An image's class is the folder it is in. The same image (same bytes) in
+An image's class is the folder it is in; its split the folder above that when
+it is named train, valid (val) or test (any folders above are ignored, so a
+zipped ``dataset/`` folder works). The same image (same bytes) in
 several class folders of one split is one multi-label image with each of those
 classes, which is how the exporter writes multi-label images. Classes are
 sorted by name.
@@ -27,21 +29,15 @@ def parse_folders(files: DatasetFiles, probe: Probe) -> ExportDataset:
     images = [p for p in files.paths() if is_image(p)]
     if not images:
         raise BadRequestError("folders: no image in the dataset")
-    split_layout = all(
-        len(PurePosixPath(p).parts) == 3 and PurePosixPath(p).parts[0].lower() in SPLIT_NAMES
-        for p in images
-    )
     found: dict[tuple[Split, str], tuple[str, list[str]]] = {}
     for path in images:
         parts = PurePosixPath(path).parts
-        if split_layout:
-            split, cls = SPLIT_NAMES[parts[0].lower()], parts[1]
-        elif len(parts) == 2:
-            split, cls = Split.TRAIN, parts[0]
-        else:
+        if len(parts) < 2:
             raise BadRequestError(
                 f"{path}: classification folders are <class>/<image> or <split>/<class>/<image>"
             )
+        cls = parts[-2]
+        split = SPLIT_NAMES.get(parts[-3].lower(), Split.TRAIN) if len(parts) > 2 else Split.TRAIN
         info = probe(path)
         source, labels = found.setdefault((split, info.sha256), (path, []))
         if cls not in labels:

@@ -135,7 +135,10 @@ def _check_format(project: Project, fmt: ImportFormat) -> None:
     classification = project.type in CLASSIFICATION_PROJECTS
     if classification != (fmt is ImportFormat.FOLDERS):
         wanted = "folders" if classification else "coco, yolo or voc"
-        raise BadRequestError(f"format: a {project.type} project imports {wanted}, not {fmt.value}")
+        article = "an" if project.type[0] in "aeiou" else "a"
+        raise BadRequestError(
+            f"format: {article} {project.type} project imports {wanted}, not {fmt.value}"
+        )
 
 
 def _prepared(

@@ -34,12 +34,17 @@ from winnow.platform.importing.layout import ImageInfo, Probe, finite, split_of
 
 
 def _yaml_path(files: DatasetFiles) -> str:
-    paths = files.paths()
-    if "data.yaml" in paths:
-        return "data.yaml"
-    top = [p for p in paths if "/" not in p and p.lower().endswith((".yaml", ".yml"))]
+    """The shallowest ``data.yaml``, else the only ``.yaml`` file of the shallowest level."""
+    configs = [p for p in files.paths() if p.lower().endswith((".yaml", ".yml"))]
+    if not configs:
+        raise BadRequestError("yolo: the dataset needs a data.yaml (names of the classes)")
+    depth = min(p.count("/") for p in configs)
+    top = [p for p in configs if p.count("/") == depth]
+    named = [p for p in top if PurePosixPath(p).name == "data.yaml"]
+    if len(named) == 1:
+        return named[0]
     if len(top) != 1:
-        raise BadRequestError("yolo: the dataset needs a data.yaml at its top folder")
+        raise BadRequestError(f"yolo: several .yaml files ({', '.join(top)}); name one data.yaml")
     return top[0]
 
 
