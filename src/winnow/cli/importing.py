@@ -107,7 +107,9 @@ def import_command(
             if close is not None:
                 close()
     except WinnowError as exc:
-        errors.print(f"error: {exc.message}", style="red", markup=False, highlight=False)
+        errors.print(
+            f"error: {exc.message}", style="red", markup=False, highlight=False, soft_wrap=True
+        )
         raise typer.Exit(code=1) from None
     note = f", {result.duplicates} already stored" if result.duplicates else ""
     added = f", new classes: {', '.join(result.new_classes)}" if result.new_classes else ""
