@@ -145,6 +145,21 @@ def batch_review(
     )
 
 
+@router.post("/projects/{project}/batches/{batch:batch}/held-out", name="batch_held_out")
+def batch_held_out(
+    request: Request, ctx: WebDep, project: str, batch: str, held_out: Annotated[str, Form()] = ""
+) -> Response:
+    workspace = ctx.require(request, write=True)
+    if held_out not in ("true", "false"):
+        raise BadRequestError(f"held_out: must be true or false; got {held_out!r}")
+    with ctx.platform.db.write() as session:
+        target = store.get_project(session=session, workspace=workspace, name=project)
+        get_batch(session=session, project=target, name=batch).held_out = held_out == "true"
+    return RedirectResponse(
+        request.url_for("batch", project=project, batch=batch).path, status_code=303
+    )
+
+
 def _project(ctx: WebContext, workspace: Workspace, project: str) -> Project:
     with ctx.platform.db.read() as session:
         return store.get_project(session=session, workspace=workspace, name=project)

@@ -145,6 +145,7 @@ def project_page(request: Request, ctx: WebDep, project: str) -> Response:
                 "images": b.images,
                 "labeled": per_batch.get(b.batch.id, labeling.StatusCounts()).labeled,
                 "reviewed": per_batch.get(b.batch.id, labeling.StatusCounts()).reviewed,
+                "held_out": b.batch.held_out,
             }
             for b in store.list_batches(session=session, project=target)
         ]
