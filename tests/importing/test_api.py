@@ -28,9 +28,8 @@ AUTH = {"Authorization": f"Bearer {KEY}"}
 
 
 @pytest.fixture
-def setup(tmp_path: Path) -> Iterator[tuple[ASGIClient, Platform]]:
-    settings = Settings(data_dir=tmp_path / "data", api_key=KEY, max_import_bytes=2_000_000)
-    app, platform = build_app(settings)
+def setup(import_settings: Settings) -> Iterator[tuple[ASGIClient, Platform]]:
+    app, platform = build_app(import_settings)
     app.include_router(import_router)
     app.state.platform = platform
     with ASGIClient(app) as client:

@@ -16,7 +16,6 @@ import supervision as sv
 from pycocotools.coco import COCO
 
 from tests.importing.helpers import create_empty, det, digest, export_to, import_from, labeled
-from tests.web.helpers import KEY
 from winnow.platform.export.formats import ExportFormat
 from winnow.platform.service import Platform
 from winnow.settings import Settings
@@ -26,8 +25,8 @@ Items = list[tuple[tuple[int, int], Any]]
 
 
 @pytest.fixture
-def platform(tmp_path: Path) -> Iterator[Platform]:
-    p = Platform.open(Settings(data_dir=tmp_path / "data", api_key=KEY))
+def platform(import_settings: Settings) -> Iterator[Platform]:
+    p = Platform.open(import_settings)
     yield p
     p.close()
 
