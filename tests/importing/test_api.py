@@ -276,3 +276,16 @@ def test_held_out_on_import_and_by_patch(setup: tuple[ASGIClient, Platform]) -> 
         "PATCH", "/v1/projects/p/batches/nope", headers=AUTH, json={"held_out": True}
     )
     assert unknown.status_code == 404
+
+
+def test_an_image_no_annotation_file_names_does_not_fail_the_import(
+    setup: tuple[ASGIClient, Platform],
+) -> None:
+    client, platform = setup
+    create_empty(platform, "p", "object-detection")
+    with zipfile.ZipFile(io.BytesIO(coco_zip([]))) as archive:
+        files = {name: archive.read(name) for name in archive.namelist()}
+    files["extras/broken.jpg"] = b"\xff\xd8\xff broken"
+    response = post(client, "p", zip_of(files), format="coco")
+    assert response.status_code == 201, response.text
+    assert response.json()["images"] == 1

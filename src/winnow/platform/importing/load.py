@@ -18,7 +18,9 @@ imported whole or not at all.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import suppress
 from dataclasses import dataclass, replace
 from enum import StrEnum
@@ -49,6 +51,7 @@ from winnow.platform.store.imports import (
 if TYPE_CHECKING:
     from winnow.platform.service import Platform
 
+_WORKERS = 4
 Progress = Callable[[str, int, int], None]
 """Called with a stage (``checking``, ``storing``), the count done and the total."""
 
@@ -103,31 +106,56 @@ def parse_format(value: str) -> ImportFormat:
 
 
 class _Prober:
-    """Decode each image once, remembering its size, hash and content type."""
+    """Decode each image once, remembering its size, hash and content type.
+
+    :meth:`warm` decodes every image file of the dataset up front on a few
+    threads (the JPEG decoder releases the GIL); a file that fails is only
+    reported when a parser asks for it, so an image no annotation names
+    cannot fail the import.
+    """
 
     def __init__(self, files: DatasetFiles, platform: Platform, progress: Progress | None) -> None:
         self.files = files
         self.settings = platform.settings
         self.seen: dict[str, tuple[ImageInfo, str]] = {}
-        self.total = sum(1 for p in files.paths() if is_image(p))
+        self.failed: dict[str, WinnowError] = {}
         self.progress = progress
 
+    def _check(self, path: str) -> tuple[ImageInfo, str] | WinnowError:
+        try:
+            checked = store.check_image(
+                self.files.read(path),
+                max_bytes=self.settings.max_upload_bytes,
+                max_pixels=self.settings.max_image_pixels,
+            )
+        except WinnowError as exc:
+            if exc.message.startswith(f"{path}:"):
+                return exc
+            return type(exc)(f"{path}: {exc.message}")
+        return ImageInfo(checked.width, checked.height, checked.sha256), checked.content_type
+
+    def _keep(self, path: str, outcome: tuple[ImageInfo, str] | WinnowError) -> None:
+        if isinstance(outcome, WinnowError):
+            self.failed[path] = outcome
+        else:
+            self.seen[path] = outcome
+
+    def warm(self, paths: list[str]) -> None:
+        """Decode ``paths`` in parallel, reporting progress as they finish."""
+        workers = min(_WORKERS, os.cpu_count() or 1)
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            futures = {pool.submit(self._check, path): path for path in paths}
+            for done, future in enumerate(as_completed(futures), start=1):
+                self._keep(futures[future], future.result())
+                if self.progress is not None:
+                    self.progress("checking", done, len(paths))
+
     def __call__(self, path: str) -> ImageInfo:
+        if path in self.failed:
+            raise self.failed[path]
         if path not in self.seen:
-            try:
-                checked = store.check_image(
-                    self.files.read(path),
-                    max_bytes=self.settings.max_upload_bytes,
-                    max_pixels=self.settings.max_image_pixels,
-                )
-            except WinnowError as exc:
-                if exc.message.startswith(f"{path}:"):
-                    raise
-                raise type(exc)(f"{path}: {exc.message}") from None
-            info = ImageInfo(checked.width, checked.height, checked.sha256)
-            self.seen[path] = (info, checked.content_type)
-            if self.progress is not None:
-                self.progress("checking", len(self.seen), max(self.total, len(self.seen)))
+            self._keep(path, self._check(path))
+            return self(path)
         return self.seen[path][0]
 
 
@@ -194,6 +222,7 @@ def import_dataset(
         known = project_classes(session=session, project=target)
     _check_format(target, options.format)
     prober = _Prober(files, platform, progress)
+    prober.warm([p for p in files.paths() if is_image(p)])
     dataset = PARSERS[options.format](files, prober)
     if options.split is not None:
         dataset = ExportDataset(
@@ -209,20 +238,27 @@ def import_dataset(
         present = existing_hashes(
             session=session, project=target, hashes=[row.sha256 for _img, row in prepared]
         )
-    written: list[str] = []
+    # one fresh key per new image, chosen up front so that a failure deletes them all
+    new: dict[str, tuple[ExportImage, ImportedImage]] = {}
+    for image, row in prepared:
+        if row.sha256 not in present and row.sha256 not in new:
+            new[row.sha256] = (image, replace(row, blob_key=new_blob_key(target, row.content_type)))
+    written = [row.blob_key for _image, row in new.values()]
+
+    def put(item: tuple[ExportImage, ImportedImage]) -> ImportedImage:
+        image, row = item
+        data = files.read(image.source)
+        platform.blobs.put(row.blob_key, data)
+        return replace(row, size_bytes=len(data))
+
     try:
-        staged: list[ImportedImage] = []
-        seen: set[str] = set()
-        for done, (image, row) in enumerate(prepared, start=1):
-            if row.sha256 not in present and row.sha256 not in seen:
-                seen.add(row.sha256)
-                data = files.read(image.source)
-                key = new_blob_key(target, row.content_type)
-                platform.blobs.put(key, data)
-                written.append(key)
-                staged.append(replace(row, blob_key=key, size_bytes=len(data)))
-            if progress is not None:
-                progress("storing", done, len(prepared))
+        # blob writes wait on fsync or the network: a few at a time overlap those waits
+        with ThreadPoolExecutor(max_workers=_WORKERS) as pool:
+            staged = []
+            for done, row in enumerate(pool.map(put, new.values()), start=1):
+                staged.append(row)
+                if progress is not None:
+                    progress("storing", done, len(new))
         with platform.db.write() as session:
             current = session.get(Project, target.id)
             if current is None:
