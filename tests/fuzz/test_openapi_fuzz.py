@@ -62,6 +62,7 @@ def aim(case: Any, world: World, data: st.DataObject) -> None:
         "image_id": world.image_ids,
         "ws": ["default"],
         "version": ["0", "1"],
+        "batch": world.batches,
     }
     for name in list(case.path_parameters or {}):
         pool = choices.get(name)
