@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import json
 import zipfile
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -289,3 +289,21 @@ def test_an_image_no_annotation_file_names_does_not_fail_the_import(
     response = post(client, "p", zip_of(files), format="coco")
     assert response.status_code == 201, response.text
     assert response.json()["images"] == 1
+
+
+def test_an_upload_without_content_length_is_refused_before_it_is_read(
+    setup: tuple[ASGIClient, Platform],
+) -> None:
+    client, platform = setup
+    create_empty(platform, "p", "object-detection")
+
+    async def chunks() -> AsyncIterator[bytes]:
+        yield b"--x\r\n"
+
+    response = client.post(
+        "/v1/projects/p/import",
+        headers={**AUTH, "Content-Type": "multipart/form-data; boundary=x"},
+        content=chunks(),
+    )
+    assert response.status_code == 400
+    assert response.json()["message"].startswith("Content-Length: required")

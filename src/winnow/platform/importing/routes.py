@@ -4,7 +4,8 @@ The import is a multipart form: ``file`` (the zip), ``format`` (coco, yolo,
 voc, folders), ``batch`` (default ``import``), ``split`` (only that split of
 the dataset; default every split) and ``held_out`` (true marks the batch as a
 held-out evaluation set). The zip is spooled to disk by the form parser, never
-held in memory whole, and refused with 413 over ``max_import_bytes``.
+held in memory whole; it must declare its Content-Length (which the server
+holds it to) and is refused with 413 over ``max_import_bytes``.
 ``PATCH`` takes ``{"held_out": true|false}``.
 
 The routes are a module-level :data:`router`; they find the platform on
@@ -123,7 +124,10 @@ async def import_zip(
 ) -> JSONResponse:
     limit = platform.settings.max_import_bytes
     length = request.headers.get("content-length", "")
-    if length.isdigit() and int(length) > limit + _FORM_OVERHEAD:
+    if not (length.isascii() and length.isdigit()):
+        # the form parser spools file parts to disk unbounded; a declared length bounds them
+        raise BadRequestError("Content-Length: required for an import upload (no chunked bodies)")
+    if int(length) > limit + _FORM_OVERHEAD:
         raise PayloadTooLargeError(f"upload is {length} bytes, over the limit of {limit} bytes")
     if not request.headers.get("content-type", "").startswith("multipart/form-data"):
         raise BadRequestError("expected multipart/form-data with the zip in a 'file' part")
