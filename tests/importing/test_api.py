@@ -307,3 +307,38 @@ def test_an_upload_without_content_length_is_refused_before_it_is_read(
     )
     assert response.status_code == 400
     assert response.json()["message"].startswith("Content-Length: required")
+
+
+def _patched(data: bytes, member: str, change: str) -> bytes:
+    """The zip ``data`` with ``member`` marked encrypted, or its compressed bytes garbled."""
+    raw = bytearray(data)
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        info = archive.getinfo(member)
+    start = info.header_offset
+    if change == "encrypted":
+        raw[start + 6] |= 1  # general purpose flag bit 0, local header...
+        at = raw.find(b"PK\x01\x02")
+        while at >= 0:  # ...and in the member's central directory entry
+            name_len = int.from_bytes(raw[at + 28 : at + 30], "little")
+            if raw[at + 46 : at + 46 + name_len] == member.encode():
+                raw[at + 8] |= 1
+            at = raw.find(b"PK\x01\x02", at + 4)
+    else:
+        name_len = int.from_bytes(raw[start + 26 : start + 28], "little")
+        extra_len = int.from_bytes(raw[start + 28 : start + 30], "little")
+        body = start + 30 + name_len + extra_len
+        raw[body : body + 8] = b"\xff" * 8
+    return bytes(raw)
+
+
+@pytest.mark.parametrize("change", ["encrypted", "garbled"])
+def test_unreadable_zip_entries_are_400s_naming_them(
+    setup: tuple[ASGIClient, Platform], change: str
+) -> None:
+    client, platform = setup
+    create_empty(platform, "p", "object-detection")
+    data = _patched(coco_zip([]), "train/_annotations.coco.json", change)
+    response = post(client, "p", data, format="coco")
+    assert response.status_code == 400, response.text
+    assert response.json()["message"].startswith("train/_annotations.coco.json: ")
+    assert image_count(platform) == 0

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import zipfile
+import zlib
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO, Protocol
 
@@ -95,7 +96,9 @@ class ZipFiles:
             return self._zip.read(self._members[path])
         except KeyError:
             raise BadRequestError(f"{path}: no such file in the zip") from None
-        except (zipfile.BadZipFile, OSError, EOFError, NotImplementedError) as exc:
+        except (zipfile.BadZipFile, zlib.error, OSError, EOFError, NotImplementedError) as exc:
+            raise BadRequestError(f"{path}: cannot be read from the zip ({exc})") from None
+        except RuntimeError as exc:  # zipfile's word for an encrypted entry
             raise BadRequestError(f"{path}: cannot be read from the zip ({exc})") from None
 
     def close(self) -> None:
