@@ -248,3 +248,22 @@ def test_bodies_fit_the_project_type_or_say_why_not() -> None:
     assert [(p["x"], p["y"]) for p in points] == [(2, 2), (6, 2), (6, 4), (2, 4)]
     with raises("b.jpg: a classification project takes class labels"):
         annotation_body("classification", boxed, [])
+
+
+@pytest.mark.parametrize(
+    ("yaml_text", "message"),
+    [
+        (
+            "names: [a]\nkpt_shape: [100000000, 3]\n",
+            "data.yaml: kpt_shape: must be [number of keypoints (1-1000), 2 or 3]",
+        ),
+        (
+            "a: &a [x, x]\nb: &b [*a, *a]\nnames: [*b, *b]\n",
+            "data.yaml: names: each class name must be a string",
+        ),
+        ("names: [a\n", "data.yaml: not valid YAML"),
+    ],
+)
+def test_yolo_data_yaml_that_would_blow_up_is_refused(yaml_text: str, message: str) -> None:
+    with raises(message):
+        parse(parse_yolo, {"data.yaml": yaml_text, "train/images/a.jpg": img(1, 1)})

@@ -35,7 +35,7 @@ _VISIBILITY_CONFIDENCE = {0: 0.0, 1: 0.5, 2: 1.0}
 def _detection(
     ann: Box | Polygon | KeypointObject,
     project_type: str,
-    classes: Sequence[str],
+    class_ids: dict[str, int],
     keypoint_names: Sequence[str],
 ) -> dict[str, Any]:
     box = bounding_box(ann)
@@ -46,7 +46,7 @@ def _detection(
         "height": box.y2 - box.y1,
         "confidence": 1.0,
         "class": ann.class_name,
-        "class_id": classes.index(ann.class_name) if ann.class_name in classes else -1,
+        "class_id": class_ids.get(ann.class_name, -1),
     }
     if project_type == "instance-segmentation":
         points = (
@@ -94,8 +94,9 @@ def annotation_body(
         raise BadRequestError(
             f"{image.source}: a {project_type} project takes objects, not image class labels"
         )
+    class_ids = {name: i for i, name in enumerate(classes)}
     predictions = [
-        _detection(a, project_type, classes, keypoint_names)
+        _detection(a, project_type, class_ids, keypoint_names)
         for a in objects
         if not isinstance(a, ClassLabel)
     ]

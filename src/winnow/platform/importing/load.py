@@ -19,6 +19,7 @@ imported whole or not at all.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import suppress
@@ -52,6 +53,7 @@ if TYPE_CHECKING:
     from winnow.platform.service import Platform
 
 _WORKERS = 4
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 Progress = Callable[[str, int, int], None]
 """Called with a stage (``checking``, ``storing``), the count done and the total."""
 
@@ -192,7 +194,7 @@ def _prepared(
                     height=info.height,
                     size_bytes=0,
                     content_type=content_type,
-                    name=PurePosixPath(image.source).name[:256],
+                    name=_CONTROL.sub("_", PurePosixPath(image.source).name)[:256],
                     annotation_format=checked.format,
                     annotation_body=checked.body,
                     annotation_name=name,

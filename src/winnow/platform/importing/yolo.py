@@ -32,6 +32,8 @@ from winnow.platform.export.model import (
 from winnow.platform.importing.files import DatasetFiles, is_image
 from winnow.platform.importing.layout import ImageInfo, Probe, finite, split_of
 
+MAX_KEYPOINTS = 1000
+
 
 def _yaml_path(files: DatasetFiles) -> str:
     """The shallowest ``data.yaml``, else the only ``.yaml`` file of the shallowest level."""
@@ -60,6 +62,8 @@ def _names(path: str, doc: dict[str, Any]) -> list[str]:
         names = [names[k] if k in names else names[str(k)] for k in ids]
     if not isinstance(names, list) or not names:
         raise BadRequestError(f"{path}: names: must list the class names")
+    if not all(isinstance(n, str | int | float) and not isinstance(n, bool) for n in names):
+        raise BadRequestError(f"{path}: names: each class name must be a string")
     out = [str(n) for n in names]
     if any(not n.strip() for n in out) or len(set(out)) != len(out):
         raise BadRequestError(f"{path}: names: class names must be non-empty and distinct")
@@ -74,10 +78,12 @@ def _keypoint_shape(path: str, doc: dict[str, Any]) -> tuple[int, int] | None:
         not isinstance(shape, list)
         or len(shape) != 2
         or not all(isinstance(v, int) and not isinstance(v, bool) for v in shape)
-        or shape[0] < 1
+        or not 1 <= shape[0] <= MAX_KEYPOINTS
         or shape[1] not in (2, 3)
     ):
-        raise BadRequestError(f"{path}: kpt_shape: must be [number of keypoints, 2 or 3]")
+        raise BadRequestError(
+            f"{path}: kpt_shape: must be [number of keypoints (1-{MAX_KEYPOINTS}), 2 or 3]"
+        )
     return shape[0], shape[1]
 
 
@@ -159,6 +165,8 @@ def parse_yolo(files: DatasetFiles, probe: Probe) -> ExportDataset:
         doc = yaml.safe_load(files.read(config))
     except yaml.YAMLError as exc:
         raise BadRequestError(f"{config}: not valid YAML ({exc})") from None
+    except RecursionError:
+        raise BadRequestError(f"{config}: YAML nested too deeply") from None
     if not isinstance(doc, dict):
         raise BadRequestError(f"{config}: must be a YAML mapping with 'names'")
     classes = _names(config, doc)
