@@ -17,17 +17,16 @@ depends_on = None
 
 def upgrade() -> None:
     """Apply this revision."""
-    with op.batch_alter_table("project") as batch:
-        batch.add_column(sa.Column("class_names", sa.JSON(), nullable=True))
-    with op.batch_alter_table("batch") as batch:
-        batch.add_column(
-            sa.Column("held_out", sa.Boolean(), server_default=sa.false(), nullable=False)
-        )
+    # Plain ADD COLUMN (no table copy on SQLite, so no foreign-key cascade can touch rows).
+    op.add_column("project", sa.Column("class_names", sa.JSON(), nullable=True))
+    op.add_column(
+        "batch", sa.Column("held_out", sa.Boolean(), server_default=sa.false(), nullable=False)
+    )
 
 
 def downgrade() -> None:
     """Revert this revision."""
-    with op.batch_alter_table("batch") as batch:
-        batch.drop_column("held_out")
-    with op.batch_alter_table("project") as batch:
-        batch.drop_column("class_names")
+    # ALTER TABLE ... DROP COLUMN (SQLite >= 3.35, PostgreSQL): batch mode would copy and drop
+    # the tables, and dropping ``project`` cascades to every batch and image under it.
+    op.execute("ALTER TABLE batch DROP COLUMN held_out")
+    op.execute("ALTER TABLE project DROP COLUMN class_names")
