@@ -2,9 +2,11 @@
 
 :func:`import_dataset` is what the CLI and the API route call. In order:
 
-1. the parser of the format reads the files, decoding each image once
+1. every image file is decoded once, a few at a time on threads
    (:func:`winnow.platform.store.check_image`, under the upload byte and pixel
-   caps); any bad file or entry stops it with a message naming them;
+   caps), then the parser of the format reads the annotation files; any bad
+   file or entry (an image only when an annotation uses it) stops the import
+   with a message naming them;
 2. every annotation is fitted to the project type and checked as a stored
    annotation would be, still before anything is written;
 3. the new images' bytes go to the blob store (images already in the project,
