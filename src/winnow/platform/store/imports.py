@@ -18,6 +18,7 @@ from winnow.errors import BatchFullError
 from winnow.platform.schema import Annotation, Batch, Image, Project
 from winnow.platform.store.datapoints import check_batch_name, check_text, lock_batch
 from winnow.platform.store.projects import get_al_config, max_batch_images
+from winnow.states import AnnotationKind, ImageStatus
 
 _CHUNK = 500
 
@@ -103,7 +104,7 @@ def add_imported_images(
                 blob_key=item.blob_key,
                 name=item.name,
                 source="import",
-                status="labeled",
+                status=ImageStatus.LABELED,
             )
         )
     session.add_all(rows)
@@ -111,7 +112,7 @@ def add_imported_images(
     session.add_all(
         Annotation(
             image_id=row.id,
-            kind="human",
+            kind=AnnotationKind.HUMAN,
             format=item.annotation_format,
             body=item.annotation_body,
             name=item.annotation_name,
