@@ -2,14 +2,33 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import create_engine, text
 
-from tests.platform.conftest import _create_schema, _drop_schema
-from tests.web.helpers import KEY
+from tests.factories import KEY
 from winnow.settings import Settings
+
+
+def _create_schema(base: str) -> tuple[str, str]:
+    """A new schema on ``base`` and a URL whose search_path is it."""
+    schema = f"winnow_import_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(base)
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    admin.dispose()
+    sep = "&" if "?" in base else "?"
+    return schema, f"{base}{sep}options=-csearch_path%3D{schema}"
+
+
+def _drop_schema(base: str, schema: str) -> None:
+    admin = create_engine(base)
+    with admin.begin() as conn:
+        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    admin.dispose()
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

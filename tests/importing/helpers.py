@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from tests.web.helpers import KEY, jpeg
+from tests.factories import KEY, make_jpeg
 from winnow.platform import store
 from winnow.platform.export.archive import write_directory
 from winnow.platform.export.formats import ExportFormat, export_files
@@ -15,6 +15,11 @@ from winnow.platform.export.rows import ExportQuery, build_export
 from winnow.platform.importing import ImportFormat, ImportOptions, ImportResult, import_dataset
 from winnow.platform.importing.files import DirectoryFiles
 from winnow.platform.service import DatapointInput, Platform
+
+
+def jpeg(width: int, height: int, seed: int = 0) -> bytes:
+    """A JPEG of random pixels: distinct bytes per seed."""
+    return make_jpeg(width, height, seed=seed, quality=85)
 
 
 def det(cls: str, x1: float, y1: float, x2: float, y2: float, **extra: Any) -> dict[str, Any]:

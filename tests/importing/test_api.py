@@ -13,10 +13,10 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from tests.importing.helpers import create_empty, det, export_to, labeled
-from tests.platform.helpers import capped_config
+from tests.apps import web_app
+from tests.factories import KEY, capped_config
+from tests.importing.helpers import create_empty, det, export_to, jpeg, labeled
 from tests.server.asgi_client import ASGIClient
-from tests.web.helpers import KEY, build_app, jpeg
 from winnow.platform import store
 from winnow.platform.export.formats import ExportFormat
 from winnow.platform.importing.routes import router as import_router
@@ -29,7 +29,7 @@ AUTH = {"Authorization": f"Bearer {KEY}"}
 
 @pytest.fixture
 def setup(import_settings: Settings) -> Iterator[tuple[ASGIClient, Platform]]:
-    app, platform = build_app(import_settings)
+    app, platform = web_app(import_settings)
     app.include_router(import_router)
     app.state.platform = platform
     with ASGIClient(app) as client:

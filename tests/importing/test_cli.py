@@ -10,8 +10,8 @@ import pytest
 from sqlalchemy import select
 from typer.testing import CliRunner
 
-from tests.importing.helpers import create_empty, det, export_to, labeled
-from tests.web.helpers import KEY, jpeg
+from tests.factories import KEY
+from tests.importing.helpers import create_empty, det, export_to, jpeg, labeled
 from winnow.cli.main import app
 from winnow.platform.export.formats import ExportFormat
 from winnow.platform.schema import Batch, Image

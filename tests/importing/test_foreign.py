@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
 import pytest
 import supervision as sv
 
+from tests.factories import KEY
 from tests.importing.helpers import create_empty, export_to, import_from
-from tests.web.helpers import KEY
 from winnow.platform.export.formats import ExportFormat
 from winnow.platform.service import Platform
 from winnow.settings import Settings
@@ -44,12 +45,17 @@ def foreign_dataset(folder: Path) -> sv.DetectionDataset:
     return sv.DetectionDataset(classes=CLASSES, images=list(annotations), annotations=annotations)
 
 
+def _class_ids(det: sv.Detections) -> Any:
+    assert det.class_id is not None
+    return det.class_id
+
+
 def boxes_of(ds: sv.DetectionDataset) -> list[list[tuple[str, tuple[float, ...]]]]:
     """Every image's boxes, sorted (file names differ between the tools)."""
     found = [
         sorted(
             (ds.classes[int(c)], tuple(round(float(v), 1) for v in xyxy))
-            for xyxy, c in zip(det.xyxy, det.class_id, strict=True)
+            for xyxy, c in zip(det.xyxy, _class_ids(det), strict=True)
         )
         for _path, _image, det in ds
     ]

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from tests.importing.helpers import create_empty
-from tests.web.helpers import KEY, jpeg
+from tests.factories import KEY
+from tests.importing.helpers import create_empty, jpeg
 from winnow.platform import store
 from winnow.platform.export import ExportImage, Split, assign_splits
 from winnow.platform.export.model import assign_held_out_splits
@@ -39,7 +39,8 @@ def test_held_out_images_are_only_ever_in_the_test_split(
 ) -> None:
     create_empty(platform, "p", "object-detection")
     ws = platform.workspace(KEY)
-    eval_ids, train_ids = [], []
+    eval_ids: list[int] = []
+    train_ids: list[int] = []
     for seed in range(10):  # four held-out images, six others (distinct bytes each)
         result = platform.register(
             workspace=ws,

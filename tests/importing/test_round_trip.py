@@ -118,6 +118,7 @@ def read_coco(root: Path) -> dict[str, list[Any]]:
 def _sv_boxes(ds: sv.DetectionDataset) -> dict[str, list[Any]]:
     out = {}
     for image_path, _image, found in ds:
+        assert found.class_id is not None
         out[digest(Path(image_path))] = sorted(
             (ds.classes[int(c)], tuple(round(float(v), 1) for v in xyxy))
             for xyxy, c in zip(found.xyxy, found.class_id, strict=True)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
+from tests.factories import add_image, new_project
 from tests.server.asgi_client import ASGIClient
-from tests.web.helpers import add_image, create_project
 from winnow.platform.schema import Batch
 from winnow.platform.service import Platform
 
@@ -21,7 +21,7 @@ def _held_out(platform: Platform) -> bool:
 
 def test_the_batch_page_toggles_held_out(signed_in: tuple[ASGIClient, Platform]) -> None:
     client, platform = signed_in
-    create_project(platform, "cars")
+    new_project(platform, "cars")
     add_image(platform, "cars", batch="eval/1")
     page = client.get("/app/projects/cars/batches/eval/1")
     assert 'value="true"' in page.text and "Mark as held out" in page.text
