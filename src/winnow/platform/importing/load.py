@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import suppress
@@ -30,7 +31,7 @@ from enum import StrEnum
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING
 
-from winnow.errors import BadRequestError, WinnowError
+from winnow.errors import BadRequestError, ServiceUnavailableError, WinnowError
 from winnow.platform import store
 from winnow.platform.export.model import ExportDataset, ExportImage, Split
 from winnow.platform.export.rows import project_classes
@@ -206,6 +207,36 @@ def _prepared(
     return out
 
 
+def _keep_fresh(
+    platform: Platform,
+    files: DatasetFiles,
+    sources: dict[str, str],
+    put_at: dict[str, float],
+    clock: Callable[[], float],
+) -> None:
+    """Write again the blobs written more than half the sweep's grace period ago.
+
+    The orphan sweep (any platform process on this blob store) deletes blobs no
+    row references once they are older than ``blob_sweep_grace_seconds``; the
+    rows of an import are committed only after its last blob is written, so on
+    a long import the first blobs would qualify. Rewriting them resets their
+    age; the commit follows at once.
+    """
+    grace = platform.settings.blob_sweep_grace_seconds
+    for _attempt in range(3):
+        now = clock()
+        old = [key for key, at in put_at.items() if now - at > grace / 2]
+        if not old:
+            return
+        for key in old:
+            platform.blobs.put(key, files.read(sources[key]))
+            put_at[key] = clock()
+    raise ServiceUnavailableError(
+        "the import writes its images more slowly than half of blob_sweep_grace_seconds "
+        f"({grace:g} s) allows; raise that setting or import the dataset in parts"
+    )
+
+
 def import_dataset(
     platform: Platform,
     *,
@@ -214,11 +245,13 @@ def import_dataset(
     files: DatasetFiles,
     options: ImportOptions,
     progress: Progress | None = None,
+    clock: Callable[[], float] = time.time,
 ) -> ImportResult:
     """Import ``files`` into ``project`` as human-annotated images of batch ``options.batch``.
 
     Whole or nothing: on any error no row is written and every blob written is
     deleted. Bad input raises a BadRequestError (or 413) naming the file and entry.
+    ``clock`` (wall seconds) times the blob writes against the orphan sweep's grace.
     """
     check_batch_name(options.batch)
     with platform.db.read() as session:
@@ -249,10 +282,14 @@ def import_dataset(
             new[row.sha256] = (image, replace(row, blob_key=new_blob_key(target, row.content_type)))
     written = [row.blob_key for _image, row in new.values()]
 
+    sources = {row.blob_key: image.source for image, row in new.values()}
+    put_at: dict[str, float] = {}
+
     def put(item: tuple[ExportImage, ImportedImage]) -> ImportedImage:
         image, row = item
         data = files.read(image.source)
         platform.blobs.put(row.blob_key, data)
+        put_at[row.blob_key] = clock()
         return replace(row, size_bytes=len(data))
 
     try:
@@ -263,6 +300,7 @@ def import_dataset(
                 staged.append(row)
                 if progress is not None:
                     progress("storing", done, len(new))
+        _keep_fresh(platform, files, sources, put_at, clock)
         with platform.db.write() as session:
             current = session.get(Project, target.id)
             if current is None:
