@@ -272,6 +272,13 @@ def test_held_out_on_import_and_by_patch(setup: tuple[ASGIClient, Platform]) -> 
     assert bad.status_code == 400 and "held_out" in bad.json()["message"]
     extra = client.request("PATCH", url, headers=AUTH, json={"held_out": True, "name": "x"})
     assert extra.status_code == 400 and "'name'" in extra.json()["message"]
+    slashed = post(client, "p", coco_zip([], size=(64, 48)), format="coco", batch="a/b c")
+    assert slashed.status_code == 201, slashed.text
+    marked = client.request(
+        "PATCH", "/v1/projects/p/batches/a%2Fb%20c", headers=AUTH, json={"held_out": True}
+    )
+    assert marked.status_code == 200, marked.text
+    assert marked.json()["name"] == "a/b c" and marked.json()["held_out"] is True
     unknown = client.request(
         "PATCH", "/v1/projects/p/batches/nope", headers=AUTH, json={"held_out": True}
     )

@@ -167,7 +167,7 @@ async def import_zip(
 
 
 @router.patch(
-    "/projects/{project}/batches/{batch}",
+    "/projects/{project}/batches/{batch:path}",  # batch names may hold "/"
     summary="Mark a batch as a held-out evaluation set (or not)",
     openapi_extra=BATCH_PATCH,
 )
