@@ -1,4 +1,4 @@
-"""Migration 0002 upgrades a database holding rows (batches stay in training) and downgrades."""
+"""Migration 0004 upgrades a database holding rows (batches stay in training) and downgrades."""
 
 from __future__ import annotations
 
@@ -21,10 +21,10 @@ def _run(url: str, action: str, revision: str) -> None:
         engine.dispose()
 
 
-def test_0002_keeps_existing_batches_and_projects(import_settings: Settings) -> None:
+def test_0004_keeps_existing_batches_and_projects(import_settings: Settings) -> None:
     url = import_settings.resolved_database_url
     import_settings.data_dir.mkdir(parents=True, exist_ok=True)
-    _run(url, "upgrade", "0001")
+    _run(url, "upgrade", "0003")
     engine = make_engine(url)
     try:
         with engine.begin() as conn:
@@ -49,7 +49,7 @@ def test_0002_keeps_existing_batches_and_projects(import_settings: Settings) -> 
         with engine.connect() as conn:
             assert conn.execute(text("SELECT held_out FROM batch")).scalar_one() in (False, 0)
             assert conn.execute(text("SELECT class_names FROM project")).scalar_one() is None
-        _run(url, "downgrade", "0001")
+        _run(url, "downgrade", "0003")
         with engine.connect() as conn:
             columns = {c["name"] for c in inspect(conn).get_columns("batch")}
             assert "held_out" not in columns
