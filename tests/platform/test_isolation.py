@@ -84,6 +84,13 @@ def zip_files(response: httpx.Response) -> list[bytes]:
         return [archive.read(name) for name in archive.namelist()]
 
 
+def _empty_zip() -> bytes:
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        archive.writestr("train/_annotations.coco.json", "{}")
+    return out.getvalue()
+
+
 def test_every_route_hides_another_workspaces_resources(
     whole_app: tuple[FastAPI, ASGIClient, Platform],
 ) -> None:
@@ -130,6 +137,15 @@ def test_every_route_hides_another_workspaces_resources(
         ),
         ("GET", "/v1/projects/{project}/evaluations/{job_id}"): lambda: client.get(
             "/v1/projects/cars/evaluations/1", headers=bearer
+        ),
+        ("POST", "/v1/projects/{project}/import"): lambda: client.post(
+            "/v1/projects/cars/import",
+            headers=bearer,
+            data={"format": "coco"},
+            files={"file": ("d.zip", _empty_zip(), "application/zip")},
+        ),
+        ("PATCH", "/v1/projects/{project}/batches/{batch:path}"): lambda: client.request(
+            "PATCH", "/v1/projects/cars/batches/b", headers=bearer, json={"held_out": True}
         ),
         ("GET", "/{ws}/{project}"): lambda: client.get(f"/default/cars?{q}"),
         ("GET", "/{ws}/{project}/active_learning"): lambda: client.get(
@@ -298,6 +314,9 @@ def web_attempts(
         ),
         ("POST", "/app/projects/{project}/batches/{batch:batch}/review"): lambda: client.post(
             "/app/projects/cars/batches/b/review", data={"action": "accept"}
+        ),
+        ("POST", "/app/projects/{project}/batches/{batch:batch}/held-out"): lambda: client.post(
+            "/app/projects/cars/batches/b/held-out", data={"held_out": "true"}
         ),
         ("POST", "/app/projects/{project}/config/validate"): lambda: client.post(
             "/app/projects/cars/config/validate", json=config

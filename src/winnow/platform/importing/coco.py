@@ -65,6 +65,45 @@ def _categories(path: str, doc: dict[str, Any]) -> tuple[dict[int, str], list[st
     return names, keypoint_names
 
 
+def _box(where: str, name: str, bbox: Any) -> Box:
+    if not isinstance(bbox, list) or len(bbox) != 4:
+        raise BadRequestError(f"{where}.bbox: must be [x, y, width, height]")
+    x, y, w, h = (finite(v, f"{where}.bbox") for v in bbox)
+    if w < 0 or h < 0:
+        raise BadRequestError(f"{where}.bbox: width and height must be >= 0")
+    return Box(name, x, y, x + w, y + h)
+
+
+def _keypoints(where: str, box: Box, keypoints: list[Any]) -> KeypointObject:
+    if len(keypoints) % 3:
+        raise BadRequestError(f"{where}.keypoints: must be x, y, v triples")
+    values = [finite(v, f"{where}.keypoints") for v in keypoints]
+    triples = []
+    for j in range(0, len(values), 3):
+        visible = int(values[j + 2])
+        if visible not in (0, 1, 2):
+            raise BadRequestError(f"{where}.keypoints: visibility must be 0, 1 or 2")
+        triples.append((values[j], values[j + 1], visible))
+    return KeypointObject(box, tuple(triples))
+
+
+def _polygons(where: str, name: str, segmentation: Any) -> list[Annotation]:
+    if isinstance(segmentation, dict):
+        raise BadRequestError(
+            f"{where}.segmentation: RLE masks are not supported; give polygons instead"
+        )
+    polygons: list[Annotation] = []
+    for ring in segmentation if isinstance(segmentation, list) else ():
+        if not isinstance(ring, list) or len(ring) % 2:
+            raise BadRequestError(f"{where}.segmentation: each polygon is a flat x, y list")
+        if len(ring) < 6:
+            continue  # a degenerate ring (fewer than 3 points) outlines nothing
+        coords = [finite(v, f"{where}.segmentation") for v in ring]
+        points = tuple((coords[k], coords[k + 1]) for k in range(0, len(coords), 2))
+        polygons.append(Polygon(name, points))
+    return polygons
+
+
 def _annotation(
     path: str, i: int, item: Any, categories: dict[int, str]
 ) -> tuple[int, list[Annotation]]:
@@ -78,41 +117,11 @@ def _annotation(
     if category not in categories:
         raise BadRequestError(f"{where}: category_id {category} is not in 'categories'")
     name = categories[category]
-    bbox = item.get("bbox")
-    if not isinstance(bbox, list) or len(bbox) != 4:
-        raise BadRequestError(f"{where}.bbox: must be [x, y, width, height]")
-    x, y, w, h = (finite(v, f"{where}.bbox") for v in bbox)
-    if w < 0 or h < 0:
-        raise BadRequestError(f"{where}.bbox: width and height must be >= 0")
-    box = Box(name, x, y, x + w, y + h)
+    box = _box(where, name, item.get("bbox"))
     keypoints = item.get("keypoints")
     if isinstance(keypoints, list) and keypoints:
-        if len(keypoints) % 3:
-            raise BadRequestError(f"{where}.keypoints: must be x, y, v triples")
-        values = [finite(v, f"{where}.keypoints") for v in keypoints]
-        triples = []
-        for j in range(0, len(values), 3):
-            visible = int(values[j + 2])
-            if visible not in (0, 1, 2):
-                raise BadRequestError(f"{where}.keypoints: visibility must be 0, 1 or 2")
-            triples.append((values[j], values[j + 1], visible))
-        return image_id, [KeypointObject(box, tuple(triples))]
-    segmentation = item.get("segmentation")
-    if isinstance(segmentation, dict):
-        raise BadRequestError(
-            f"{where}.segmentation: RLE masks are not supported; give polygons instead"
-        )
-    polygons: list[Annotation] = []
-    if isinstance(segmentation, list):
-        for ring in segmentation:
-            if not isinstance(ring, list) or len(ring) % 2:
-                raise BadRequestError(f"{where}.segmentation: each polygon is a flat x, y list")
-            if len(ring) < 6:
-                continue  # a degenerate ring (fewer than 3 points) outlines nothing
-            coords = [finite(v, f"{where}.segmentation") for v in ring]
-            points = tuple((coords[k], coords[k + 1]) for k in range(0, len(coords), 2))
-            polygons.append(Polygon(name, points))
-    return image_id, polygons or [box]
+        return image_id, [_keypoints(where, box, keypoints)]
+    return image_id, _polygons(where, name, item.get("segmentation")) or [box]
 
 
 def parse_document(

@@ -8,21 +8,23 @@ held in memory whole; it must declare its Content-Length (which the server
 holds it to) and is refused with 413 over ``max_import_bytes``.
 ``PATCH`` takes ``{"held_out": true|false}``.
 
-The routes are a module-level :data:`router`; they find the platform on
-``request.app.state.platform`` (set by the app's lifespan).
+The routes are a module-level :data:`router`; the platform and the caller's
+workspace come from :mod:`winnow.platform.deps`.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
-from winnow.errors import BadRequestError, PayloadTooLargeError, ServiceUnavailableError
+from winnow.errors import BadRequestError, PayloadTooLargeError
+from winnow.http.jsonbody import json_body
 from winnow.platform import store
+from winnow.platform.deps import PlatformDep, WorkspaceDep
 from winnow.platform.importing.files import ZipFiles
 from winnow.platform.importing.layout import parse_split_name
 from winnow.platform.importing.load import (
@@ -32,10 +34,6 @@ from winnow.platform.importing.load import (
     parse_format,
 )
 from winnow.platform.routes import openapi
-from winnow.platform.routes.auth import api_key_of
-from winnow.platform.routes.forms import json_body
-from winnow.platform.schema import Workspace
-from winnow.platform.service import Platform
 from winnow.platform.store.listing import get_batch, list_batches
 from winnow.platform.views import batch_json
 
@@ -66,24 +64,6 @@ BATCH_PATCH = openapi.json_body(
     }
 )
 
-
-def platform_of(request: Request) -> Platform:
-    """The platform of the app serving ``request``; 503 when this process runs none."""
-    platform = getattr(request.app.state, "platform", None)
-    if not isinstance(platform, Platform):
-        raise ServiceUnavailableError("this server runs no platform")
-    return platform
-
-
-PlatformDep = Annotated[Platform, Depends(platform_of)]
-
-
-def caller_workspace(request: Request, platform: PlatformDep) -> Workspace:
-    """The caller's workspace (401 without a valid API key)."""
-    return platform.workspace(api_key_of(request))
-
-
-WorkspaceDep = Annotated[Workspace, Depends(caller_workspace)]
 
 router = APIRouter(prefix="/v1", tags=["import"])
 
