@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import random
 import time
@@ -460,3 +461,31 @@ def test_config_warnings_are_counted_once_per_configuration(tmp_path: Path) -> N
         "winnow_config_warnings_total", {"project": "proj"}
     )
     assert value == 2
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {"score": float("nan")},
+        {"score": float("inf")},
+        {"nested": [1, {"x": float("-inf")}]},
+        {"raw": b"\x00\x01"},
+        {"when": datetime(2026, 12, 1, tzinfo=UTC)},
+        {"ids": {1, 2}},
+    ],
+)
+def test_extra_that_is_not_json_is_refused_before_credit_and_outbox(
+    tmp_path: Path, extra: dict[str, Any]
+) -> None:
+    rig = Rig(tmp_path)
+    context = dataclasses.replace(CONTEXT, extra=extra)
+    for i in range(4):
+        assert rig.collector.process(image(i), detection(), context) is Outcome.REFUSED
+    assert rig.entries() == []
+    assert rig.count("refused", strategy="-") == 4
+    assert _error_counts(rig) == {"invalid_extra": 4}
+    # no credit was taken: the whole 3-per-minute budget is still there
+    good = dataclasses.replace(CONTEXT, extra={"frame": 7, "t": 1.5})
+    outcomes = [rig.collector.process(image(i), detection(), good) for i in range(4)]
+    assert outcomes == [Outcome.QUEUED] * 3 + [Outcome.LIMITED]
+    assert [e.datapoint.extra for e in rig.entries()] == [{"frame": 7, "t": 1.5}] * 3

@@ -266,3 +266,13 @@ def test_pending_in_batch_counts_only_pending_entries_of_that_key_project_and_ba
     outbox.mark_delivered(claimed.id, "img")
     assert outbox.pending_in_batch("key-123", "proj", "al_2026_11_28") == 2
     assert outbox.pending_in_batch("key-123", "proj", "nope") == 0
+
+
+def test_metadata_with_nan_is_never_stored(tmp_path: Path) -> None:
+    outbox = open_outbox(tmp_path)
+    for value in (float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="not JSON compliant"):
+            outbox.put(replace(make_datapoint(), extra={"score": value}))
+    assert outbox.stats().bytes == 0
+    assert outbox.claim(10, 4e9) == []
+    outbox.close()

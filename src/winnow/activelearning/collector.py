@@ -6,7 +6,8 @@ runs :meth:`Collector.process`, in this order:
 
 1. the master switch (``settings.active_learning_enabled``);
 2. the project's configuration (``config_source.get``), enabled or not;
-3. the prediction's task must fit the project type (stubs fit any);
+3. the prediction's task must fit the project type (stubs fit any), and the
+   context's ``extra`` must be JSON (no NaN, infinity or non-JSON values);
 4. ``samplers.sample``: strategies in configuration order, on the prediction alone;
 5. near-duplicate filter when the configuration enables it (no credit spent);
 6. one ``limits.take``: a credit from the first sampled strategy with room, plus
@@ -36,7 +37,7 @@ from datetime import UTC, datetime
 
 from winnow.activelearning.batching import batch_name
 from winnow.activelearning.config import ActiveLearningConfig, Strategy
-from winnow.activelearning.datapoint import CollectionContext, Datapoint
+from winnow.activelearning.datapoint import CollectionContext, Datapoint, extra_problem
 from winnow.activelearning.dedup import NearDuplicateFilter, phash
 from winnow.activelearning.limits.base import BatchCap, Budget, Credit, LimitsBackend, TakeOutcome
 from winnow.activelearning.outbox import Outbox
@@ -201,7 +202,9 @@ class Collector:
             return Outcome.DISABLED
         project_config, foreign = _targeted(project_config)
         project = project_config.project
-        refused = self._refusal(project_config, foreign, prediction)
+        refused = self._refusal(project_config, foreign, prediction) or self._invalid_extra(
+            project_config, context
+        )
         if refused is not None:
             return refused
 
@@ -294,6 +297,29 @@ class Collector:
             )
             return Outcome.REFUSED
         return None
+
+    def _invalid_extra(
+        self, project_config: ProjectConfig, context: CollectionContext
+    ) -> Outcome | None:
+        """REFUSED (counted and logged once) for an ``extra`` that is not JSON, or None.
+
+        The platform would refuse it (NaN, non-JSON values) with a 400: accepted here,
+        it would take a credit and end ``failed`` in the outbox.
+        """
+        problem = extra_problem(context.extra)
+        if problem is None:
+            return None
+        project = project_config.project
+        self.metrics.datapoint(project, _NO_STRATEGY, Outcome.REFUSED)
+        self.metrics.collection_errors.labels(cause="invalid_extra").inc()
+        self._log_once(
+            f"invalid_extra:{project_config.workspace}/{project}",
+            "not collecting into %s/%s: the context's extra is not JSON (%s)",
+            project_config.workspace,
+            project,
+            problem,
+        )
+        return Outcome.REFUSED
 
     def _put(
         self,

@@ -12,6 +12,7 @@ touching them.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from datetime import datetime
@@ -123,6 +124,22 @@ class CollectionContext:
     source: str = "http"
     source_tags: tuple[str, ...] = ()
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+def extra_problem(extra: Mapping[str, Any]) -> str | None:
+    """Why ``extra`` cannot travel as JSON, or None when it can.
+
+    NaN and infinity (which ``json`` would write as bare ``NaN``/``Infinity``,
+    not JSON) and values of no JSON type (bytes, sets, objects, circular
+    containers) are problems: the platform refuses such ``extra`` with a 400,
+    so the collector refuses it before it takes a credit or a place in the
+    outbox.
+    """
+    try:
+        json.dumps(extra, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        return str(exc)
+    return None
 
 
 # ---------------------------------------------------------------------- codec

@@ -140,6 +140,8 @@ def _metadata(dp: Datapoint) -> str:
             "metadata": metadata_to_json(dp),
         },
         separators=(",", ":"),
+        # NaN/Infinity are not JSON: the platform would refuse the entry for good.
+        allow_nan=False,
     )
 
 
@@ -233,7 +235,8 @@ class Outbox:
         A datapoint whose idempotency key is already stored is not stored
         again: the existing id is returned. Raises ``OutboxFullError`` when
         the bytes held (pending, delivering, failed) plus this one would
-        exceed ``max_bytes``.
+        exceed ``max_bytes``; ``ValueError`` (nothing stored) when the metadata
+        holds NaN or infinity, which no platform would accept.
         """
         metadata = _metadata(dp)
         size = len(dp.image_jpeg) + len(metadata)
