@@ -31,6 +31,15 @@ MIME_TYPES = {
     "TIFF": "image/tiff",
     "GIF": "image/gif",
 }
+EXTENSIONS = {
+    "image/jpeg": ".jpg",
+    "image/png": ".png",
+    "image/webp": ".webp",
+    "image/bmp": ".bmp",
+    "image/tiff": ".tiff",
+    "image/gif": ".gif",
+}
+"""Media type of an accepted format (:data:`MIME_TYPES`) -> the file name extension it is saved with."""
 PILLOW_NAMES = {
     "JPEG": "JPEG",
     "PNG": "PNG",

@@ -17,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from winnow.errors import BadRequestError, PredictionFormatError
+from winnow.image_formats import EXTENSIONS
 from winnow.platform.export.model import (
     Annotation as ExportAnnotation,
 )
@@ -39,12 +40,6 @@ from winnow.predictions import (
 from winnow.states import LABELED_STATUSES, AnnotationKind
 
 DEFAULT_STATUSES: tuple[str, ...] = LABELED_STATUSES
-_EXTENSIONS = {
-    "image/jpeg": ".jpg",
-    "image/png": ".png",
-    "image/webp": ".webp",
-    "image/bmp": ".bmp",
-}
 _CHUNK = 500
 
 
@@ -112,8 +107,13 @@ def annotations_from_body(
 
 
 def file_name(image: Image) -> str:
-    """The exported file name of a stored image: its id and the extension of its type."""
-    return f"{image.id}{_EXTENSIONS.get(image.content_type, '.jpg')}"
+    """The exported file name of a stored image: its id and the extension of its type.
+
+    The type is the one recorded from the blob's magic bytes when it was stored
+    (``Image.content_type``), so the name matches the bytes for every accepted
+    format; an unrecorded type (``application/octet-stream``) keeps ``.jpg``.
+    """
+    return f"{image.id}{EXTENSIONS.get(image.content_type, '.jpg')}"
 
 
 def project_classes(*, session: Session, project: Project) -> list[str]:
