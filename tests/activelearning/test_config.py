@@ -471,14 +471,20 @@ def test_rejections_say_which_field_and_what_is_wrong(data: object, expected: li
     assert errors_of(data) == expected
 
 
+DUPLICATE = (
+    "duplicate strategy name '{name}' (as sampling_strategies[{first}]): names must be unique, "
+    "since limits are counted per name; the reference refuses duplicates too"
+)
+
+
 def test_duplicate_strategy_names_are_reported_at_each_repeat() -> None:
     strategy = {"name": "same", "type": "random", "traffic_percentage": 0.1}
     data = enabled_with(
         sampling_strategies=[strategy, {**strategy}, {**strategy, "name": "b"}, strategy]
     )
     assert errors_of(data) == [
-        "sampling_strategies[1].name: duplicate strategy name 'same'",
-        "sampling_strategies[3].name: duplicate strategy name 'same'",
+        f"sampling_strategies[1].name: {DUPLICATE.format(name='same', first=0)}",
+        f"sampling_strategies[3].name: {DUPLICATE.format(name='same', first=0)}",
     ]
 
 
@@ -503,7 +509,7 @@ def test_every_problem_is_reported_at_once_in_document_order() -> None:
     assert errors_of(data) == [
         "jpeg_compression_level: must be <= 100",
         "sampling_strategies[0].traffic_percentage: must be >= 0",
-        "sampling_strategies[1].name: duplicate strategy name 'a'",
+        f"sampling_strategies[1].name: {DUPLICATE.format(name='a', first=0)}",
         "sampling_strategies[1].epsilon: must be > 0",
         "batching_strategy.batches_name_prefix: must not be empty",
         "tags[0]: must be 1-64 characters of a-z A-Z 0-9 - _ : / . [ ] < > { } @",

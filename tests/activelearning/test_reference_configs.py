@@ -312,6 +312,22 @@ REJECTED: list[tuple[str, object, list[str]]] = [
         ["batching_strategy.batches_name_prefix: must be at most 64 characters"],
     ),
     (
+        # The reference raises at initialisation ("Detected duplication of Active Learning
+        # strategies names") and collects nothing; its limit keys are per name.
+        "duplicate strategy names (the reference fails too)",
+        changed(
+            SEED,
+            lambda d: d["sampling_strategies"].append(
+                {**d["sampling_strategies"][0], "traffic_percentage": 0.5}
+            ),
+        ),
+        [
+            "sampling_strategies[1].name: duplicate strategy name 'default_strategy' (as "
+            "sampling_strategies[0]): names must be unique, since limits are counted per name; "
+            "the reference refuses duplicates too"
+        ],
+    ),
+    (
         "unknown strategy type saved to winnow",
         changed(
             SEED, lambda d: d["sampling_strategies"].append({"name": "u", "type": "uncertainty"})
@@ -390,3 +406,9 @@ def test_reference_platform_still_rejects_what_the_reference_fails_on() -> None:
     source = reference_platform(changed(SEED, strategy0(traffic_percentage="lots")))
     with pytest.raises(InvalidConfigError, match=r"traffic_percentage: must be a number"):
         source.get("key", "proj")
+
+
+def test_reference_platform_rejects_duplicate_strategy_names_as_the_reference_fails() -> None:
+    data = changed(SEED, lambda d: d["sampling_strategies"].append(d["sampling_strategies"][0]))
+    with pytest.raises(InvalidConfigError, match=r"the reference refuses duplicates too"):
+        reference_platform(data).get("key", "proj")

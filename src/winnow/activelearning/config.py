@@ -299,17 +299,24 @@ def _config_rules(data: Mapping[str, Any]) -> list[tuple[Loc, str]]:
             problems.append((("sampling_strategies",), "must not be empty when enabled is true"))
     strategies = data.get("sampling_strategies")
     if isinstance(strategies, list | tuple):
-        names: set[str] = set()
+        names: dict[str, int] = {}
         for i, strategy in enumerate(strategies):
             if not isinstance(strategy, Mapping):
                 continue
             label = strategy.get("name")
             if isinstance(label, str) and label:
                 if label in names:
+                    # The reference fails on duplicates too (its initialisation raises, so it
+                    # collects nothing); they would also share one budget, keyed by name.
                     problems.append(
-                        (("sampling_strategies", i, "name"), f"duplicate strategy name '{label}'")
+                        (
+                            ("sampling_strategies", i, "name"),
+                            f"duplicate strategy name '{label}' (as sampling_strategies"
+                            f"[{names[label]}]): names must be unique, since limits are "
+                            "counted per name; the reference refuses duplicates too",
+                        )
                     )
-                names.add(label)
+                names.setdefault(label, i)
             problems.extend(
                 (("sampling_strategies", i, *loc), message)
                 for loc, message in _strategy_rules(strategy)
