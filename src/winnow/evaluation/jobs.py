@@ -10,6 +10,14 @@ as an :class:`~winnow.platform.schema.EvaluationPrediction` of that version
 (with the figures in ``result``) or ``failed`` (with ``error``).
 :func:`run_job` does the work in the calling thread (the CLI, tests);
 :func:`start_job` runs it on a daemon thread (the API).
+
+A job whose process died would stay ``running``: :func:`get_job` reports a
+``queued``/``running`` job ``failed`` (``error`` ``"interrupted: ..."``, and
+persists that) when no thread of this process runs it and it made no progress
+for :data:`STALL_SECONDS`. Several platform processes may share one database
+and run each other's jobs, so only the time bound decides for a job this
+process does not run. Progress time is kept in ``result`` while the job runs
+(``{"progress_at": ...}``; the API shows ``result`` only when ``done``).
 """
 
 from __future__ import annotations
@@ -19,11 +27,11 @@ import logging
 import threading
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Final
 
 from sqlalchemy import delete, select
 
-from winnow.errors import BadRequestError, NotFoundError, WinnowError
+from winnow.errors import BadRequestError, ConflictError, NotFoundError, WinnowError
 from winnow.evaluation.query import EVALUATED_STATUSES, EvaluationSlice, evaluate_project
 from winnow.images import decode_image
 from winnow.models.base import InferenceParams
@@ -39,6 +47,17 @@ CHUNK = 16
 
 Progress = Callable[[int, int], None]
 
+STALL_SECONDS: Final = 900.0
+"""How long a queued or running job may go without progress before a reader calls it
+interrupted (unless a thread of the reading process runs it). A run records progress when it
+starts and after every chunk of :data:`CHUNK` images; the bound is far above a chunk's time
+and a model's load, so a slow live run in another process is not cut off."""
+
+# The jobs a thread of this process is running, by (database, job id): those are never
+# called interrupted here, however slow.
+_RUNNING: set[tuple[str, int]] = set()
+_RUNNING_LOCK = threading.Lock()
+
 
 def job_json(job: EvaluationJob) -> dict[str, Any]:
     """The API shape of a job: id, status, progress (0..1), done, total, error, result."""
@@ -53,7 +72,8 @@ def job_json(job: EvaluationJob) -> dict[str, Any]:
         if job.total
         else (1.0 if job.status == EvaluationStatus.DONE else 0.0),
         "error": job.error,
-        "result": job.result,
+        # While running, ``result`` holds only the progress time (see module docstring).
+        "result": job.result if job.status == EvaluationStatus.DONE else None,
         "created_at": job.created_at.isoformat(),
         "finished_at": job.finished_at.isoformat() if job.finished_at else None,
     }
@@ -105,15 +125,78 @@ def get_job(*, platform: Platform, project: Project, job_id: str) -> EvaluationJ
         if job is None or job.project_id != project.id:
             raise NotFoundError(f"evaluation {job_id!r} not found")
         session.expunge(job)
+    if _stalled(platform, job, datetime.now(UTC)):
+        job = _mark_interrupted(platform, job.id)
     return job
 
 
-def _update(platform: Platform, job_id: int, **values: Any) -> None:
+def _job_key(platform: Platform, job_id: int) -> tuple[str, int]:
+    return platform.db.engine.url.render_as_string(hide_password=True), job_id
+
+
+def _aware(moment: datetime) -> datetime:
+    # SQLite hands back naive datetimes; they were written in UTC.
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def _progress_at(job: EvaluationJob) -> datetime:
+    """When the job last made progress: its recorded progress time, else its creation."""
+    created = _aware(job.created_at)
+    mark = job.result.get("progress_at") if isinstance(job.result, dict) else None
+    try:
+        moment = datetime.fromisoformat(mark) if isinstance(mark, str) else None
+    except ValueError:
+        moment = None
+    return max(created, _aware(moment)) if moment is not None else created
+
+
+def _stalled(platform: Platform, job: EvaluationJob, now: datetime) -> bool:
+    if job.status not in (EvaluationStatus.QUEUED, EvaluationStatus.RUNNING):
+        return False
+    with _RUNNING_LOCK:
+        if _job_key(platform, job.id) in _RUNNING:
+            return False
+    return (now - _progress_at(job)).total_seconds() > STALL_SECONDS
+
+
+def _mark_interrupted(platform: Platform, job_id: int) -> EvaluationJob:
+    """Persist ``failed`` on a stalled job, checked again under the row lock (another
+    process may have just made progress); the job as it now stands."""
     with platform.db.write() as session:
-        job = session.get(EvaluationJob, job_id)
-        if job is not None:
-            for key, value in values.items():
-                setattr(job, key, value)
+        job = session.get(EvaluationJob, job_id, with_for_update=True)
+        assert job is not None  # jobs are deleted only with their project
+        now = datetime.now(UTC)
+        if _stalled(platform, job, now):
+            quiet = int((now - _progress_at(job)).total_seconds())
+            job.error = (
+                f"interrupted: {job.status} with no progress for {quiet} s (the bound is "
+                f"{STALL_SECONDS:.0f} s) and not run by this process; the process running it "
+                "probably stopped. Start the evaluation again."
+            )
+            job.status = EvaluationStatus.FAILED
+            job.result = None
+            job.finished_at = now
+            log.warning("evaluation %s of %s: %s", job.id, job.model_id, job.error)
+        session.flush()
+        session.refresh(job)  # as a later read sees it (SQLite's naive times too)
+        session.expunge(job)
+    return job
+
+
+def _update(platform: Platform, job_id: int, **values: Any) -> bool:
+    """Set ``values`` on the job; False (nothing set) once it is failed, so a run that a
+    reader called interrupted does not come back to life."""
+    with platform.db.write() as session:
+        job = session.get(EvaluationJob, job_id, with_for_update=True)
+        if job is None or job.status == EvaluationStatus.FAILED:
+            return False
+        for key, value in values.items():
+            setattr(job, key, value)
+        return True
+
+
+def _progress_mark() -> dict[str, Any]:
+    return {"progress_at": datetime.now(UTC).isoformat()}
 
 
 def _image_ids(platform: Platform, project: Project, batches: Sequence[str]) -> list[int]:
@@ -197,12 +280,38 @@ def predict_images(
 def run_job(
     *, platform: Platform, project: Project, job: EvaluationJob, progress: Progress | None = None
 ) -> dict[str, Any]:
-    """Run a queued job to its end in this thread; the figures (also stored on the job)."""
+    """Run a queued job to its end in this thread; the figures (also stored on the job).
+
+    While it runs, readers of this process never call the job interrupted.
+    """
+    key = _job_key(platform, job.id)
+    with _RUNNING_LOCK:
+        _RUNNING.add(key)
+    try:
+        return _run_job(platform=platform, project=project, job=job, progress=progress)
+    finally:
+        with _RUNNING_LOCK:
+            _RUNNING.discard(key)
+
+
+def _run_job(
+    *, platform: Platform, project: Project, job: EvaluationJob, progress: Progress | None
+) -> dict[str, Any]:
     image_ids = _image_ids(platform, project, job.batches)
-    _update(platform, job.id, status=EvaluationStatus.RUNNING, total=len(image_ids), done=0)
+    started = _update(
+        platform,
+        job.id,
+        status=EvaluationStatus.RUNNING,
+        total=len(image_ids),
+        done=0,
+        result=_progress_mark(),
+    )
+    if not started:
+        raise ConflictError(f"evaluation {job.id} was reported interrupted before it started")
 
     def step(done: int, total: int) -> None:
-        _update(platform, job.id, done=done)
+        if not _update(platform, job.id, done=done, result=_progress_mark()):
+            raise ConflictError(f"evaluation {job.id} was reported interrupted; run stopped")
         if progress is not None:
             progress(done, total)
 
@@ -225,6 +334,7 @@ def run_job(
             job.id,
             status=EvaluationStatus.FAILED,
             error=message,
+            result=None,
             finished_at=datetime.now(UTC),
         )
         raise
