@@ -52,8 +52,13 @@ class Deadlines(Protocol):
         ...
 
 
-class _ReadDeadline:
-    """One timer per connection, armed while the server waits for the client's bytes."""
+class _ReadDeadline(asyncio.Protocol):
+    """One timer per connection, armed while the server waits for the client's bytes.
+
+    Put first among the bases of a uvicorn protocol class: its connection
+    hooks wrap the protocol's own (the header deadline starts on connect and
+    is dropped with the connection).
+    """
 
     header_timeout: float = 10.0
     body_timeout: float = 60.0
@@ -64,6 +69,16 @@ class _ReadDeadline:
     loop: asyncio.AbstractEventLoop
     transport: asyncio.Transport
     flow: Any
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        """Start the header deadline as soon as the client connects."""
+        super().connection_made(transport)
+        self._arm("headers")
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        """Forget the deadline with the connection."""
+        self._disarm()
+        super().connection_lost(exc)
 
     def _arm(self, phase: str) -> None:
         self._disarm()
@@ -95,16 +110,6 @@ if HttpToolsProtocol is not None:
     class DeadlineHttpToolsProtocol(_ReadDeadline, HttpToolsProtocol):
         """httptools with read deadlines for headers and body."""
 
-        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-            """Start the header deadline as soon as the client connects."""
-            super().connection_made(transport)
-            self._arm("headers")
-
-        def connection_lost(self, exc: Exception | None) -> None:
-            """Forget the deadline with the connection."""
-            self._disarm()
-            super().connection_lost(exc)
-
         def on_message_begin(self) -> None:
             """A new request on this connection: its headers are due."""
             super().on_message_begin()
@@ -124,16 +129,6 @@ if HttpToolsProtocol is not None:
 
 class DeadlineH11Protocol(_ReadDeadline, H11Protocol):
     """h11 with read deadlines for headers and body."""
-
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        """Start the header deadline as soon as the client connects."""
-        super().connection_made(transport)
-        self._arm("headers")
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        """Forget the deadline with the connection."""
-        self._disarm()
-        super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
         """Feed h11, then follow where the client is in its request."""
