@@ -37,6 +37,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from winnow.errors import BadRequestError, NotFoundError, ServiceUnavailableError
 from winnow.models.base import Model
@@ -89,40 +90,29 @@ class ModelRegistry:
         self._clock = clock
         health = health or PlatformHealth(clock)
         failures = failures or FailureLog(clock=clock)
-        self._workspaces: StaleCache[str, str] = StaleCache(
-            "api_key",
-            ttl=key_cache_seconds,
-            stale_seconds=key_stale_seconds,
-            health=health,
-            failures=failures,
-            retry_seconds=retry_seconds,
-            refresh_wait=refresh_wait,
-            max_entries=MAX_KEYS,
-            clock=clock,
-        )
+
+        def cache(name: str, ttl: float, max_entries: int) -> StaleCache[Any, Any]:
+            # The three caches share the platform's health, failure log and retry policy.
+            return StaleCache(
+                name,
+                ttl=ttl,
+                stale_seconds=key_stale_seconds,
+                health=health,
+                failures=failures,
+                retry_seconds=retry_seconds,
+                refresh_wait=refresh_wait,
+                max_entries=max_entries,
+                clock=clock,
+            )
+
+        self._workspaces: StaleCache[str, str] = cache("api_key", key_cache_seconds, MAX_KEYS)
         # Asked on every load (ttl 0); kept so an evicted model reloads from the file
         # cache while the platform is unreachable.
-        self._infos: StaleCache[tuple[str, str, int], ModelInfo] = StaleCache(
-            "model_info",
-            ttl=0.0,
-            stale_seconds=key_stale_seconds,
-            health=health,
-            failures=failures,
-            retry_seconds=retry_seconds,
-            refresh_wait=refresh_wait,
-            max_entries=MAX_STUBS,
-            clock=clock,
+        self._infos: StaleCache[tuple[str, str, int], ModelInfo] = cache(
+            "model_info", 0.0, MAX_STUBS
         )
-        self._types: StaleCache[tuple[str, str], str] = StaleCache(
-            "project_type",
-            ttl=STUB_TTL_SECONDS,
-            stale_seconds=key_stale_seconds,
-            health=health,
-            failures=failures,
-            retry_seconds=retry_seconds,
-            refresh_wait=refresh_wait,
-            max_entries=MAX_STUBS,
-            clock=clock,
+        self._types: StaleCache[tuple[str, str], str] = cache(
+            "project_type", STUB_TTL_SECONDS, MAX_STUBS
         )
         self._cache_dir = Path(cache_dir)
         self._max_loaded = max_loaded
