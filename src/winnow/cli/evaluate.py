@@ -15,9 +15,9 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from winnow.cli.progress import progress_bar
 from winnow.errors import BadRequestError
 from winnow.evaluation import jobs
 from winnow.evaluation.query import EvaluationSlice, evaluate_project, parse_day
@@ -104,13 +104,7 @@ def evaluate(
             job = jobs.create_job(
                 platform=platform, project=target, model_id=model, batches=list(batch or ())
             )
-            with Progress(
-                TextColumn(f"running {model}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeRemainingColumn(),
-                console=errors,
-            ) as progress:
+            with progress_bar(f"running {model}", errors) as progress:
                 task = progress.add_task("run", total=None)
 
                 def step(done: int, total: int) -> None:

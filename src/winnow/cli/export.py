@@ -12,8 +12,8 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from winnow.cli.progress import progress_bar
 from winnow.platform import store
 from winnow.platform.export.archive import write_directory, write_zip
 from winnow.platform.export.formats import ExportFormat, export_files
@@ -71,14 +71,7 @@ def export(
             target = store.get_project(session=session, workspace=space, name=project)
             dataset = build_export(session=session, project=target, query=query)
         files = export_files(dataset, format)
-        with Progress(
-            TextColumn("exporting"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeRemainingColumn(),
-            console=errors,
-            transient=False,
-        ) as progress:
+        with progress_bar("exporting", errors) as progress:
             task = progress.add_task("export", total=len(files))
 
             def step(done: int, _total: int) -> None:

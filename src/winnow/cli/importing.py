@@ -13,15 +13,9 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TaskID,
-    TextColumn,
-    TimeRemainingColumn,
-)
+from rich.progress import TaskID
 
+from winnow.cli.progress import progress_bar
 from winnow.errors import PayloadTooLargeError, WinnowError
 from winnow.platform.importing.files import DatasetFiles, DirectoryFiles, ZipFiles
 from winnow.platform.importing.layout import parse_split_name
@@ -78,14 +72,7 @@ def import_command(
         try:
             with platform.db.read() as session:
                 space = get_workspace(session=session, name=workspace)
-            with Progress(
-                TextColumn("{task.description}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeRemainingColumn(),
-                console=errors,
-                transient=False,
-            ) as progress:
+            with progress_bar("{task.description}", errors) as progress:
                 tasks: dict[str, TaskID] = {}
 
                 def step(stage: str, done: int, total: int) -> None:
