@@ -12,11 +12,12 @@ from starlette.concurrency import run_in_threadpool
 from winnow.activelearning.config import config_json_schema
 from winnow.activelearning.datapoint import DatapointMetadata, metadata_from_json
 from winnow.errors import BadRequestError
-from winnow.http.forms import read_multipart
+from winnow.http.forms import Multipart
 from winnow.http.jsonbody import json_body
 from winnow.platform import store
-from winnow.platform.deps import PlatformDep, WorkspaceDep, api_key_of
+from winnow.platform.deps import PlatformDep, WorkspaceDep
 from winnow.platform.routes import openapi
+from winnow.platform.routes.common import register_upload, store_al_config
 from winnow.platform.views import (
     batch_json,
     config_version_json,
@@ -103,19 +104,14 @@ def get_project(project: str, workspace: WorkspaceDep, platform: PlatformDep) ->
 async def register(
     project: str, request: Request, workspace: WorkspaceDep, platform: PlatformDep
 ) -> JSONResponse:
-    limit = platform.settings.max_upload_bytes
-    form = await read_multipart(request, limit)
-    data = form.file("file")
-    meta = form.json_object("metadata")
-    if meta is None:
-        raise BadRequestError("metadata: the JSON part 'metadata' is required")
-    prediction = form.json_object("prediction")
-    datapoint = datapoint_from_metadata(meta, prediction)
-    result = await run_in_threadpool(
-        lambda: platform.register(
-            workspace=workspace, project=project, data=data, datapoint=datapoint
-        )
-    )
+
+    def datapoint(form: Multipart) -> DatapointMetadata:
+        meta = form.json_object("metadata")
+        if meta is None:
+            raise BadRequestError("metadata: the JSON part 'metadata' is required")
+        return datapoint_from_metadata(meta, form.json_object("prediction"))
+
+    result = await register_upload(request, platform, workspace, project, datapoint)
     body = {
         "id": str(result.image.id),
         "duplicate": result.duplicate,
@@ -200,18 +196,14 @@ def al_config(
 async def save_al_config(
     project: str, request: Request, workspace: WorkspaceDep, platform: PlatformDep
 ) -> dict[str, Any]:
-    key = api_key_of(request)
     config = await json_body(request)
-
-    def save() -> dict[str, Any]:
-        target = platform.project(workspace, project)
-        with platform.db.write() as session:
-            record = store.save_al_config(
-                session=session, project=target, config=config, created_by=(key or "")[:6]
-            )
-            return config_version_json(record)
-
-    return await run_in_threadpool(save)
+    return await store_al_config(
+        request,
+        platform,
+        lambda: platform.project(workspace, project),
+        config,
+        config_version_json,
+    )
 
 
 @router.get("/projects/{project}/al-config/versions", summary="Configuration history")

@@ -24,11 +24,12 @@ from starlette.types import Scope
 
 from winnow.errors import BadRequestError, NotFoundError
 from winnow.http.body import read_body
-from winnow.http.forms import read_multipart
+from winnow.http.forms import Multipart
 from winnow.http.jsonbody import json_body
 from winnow.platform import store
 from winnow.platform.deps import PlatformDep, WorkspaceDep, api_key_of
 from winnow.platform.routes import openapi
+from winnow.platform.routes.common import register_upload, store_al_config
 from winnow.platform.schema import Project, Workspace
 from winnow.platform.service import DatapointInput, Platform
 from winnow.platform.store.workspaces import RESERVED_PREFIXES
@@ -135,24 +136,19 @@ def workspace_of_key(request: Request, platform: PlatformDep) -> dict[str, Any] 
 async def upload(
     project: str, request: Request, workspace: WorkspaceDep, platform: PlatformDep
 ) -> dict[str, Any]:
-    limit = platform.settings.max_upload_bytes
-    form = await read_multipart(request, limit)
-    data = form.file("file")
     query = request.query_params
-    batch = query.get("batch") or f"uploaded-{datetime.now(UTC):%Y-%m-%d}"
-    datapoint = DatapointInput(
-        batch_name=batch,
-        tags=tuple(query.getlist("tag")),
-        inference_id=query.get("inference_id") or None,
-        source="upload",
-        name=form.text("name"),
-        extra=form.json_object("metadata"),
-    )
-    result = await run_in_threadpool(
-        lambda: platform.register(
-            workspace=workspace, project=project, data=data, datapoint=datapoint
+
+    def datapoint(form: Multipart) -> DatapointInput:
+        return DatapointInput(
+            batch_name=query.get("batch") or f"uploaded-{datetime.now(UTC):%Y-%m-%d}",
+            tags=tuple(query.getlist("tag")),
+            inference_id=query.get("inference_id") or None,
+            source="upload",
+            name=form.text("name"),
+            extra=form.json_object("metadata"),
         )
-    )
+
+    result = await register_upload(request, platform, workspace, project, datapoint)
     if result.duplicate or result.replayed:
         return {"duplicate": True, "id": str(result.image.id)}
     return {"success": True, "id": str(result.image.id)}
@@ -250,28 +246,21 @@ def read_config(
 async def write_config(
     ws: str, project: str, request: Request, workspace: WorkspaceDep, platform: PlatformDep
 ) -> dict[str, Any]:
-    key = api_key_of(request)
     body = await json_body(request)
     if not isinstance(body, dict) or "config" not in body:
         raise BadRequestError('body: must be {"config": {...}}')
-
-    def save() -> dict[str, Any]:
-        target = own_project(platform, workspace, ws, project)
-        with platform.db.write() as session:
-            record = store.save_al_config(
-                session=session,
-                project=target,
-                config=body["config"],
-                created_by=(key or "")[:6],
-            )
-            return {
-                "success": True,
-                "version": record.version,
-                "config": record.config,
-                "warnings": config_warnings(record.config),
-            }
-
-    return await run_in_threadpool(save)
+    return await store_al_config(
+        request,
+        platform,
+        lambda: own_project(platform, workspace, ws, project),
+        body["config"],
+        lambda record: {
+            "success": True,
+            "version": record.version,
+            "config": record.config,
+            "warnings": config_warnings(record.config),
+        },
+    )
 
 
 @catchall.get("/{ws}/{project}/batches", summary="Labeling batches")
