@@ -13,8 +13,6 @@ nudenet wheel over ``--rerun-images`` stored 640x480 JPEGs, images per second.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import io
 import json
 import os
 import sys
@@ -33,6 +31,9 @@ from winnow.platform import store
 from winnow.platform.schema import Annotation, Batch, Image, Project
 from winnow.platform.service import Platform
 from winnow.settings import Settings
+
+# The bench compares against tests/ helpers (the pycocotools reference, the wheel's model).
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 KEY = "bench-key-0123456789"
 NAMES = [f"class{i}" for i in range(10)]
@@ -164,47 +165,9 @@ def bench_evaluate(images: int, boxes: int) -> dict[str, Any]:
 
 
 def _pycocotools(samples: list[Any]) -> float:
-    from pycocotools.coco import COCO
-    from pycocotools.cocoeval import COCOeval
+    from tests.evaluation.cocoref import coco_bbox_eval
 
-    cat = {n: i + 1 for i, n in enumerate(NAMES)}
-    gts: list[dict[str, Any]] = []
-    dts: list[dict[str, Any]] = []
-    for s in samples:
-        for b in s.truth:
-            x1, y1, x2, y2 = b.xyxy
-            gts.append(
-                {
-                    "id": len(gts) + 1,
-                    "image_id": s.image_id,
-                    "category_id": cat[b.class_name],
-                    "bbox": [x1, y1, x2 - x1, y2 - y1],
-                    "area": (x2 - x1) * (y2 - y1),
-                    "iscrowd": 0,
-                }
-            )
-        for b in s.predicted:
-            x1, y1, x2, y2 = b.xyxy
-            dts.append(
-                {
-                    "image_id": s.image_id,
-                    "category_id": cat[b.class_name],
-                    "bbox": [x1, y1, x2 - x1, y2 - y1],
-                    "score": b.confidence,
-                }
-            )
-    with contextlib.redirect_stdout(io.StringIO()):
-        gt = COCO()
-        gt.dataset = {
-            "images": [{"id": s.image_id, "width": s.width, "height": s.height} for s in samples],
-            "categories": [{"id": i, "name": n} for n, i in cat.items()],
-            "annotations": gts,
-        }
-        gt.createIndex()
-        ev = COCOeval(gt, gt.loadRes(dts), "bbox")
-        ev.params.areaRng, ev.params.areaRngLbl, ev.params.maxDets = [[0, 1e10]], ["all"], [100]
-        ev.evaluate()
-        ev.accumulate()
+    ev = coco_bbox_eval(samples, NAMES, one_area=True)
     precision = ev.eval["precision"][:, :, :, 0, -1]
     return float(precision[precision > -1].mean())
 

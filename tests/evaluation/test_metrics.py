@@ -11,6 +11,7 @@ import pytest
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
+from tests.evaluation.cocoref import coco_bbox_eval
 from winnow.evaluation.classification import evaluate_classification
 from winnow.evaluation.detection import evaluate_detection
 from winnow.evaluation.matching import classification_corrections, detection_corrections
@@ -133,44 +134,7 @@ def _generated(seed: int) -> list[DetectionSample]:
 def _pycocotools_stats(
     samples: list[DetectionSample], names: list[str]
 ) -> tuple[float, float, Any, Any]:
-    cat = {n: i + 1 for i, n in enumerate(names)}
-    gts: list[dict[str, Any]] = []
-    dts: list[dict[str, Any]] = []
-    for s in samples:
-        for b in s.truth:
-            x1, y1, x2, y2 = b.xyxy
-            gts.append(
-                {
-                    "id": len(gts) + 1,
-                    "image_id": s.image_id,
-                    "category_id": cat[b.class_name],
-                    "bbox": [x1, y1, x2 - x1, y2 - y1],
-                    "area": (x2 - x1) * (y2 - y1),
-                    "iscrowd": 0,
-                }
-            )
-        for b in s.predicted:
-            x1, y1, x2, y2 = b.xyxy
-            dts.append(
-                {
-                    "image_id": s.image_id,
-                    "category_id": cat[b.class_name],
-                    "bbox": [x1, y1, x2 - x1, y2 - y1],
-                    "score": b.confidence,
-                }
-            )
-    with contextlib.redirect_stdout(io.StringIO()):
-        gt = COCO()
-        gt.dataset = {
-            "images": [{"id": s.image_id, "width": s.width, "height": s.height} for s in samples],
-            "categories": [{"id": i, "name": n} for n, i in cat.items()],
-            "annotations": gts,
-        }
-        gt.createIndex()
-        ev = COCOeval(gt, gt.loadRes(dts), "bbox")
-        ev.evaluate()
-        ev.accumulate()
-        ev.summarize()
+    ev = coco_bbox_eval(samples, names, summarize=True)
     tp = np.zeros(len(names), dtype=int)
     for entry in ev.evalImgs:  # area range "all" comes first, IoU 0.5 is row 0
         if entry is not None and entry["aRng"] == ev.params.areaRng[0]:
