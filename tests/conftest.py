@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.factories import KEY
-from tests.services import DATABASE_URL, REDIS_URL, require
+from tests.services import DATABASE_URL, REDIS_URL, fresh_schema, require
 from winnow.settings import Settings
 
 
@@ -34,6 +34,13 @@ def redis_url() -> Iterator[str]:
 def postgres_url() -> str:
     """The PostgreSQL URL of the test database."""
     return require(DATABASE_URL, "PostgreSQL")
+
+
+@pytest.fixture
+def pg_fresh_schema_url(postgres_url: str) -> Iterator[str]:
+    """A PostgreSQL URL whose search_path is a new, empty schema, dropped afterwards."""
+    with fresh_schema(postgres_url) as url:
+        yield url
 
 
 @pytest.fixture

@@ -9,9 +9,13 @@ from __future__ import annotations
 
 import os
 import socket
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from urllib.parse import urlparse
 
 import pytest
+from sqlalchemy import create_engine, text
 
 REDIS_URL = os.environ.get("WINNOW_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 DATABASE_URL = os.environ.get(
@@ -42,3 +46,21 @@ def require(url: str, what: str) -> str:
     if in_ci():
         pytest.fail(f"{message} (CI=true: services are required, not optional)")
     pytest.skip(f"{message}; start it to run this test")
+
+
+@contextmanager
+def fresh_schema(base: str) -> Iterator[str]:
+    """A URL on PostgreSQL ``base`` whose search_path is a new, empty schema, dropped on exit."""
+    schema = f"winnow_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(base)
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    admin.dispose()
+    sep = "&" if "?" in base else "?"
+    try:
+        yield f"{base}{sep}options=-csearch_path%3D{schema}"
+    finally:
+        admin = create_engine(base)
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()

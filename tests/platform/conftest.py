@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,7 +12,7 @@ from sqlalchemy import create_engine, text
 from tests.apps import platform_app
 from tests.factories import KEY
 from tests.server.asgi_client import ASGIClient
-from tests.services import DATABASE_URL, require
+from tests.services import DATABASE_URL, fresh_schema, require
 from winnow.platform.db import make_engine
 from winnow.platform.migrate import migrate
 from winnow.platform.schema import Base
@@ -21,41 +20,14 @@ from winnow.platform.service import Platform
 from winnow.settings import Settings
 
 
-def _create_schema(base: str) -> tuple[str, str]:
-    schema = f"winnow_test_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(base)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    admin.dispose()
-    sep = "&" if "?" in base else "?"
-    return schema, f"{base}{sep}options=-csearch_path%3D{schema}"
-
-
-def _drop_schema(base: str, schema: str) -> None:
-    admin = create_engine(base)
-    with admin.begin() as conn:
-        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-    admin.dispose()
-
-
-@pytest.fixture
-def pg_fresh_schema_url(postgres_url: str) -> Iterator[str]:
-    """A PostgreSQL URL whose search_path is a new, empty schema, dropped afterwards."""
-    schema, url = _create_schema(postgres_url)
-    yield url
-    _drop_schema(postgres_url, schema)
-
-
 @pytest.fixture(scope="session")
 def pg_migrated_schema() -> Iterator[str]:
     """One migrated schema for the session (same skip/fail rule as ``postgres_url``)."""
-    base = require(DATABASE_URL, "PostgreSQL")
-    schema, url = _create_schema(base)
-    engine = make_engine(url)
-    migrate(engine)
-    engine.dispose()
-    yield url
-    _drop_schema(base, schema)
+    with fresh_schema(require(DATABASE_URL, "PostgreSQL")) as url:
+        engine = make_engine(url)
+        migrate(engine)
+        engine.dispose()
+        yield url
 
 
 @pytest.fixture
