@@ -11,6 +11,7 @@ import jsonschema
 import pydantic
 import pytest
 
+from tests.activelearning.seed_configs import SEED_EXAMPLE
 from winnow.activelearning.config import (
     ActiveLearningConfig,
     ClassesBasedStrategy,
@@ -24,17 +25,6 @@ from winnow.activelearning.config import (
 from winnow.errors import BadRequestError, InvalidConfigError
 
 SCHEMA_FILE = Path(__file__).parents[2] / "docs" / "reference" / "al-config.schema.json"
-
-SEED_EXAMPLE: dict[str, Any] = {
-    "enabled": True,
-    "max_image_size": [1200, 1200],
-    "jpeg_compression_level": 75,
-    "persist_predictions": True,
-    "sampling_strategies": [
-        {"name": "default_strategy", "type": "random", "traffic_percentage": 0.1}
-    ],
-    "batching_strategy": {"batches_name_prefix": "al_batch", "recreation_interval": "daily"},
-}
 
 FULL: dict[str, Any] = {
     "enabled": True,

@@ -14,21 +14,11 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.activelearning.seed_configs import SEED_EXAMPLE as SEED
 from winnow.activelearning.config import ActiveLearningConfig, validate_config
 from winnow.errors import InvalidConfigError
 from winnow.platform.clients.config import ReferenceHTTPConfigSource
 
-# The seed's first example (the documentation's "Example configuration").
-SEED: dict[str, Any] = {
-    "enabled": True,
-    "max_image_size": [1200, 1200],
-    "jpeg_compression_level": 75,
-    "persist_predictions": True,
-    "sampling_strategies": [
-        {"name": "default_strategy", "type": "random", "traffic_percentage": 0.1}
-    ],
-    "batching_strategy": {"batches_name_prefix": "al_batch", "recreation_interval": "daily"},
-}
 # The seed's set_active_learning_configuration() example.
 SEED_SET: dict[str, Any] = {
     "enabled": True,
