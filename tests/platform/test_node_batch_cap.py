@@ -105,19 +105,25 @@ def batch_images(platform: Platform) -> int:
     return sum(row.images for row in rows if row.batch.name == name)
 
 
-def test_cap_is_exact_across_a_restart_with_fresh_memory_limits(
-    sqlite_platform: Platform, tmp_path: Path
-) -> None:
-    setup(sqlite_platform, config(5))
+@pytest.fixture
+def outbox_path(tmp_path: Path) -> Path:
+    """Where one node keeps its outbox file across restarts (the folder exists)."""
     path = tmp_path / "node" / "outbox.db"
     path.parent.mkdir()
-    first = Node(sqlite_platform, path)
+    return path
+
+
+def test_cap_is_exact_across_a_restart_with_fresh_memory_limits(
+    sqlite_platform: Platform, outbox_path: Path
+) -> None:
+    setup(sqlite_platform, config(5))
+    first = Node(sqlite_platform, outbox_path)
     assert first.send(range(3)) == [Outcome.QUEUED] * 3
     first.deliver()
     assert batch_images(sqlite_platform) == 3
     first.close()
 
-    restarted = Node(sqlite_platform, path)  # same outbox file, limits start at 0
+    restarted = Node(sqlite_platform, outbox_path)  # same outbox file, limits start at 0
     outcomes = restarted.send(range(100, 110))
     assert outcomes == [Outcome.QUEUED] * 2 + [Outcome.BATCH_FULL] * 8
     restarted.deliver()
@@ -149,18 +155,16 @@ def test_cap_is_exact_across_two_nodes_with_memory_limits(
 
 
 def test_a_refusal_for_the_cap_is_batch_full_frees_bytes_and_returns_the_credit(
-    sqlite_platform: Platform, tmp_path: Path
+    sqlite_platform: Platform, outbox_path: Path
 ) -> None:
     # A node that cannot learn (no batch counter): after a restart it overshoots, and the
     # platform's refusals must not pile up as failed entries holding bytes.
     setup(sqlite_platform, config(3, limits=[{"type": "minutely", "value": 5}]))
-    path = tmp_path / "node" / "outbox.db"
-    path.parent.mkdir()
-    first = Node(sqlite_platform, path, learns=False)
+    first = Node(sqlite_platform, outbox_path, learns=False)
     assert first.send(range(2)) == [Outcome.QUEUED] * 2
     first.deliver()
     first.close()
-    blind = Node(sqlite_platform, path, learns=False)
+    blind = Node(sqlite_platform, outbox_path, learns=False)
     assert blind.send(range(10, 13)) == [Outcome.QUEUED] * 3
     blind.deliver()
     assert batch_images(sqlite_platform) == 3
@@ -204,18 +208,16 @@ def test_an_exact_duplicate_gives_back_its_credit_and_batch_place(
 
 
 def test_entries_still_queued_at_a_restart_keep_their_places(
-    sqlite_platform: Platform, tmp_path: Path
+    sqlite_platform: Platform, outbox_path: Path
 ) -> None:
     setup(sqlite_platform, config(5))
-    path = tmp_path / "node" / "outbox.db"
-    path.parent.mkdir()
-    first = Node(sqlite_platform, path)
+    first = Node(sqlite_platform, outbox_path)
     assert first.send(range(2)) == [Outcome.QUEUED] * 2
     first.deliver()
     assert first.send(range(10, 12)) == [Outcome.QUEUED] * 2  # queued, not delivered
     first.close()
 
-    restarted = Node(sqlite_platform, path)  # 2 on the platform + 2 in its outbox
+    restarted = Node(sqlite_platform, outbox_path)  # 2 on the platform + 2 in its outbox
     assert restarted.outbox.pending_in_batch(API_KEY, "cars", batch_name("al", "daily", NOW)) == 2
     assert restarted.send(range(20, 25)) == [Outcome.QUEUED] + [Outcome.BATCH_FULL] * 4
     restarted.deliver()
