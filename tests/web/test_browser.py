@@ -7,6 +7,7 @@ import json
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -55,11 +56,14 @@ def site(tmp_path: Path) -> Iterator[tuple[str, list[int]]]:
     platform.close()
 
 
-def _sign_in(page: object, url: str) -> None:
-    page.goto(f"{url}/app/")  # type: ignore[attr-defined]
-    page.fill("#api_key", KEY)  # type: ignore[attr-defined]
-    page.click("button[type=submit]")  # type: ignore[attr-defined]
-    page.wait_for_url(f"{url}/app/")  # type: ignore[attr-defined]
+def _signed_in_page(browser: Any, url: str, **options: Any) -> Any:
+    """A new page (``options`` as for ``browser.new_page``) signed in with the test key."""
+    page = browser.new_page(**options)
+    page.goto(f"{url}/app/")
+    page.fill("#api_key", KEY)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{url}/app/")
+    return page
 
 
 def _screen(page: object, x: float, y: float) -> tuple[float, float]:
@@ -82,8 +86,7 @@ def test_correct_a_box_add_one_change_class_save_and_reload(
     browser: object, site: tuple[str, list[int]]
 ) -> None:
     url, ids = site
-    page = browser.new_page(viewport={"width": 1280, "height": 800})  # type: ignore[attr-defined]
-    _sign_in(page, url)
+    page = _signed_in_page(browser, url, viewport={"width": 1280, "height": 800})
     page.click("text=cars")
     page.click("text=batch-1")
     page.click(f"a.thumb[data-image-id='{ids[0]}']")
@@ -129,8 +132,7 @@ def test_correct_a_box_add_one_change_class_save_and_reload(
 
 def test_undo_redo_delete_and_reject(browser: object, site: tuple[str, list[int]]) -> None:
     url, ids = site
-    page = browser.new_page(viewport={"width": 1280, "height": 800})  # type: ignore[attr-defined]
-    _sign_in(page, url)
+    page = _signed_in_page(browser, url, viewport={"width": 1280, "height": 800})
     page.goto(f"{url}/app/projects/cars/images/{ids[1]}")
     page.wait_for_function("window.labeler && window.labeler.ready")
     page.keyboard.press("Tab")  # select the first object
@@ -149,8 +151,7 @@ def test_undo_redo_delete_and_reject(browser: object, site: tuple[str, list[int]
 
 def test_config_mistake_shows_the_field_error(browser: object, site: tuple[str, list[int]]) -> None:
     url, _ids = site
-    page = browser.new_page()  # type: ignore[attr-defined]
-    _sign_in(page, url)
+    page = _signed_in_page(browser, url)
     page.goto(f"{url}/app/projects/cars/config")
     config = {
         "enabled": True,
@@ -178,8 +179,7 @@ def test_config_warning_is_shown_and_does_not_block_saving(
     browser: object, site: tuple[str, list[int]]
 ) -> None:
     url, _ids = site
-    page = browser.new_page()  # type: ignore[attr-defined]
-    _sign_in(page, url)
+    page = _signed_in_page(browser, url)
     page.goto(f"{url}/app/projects/cars/config")
     config = {
         "enabled": True,
@@ -207,8 +207,7 @@ def test_config_warning_is_shown_and_does_not_block_saving(
 
 def test_export_downloads_a_yolo_zip(browser: object, site: tuple[str, list[int]]) -> None:
     url, ids = site
-    page = browser.new_page()  # type: ignore[attr-defined]
-    _sign_in(page, url)
+    page = _signed_in_page(browser, url)
     page.goto(f"{url}/app/projects/cars")
     page.select_option("select[name=format]", "yolo")
     page.check("input[name=status][value=unlabeled]")
@@ -295,8 +294,7 @@ def test_polygon_vertex_drag_and_classification_pick(
     browser: object, shapes_site: tuple[str, int, int]
 ) -> None:
     url, leaf, pet = shapes_site
-    page = browser.new_page(viewport={"width": 1280, "height": 800})  # type: ignore[attr-defined]
-    _sign_in(page, url)
+    page = _signed_in_page(browser, url, viewport={"width": 1280, "height": 800})
     page.goto(f"{url}/app/projects/leaves/images/{leaf}")
     page.wait_for_function("window.labeler && window.labeler.ready")
     page.mouse.click(*_screen(page, 200, 150))  # select the polygon
@@ -325,8 +323,7 @@ def test_keypoint_drag_and_multi_label_toggle(
     browser: object, shapes_site: tuple[str, int, int]
 ) -> None:
     url, _leaf, pet = shapes_site
-    page = browser.new_page(viewport={"width": 1280, "height": 800})  # type: ignore[attr-defined]
-    _sign_in(page, url)
+    page = _signed_in_page(browser, url, viewport={"width": 1280, "height": 800})
     person, tagged = pet + 1, pet + 2
     page.goto(f"{url}/app/projects/people/images/{person}")
     page.wait_for_function("window.labeler && window.labeler.ready")
