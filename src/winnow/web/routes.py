@@ -23,15 +23,16 @@ from winnow.evaluation.yield_ import rule_yield
 from winnow.platform import labeling, store
 from winnow.platform.export.formats import ExportFormat
 from winnow.platform.export.rows import project_classes
-from winnow.platform.schema import IMAGE_STATUSES, PROJECT_TYPES, Batch
+from winnow.platform.schema import IMAGE_STATUSES, PROJECT_TYPES
 from winnow.platform.sessions import clear_cookie, set_cookie
 from winnow.platform.store.listing import get_batch
 from winnow.settings import Role
 from winnow.web import api
 from winnow.web.context import PageRoute, WebDep, script_json
-from winnow.web.editor import editor_state, thumbnail_shapes
+from winnow.web.editor import thumbnail_shapes
 from winnow.web.evaluation_page import add_evaluation_page
 from winnow.web.insights import config_diff, daily_chart, strategy_rows
+from winnow.web.label_view import editor_data, read_label_view
 
 PAGE_SIZE = 48
 CHART_DAYS = 30
@@ -277,98 +278,26 @@ def label_page(
     workspace = ctx.require(request)
     status, strategy, tag = status or None, strategy or None, tag or None
     with ctx.platform.db.read() as session:
-        target = store.get_project(session=session, workspace=workspace, name=project)
-        image = store.get_image(session=session, workspace=workspace, image_id=image_id)
-        if image.project_id != target.id:
-            raise store_image_not_found(image_id)
-        batch = session.get(Batch, image.batch_id)
-        assert batch is not None
-        clauses = labeling.filtered_ids_query(
-            project=target, batch=batch, status=status, strategy=strategy, tag=tag
+        view = read_label_view(
+            session, workspace, project, image_id, status=status, strategy=strategy, tag=tag
         )
-        prev_id, next_id = labeling.neighbours(session=session, image=image, clauses=clauses)
-        row = labeling.latest_annotations(session=session, image_ids=[image.id]).get(image.id)
-        classes = _class_list(session, target)
     query = _filters_query(status, strategy, tag)
     suffix = f"?{query}" if query else ""
-
-    def label_url(ident: int | None) -> str | None:
-        if ident is None:
-            return None
-        return request.url_for("label", project=project, image_id=str(ident)).path + suffix
-
-    data = {
-        "task": target.type,
-        "multi_label": target.type == "multi-label-classification",
-        "image": {
-            "id": image.id,
-            "width": image.width,
-            "height": image.height,
-            "url": request.url_for("image_file", image_id=str(image.id)).path,
-        },
-        **_editor_data(target.type, row, classes),
-        "save_url": request.url_for("image_annotation", image_id=str(image.id)).path,
-        "status_url": request.url_for("image_status", image_id=str(image.id)).path,
-        "next_url": label_url(next_id),
-        "prev_url": label_url(prev_id),
-        "done_url": request.url_for("batch", project=project, batch=batch.name).path + suffix,
-    }
+    data = editor_data(request, view, suffix)
     return ctx.render(
         request,
         "label.html",
         workspace=workspace,
-        project=target,
-        batch=batch,
-        image=image,
-        task=target.type,
-        source_kind=row.kind if row else None,
+        project=view.project,
+        batch=view.batch,
+        image=view.image,
+        task=view.project.type,
+        source_kind=view.row.kind if view.row else None,
         prev_url=data["prev_url"],
         next_url=data["next_url"],
         qs=suffix,
         data_json=script_json(data),
     )
-
-
-def _editor_data(task: str, row: Any, classes: list[str]) -> dict[str, Any]:
-    """The editor's classes, objects, labels and keypoint names for the latest annotation."""
-    state = editor_state(task, row.format if row else None, row.body if row else None)
-    for obj in state["objects"]:
-        if obj["cls"] not in classes:
-            classes.append(obj["cls"])
-    for name in state["labels"] + state.get("scored", []):
-        if name not in classes:
-            classes.append(name)
-    keypoint_names: list[str] = []
-    for obj in state["objects"]:
-        if len(obj.get("keypoints", [])) > len(keypoint_names):
-            keypoint_names = [k["name"] for k in obj["keypoints"]]
-    return {
-        "classes": classes,
-        "objects": state["objects"],
-        "labels": state["labels"],
-        "keypoint_names": keypoint_names,
-    }
-
-
-def store_image_not_found(image_id: str) -> Exception:
-    """The 404 of an image outside the addressed project."""
-    from winnow.errors import NotFoundError
-
-    return NotFoundError(f"image {image_id!r} not found")
-
-
-def _class_list(session: Any, project: Any) -> list[str]:
-    """Classes offered in the editor: the model's, then those used in recent annotations."""
-    classes = project_classes(session=session, project=project)
-    extra: set[str] = set()
-    for recent in labeling.recent_class_names(session=session, project=project):
-        fmt = "json" if recent.lstrip().startswith("{") else "txt"
-        state = editor_state(project.type, fmt, recent)
-        extra.update(o["cls"] for o in state["objects"])
-        extra.update(state["labels"])
-        extra.update(state.get("scored", []))
-    # sorted, so that number keys stay put from one image to the next
-    return classes + sorted(n for n in extra if n and n not in classes)
 
 
 def _local_outcomes(request: Request, project: str, role: Role) -> dict[str, dict[str, int]] | None:
