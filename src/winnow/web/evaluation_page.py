@@ -12,10 +12,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from winnow.evaluation.query import EvaluationSlice, compare_versions, evaluate_project, parse_day
 from winnow.platform import store
-from winnow.platform.schema import EvaluationPrediction, Image
+from winnow.platform.schema import EvaluationPrediction, Image, Project, Workspace
 from winnow.web.context import WebDep
 from winnow.web.evaluation_charts import confusion_svg, pr_curves_svg
 
@@ -51,23 +52,7 @@ def evaluation_page(
         comparison = None
         if a and b and a != b:
             comparison = compare_versions(session=session, project=target, where=where, a=a, b=b)
-        registered = [
-            f"{p.name}/{m.version}"
-            for p, m in store.list_model_versions(
-                session=session, workspace=workspace, project=target
-            )
-        ]
-        served = session.scalars(
-            select(Image.model_id)
-            .where(Image.project_id == target.id, Image.model_id.is_not(None))
-            .distinct()
-        )
-        evaluated = session.scalars(
-            select(EvaluationPrediction.model_id)
-            .where(EvaluationPrediction.project_id == target.id)
-            .distinct()
-        )
-        models = sorted(set(registered) | {str(m) for m in served} | set(evaluated))
+        models = _model_choices(session, workspace, target)
         batches = [x.batch.name for x in store.list_batches(session=session, project=target)]
     pr_svg, pr_legend = pr_curves_svg(report["per_class"])
     return ctx.render(
@@ -88,6 +73,25 @@ def evaluation_page(
         detection="map" in report,
         fmt=_fmt,
     )
+
+
+def _model_choices(session: Session, workspace: Workspace, target: Project) -> list[str]:
+    """Model ids the page offers: registered versions, served ones, and evaluation-run ones."""
+    registered = [
+        f"{p.name}/{m.version}"
+        for p, m in store.list_model_versions(session=session, workspace=workspace, project=target)
+    ]
+    served = session.scalars(
+        select(Image.model_id)
+        .where(Image.project_id == target.id, Image.model_id.is_not(None))
+        .distinct()
+    )
+    evaluated = session.scalars(
+        select(EvaluationPrediction.model_id)
+        .where(EvaluationPrediction.project_id == target.id)
+        .distinct()
+    )
+    return sorted(set(registered) | {str(m) for m in served} | set(evaluated))
 
 
 def _fmt(value: Any, signed: bool = False) -> str:
