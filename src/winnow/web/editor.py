@@ -134,19 +134,7 @@ def _detection(
         "class_id": classes.index(cls) if cls in classes else len(classes),
     }
     if project_type == "instance-segmentation":
-        points = item.get("points")
-        if not isinstance(points, list) or not 3 <= len(points) <= MAX_POINTS:
-            raise InvalidAnnotationError(f"{where}.points: a polygon needs 3-{MAX_POINTS} points")
-        clean = []
-        for j, p in enumerate(points):
-            if not isinstance(p, list) or len(p) != 2:
-                raise InvalidAnnotationError(f"{where}.points[{j}]: must be [x, y]")
-            clean.append(
-                {
-                    "x": _clamp(_number(p[0], f"{where}.points[{j}]"), width),
-                    "y": _clamp(_number(p[1], f"{where}.points[{j}]"), height),
-                }
-            )
+        clean = _polygon(item.get("points"), where, width, height)
         out["points"] = clean
         xs, ys = [p["x"] for p in clean], [p["y"] for p in clean]
         out.update(
@@ -156,27 +144,48 @@ def _detection(
             height=max(ys) - min(ys),
         )
     if project_type == "keypoint-detection":
-        keypoints = item.get("keypoints") or []
-        if not isinstance(keypoints, list) or len(keypoints) > MAX_POINTS:
-            raise InvalidAnnotationError(f"{where}.keypoints: must be a list of keypoints")
-        kps = []
-        for j, k in enumerate(keypoints):
-            if not isinstance(k, dict):
-                raise InvalidAnnotationError(f"{where}.keypoints[{j}]: must be an object")
-            kid = k.get("id", j)
-            if isinstance(kid, bool) or not isinstance(kid, int) or kid < 0:
-                raise InvalidAnnotationError(f"{where}.keypoints[{j}].id: must be an integer >= 0")
-            kps.append(
-                {
-                    "x": _clamp(_number(k.get("x"), f"{where}.keypoints[{j}].x"), width),
-                    "y": _clamp(_number(k.get("y"), f"{where}.keypoints[{j}].y"), height),
-                    "confidence": 1.0 if k.get("v", 2) else 0.0,
-                    "class_id": kid,
-                    "class": str(k.get("name", kid))[:MAX_CLASS_CHARS],
-                }
-            )
-        out["keypoints"] = kps
+        out["keypoints"] = _keypoints(item.get("keypoints") or [], where, width, height)
     return out
+
+
+def _polygon(points: Any, where: str, width: int, height: int) -> list[dict[str, float]]:
+    """An object's ``points`` as clamped ``{"x", "y"}``; 400 naming the point that is wrong."""
+    if not isinstance(points, list) or not 3 <= len(points) <= MAX_POINTS:
+        raise InvalidAnnotationError(f"{where}.points: a polygon needs 3-{MAX_POINTS} points")
+    clean = []
+    for j, p in enumerate(points):
+        if not isinstance(p, list) or len(p) != 2:
+            raise InvalidAnnotationError(f"{where}.points[{j}]: must be [x, y]")
+        clean.append(
+            {
+                "x": _clamp(_number(p[0], f"{where}.points[{j}]"), width),
+                "y": _clamp(_number(p[1], f"{where}.points[{j}]"), height),
+            }
+        )
+    return clean
+
+
+def _keypoints(keypoints: Any, where: str, width: int, height: int) -> list[dict[str, Any]]:
+    """An object's ``keypoints`` as stored (clamped, ``v`` as confidence); 400 naming the field."""
+    if not isinstance(keypoints, list) or len(keypoints) > MAX_POINTS:
+        raise InvalidAnnotationError(f"{where}.keypoints: must be a list of keypoints")
+    kps = []
+    for j, k in enumerate(keypoints):
+        if not isinstance(k, dict):
+            raise InvalidAnnotationError(f"{where}.keypoints[{j}]: must be an object")
+        kid = k.get("id", j)
+        if isinstance(kid, bool) or not isinstance(kid, int) or kid < 0:
+            raise InvalidAnnotationError(f"{where}.keypoints[{j}].id: must be an integer >= 0")
+        kps.append(
+            {
+                "x": _clamp(_number(k.get("x"), f"{where}.keypoints[{j}].x"), width),
+                "y": _clamp(_number(k.get("y"), f"{where}.keypoints[{j}].y"), height),
+                "confidence": 1.0 if k.get("v", 2) else 0.0,
+                "class_id": kid,
+                "class": str(k.get("name", kid))[:MAX_CLASS_CHARS],
+            }
+        )
+    return kps
 
 
 def saved_body(
