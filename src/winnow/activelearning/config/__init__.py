@@ -1,0 +1,42 @@
+"""The active learning configuration: its models (``models``) and its validation (``validation``).
+
+Callers import from here: ``from winnow.activelearning.config import validate_config``.
+"""
+
+from winnow.activelearning.config.models import (
+    BATCH_PREFIX_MAX,
+    STRATEGY_TYPES,
+    TAG_PATTERN,
+    TAG_RULE,
+    ActiveLearningConfig,
+    BatchingStrategy,
+    ClassesBasedStrategy,
+    CloseToThresholdStrategy,
+    DedupConfig,
+    DetectionsNumberBasedStrategy,
+    Limit,
+    RandomStrategy,
+    RecreationInterval,
+    Strategy,
+    config_json_schema,
+)
+from winnow.activelearning.config.validation import validate_config
+
+__all__ = [
+    "BATCH_PREFIX_MAX",
+    "STRATEGY_TYPES",
+    "TAG_PATTERN",
+    "TAG_RULE",
+    "ActiveLearningConfig",
+    "BatchingStrategy",
+    "ClassesBasedStrategy",
+    "CloseToThresholdStrategy",
+    "DedupConfig",
+    "DetectionsNumberBasedStrategy",
+    "Limit",
+    "RandomStrategy",
+    "RecreationInterval",
+    "Strategy",
+    "config_json_schema",
+    "validate_config",
+]
