@@ -6,16 +6,22 @@ for all (prediction, human box) pairs of the same image in one vectorized
 step, and only the candidate pairs (IoU >= threshold) are walked in Python,
 in the order of :func:`winnow.evaluation.matching._greedy` (image, then
 prediction confidence, then IoU), so the result is the same matching.
+:func:`flat_of_bodies` builds the rows straight from stored annotation bodies
+(the evaluation of a project), :func:`flat_of_samples` from samples (tests).
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from operator import itemgetter
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
+from winnow.errors import PredictionFormatError
 from winnow.evaluation.matching import MATCH_IOU
 from winnow.evaluation.samples import DetectionSample
 
@@ -47,6 +53,114 @@ def rows_of(samples: Sequence[DetectionSample], index: dict[str, int], *, truth:
         np.asarray(coords, dtype=np.float64).reshape(-1, 4),
         np.asarray(conf, dtype=np.float64),
     )
+
+
+@dataclass(slots=True)
+class Flat:
+    """A whole detection evaluation as rows: images (by index), sorted class names, both sides."""
+
+    image_ids: IntArray
+    sizes: list[tuple[int, int]]  # (width, height) per image
+    classes: list[str]
+    truth: Rows
+    predicted: Rows
+
+
+def flat_of_samples(
+    samples: Sequence[DetectionSample], classes: Sequence[str] | None = None
+) -> Flat:
+    """The rows of ``samples``; ``classes`` (default: every class named, sorted) index them."""
+    if classes is None:
+        classes = sorted(
+            {b.class_name for s in samples for b in s.truth}
+            | {b.class_name for s in samples for b in s.predicted}
+        )
+    index = {name: i for i, name in enumerate(classes)}
+    return Flat(
+        np.asarray([s.image_id for s in samples], dtype=np.int64),
+        [(s.width, s.height) for s in samples],
+        list(classes),
+        rows_of(samples, index, truth=True),
+        rows_of(samples, index, truth=False),
+    )
+
+
+_XYWH = itemgetter("x", "y", "width", "height")
+
+
+def _side(body: tuple[str, str]) -> tuple[list[Any], list[str], list[float]]:
+    """Centre boxes, class names and confidences of a stored detection body (as boxes_from_body)."""
+    fmt, text = body
+    if fmt != "json":
+        raise PredictionFormatError("a detection annotation must be JSON")
+    try:
+        items = json.loads(text)["predictions"]
+        boxes = list(map(_XYWH, items))
+        names = [str(d.get("class", "")) for d in items]
+        confidence = [float(d.get("confidence", 1.0)) for d in items]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise PredictionFormatError(f"not a detection prediction ({exc})") from None
+    return boxes, names, confidence
+
+
+def _rows(image: list[int], boxes: list[Any], cls: list[int], conf: list[float]) -> Rows:
+    centre = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    half_w, half_h = centre[:, 2] / 2, centre[:, 3] / 2  # x - w / 2, as boxes_from_body computes
+    xyxy = np.stack(
+        (
+            centre[:, 0] - half_w,
+            centre[:, 1] - half_h,
+            centre[:, 0] + half_w,
+            centre[:, 1] + half_h,
+        ),
+        axis=1,
+    )
+    return Rows(
+        np.asarray(image, dtype=np.int64),
+        np.asarray(cls, dtype=np.int64),
+        xyxy,
+        np.asarray(conf, dtype=np.float64),
+    )
+
+
+def flat_of_bodies(
+    images: Sequence[tuple[int, int, int]],
+    bodies: Sequence[tuple[tuple[str, str], tuple[str, str]]],
+) -> Flat:
+    """Rows straight from stored (truth, prediction) bodies, one pair per image (id, w, h).
+
+    The same boxes as :func:`flat_of_samples` of ``boxes_from_body`` would give,
+    without a ``Box`` per box; a pair whose body is not detection JSON is left out.
+    """
+    ids: list[int] = []
+    sizes: list[tuple[int, int]] = []
+    # Per side (truth, predicted): image index, centre boxes, class names, confidences.
+    columns: list[tuple[list[int], list[Any], list[str], list[float]]] = [
+        ([], [], [], []),
+        ([], [], [], []),
+    ]
+    for (image_id, width, height), pair in zip(images, bodies, strict=True):
+        try:
+            parsed = _side(pair[0]), _side(pair[1])
+        except PredictionFormatError:
+            continue  # a body of another task (the project type cannot change): not comparable
+        position = len(ids)
+        ids.append(image_id)
+        sizes.append((width, height))
+        for (boxes, names, conf), (image, all_boxes, all_names, all_conf) in zip(
+            parsed, columns, strict=True
+        ):
+            image.extend([position] * len(boxes))
+            all_boxes.extend(boxes)
+            all_names.extend(names)
+            all_conf.extend(conf)
+    classes = sorted(set(columns[0][2]) | set(columns[1][2]))
+    index = {name: i for i, name in enumerate(classes)}
+    truth, predicted = (
+        _rows(image, boxes, [index[n] for n in names], conf)
+        for image, boxes, names, conf in columns
+    )
+    return Flat(np.asarray(ids, dtype=np.int64), sizes, classes, truth, predicted)
 
 
 def _pairs(truth: Rows, predicted: Rows, images: int) -> tuple[IntArray, IntArray]:

@@ -21,7 +21,8 @@ from sqlalchemy.orm import Session
 
 from winnow.errors import BadRequestError, PredictionFormatError
 from winnow.evaluation.classification import evaluate_classification
-from winnow.evaluation.detection import evaluate_detection
+from winnow.evaluation.detection import evaluate_detection, evaluate_flat
+from winnow.evaluation.flat import flat_of_bodies
 from winnow.evaluation.samples import (
     DETECTION_FAMILY,
     ClassificationSample,
@@ -204,6 +205,10 @@ def classification_samples(pairs: Sequence[Pair]) -> list[ClassificationSample]:
 
 def report_of_pairs(project: Project, pairs: Sequence[Pair]) -> dict[str, Any]:
     """The figures of ``pairs`` for the project's task (see the ``evaluate_*`` functions)."""
+    if project.type in DETECTION_FAMILY and project.type != "instance-segmentation":
+        # Boxes only: straight from the bodies to rows, no Box per box (100,000s of them).
+        flat = flat_of_bodies([p.image for p in pairs], [(p.truth, p.predicted) for p in pairs])
+        return {**evaluate_flat(flat), "iou_type": "bbox"}
     if project.type in DETECTION_FAMILY:
         samples = detection_samples(pairs)
         segm = project.type == "instance-segmentation" and all(

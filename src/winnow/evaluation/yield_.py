@@ -12,6 +12,8 @@ strategy, for the overview's chart. Uploads (no strategy) count as ``(upload)``.
 
 from __future__ import annotations
 
+import threading
+import weakref
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -61,37 +63,112 @@ def _corrections(project_type: str, truth: tuple[str, str], served: tuple[str, s
         return None
 
 
-def rule_yield(
-    *, session: Session, project: Project, days: int = 30, today: date | None = None
-) -> dict[str, Any]:
-    """The yield report: ``rules`` (one entry per strategy and config version) and ``days``."""
-    end = today or datetime.now(UTC).date()
-    start = end - timedelta(days=days - 1)
-    images = {
-        row.id: row
-        for row in session.execute(
-            select(
-                Image.id, Image.strategy, Image.config_version, Image.status, Image.received_at
-            ).where(Image.project_id == project.id)
-        )
-    }
-    truth: dict[int, tuple[str, str]] = {}
-    served: dict[int, tuple[str, str]] = {}
+class _Memo:
+    """Correction counts already computed, per database, keyed by the annotations compared.
+
+    Annotations are append-only (a save adds a row, nothing updates or deletes
+    one), so ``(project type, human annotation id, prediction annotation id)``
+    names one comparison for good: a new label is a new id, and a stale entry
+    can never be read. Entries live as long as the engine; at most
+    :data:`MEMO_LIMIT` per engine (the oldest dropped first).
+    """
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.by_engine: weakref.WeakKeyDictionary[Any, dict[tuple[str, int, int], int | None]]
+        self.by_engine = weakref.WeakKeyDictionary()
+
+    def of(self, engine: Any) -> dict[tuple[str, int, int], int | None]:
+        with self.lock:
+            return self.by_engine.setdefault(engine, {})
+
+
+MEMO_LIMIT = 1_000_000
+BODY_CHUNK = 500  # ids per IN (...) when reading the bodies not yet compared
+_MEMO = _Memo()
+
+
+def _newest_pairs(session: Session, project: Project) -> dict[int, tuple[int, int | None]]:
+    """Per labeled image: (newest human annotation id, first prediction id or None)."""
+    human: dict[int, int] = {}
+    served: dict[int, int] = {}
     rows = session.execute(
-        select(Annotation.image_id, Annotation.kind, Annotation.format, Annotation.body)
+        select(Annotation.image_id, Annotation.kind, Annotation.id)
         .join(Image, Image.id == Annotation.image_id)
         .where(Image.project_id == project.id, Image.status.in_(LABELED))
         .order_by(Annotation.id)
     )
-    for image_id, kind, fmt, body in rows:
+    for image_id, kind, annotation_id in rows:
         if kind == AnnotationKind.HUMAN:
-            truth[image_id] = (fmt, body)
+            human[image_id] = annotation_id
         elif kind == AnnotationKind.PREDICTION and image_id not in served:
-            served[image_id] = (fmt, body)  # the first: what the model answered
+            served[image_id] = annotation_id  # the first: what the model answered
+    return {i: (h, served.get(i)) for i, h in human.items()}
+
+
+def _correction_counts(
+    session: Session, project: Project, pairs: dict[int, tuple[int, int | None]]
+) -> dict[int, int | None]:
+    """Corrections per image of ``pairs`` (None: nothing to compare), from the memo or computed."""
+    memo = _MEMO.of(session.get_bind())
+    out: dict[int, int | None] = {}
+    missing: dict[int, tuple[int, int]] = {}
+    for image_id, (h, p) in pairs.items():
+        if p is None:
+            out[image_id] = None
+            continue
+        key = (project.type, h, p)
+        if key in memo:
+            out[image_id] = memo[key]
+        else:
+            missing[image_id] = (h, p)
+    if not missing:
+        return out
+    wanted = sorted({a for pair in missing.values() for a in pair})
+    bodies: dict[int, tuple[str, str]] = {}
+    for start in range(0, len(wanted), BODY_CHUNK):
+        chunk = wanted[start : start + BODY_CHUNK]
+        for annotation_id, fmt, body in session.execute(
+            select(Annotation.id, Annotation.format, Annotation.body).where(
+                Annotation.id.in_(chunk)
+            )
+        ):
+            bodies[annotation_id] = (fmt, body)
+    computed = {
+        image_id: _corrections(project.type, bodies[h], bodies[p])
+        for image_id, (h, p) in missing.items()
+    }
+    with _MEMO.lock:
+        overflow = len(memo) + len(computed) - MEMO_LIMIT
+        for stale in list(memo)[: max(overflow, 0)]:
+            del memo[stale]
+        for image_id, (h, p) in missing.items():
+            memo[(project.type, h, p)] = computed[image_id]
+    out.update(computed)
+    return out
+
+
+def rule_yield(
+    *, session: Session, project: Project, days: int = 30, today: date | None = None
+) -> dict[str, Any]:
+    """The yield report: ``rules`` (one entry per strategy and config version) and ``days``.
+
+    Reads the images and the ids of their annotations; annotation bodies only
+    for comparisons this process has not made yet (see :class:`_Memo`), so a
+    page showing it costs a few queries once its labels have been compared.
+    """
+    end = today or datetime.now(UTC).date()
+    start = end - timedelta(days=days - 1)
+    images = session.execute(
+        select(
+            Image.id, Image.strategy, Image.config_version, Image.status, Image.received_at
+        ).where(Image.project_id == project.id)
+    ).all()
+    corrections = _correction_counts(session, project, _newest_pairs(session, project))
     rules: dict[tuple[str, int | None], _Tally] = {}
     axis = [start + timedelta(days=i) for i in range(days)]
     daily: dict[str, list[_Tally]] = {}
-    for image_id, row in images.items():
+    for row in images:
         strategy = row.strategy or NO_STRATEGY
         tallies = [rules.setdefault((strategy, row.config_version), _Tally())]
         received = row.received_at.date() if row.received_at else None
@@ -100,11 +177,9 @@ def rule_yield(
             tallies.append(series[(received - start).days])
         for tally in tallies:
             tally.stored += 1
-        if row.status not in LABELED or image_id not in truth:
+        if row.status not in LABELED or row.id not in corrections:
             continue
-        changes = None
-        if image_id in served:
-            changes = _corrections(project.type, truth[image_id], served[image_id])
+        changes = corrections[row.id]
         for tally in tallies:
             tally.labeled += 1
             if changes is not None:
