@@ -25,7 +25,7 @@ from winnow.evaluation.routes import router as evaluation_router
 from winnow.http.errors import install_error_handlers
 from winnow.platform import routes as platform_routes
 from winnow.platform import store
-from winnow.platform.labeling import save_human_annotation
+from winnow.platform.labeling import save_human_annotation, set_image_status
 from winnow.platform.schema import EvaluationPrediction, Image
 from winnow.platform.service import DatapointInput, Platform
 
@@ -138,6 +138,39 @@ def test_yield_says_which_rule_found_the_mistakes(api: ASGIClient, cars: list[in
     assert rules["hard", 1]["mean_corrections"] == 1.0  # one added bus, one relabeled car
     today = response.json()["days"]
     assert sum(d["stored"] for d in today["strategies"]["rand"]) == 3
+
+
+def test_yield_follows_labels_saved_after_it_was_read(
+    api: ASGIClient, platform: Platform, cars: list[int]
+) -> None:
+    def rules() -> dict[tuple[str, int], dict[str, Any]]:
+        response = api.get("/v1/projects/cars/yield", headers=AUTH)
+        assert response.status_code == 200, response.text
+        return {(r["strategy"], r["config_version"]): r for r in response.json()["rules"]}
+
+    assert rules()["hard", 1]["corrected"] == 2  # read once: its comparisons are remembered
+    workspace = platform.workspace(API_KEY)
+    with platform.db.write() as session:
+        project = store.get_project(session=session, workspace=workspace, name="cars")
+        for image_id, truth in ((cars[2], det(CAR)), (cars[4], det())):
+            image = session.get(Image, image_id)
+            assert image is not None
+            save_human_annotation(
+                session=session, image=image, project=project, body=json.dumps(truth), name="h.json"
+            )
+    after = rules()
+    # Image 3 relabeled as predicted: one hard image left corrected, by one relabeled car.
+    assert after["hard", 1]["corrected"] == 1
+    assert after["hard", 1]["mean_corrections"] == 0.5
+    # Image 5 labeled empty where the model saw a car: one removed box.
+    assert (after["rand", 1]["labeled"], after["rand", 1]["corrected"]) == (3, 1)
+    assert after["rand", 1]["mean_corrections"] == pytest.approx(1 / 3)
+    with platform.db.write() as session:
+        image = session.get(Image, cars[3])
+        assert image is not None
+        set_image_status(session=session, image=image, status="unlabeled")
+    sent_back = rules()["hard", 1]
+    assert (sent_back["labeled"], sent_back["compared"], sent_back["corrected"]) == (1, 1, 0)
 
 
 def test_compare_puts_two_versions_side_by_side(
