@@ -14,14 +14,17 @@ from __future__ import annotations
 
 import threading
 import weakref
+from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+import numpy as np
+from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from winnow.errors import PredictionFormatError
+from winnow.evaluation.flat import flat_of_bodies, match_all
 from winnow.evaluation.matching import classification_corrections, detection_corrections
 from winnow.evaluation.samples import DETECTION_FAMILY, boxes_from_body, classes_from_body
 from winnow.platform.schema import Annotation, Image, Project
@@ -89,21 +92,19 @@ _MEMO = _Memo()
 
 
 def _newest_pairs(session: Session, project: Project) -> dict[int, tuple[int, int | None]]:
-    """Per labeled image: (newest human annotation id, first prediction id or None)."""
-    human: dict[int, int] = {}
-    served: dict[int, int] = {}
-    rows = session.execute(
-        select(Annotation.image_id, Annotation.kind, Annotation.id)
+    """Per labeled image: (newest human annotation id, first prediction id or None).
+
+    One aggregate row per labeled image (Core rows, no ORM: this runs on every overview).
+    """
+    human = func.max(case((Annotation.kind == AnnotationKind.HUMAN.value, Annotation.id)))
+    served = func.min(case((Annotation.kind == AnnotationKind.PREDICTION.value, Annotation.id)))
+    rows = session.connection().execute(
+        select(Annotation.image_id, human, served)
         .join(Image, Image.id == Annotation.image_id)
         .where(Image.project_id == project.id, Image.status.in_(LABELED))
-        .order_by(Annotation.id)
+        .group_by(Annotation.image_id)
     )
-    for image_id, kind, annotation_id in rows:
-        if kind == AnnotationKind.HUMAN:
-            human[image_id] = annotation_id
-        elif kind == AnnotationKind.PREDICTION and image_id not in served:
-            served[image_id] = annotation_id  # the first: what the model answered
-    return {i: (h, served.get(i)) for i, h in human.items()}
+    return {i: (h, p) for i, h, p in rows if h is not None}
 
 
 def _correction_counts(
@@ -111,13 +112,14 @@ def _correction_counts(
 ) -> dict[int, int | None]:
     """Corrections per image of ``pairs`` (None: nothing to compare), from the memo or computed."""
     memo = _MEMO.of(session.get_bind())
+    project_type = project.type
     out: dict[int, int | None] = {}
     missing: dict[int, tuple[int, int]] = {}
     for image_id, (h, p) in pairs.items():
         if p is None:
             out[image_id] = None
             continue
-        key = (project.type, h, p)
+        key = (project_type, h, p)
         if key in memo:
             out[image_id] = memo[key]
         else:
@@ -134,10 +136,13 @@ def _correction_counts(
             )
         ):
             bodies[annotation_id] = (fmt, body)
-    computed = {
-        image_id: _corrections(project.type, bodies[h], bodies[p])
-        for image_id, (h, p) in missing.items()
-    }
+    if project.type in DETECTION_FAMILY:
+        computed = _detection_counts({i: (bodies[h], bodies[p]) for i, (h, p) in missing.items()})
+    else:
+        computed = {
+            image_id: _corrections(project.type, bodies[h], bodies[p])
+            for image_id, (h, p) in missing.items()
+        }
     with _MEMO.lock:
         overflow = len(memo) + len(computed) - MEMO_LIMIT
         for stale in list(memo)[: max(overflow, 0)]:
@@ -145,6 +150,30 @@ def _correction_counts(
         for image_id, (h, p) in missing.items():
             memo[(project.type, h, p)] = computed[image_id]
     out.update(computed)
+    return out
+
+
+def _detection_counts(
+    pairs: dict[int, tuple[tuple[str, str], tuple[str, str]]],
+) -> dict[int, int | None]:
+    """:func:`detection_corrections` of every (truth, served) body pair at once, by image id.
+
+    The same class-agnostic greedy matching, on flat rows (see
+    :mod:`winnow.evaluation.flat`); None for a pair whose body is not detection JSON.
+    """
+    ids = list(pairs)
+    flat = flat_of_bodies([(i, 0, 0) for i in ids], [pairs[i] for i in ids])
+    n = flat.image_ids.size
+    matched_p, matched_t = match_all(flat.truth, flat.predicted, n).agnostic
+    changed = flat.predicted.cls[matched_p] != flat.truth.cls[matched_t]
+    counts = (
+        np.bincount(flat.predicted.image, minlength=n)
+        + np.bincount(flat.truth.image, minlength=n)
+        - 2 * np.bincount(flat.predicted.image[matched_p], minlength=n)
+        + np.bincount(flat.predicted.image[matched_p][changed], minlength=n)
+    )
+    out: dict[int, int | None] = dict.fromkeys(ids)
+    out.update(zip(flat.image_ids.tolist(), counts.tolist(), strict=True))
     return out
 
 
@@ -159,33 +188,43 @@ def rule_yield(
     """
     end = today or datetime.now(UTC).date()
     start = end - timedelta(days=days - 1)
-    images = session.execute(
-        select(
-            Image.id, Image.strategy, Image.config_version, Image.status, Image.received_at
-        ).where(Image.project_id == project.id)
-    ).all()
+    images = (
+        session.connection()
+        .execute(
+            select(
+                Image.id, Image.strategy, Image.config_version, Image.status, Image.received_at
+            ).where(Image.project_id == project.id)
+        )
+        .all()
+    )
     corrections = _correction_counts(session, project, _newest_pairs(session, project))
     rules: dict[tuple[str, int | None], _Tally] = {}
     axis = [start + timedelta(days=i) for i in range(days)]
     daily: dict[str, list[_Tally]] = {}
-    for row in images:
-        strategy = row.strategy or NO_STRATEGY
-        tallies = [rules.setdefault((strategy, row.config_version), _Tally())]
-        received = row.received_at.date() if row.received_at else None
-        if received is not None and start <= received <= end:
-            series = daily.setdefault(strategy, [_Tally() for _ in axis])
-            tallies.append(series[(received - start).days])
+    # Images counted by what the tallies need, then folded: one pass of plain tuples.
+    groups: Counter[tuple[str, int | None, int | None, bool, int | None]] = Counter()
+    for image_id, strategy, version, status, received_at in images:
+        day = None
+        if received_at is not None:
+            offset = (received_at.date() - start).days
+            day = offset if 0 <= offset < days else None
+        labeled = status in LABELED and image_id in corrections
+        changes = corrections[image_id] if labeled else None
+        groups[(strategy or NO_STRATEGY, version, day, labeled, changes)] += 1
+    for (strategy, version, day, labeled, changes), n in groups.items():
+        tallies = [rules.setdefault((strategy, version), _Tally())]
+        if day is not None:
+            if strategy not in daily:
+                daily[strategy] = [_Tally() for _ in axis]
+            tallies.append(daily[strategy][day])
         for tally in tallies:
-            tally.stored += 1
-        if row.status not in LABELED or row.id not in corrections:
-            continue
-        changes = corrections[row.id]
-        for tally in tallies:
-            tally.labeled += 1
-            if changes is not None:
-                tally.compared += 1
-                tally.corrected += changes > 0
-                tally.corrections += changes
+            tally.stored += n
+            if labeled:
+                tally.labeled += n
+                if changes is not None:
+                    tally.compared += n
+                    tally.corrected += n * (changes > 0)
+                    tally.corrections += n * changes
     return {
         "project": project.name,
         "rules": [
