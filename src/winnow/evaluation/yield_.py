@@ -8,6 +8,10 @@ IoU 0.5 or a changed class, classification a changed label),
 ``corrected_share`` (corrected / compared) and ``mean_corrections`` (changes
 per compared image). ``days`` gives the same per UTC day of receipt and
 strategy, for the overview's chart. Uploads (no strategy) count as ``(upload)``.
+
+Each comparison is made once per process and remembered by the annotation ids
+it compared (:class:`_Memo`), so the overview stays a few queries however many
+labeled images a project holds.
 """
 
 from __future__ import annotations
