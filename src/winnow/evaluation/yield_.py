@@ -74,25 +74,27 @@ class _Memo:
     """Correction counts already computed, per database, keyed by the annotations compared.
 
     Annotations are append-only (a save adds a row, nothing updates or deletes
-    one), so ``(project type, human annotation id, prediction annotation id)``
-    names one comparison for good: a new label is a new id, and a stale entry
+    one), so ``(human annotation id, prediction annotation id)`` names one
+    comparison for good (ids are of one image, so of one project and its type,
+    which cannot change): a new label is a new id, and a stale entry
     can never be read. Entries live as long as the engine; at most
     :data:`MEMO_LIMIT` per engine (the oldest dropped first).
     """
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
-        self.by_engine: weakref.WeakKeyDictionary[Any, dict[tuple[str, int, int], int | None]]
+        self.by_engine: weakref.WeakKeyDictionary[Any, dict[tuple[int, int], int | None]]
         self.by_engine = weakref.WeakKeyDictionary()
 
-    def of(self, engine: Any) -> dict[tuple[str, int, int], int | None]:
+    def of(self, engine: Any) -> dict[tuple[int, int], int | None]:
         with self.lock:
             return self.by_engine.setdefault(engine, {})
 
 
-MEMO_LIMIT = 1_000_000
+MEMO_LIMIT = 1_000_000  # ~100 MB at most per database
 BODY_CHUNK = 500  # ids per IN (...) when reading the bodies not yet compared
 _MEMO = _Memo()
+_UNKNOWN = object()
 
 
 def _newest_pairs(session: Session, project: Project) -> dict[int, tuple[int, int | None]]:
@@ -116,18 +118,17 @@ def _correction_counts(
 ) -> dict[int, int | None]:
     """Corrections per image of ``pairs`` (None: nothing to compare), from the memo or computed."""
     memo = _MEMO.of(session.get_bind())
-    project_type = project.type
     out: dict[int, int | None] = {}
     missing: dict[int, tuple[int, int]] = {}
     for image_id, (h, p) in pairs.items():
         if p is None:
             out[image_id] = None
             continue
-        key = (project_type, h, p)
-        if key in memo:
-            out[image_id] = memo[key]
-        else:
+        found = memo.get((h, p), _UNKNOWN)  # one lookup: another thread may evict meanwhile
+        if found is _UNKNOWN:
             missing[image_id] = (h, p)
+        else:
+            out[image_id] = found  # type: ignore[assignment]
     if not missing:
         return out
     wanted = sorted({a for pair in missing.values() for a in pair})
@@ -152,7 +153,7 @@ def _correction_counts(
         for stale in list(memo)[: max(overflow, 0)]:
             del memo[stale]
         for image_id, (h, p) in missing.items():
-            memo[(project.type, h, p)] = computed[image_id]
+            memo[(h, p)] = computed[image_id]
     out.update(computed)
     return out
 
