@@ -119,3 +119,14 @@ def test_precomputed_ious_change_no_figure(monkeypatch: pytest.MonkeyPatch) -> N
     plain = coco.average_precision(flat)
     assert (fast > 0).any()
     assert np.array_equal(fast, plain)
+
+
+def test_a_coordinate_that_is_no_number_leaves_out_only_its_image() -> None:
+    images, bodies = _bodies(3)
+    bad = json.dumps({"predictions": [{"x": "5", "y": 1, "width": 2, "height": 2, "class": "a"}]})
+    bodies[5] = (("json", bad), bodies[5][1])
+    flat = flat_of_bodies(images, bodies)
+    assert flat.image_ids.tolist() == [i for i, _, _ in images if i != images[5][0]]
+    assert flat.truth.xyxy.shape[0] == sum(
+        len(json.loads(t[1])["predictions"]) for k, (t, _) in enumerate(bodies) if k != 5
+    )

@@ -23,7 +23,7 @@ import numpy.typing as npt
 
 from winnow.errors import PredictionFormatError
 from winnow.evaluation.matching import MATCH_IOU
-from winnow.evaluation.samples import DetectionSample
+from winnow.evaluation.samples import DetectionSample, boxes_from_body
 
 IntArray = npt.NDArray[np.int64]
 
@@ -104,7 +104,10 @@ def _side(body: tuple[str, str]) -> tuple[list[Any], list[str], list[float]]:
 
 
 def _rows(image: list[int], boxes: list[Any], cls: list[int], conf: list[float]) -> Rows:
-    centre = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    given = np.asarray(boxes)
+    if given.size and given.dtype.kind not in "biuf":  # numpy would read "5" as 5.0
+        raise TypeError(f"box coordinates must be numbers, not {given.dtype}")
+    centre = given.astype(np.float64).reshape(-1, 4)
     half_w, half_h = centre[:, 2] / 2, centre[:, 3] / 2  # x - w / 2, as boxes_from_body computes
     xyxy = np.stack(
         (
@@ -156,11 +159,28 @@ def flat_of_bodies(
             all_conf.extend(conf)
     classes = sorted(set(columns[0][2]) | set(columns[1][2]))
     index = {name: i for i, name in enumerate(classes)}
-    truth, predicted = (
-        _rows(image, boxes, [index[n] for n in names], conf)
-        for image, boxes, names, conf in columns
-    )
+    try:
+        truth, predicted = (
+            _rows(image, boxes, [index[n] for n in names], conf)
+            for image, boxes, names, conf in columns
+        )
+    except (ValueError, TypeError):  # a coordinate that is no number (stored bodies are checked)
+        return flat_of_samples(_parsed_samples(images, bodies))
     return Flat(np.asarray(ids, dtype=np.int64), sizes, classes, truth, predicted)
+
+
+def _parsed_samples(
+    images: Sequence[tuple[int, int, int]],
+    bodies: Sequence[tuple[tuple[str, str], tuple[str, str]]],
+) -> list[DetectionSample]:
+    samples = []
+    for (image_id, width, height), (truth, served) in zip(images, bodies, strict=True):
+        try:
+            parsed = boxes_from_body(truth[1], truth[0]), boxes_from_body(served[1], served[0])
+        except PredictionFormatError:
+            continue
+        samples.append(DetectionSample(image_id, width, height, *parsed))
+    return samples
 
 
 def _pairs(truth: Rows, predicted: Rows, images: int) -> tuple[IntArray, IntArray]:
