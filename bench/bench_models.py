@@ -53,6 +53,15 @@ def wheel_member(package: str, version: str, member: str) -> Path:
     return target
 
 
+def detector_file() -> Path | None:
+    """nudenet's ``320n.onnx`` (Ultralytics YOLOv8n, 320x320) from its wheel, or None."""
+    try:
+        return wheel_member("nudenet", "3.4.2", "nudenet/320n.onnx")
+    except Exception as exc:  # no network and no cache: benches run the stub only
+        print(f"detector unavailable ({exc}); stub only", file=sys.stderr)
+        return None
+
+
 def timing(model: OnnxModel, images: list[npt.NDArray[Any]], repeat: int) -> dict[str, float]:
     """Per-image milliseconds over ``repeat`` calls of ``infer(images)`` after 5 warm-ups."""
     params = InferenceParams()

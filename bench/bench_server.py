@@ -43,19 +43,6 @@ KEY = "bench-key-0123456789"
 SCENARIOS = {"off": None, "random_10pct": 0.1, "random_100pct": 1.0}
 
 
-def _detector_file() -> Path | None:
-    """nudenet's ``320n.onnx`` (Ultralytics YOLOv8n, 320x320), via bench_models' wheel cache."""
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    try:
-        from bench_models import wheel_member
-
-        path: Path = wheel_member("nudenet", "3.4.2", "nudenet/320n.onnx")
-        return path
-    except Exception as exc:  # no network and no cache: stub only
-        print(f"detector unavailable ({exc}); stub only", file=sys.stderr)
-        return None
-
-
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -282,7 +269,10 @@ def main() -> None:
     levels = [int(c) for c in args.concurrency.split(",")]
     load_before = os.getloadavg()
     image = _jpeg_b64()
-    detector = None if args.no_detector else _detector_file()
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from bench_models import detector_file
+
+    detector = None if args.no_detector else detector_file()
     models: list[tuple[str, int, Path | None]] = [("stub", 0, None)]
     if detector is not None:
         models.append(("yolov8n", 1, detector))

@@ -58,7 +58,6 @@ from winnow.images import encode_jpeg
 
 REPO = Path(__file__).resolve().parents[1]
 KEY = "bench-key-0123456789"
-REF_APP_DIR = REPO / "tests" / "e2e" / "reference"
 REF_VENV = Path(
     os.environ.get("WINNOW_TEST_REF_VENV") or Path.home() / ".cache" / "winnow" / "ref-venv"
 )
@@ -189,24 +188,14 @@ def _winnow(tmp: Path, name: str, *args: str) -> Any:
 
 
 def _reference(tmp: Path, platform: str) -> Any:
+    # The launch recipe the end-to-end tests use (tests/e2e/reference/launch.py).
+    sys.path.insert(0, str(REPO))
+    from tests.e2e.reference.launch import prepare_workdir, reference_command, reference_env
+
     work = tmp / "reference"
-    for folder in ("static", "_next/static"):
-        (work / "inference" / "landing" / "out" / folder).mkdir(parents=True, exist_ok=True)
-    env = {
-        "PATH": os.environ.get("PATH", ""),
-        "HOME": str(work),
-        "PYTHONPATH": str(REF_APP_DIR),
-        "API_BASE_URL": platform,
-        "ACTIVE_LEARNING_ENABLED": "true",
-        "MODEL_CACHE_DIR": str(work / "model-cache"),
-        "ENABLE_STREAM_API": "false",
-        "ALLOW_CUSTOM_PYTHON_EXECUTION_IN_WORKFLOWS": "false",
-        "DISABLE_VERSION_CHECK": "true",
-        "HF_HUB_OFFLINE": "1",
-    }
-    python = str(REF_VENV / "bin" / "python")
-    command = [python, "-m", "uvicorn", "app:app", "--host", "127.0.0.1"]
-    return _start("reference", command, tmp, env, work, "/info")
+    prepare_workdir(work)
+    command = reference_command(REF_VENV / "bin" / "python")
+    return _start("reference", command, tmp, reference_env(platform, work), work, "/info")
 
 
 def _ceiling(tmp: Path) -> Any:
@@ -298,18 +287,6 @@ def _spread(values: list[float]) -> dict[str, float]:
     }
 
 
-def _detector_file() -> Path | None:
-    sys.path.insert(0, str(REPO / "bench"))
-    try:
-        from bench_models import wheel_member
-
-        path: Path = wheel_member("nudenet", "3.4.2", "nudenet/320n.onnx")
-        return path
-    except Exception as exc:  # no cache and no network: stub only
-        print(f"detector unavailable ({exc}); stub only", file=sys.stderr)
-        return None
-
-
 def _bare_loop_rps(onnx_file: Path, jpegs: list[bytes], seconds: float) -> float:
     """Images/s of decode + the same ONNX runner (preprocess, onnxruntime, NMS) in one loop."""
     from winnow.images import decode_image
@@ -359,7 +336,10 @@ def main() -> None:
     with_reference = not args.no_reference and (REF_VENV / "bin" / "python").exists()
     jpegs = _jpegs(IMAGES)
     distinct = _jpegs(args.distinct)
-    detector = None if args.no_detector else _detector_file()
+    sys.path.insert(0, str(REPO / "bench"))
+    from bench_models import detector_file
+
+    detector = None if args.no_detector else detector_file()
     models: dict[str, Path | None] = {f"{p}/0": None for p in PROJECTS}
     if detector is not None:
         models["off/1"] = detector

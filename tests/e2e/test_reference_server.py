@@ -17,7 +17,6 @@ before its first inference.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -28,6 +27,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.e2e.reference.launch import prepare_workdir, reference_command, reference_env
 from tests.e2e.reference.recorder import Call, Recorder, recording_proxy
 from tests.e2e.reference.venv import reference_python
 from tests.e2e.servers import Server, winnow_serve
@@ -37,7 +37,6 @@ from tests.live_server import free_port
 pytestmark = [pytest.mark.sdk, pytest.mark.slow, pytest.mark.timeout(1500)]
 
 KEY = "ref-compat-key-0123456789abcdef"
-APP_DIR = Path(__file__).resolve().parent / "reference"
 BOX_PROJECTS = ("ref-boxes", "ref-boxes-small", "ref-boxes-workflow")
 STARTUP_TIMEOUT = 180.0
 
@@ -56,42 +55,24 @@ class Reference:
         return self.log_path.read_text(errors="replace")
 
 
-def _reference_env(api_base_url: str, work: Path) -> dict[str, str]:
-    return {
-        "PATH": os.environ.get("PATH", ""),
-        "HOME": str(work),
-        "PYTHONPATH": str(APP_DIR),
-        "API_BASE_URL": api_base_url,
-        "ACTIVE_LEARNING_ENABLED": "true",
-        "MODEL_CACHE_DIR": str(work / "model-cache"),
-        "ENABLE_STREAM_API": "false",
-        "ALLOW_CUSTOM_PYTHON_EXECUTION_IN_WORKFLOWS": "false",
-        "DISABLE_VERSION_CHECK": "true",
-        "HF_HUB_OFFLINE": "1",
-        "REF_HARNESS_BOX_PROJECTS": ",".join(BOX_PROJECTS),
-    }
-
-
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Reference]:
     """winnow (role platform) <- recording proxy <- reference inference server, once per module."""
     python = reference_python()
     work = tmp_path_factory.mktemp("reference")
-    # The app mounts these folders of its docker image's working directory.
-    for folder in ("static", "_next/static"):
-        (work / "inference" / "landing" / "out" / folder).mkdir(parents=True)
+    prepare_workdir(work)
     with (
         winnow_serve(work / "winnow", api_key=KEY, args=("--role", "platform")) as platform,
         recording_proxy(platform.url) as (proxy_url, recorder),
     ):
         port = free_port()
         log_path = work / "reference.log"
-        command = [str(python), "-m", "uvicorn", "app:app", "--host", "127.0.0.1"]
+        command = reference_command(python)
         with log_path.open("wb") as log:
             process = subprocess.Popen(
                 [*command, "--port", str(port)],
                 cwd=work,
-                env=_reference_env(proxy_url, work),
+                env=reference_env(proxy_url, work, BOX_PROJECTS),
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
