@@ -57,6 +57,8 @@ import numpy as np
 from winnow.images import encode_jpeg
 
 REPO = Path(__file__).resolve().parents[1]
+# The bench shares the e2e tests' process helpers and reference-server launch recipe.
+sys.path.insert(0, str(REPO))
 KEY = "bench-key-0123456789"
 REF_VENV = Path(
     os.environ.get("WINNOW_TEST_REF_VENV") or Path.home() / ".cache" / "winnow" / "ref-venv"
@@ -160,6 +162,8 @@ def _wait_up(url: str, process: subprocess.Popen[bytes], log: Path, path: str) -
 def _start(
     name: str, command: list[str], tmp: Path, env: dict[str, str], cwd: Path, path: str
 ) -> Iterator[Server]:
+    from tests.e2e.servers import stop_process
+
     port = _free_port()
     log = tmp / f"{name}.log"
     with log.open("wb") as out:
@@ -171,12 +175,7 @@ def _start(
         _wait_up(url, process, log, path)
         yield Server(name, url, process)
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
+        stop_process(process)
 
 
 def _winnow(tmp: Path, name: str, *args: str) -> Any:
@@ -189,7 +188,6 @@ def _winnow(tmp: Path, name: str, *args: str) -> Any:
 
 def _reference(tmp: Path, platform: str) -> Any:
     # The launch recipe the end-to-end tests use (tests/e2e/reference/launch.py).
-    sys.path.insert(0, str(REPO))
     from tests.e2e.reference.launch import prepare_workdir, reference_command, reference_env
 
     work = tmp / "reference"

@@ -30,7 +30,7 @@ import pytest
 from tests.e2e.reference.launch import prepare_workdir, reference_command, reference_env
 from tests.e2e.reference.recorder import Call, Recorder, recording_proxy
 from tests.e2e.reference.venv import reference_python
-from tests.e2e.servers import Server, winnow_serve
+from tests.e2e.servers import Server, stop_process, winnow_serve
 from tests.factories import make_jpeg_b64
 from tests.live_server import free_port
 
@@ -81,12 +81,7 @@ def reference(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Reference]:
             _wait_until_up(running, process)
             yield running
         finally:
-            process.terminate()
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=10)
+            stop_process(process)
 
 
 def _wait_until_up(reference: Reference, process: subprocess.Popen[bytes]) -> None:
