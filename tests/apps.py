@@ -18,8 +18,6 @@ import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import numpy.typing as npt
 from fastapi import FastAPI
 
 from tests.factories import AUTH, KEY, OTHER_KEY
@@ -30,6 +28,7 @@ from winnow.activelearning.drain import drain as drain_workers
 from winnow.app import include_routes
 from winnow.errors import NotFoundError, UnauthorizedError
 from winnow.http.errors import install_error_handlers
+from winnow.images import CapturedImage
 from winnow.metrics import Metrics
 from winnow.models.registry import ModelRegistry
 from winnow.models.source import ModelInfo
@@ -101,15 +100,13 @@ class MemoryModelSource:
 class SpyCollector:
     """Records every submit with the moment it happened (for ordering checks)."""
 
-    calls: list[tuple[npt.NDArray[np.uint8], Prediction, CollectionContext]] = field(
-        default_factory=list
-    )
+    calls: list[tuple[CapturedImage, Prediction, CollectionContext]] = field(default_factory=list)
     events: list[str] | None = None
     fail: bool = False
     done: threading.Event = field(default_factory=threading.Event)
 
     def submit(
-        self, image: npt.NDArray[np.uint8], prediction: Prediction, context: CollectionContext
+        self, image: CapturedImage, prediction: Prediction, context: CollectionContext
     ) -> bool:
         if self.events is not None:
             self.events.append("submit")

@@ -19,6 +19,7 @@ import hashlib
 import io
 import re
 import warnings
+from collections.abc import Callable
 
 import cv2
 import numpy as np
@@ -284,3 +285,57 @@ def encode_jpeg(image: ImageArray, quality: int) -> bytes:
 def sha256_hex(data: bytes) -> str:
     """The SHA-256 of ``data`` as 64 lowercase hex digits."""
     return hashlib.sha256(data).hexdigest()
+
+
+class CapturedImage:
+    """One served image as collection sees it: its pixels, decoded at most once, on first use,
+    and its encoded bytes as they came (``original``), when they came encoded.
+
+    Callers may rely on: ``pixels()`` returns the same array object on every call (decoding
+    it the first time when needed; a decoder failure raises ``InvalidImageError`` then);
+    ``width`` and ``height`` are those of ``pixels()`` (after EXIF orientation when the
+    decoder applies it); ``original`` is None for images made from pixels (video frames).
+    """
+
+    __slots__ = ("_decode", "_pixels", "height", "original", "width")
+
+    def __init__(
+        self,
+        *,
+        width: int,
+        height: int,
+        pixels: ImageArray | None = None,
+        original: bytes | None = None,
+        decode: Callable[[], ImageArray] | None = None,
+    ) -> None:
+        if pixels is None and decode is None:
+            raise ValueError("a CapturedImage needs its pixels or a way to decode them")
+        self.width = width
+        self.height = height
+        self.original = original
+        self._pixels = pixels
+        self._decode = decode
+
+    @classmethod
+    def from_pixels(cls, pixels: ImageArray, original: bytes | None = None) -> CapturedImage:
+        """An image whose pixels are already decoded (a video frame, a decoded upload)."""
+        height, width = int(pixels.shape[0]), int(pixels.shape[1])
+        return cls(width=width, height=height, pixels=pixels, original=original)
+
+    @property
+    def decoded(self) -> bool:
+        """Whether the pixels exist already (so ``pixels()`` costs nothing)."""
+        return self._pixels is not None
+
+    def pixels(self) -> ImageArray:
+        """The RGB pixels, decoded now if they were not yet."""
+        if self._pixels is None:
+            assert self._decode is not None
+            self._pixels = self._decode()
+            self._decode = None
+        return self._pixels
+
+
+def captured(image: ImageArray | CapturedImage) -> CapturedImage:
+    """``image`` as a :class:`CapturedImage` (an array is wrapped, without a copy)."""
+    return image if isinstance(image, CapturedImage) else CapturedImage.from_pixels(image)

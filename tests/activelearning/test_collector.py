@@ -25,6 +25,7 @@ from winnow.activelearning.limits.memory import MemoryLimits
 from winnow.activelearning.outbox import EntryStatus, Outbox
 from winnow.activelearning.platform_client import ProjectConfig
 from winnow.errors import NotFoundError, ServiceUnavailableError
+from winnow.images import CapturedImage
 from winnow.metrics import Metrics
 from winnow.predictions import (
     ClassificationPrediction,
@@ -419,7 +420,8 @@ def test_submit_hands_over_the_same_objects_without_copying(tmp_path: Path) -> N
     assert rig.collector.submit(frame, prediction, CONTEXT)
     assert rig.collector.drain() == [Outcome.QUEUED]
     [(got_image, got_prediction, got_context)] = seen
-    assert got_image is frame and got_prediction is prediction and got_context is CONTEXT
+    assert isinstance(got_image, CapturedImage) and got_image.pixels() is frame
+    assert got_prediction is prediction and got_context is CONTEXT
     assert frame.flags.writeable  # untouched and still the caller's array
 
 

@@ -151,7 +151,7 @@ def test_legacy_image_url_refused_then_allowed(
         response = allowed.post(f"/cars/1?api_key={KEY}&image={url}")
         assert response.status_code == 200, response.text
         assert response.json()["image"] == {"width": 128, "height": 64}
-    assert spy.calls[0][0].shape == (64, 128, 3)
+    assert spy.calls[0][0].pixels().shape == (64, 128, 3)
 
 
 def test_model_registry_add_remove_clear(client: ASGIClient) -> None:

@@ -215,7 +215,8 @@ def test_collection_gets_the_decoded_image_and_the_prediction(
 ) -> None:
     response = client.post("/infer/object_detection", json=v1_body("cars/1"))
     assert response.status_code == 200
-    (image, prediction, context) = spy.calls[0]
+    (captured, prediction, context) = spy.calls[0]
+    image = captured.pixels()
     assert image.shape == (64, 128, 3)
     assert image.dtype == np.uint8
     assert context.api_key == KEY
@@ -333,4 +334,4 @@ def test_submit_happens_after_the_response_with_the_models_own_array(settings: S
 
     asyncio.run(drive())
     assert events == ["status 200", "response sent", "submit"]
-    assert spy.calls[0][0] is seen_by_model[0]
+    assert spy.calls[0][0].pixels() is seen_by_model[0]

@@ -45,7 +45,7 @@ from winnow.activelearning.platform_client import BatchCounter, ConfigSource, Pr
 from winnow.activelearning.prepare import build_tags, prepare
 from winnow.activelearning.samplers import sample
 from winnow.errors import OutboxFullError
-from winnow.images import ImageArray
+from winnow.images import CapturedImage, ImageArray, captured
 from winnow.metrics import Metrics
 from winnow.predictions import (
     ClassificationPrediction,
@@ -63,7 +63,7 @@ _NO_STRATEGY = "-"
 _BUDGET_CACHE_MAX = 1024
 _CREDITS_MAX = 65536
 
-_Item = tuple[ImageArray, Prediction, CollectionContext]
+_Item = tuple[CapturedImage, Prediction, CollectionContext]
 
 
 # The one outcome vocabulary (winnow.states), under the name callers of process() know.
@@ -110,7 +110,9 @@ class Collector:
 
     # ------------------------------------------------------------------ hand-off
 
-    def submit(self, image: ImageArray, prediction: Prediction, context: CollectionContext) -> bool:
+    def submit(
+        self, image: ImageArray | CapturedImage, prediction: Prediction, context: CollectionContext
+    ) -> bool:
         """Queue the datapoint for collection and return at once; never raises.
 
         True when queued. False when collection is switched off, or when the
@@ -121,7 +123,7 @@ class Collector:
         if not self.settings.active_learning_enabled:
             return False
         try:
-            self._queue.put_nowait((image, prediction, context))
+            self._queue.put_nowait((captured(image), prediction, context))
         except queue.Full:
             self.metrics.datapoint(context.project, _NO_STRATEGY, Outcome.DROPPED)
             self.metrics.collection_errors.labels(cause="queue_full").inc()
@@ -175,21 +177,25 @@ class Collector:
     # ------------------------------------------------------------------ decision
 
     def process(
-        self, image: ImageArray, prediction: Prediction, context: CollectionContext
+        self, image: ImageArray | CapturedImage, prediction: Prediction, context: CollectionContext
     ) -> Outcome:
-        """Run one datapoint through config, sampling, budget, prepare and outbox; never raises."""
+        """Run one datapoint through config, sampling, budget, prepare and outbox; never raises.
+
+        The image's pixels are decoded (when they are not yet) only for what needs them:
+        the near-duplicate hash and the preparation of a datapoint that won its budget.
+        """
         if not self.settings.active_learning_enabled:
             return Outcome.DISABLED
         stage = ["config"]
         try:
-            return self._process(image, prediction, context, stage)
+            return self._process(captured(image), prediction, context, stage)
         except Exception as exc:
             self._count_error(stage[0], exc)
             return Outcome.ERROR
 
     def _process(
         self,
-        image: ImageArray,
+        image: CapturedImage,
         prediction: Prediction,
         context: CollectionContext,
         stage: list[str],
@@ -225,7 +231,7 @@ class Collector:
         if dedup is not None and dedup.enabled:
             stage[0] = "dedup"
             dedup_key = f"{project_config.workspace}/{project}/{context.source}"
-            dedup_hash = phash(image)
+            dedup_hash = phash(image.pixels())
             if self.dedup.check_hash(
                 dedup_key,
                 dedup_hash,
@@ -323,7 +329,7 @@ class Collector:
 
     def _put(
         self,
-        image: ImageArray,
+        image: CapturedImage,
         prediction: Prediction,
         context: CollectionContext,
         project_config: ProjectConfig,
@@ -354,7 +360,7 @@ class Collector:
 
     def _datapoint(
         self,
-        image: ImageArray,
+        image: CapturedImage,
         prediction: Prediction,
         context: CollectionContext,
         project_config: ProjectConfig,
@@ -365,7 +371,7 @@ class Collector:
         strategy = _strategy(config.sampling_strategies, credit.strategy)
         persist = bool(config.persist_predictions)
         prepared = prepare(
-            image,
+            image.pixels(),
             prediction,
             max_image_size=config.max_image_size,
             jpeg_quality=config.jpeg_compression_level,

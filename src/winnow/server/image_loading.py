@@ -4,11 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import numpy as np
-import numpy.typing as npt
-
 from winnow.errors import PayloadTooLargeError
-from winnow.images import decode_base64, decode_image
+from winnow.images import CapturedImage, decode_base64, decode_image
 from winnow.server.inference_request import ImageInput, ImageKind
 
 
@@ -36,7 +33,9 @@ def load_image(
     max_bytes: int,
     max_pixels: int,
     auto_orient: bool = True,
-) -> npt.NDArray[np.uint8]:
-    """Decode one input image to RGB uint8 HxWx3; ``InvalidImageError`` (400) when it is none."""
+) -> CapturedImage:
+    """One input image, decoded to RGB uint8 HxWx3, with its encoded bytes kept;
+    ``InvalidImageError`` (400) when it is none."""
     data = image_bytes(item, fetch_url=fetch_url, max_bytes=max_bytes)
-    return decode_image(data, max_pixels=max_pixels, auto_orient=auto_orient)
+    pixels = decode_image(data, max_pixels=max_pixels, auto_orient=auto_orient)
+    return CapturedImage.from_pixels(pixels, original=data)

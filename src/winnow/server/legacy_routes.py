@@ -80,6 +80,6 @@ async def infer_legacy(
     schedule_collection(background, services, parsed, served)
     item = served[0]
     if parsed.response_format == "image":
-        jpeg = await run_in_threadpool(annotated_jpeg, item.image, item.prediction)
+        jpeg = await run_in_threadpool(annotated_jpeg, item.image.pixels(), item.prediction)
         return Response(content=jpeg, media_type="image/jpeg", background=background)
     return JSONResponse(response_json(parsed, item), background=background)

@@ -18,12 +18,11 @@ import time
 import uuid
 from dataclasses import dataclass
 
-import numpy as np
-import numpy.typing as npt
 from fastapi import BackgroundTasks
 
 from winnow.activelearning.datapoint import CollectionContext
 from winnow.errors import BadRequestError, WinnowError
+from winnow.images import CapturedImage
 from winnow.models.base import Model
 from winnow.predictions import Prediction, StubPrediction, prediction_to_json
 from winnow.server.annotate import annotated_jpeg
@@ -44,9 +43,10 @@ ROUTE_TASKS: dict[str, str] = {
 
 @dataclass(slots=True)
 class Served:
-    """One image's outcome: the decoded image, the prediction and its id."""
+    """One image's outcome: the image (pixels and, when it came encoded, its bytes), the
+    prediction and its id."""
 
-    image: npt.NDArray[np.uint8]
+    image: CapturedImage
     prediction: Prediction
     inference_id: str
 
@@ -89,7 +89,7 @@ def run_inference(
                 exc.message = f"image[{index}]: {exc.message}"
             raise
     started = time.perf_counter()
-    predictions = model.infer(images, request.params)
+    predictions = model.infer([image.pixels() for image in images], request.params)
     elapsed = time.perf_counter() - started
     if len(predictions) != len(images):
         raise RuntimeError(f"model {model.model_id} returned {len(predictions)} for {len(images)}")
@@ -107,7 +107,7 @@ def response_json(request: InferenceRequest, item: Served) -> dict[str, object]:
     """The reference-shaped body of one image; ``visualization`` added when asked for."""
     body: dict[str, object] = prediction_to_json(item.prediction)
     if request.visualize and not isinstance(item.prediction, StubPrediction):
-        jpeg = annotated_jpeg(item.image, item.prediction)
+        jpeg = annotated_jpeg(item.image.pixels(), item.prediction)
         body["visualization"] = base64.b64encode(jpeg).decode("ascii")
     return body
 
@@ -115,7 +115,7 @@ def response_json(request: InferenceRequest, item: Served) -> dict[str, object]:
 async def _submit(
     services: Services,
     collector: CollectorLike,
-    image: npt.NDArray[np.uint8],
+    image: CapturedImage,
     prediction: Prediction,
     context: CollectionContext,
 ) -> None:

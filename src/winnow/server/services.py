@@ -11,12 +11,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Annotated, Protocol
 
-import numpy as np
-import numpy.typing as npt
 from fastapi import Depends, Request
 
 from winnow.activelearning.datapoint import CollectionContext
 from winnow.errors import NotFoundError
+from winnow.images import CapturedImage
 from winnow.metrics import Metrics
 from winnow.models.registry import ModelRegistry
 from winnow.predictions import Prediction
@@ -27,7 +26,7 @@ class CollectorLike(Protocol):
     """What the server needs from the active learning collector: a non-blocking hand-off."""
 
     def submit(
-        self, image: npt.NDArray[np.uint8], prediction: Prediction, context: CollectionContext
+        self, image: CapturedImage, prediction: Prediction, context: CollectionContext
     ) -> bool:
         """Queue the datapoint for collection; False when it was dropped. Never raises."""
         ...
