@@ -257,6 +257,14 @@ class Settings(BaseSettings):
         ),
         description="Comma-separated tags added to every datapoint. ACTIVE_LEARNING_TAGS works too.",
     )
+    active_learning_metadata_max_bytes: int = Field(
+        default=4096,
+        ge=2,
+        description=(
+            "Largest active_learning_metadata object an inference request may attach to its "
+            "datapoints, in bytes of its compact JSON; larger ones are refused with a 400."
+        ),
+    )
     limits_url: str = Field(
         default="memory://",
         description=(

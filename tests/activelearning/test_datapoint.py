@@ -61,6 +61,7 @@ FIELDS: dict[str, st.SearchStrategy[Any]] = {
     "model_id": OPTIONAL_TEXT,
     "inference_id": OPTIONAL_TEXT,
     "source": OPTIONAL_TEXT,
+    "source_info": OPTIONAL_TEXT,
     "config_version": st.none() | st.integers(min_value=-(2**31), max_value=2**31),
     "idempotency_key": OPTIONAL_TEXT,
     "name": OPTIONAL_TEXT,

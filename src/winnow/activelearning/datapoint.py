@@ -62,6 +62,7 @@ class DatapointMetadata:
     model_id: str | None = field(default=None, metadata=column(128))
     inference_id: str | None = field(default=None, metadata=column(128))
     source: str | None = field(default=None, metadata=column(128))
+    source_info: str | None = field(default=None, metadata=column(256))
     config_version: int | None = field(default=None, metadata=column())
     idempotency_key: str | None = field(default=None, metadata=column(128))
     name: str | None = field(default=None, metadata=column(256))
@@ -111,10 +112,14 @@ class CollectionContext:
 
     ``project`` is the target project (the model's project, or
     ``active_learning_target_dataset``). ``source`` names where the image
-    came from (``"http"``, ``"stream:cam1"``...); ``source_tags`` are added
-    to the datapoint's tags (the stream runner adds the source id). ``extra``
-    (JSON values: the stream's frame index and time) becomes the datapoint's
-    ``extra``, stored with the image on the platform.
+    came from (``"http"``, the request's ``source`` such as a camera's name,
+    ``"stream:cam1"``...) and ``source_info`` (the request's ``source_info``)
+    is stored beside it; both are image columns on the platform.
+    ``source_tags`` (the stream runner adds the source id), then ``tags``
+    (the request's ``active_learning_tags``) are added to the datapoint's
+    tags. ``extra`` (JSON values: the request's ``active_learning_metadata``,
+    or the stream's frame index and time) becomes the datapoint's ``extra``,
+    stored as the image's metadata on the platform.
     """
 
     api_key: str
@@ -124,6 +129,8 @@ class CollectionContext:
     source: str = "http"
     source_tags: tuple[str, ...] = ()
     extra: dict[str, Any] = field(default_factory=dict)
+    source_info: str | None = None
+    tags: tuple[str, ...] = ()
 
 
 def extra_problem(extra: Mapping[str, Any]) -> str | None:

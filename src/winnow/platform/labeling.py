@@ -154,6 +154,33 @@ def strategy_names(*, session: Session, project: Project) -> list[str]:
     return sorted(str(s) for s in rows)
 
 
+def batch_sources(*, session: Session, batch: Batch) -> list[str]:
+    """Distinct sources of the batch's images (the batch view's source filter offers them)."""
+    rows = session.scalars(
+        select(Image.source)
+        .where(
+            Image.project_id == batch.project_id,
+            Image.batch_id == batch.id,
+            Image.source.is_not(None),
+        )
+        .distinct()
+    )
+    return sorted(str(s) for s in rows)
+
+
+def batch_tags(*, session: Session, batch: Batch, limit: int = 200) -> list[str]:
+    """Distinct tags of the batch's images, at most ``limit`` (offered to the tag filter)."""
+    rows = session.scalars(
+        select(ImageTag.tag)
+        .join(Image, Image.id == ImageTag.image_id)
+        .where(Image.project_id == batch.project_id, Image.batch_id == batch.id)
+        .distinct()
+        .order_by(ImageTag.tag)
+        .limit(limit)
+    )
+    return [str(t) for t in rows]
+
+
 def filtered_ids_query(
     *,
     project: Project,
@@ -161,6 +188,7 @@ def filtered_ids_query(
     status: str | None,
     strategy: str | None,
     tag: str | None,
+    source: str | None = None,
 ) -> list[ColumnElement[bool]]:
     """WHERE clauses of the batch grid's filters (shared by the grid and prev/next)."""
     clauses: list[ColumnElement[bool]] = [Image.project_id == project.id]
@@ -172,6 +200,8 @@ def filtered_ids_query(
         clauses.append(Image.status == status)
     if strategy:
         clauses.append(Image.strategy == strategy)
+    if source:
+        clauses.append(Image.source == source)
     if tag:
         tagged = select(ImageTag.image_id).where(
             ImageTag.project_id == project.id, ImageTag.tag == tag

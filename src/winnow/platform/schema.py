@@ -3,8 +3,8 @@
 Migrations in ``winnow/platform/migrations`` must produce exactly this
 metadata (a test compares them with alembic's autogenerate on SQLite and
 PostgreSQL). Indexes follow the listing filters of the web UI and the API:
-images by (project, batch), (project, status), (project, strategy), tags by
-(project, tag); every listing pages by id.
+images by (project, batch), (project, status), (project, strategy),
+(project, source), tags by (project, tag); every listing pages by id.
 """
 
 from __future__ import annotations
@@ -135,6 +135,7 @@ class Image(Base):
         Index("ix_image_project_batch", "project_id", "batch_id", "id"),
         Index("ix_image_project_status", "project_id", "status", "id"),
         Index("ix_image_project_strategy", "project_id", "strategy", "id"),
+        Index("ix_image_project_source", "project_id", "source", "id"),
     )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     project_id: Mapped[int] = mapped_column(ForeignKey("project.id", ondelete="CASCADE"))
@@ -147,6 +148,7 @@ class Image(Base):
     blob_key: Mapped[str] = mapped_column(String(256))
     name: Mapped[str | None] = mapped_column(String(256), nullable=True)
     source: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    source_info: Mapped[str | None] = mapped_column(String(256), nullable=True)
     strategy: Mapped[str | None] = mapped_column(String(128), nullable=True)
     model_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
     inference_id: Mapped[str | None] = mapped_column(String(128), nullable=True)

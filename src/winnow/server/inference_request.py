@@ -11,6 +11,7 @@ parsing. Unknown fields are ignored; every bad value raises a
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ from typing import Any
 from winnow.errors import BadRequestError, UnauthorizedError
 from winnow.http.auth import api_key_from
 from winnow.models.base import InferenceParams
+from winnow.settings import TAG_CHARS
 
 
 class ImageKind(StrEnum):
@@ -52,6 +54,10 @@ class InferenceRequest:
     visualize: bool = False
     response_format: str = "json"
     auto_orient: bool = True
+    source: str | None = None
+    source_info: str | None = None
+    tags: tuple[str, ...] = ()
+    metadata: dict[str, Any] | None = None
 
     @property
     def project(self) -> str:
@@ -153,8 +159,107 @@ def _target_dataset(value: Any) -> str | None:
     return value
 
 
-def parse_v1(body: Any, authorization: str | None) -> InferenceRequest:
-    """Parse a v1 JSON body (``/infer/...``). ``image`` may be one object or a list."""
+# ------------------------------------------------ what the client attaches to its datapoints
+
+SOURCE_MAX = 128
+SOURCE_INFO_MAX = 256
+MAX_REQUEST_TAGS = 32
+DEFAULT_METADATA_MAX_BYTES = 4096
+_TAG = re.compile(rf"^[{TAG_CHARS}]{{1,64}}$")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _label(value: Any, name: str, max_length: int) -> str | None:
+    """``source`` / ``source_info``: absent or empty is None, else a short text."""
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str) or len(value) > max_length or _CONTROL.search(value):
+        raise BadRequestError(
+            f"{name} must be a string of at most {max_length} characters without control "
+            f"characters, got {repr(value)[:80]}"
+        )
+    return value
+
+
+def _request_tags(value: Any, name: str = "active_learning_tags") -> tuple[str, ...]:
+    """A list of tags (the platform's tag rule), each once, at most ``MAX_REQUEST_TAGS``."""
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise BadRequestError(f"{name} must be a list of strings, got {type(value).__name__}")
+    if len(value) > MAX_REQUEST_TAGS:
+        raise BadRequestError(f"{name} has {len(value)} tags; at most {MAX_REQUEST_TAGS} allowed")
+    for index, tag in enumerate(value):
+        if not isinstance(tag, str):
+            raise BadRequestError(f"{name}[{index}] must be a string, got {repr(tag)[:80]}")
+        if not _TAG.match(tag):
+            raise BadRequestError(
+                f"{name}[{index}] {tag[:80]!r} must be 1-64 characters of "
+                "a-z A-Z 0-9 - _ : / . [ ] < > { } @"
+            )
+    return tuple(dict.fromkeys(value))
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON value")
+
+
+def _metadata(
+    value: Any, max_bytes: int, name: str = "active_learning_metadata"
+) -> dict[str, Any] | None:
+    """A JSON object of at most ``max_bytes`` bytes as compact JSON; ``{}`` is None."""
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        kind = "array" if isinstance(value, list) else type(value).__name__
+        raise BadRequestError(f"{name} must be a JSON object, got {kind}")
+    try:
+        size = len(json.dumps(value, separators=(",", ":"), allow_nan=False).encode())
+    except ValueError:
+        raise BadRequestError(f"{name} must hold JSON values only (no NaN or infinity)") from None
+    except RecursionError:
+        raise BadRequestError(f"{name} is nested too deeply") from None
+    if size > max_bytes:
+        raise BadRequestError(
+            f"{name} is {size} bytes as JSON, over the limit of {max_bytes} bytes "
+            "(WINNOW_ACTIVE_LEARNING_METADATA_MAX_BYTES)"
+        )
+    return value or None
+
+
+def _query_tags(raw: str | None) -> tuple[str, ...]:
+    """Legacy route: ``active_learning_tags=a,b`` (repeated parameters arrive comma-joined)."""
+    if raw is None or not raw.strip():
+        return ()
+    return _request_tags([part.strip() for part in raw.split(",") if part.strip()])
+
+
+def _query_metadata(raw: str | None, max_bytes: int) -> dict[str, Any] | None:
+    """Legacy route: ``active_learning_metadata`` is the JSON text of an object."""
+    name = "active_learning_metadata"
+    if raw is None or not raw.strip():
+        return None
+    try:
+        value = json.loads(raw, parse_constant=_refuse_constant)
+    except ValueError as exc:
+        raise BadRequestError(f"{name} must be the JSON text of an object ({exc})") from None
+    except RecursionError:
+        raise BadRequestError(f"{name} is nested too deeply") from None
+    return _metadata(value, max_bytes, name)
+
+
+def parse_v1(
+    body: Any,
+    authorization: str | None,
+    *,
+    metadata_max_bytes: int = DEFAULT_METADATA_MAX_BYTES,
+) -> InferenceRequest:
+    """Parse a v1 JSON body (``/infer/...``). ``image`` may be one object or a list.
+
+    ``source``, ``source_info``, ``active_learning_tags`` and
+    ``active_learning_metadata`` (at most ``metadata_max_bytes`` as compact
+    JSON) go to the datapoints of the request; a bad one is a 400 naming it.
+    """
     if not isinstance(body, Mapping):
         raise BadRequestError("request body must be a JSON object")
     api_key = resolve_api_key(body.get("api_key"), authorization)
@@ -183,6 +288,10 @@ def parse_v1(body: Any, authorization: str | None) -> InferenceRequest:
         auto_orient=not parse_bool(
             body.get("disable_preproc_auto_orient"), "disable_preproc_auto_orient"
         ),
+        source=_label(body.get("source"), "source", SOURCE_MAX),
+        source_info=_label(body.get("source_info"), "source_info", SOURCE_INFO_MAX),
+        tags=_request_tags(body.get("active_learning_tags")),
+        metadata=_metadata(body.get("active_learning_metadata"), metadata_max_bytes),
     )
 
 
@@ -205,9 +314,18 @@ def _fraction(value: float | int | None) -> float | None:
 
 
 def parse_legacy_query(
-    project: str, version: str, query: Mapping[str, str], authorization: str | None
+    project: str,
+    version: str,
+    query: Mapping[str, str],
+    authorization: str | None,
+    *,
+    metadata_max_bytes: int = DEFAULT_METADATA_MAX_BYTES,
 ) -> InferenceRequest:
-    """Parse the legacy route's path and query; ``images`` is left empty for the caller."""
+    """Parse the legacy route's path and query; ``images`` is left empty for the caller.
+
+    ``active_learning_tags`` is comma-separated (tags hold no comma);
+    ``active_learning_metadata`` is the JSON text of an object.
+    """
     api_key = resolve_api_key(query.get("api_key"), authorization)
     model_id = check_model_id(f"{project}/{version}")
     values: dict[str, Any] = {
@@ -238,6 +356,10 @@ def parse_legacy_query(
         auto_orient=not parse_bool(
             query.get("disable_preproc_auto_orient"), "disable_preproc_auto_orient"
         ),
+        source=_label(query.get("source"), "source", SOURCE_MAX),
+        source_info=_label(query.get("source_info"), "source_info", SOURCE_INFO_MAX),
+        tags=_query_tags(query.get("active_learning_tags")),
+        metadata=_query_metadata(query.get("active_learning_metadata"), metadata_max_bytes),
     )
 
 

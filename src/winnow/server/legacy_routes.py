@@ -61,7 +61,15 @@ async def infer_legacy(
 ) -> Response:
     """Legacy inference: base64 body, multipart ``file`` or ``?image=`` URL."""
     query = dict(request.query_params)
-    parsed = parse_legacy_query(project, str(version), query, request.headers.get("authorization"))
+    # repeated ?active_learning_tags=a&active_learning_tags=b count as well as a,b
+    query["active_learning_tags"] = ",".join(request.query_params.getlist("active_learning_tags"))
+    parsed = parse_legacy_query(
+        project,
+        str(version),
+        query,
+        request.headers.get("authorization"),
+        metadata_max_bytes=services.settings.active_learning_metadata_max_bytes,
+    )
     max_bytes = services.settings.max_upload_bytes
     content_type = request.headers.get("content-type", "").lower()
     if query.get("image"):

@@ -150,7 +150,10 @@ def schedule_collection(
             project=project,
             model_id=request.model_id,
             inference_id=item.inference_id,
-            source="http",
+            source=request.source or "http",
+            source_info=request.source_info,
+            tags=request.tags,
+            extra=dict(request.metadata) if request.metadata else {},
         )
         background.add_task(_submit, services, collector, item.image, item.prediction, context)
     return len(served)

@@ -50,6 +50,14 @@ REQUEST_DOC: dict[str, Any] = {
                         "class_filter": {"type": "array", "items": {"type": "string"}},
                         "disable_active_learning": {"type": "boolean"},
                         "active_learning_target_dataset": {"type": "string"},
+                        "source": {"type": "string", "maxLength": 128},
+                        "source_info": {"type": "string", "maxLength": 256},
+                        "active_learning_tags": {
+                            "type": "array",
+                            "items": {"type": "string"},
+                            "maxItems": 32,
+                        },
+                        "active_learning_metadata": {"type": "object"},
                     },
                 }
             }
@@ -63,7 +71,11 @@ async def infer_v1(
 ) -> JSONResponse:
     """Serve one v1 request for the task of ``route``: JSON object in, object or array out."""
     body = await read_body(request, body_limit(services.settings.max_upload_bytes))
-    parsed = parse_v1(parse_json(body), request.headers.get("authorization"))
+    parsed = parse_v1(
+        parse_json(body),
+        request.headers.get("authorization"),
+        metadata_max_bytes=services.settings.active_learning_metadata_max_bytes,
+    )
     served, bodies = await run_in_threadpool(_serve, services, parsed, ROUTE_TASKS[route])
     schedule_collection(background, services, parsed, served)
     return JSONResponse(bodies if parsed.as_list else bodies[0])

@@ -43,6 +43,7 @@ def read_label_view(
     status: str | None,
     strategy: str | None,
     tag: str | None,
+    source: str | None = None,
 ) -> LabelView:
     """The image ``image_id`` of ``project``; neighbours among the batch's images these filters keep."""
     target = store.get_project(session=session, workspace=workspace, name=project)
@@ -52,7 +53,7 @@ def read_label_view(
     batch = session.get(Batch, image.batch_id)
     assert batch is not None
     clauses = labeling.filtered_ids_query(
-        project=target, batch=batch, status=status, strategy=strategy, tag=tag
+        project=target, batch=batch, status=status, strategy=strategy, tag=tag, source=source
     )
     prev_id, next_id = labeling.neighbours(session=session, image=image, clauses=clauses)
     row = labeling.latest_annotations(session=session, image_ids=[image.id]).get(image.id)

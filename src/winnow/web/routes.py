@@ -46,14 +46,17 @@ def _safe_next(target: str | None, default: str) -> str:
     return default
 
 
-def _filters_query(status: str | None, strategy: str | None, tag: str | None) -> str:
-    return urlencode(
-        {k: v for k, v in (("status", status), ("strategy", strategy), ("tag", tag)) if v}
-    )
+def _filters_query(
+    status: str | None, strategy: str | None, tag: str | None, source: str | None = None
+) -> str:
+    pairs = (("status", status), ("strategy", strategy), ("tag", tag), ("source", source))
+    return urlencode({k: v for k, v in pairs if v})
 
 
-def _qs(status: str | None, strategy: str | None, tag: str | None) -> str:
-    query = _filters_query(status, strategy, tag)
+def _qs(
+    status: str | None, strategy: str | None, tag: str | None, source: str | None = None
+) -> str:
+    query = _filters_query(status, strategy, tag, source)
     return f"?{query}" if query else ""
 
 
@@ -224,21 +227,26 @@ def batch_page(
     status: str | None = None,
     strategy: str | None = None,
     tag: str | None = None,
+    source: str | None = None,
     cursor: str | None = None,
     page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
 ) -> Response:
     workspace = ctx.require(request)
-    status, strategy, tag = status or None, strategy or None, tag or None
+    status, strategy, tag, source = status or None, strategy or None, tag or None, source or None
     with ctx.platform.db.read() as session:
         target = store.get_project(session=session, workspace=workspace, name=project)
         record = get_batch(session=session, project=target, name=batch)
-        filters = store.ImageFilters(batch=batch, tag=tag, strategy=strategy, status=status)
+        filters = store.ImageFilters(
+            batch=batch, tag=tag, strategy=strategy, status=status, source=source
+        )
         images, next_cursor = store.list_images(
             session=session, project=target, filters=filters, limit=PAGE_SIZE, cursor=cursor
         )
         chosen = labeling.latest_annotations(session=session, image_ids=[i.id for i in images])
         classes = project_classes(session=session, project=target)
         names = labeling.strategy_names(session=session, project=target)
+        sources = labeling.batch_sources(session=session, batch=record)
+        tags = labeling.batch_tags(session=session, batch=record)
     items = []
     for image in images:
         row = chosen.get(image.id)
@@ -259,9 +267,11 @@ def batch_page(
         page=page,
         statuses=IMAGE_STATUSES,
         strategy_names=names,
-        filters={"status": status, "strategy": strategy, "tag": tag},
-        query=_filters_query(status, strategy, tag),
-        qs=_qs(status, strategy, tag),
+        sources=sources,
+        tags=tags,
+        filters={"status": status, "strategy": strategy, "tag": tag, "source": source},
+        query=_filters_query(status, strategy, tag, source),
+        qs=_qs(status, strategy, tag, source),
     )
 
 
@@ -274,14 +284,22 @@ def label_page(
     status: str | None = None,
     strategy: str | None = None,
     tag: str | None = None,
+    source: str | None = None,
 ) -> Response:
     workspace = ctx.require(request)
-    status, strategy, tag = status or None, strategy or None, tag or None
+    status, strategy, tag, source = status or None, strategy or None, tag or None, source or None
     with ctx.platform.db.read() as session:
         view = read_label_view(
-            session, workspace, project, image_id, status=status, strategy=strategy, tag=tag
+            session,
+            workspace,
+            project,
+            image_id,
+            status=status,
+            strategy=strategy,
+            tag=tag,
+            source=source,
         )
-    query = _filters_query(status, strategy, tag)
+    query = _filters_query(status, strategy, tag, source)
     suffix = f"?{query}" if query else ""
     data = editor_data(request, view, suffix)
     return ctx.render(

@@ -13,6 +13,13 @@ readers expect:
   pose ``cls cx cy w h x y v ...``, all normalized to 0..1;
 - ``voc``: ``<split>/<name>.xml`` (Pascal VOC) next to ``<split>/<name>.jpg``;
 - ``folders``: classification folders ``<split>/<class>/<name>.jpg``.
+
+Each image's identity (``source``, ``source_info``, ``tags``, ``metadata``:
+:func:`winnow.platform.export.model.image_extra`) is COCO's ``images[].extra``;
+the other formats carry it in ``metadata.jsonl`` at the dataset's root, one
+JSON object per image file: ``{"file_name": "<path from the root>", ...}``
+(the layout of Hugging Face's ``imagefolder`` metadata file), written only
+when an image has any.
 """
 
 from __future__ import annotations
@@ -84,9 +91,15 @@ def coco_json(dataset: ExportDataset, split: Split | None = None) -> dict[str, A
     annotations: list[dict[str, Any]] = []
     selected = [img for img in dataset.images if split is None or img.split == split]
     for image_id, img in enumerate(selected, start=1):
-        images.append(
-            {"id": image_id, "file_name": img.file_name, "width": img.width, "height": img.height}
-        )
+        entry: dict[str, Any] = {
+            "id": image_id,
+            "file_name": img.file_name,
+            "width": img.width,
+            "height": img.height,
+        }
+        if img.extra:
+            entry["extra"] = img.extra
+        images.append(entry)
         for ann in img.annotations:
             if isinstance(ann, ClassLabel):
                 continue
@@ -265,6 +278,25 @@ def folder_files(dataset: ExportDataset) -> list[DatasetFile]:
     return files
 
 
+# --------------------------------------------------------------------------- sidecar
+
+SIDECAR = "metadata.jsonl"
+"""The sidecar of the formats without a place for an image's identity (not COCO)."""
+
+
+def sidecar_file(files: list[DatasetFile], dataset: ExportDataset) -> DatasetFile | None:
+    """``metadata.jsonl``: one line per image file of ``files`` whose image has ``extra``."""
+    by_source = {img.source or img.file_name: img for img in dataset.images}
+    lines = []
+    for item in files:
+        img = by_source.get(item.source) if item.source is not None else None
+        if img is not None and img.extra:
+            lines.append(json.dumps({"file_name": item.path, **img.extra}))
+    if not lines:
+        return None
+    return DatasetFile(SIDECAR, "".join(line + "\n" for line in lines).encode())
+
+
 FORMATS: dict[ExportFormat, Callable[[ExportDataset], list[DatasetFile]]] = {
     ExportFormat.COCO: coco_files,
     ExportFormat.YOLO: yolo_files,
@@ -274,5 +306,10 @@ FORMATS: dict[ExportFormat, Callable[[ExportDataset], list[DatasetFile]]] = {
 
 
 def export_files(dataset: ExportDataset, fmt: ExportFormat) -> list[DatasetFile]:
-    """The files of ``dataset`` in format ``fmt``."""
-    return FORMATS[fmt](dataset)
+    """The files of ``dataset`` in format ``fmt``, with ``metadata.jsonl`` beside all but COCO."""
+    files = FORMATS[fmt](dataset)
+    if fmt is not ExportFormat.COCO:
+        sidecar = sidecar_file(files, dataset)
+        if sidecar is not None:
+            files.append(sidecar)
+    return files

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Sequence, Set
+from collections.abc import Mapping, Sequence, Set
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
+from typing import Any
 
 from winnow.errors import BadRequestError
 
@@ -94,9 +95,39 @@ def bounding_box(ann: Box | Polygon | KeypointObject) -> Box:
     return ann
 
 
+EXTRA_KEYS: tuple[str, ...] = ("source", "source_info", "tags", "metadata")
+"""Keys of an image's ``extra``: where it came from and what was attached to it."""
+
+
+def image_extra(
+    source: str | None,
+    source_info: str | None,
+    tags: Sequence[str],
+    metadata: Mapping[str, Any] | None,
+) -> dict[str, Any] | None:
+    """An image's identity as exported (COCO ``images[].extra``, ``metadata.jsonl``).
+
+    Keys in :data:`EXTRA_KEYS` order, each only when set: ``source`` (``http``,
+    the client's ``source``, ``stream:<id>``, ``import``), ``source_info``,
+    ``tags`` (a list) and ``metadata`` (the image's JSON object). None when
+    nothing is set.
+    """
+    values: dict[str, Any] = {
+        "source": source,
+        "source_info": source_info,
+        "tags": list(tags),
+        "metadata": dict(metadata) if metadata else None,
+    }
+    extra = {key: value for key, value in values.items() if value}
+    return extra or None
+
+
 @dataclass(frozen=True, slots=True)
 class ExportImage:
-    """One image of an export. ``source`` is the key its bytes are read by (blob key)."""
+    """One image of an export. ``source`` is the key its bytes are read by (blob key).
+
+    ``extra`` is the image's identity (:func:`image_extra`), None when it has none.
+    """
 
     file_name: str
     width: int
@@ -104,6 +135,7 @@ class ExportImage:
     annotations: tuple[Annotation, ...] = ()
     split: Split = Split.TRAIN
     source: str = ""
+    extra: dict[str, Any] | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True, slots=True)

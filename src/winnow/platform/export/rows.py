@@ -30,6 +30,7 @@ from winnow.platform.export.model import (
     Polygon,
     assign_held_out_splits,
     dataset_from_images,
+    image_extra,
 )
 from winnow.platform.schema import IMAGE_STATUSES, Annotation, Batch, Image, ModelVersion, Project
 from winnow.predictions import (
@@ -210,6 +211,12 @@ def build_export(*, session: Session, project: Project, query: ExportQuery) -> E
                     height=image.height,
                     annotations=annotations,
                     source=image.blob_key,
+                    extra=image_extra(
+                        image.source,
+                        image.source_info,
+                        [t.tag for t in image.tags],
+                        image.metadata_json,
+                    ),
                 )
             )
             if image.batch_id in held_out:

@@ -7,7 +7,9 @@ Images are looked up beside the JSON, then in a folder named like its split,
 then by a unique file name anywhere. Boxes come from ``bbox``; a polygon
 ``segmentation`` gives one polygon per ring; ``keypoints`` give a keypoint
 object with the category's ``keypoints`` names. RLE masks are refused (the
-message names the annotation), as are unknown image or category ids.
+message names the annotation), as are unknown image or category ids. An
+image's ``extra`` (winnow's export writes its source, tags and metadata
+there) is kept for the import to check.
 """
 
 from __future__ import annotations
@@ -165,6 +167,7 @@ def parse_document(
                 annotations=tuple(by_image.get(image_id, ())),
                 split=split,
                 source=found,
+                extra=entry.get("extra"),
             )
         )
     for image_id in by_image:

@@ -39,6 +39,7 @@ from winnow.platform.importing.bodies import annotation_body
 from winnow.platform.importing.coco import parse_coco
 from winnow.platform.importing.files import DatasetFiles, is_image
 from winnow.platform.importing.folders import parse_folders
+from winnow.platform.importing.identity import check_identity, with_sidecar
 from winnow.platform.importing.layout import ImageInfo, Probe
 from winnow.platform.importing.voc import parse_voc
 from winnow.platform.importing.yolo import parse_yolo
@@ -187,6 +188,7 @@ def _prepared(
         except WinnowError as exc:
             raise BadRequestError(f"{image.source}: {exc.message}") from None
         info, content_type = prober.seen[image.source]
+        identity = check_identity(image.source, image.extra)
         out.append(
             (
                 image,
@@ -201,6 +203,10 @@ def _prepared(
                     annotation_format=checked.format,
                     annotation_body=checked.body,
                     annotation_name=name,
+                    source=identity.source,
+                    source_info=identity.source_info,
+                    tags=identity.tags,
+                    metadata=identity.metadata,
                 ),
             )
         )
@@ -260,7 +266,7 @@ def import_dataset(
     _check_format(target, options.format)
     prober = _Prober(files, platform, progress)
     prober.warm([p for p in files.paths() if is_image(p)])
-    dataset = PARSERS[options.format](files, prober)
+    dataset = with_sidecar(PARSERS[options.format](files, prober), files)
     if options.split is not None:
         dataset = ExportDataset(
             dataset.classes,

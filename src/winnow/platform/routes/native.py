@@ -140,9 +140,12 @@ def images(
     status: str | None = None,
     limit: int = Query(100),
     cursor: str | None = None,
+    source: str | None = None,
 ) -> dict[str, Any]:
     target = platform.project(workspace, project)
-    filters = store.ImageFilters(batch=batch, tag=tag, strategy=strategy, status=status)
+    filters = store.ImageFilters(
+        batch=batch, tag=tag, strategy=strategy, status=status, source=source
+    )
     with platform.db.read() as session:
         page, next_cursor = store.list_images(
             session=session, project=target, filters=filters, limit=limit, cursor=cursor

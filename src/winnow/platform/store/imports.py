@@ -10,12 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from winnow.errors import BatchFullError
-from winnow.platform.schema import Annotation, Batch, Image, Project
+from winnow.platform.schema import Annotation, Batch, Image, ImageTag, Project
 from winnow.platform.store.datapoints import check_batch_name, check_text, lock_batch
 from winnow.platform.store.projects import get_al_config, max_batch_images
 from winnow.states import AnnotationKind, ImageStatus
@@ -25,7 +26,11 @@ _CHUNK = 500
 
 @dataclass(frozen=True, slots=True)
 class ImportedImage:
-    """One image of an import: stored bytes' key and facts, and its checked annotation."""
+    """One image of an import: stored bytes' key and facts, its checked annotation and identity.
+
+    ``source``, ``source_info``, ``tags`` and ``metadata`` are checked by the
+    caller (``importing.identity.check_identity``).
+    """
 
     blob_key: str
     sha256: str
@@ -37,6 +42,10 @@ class ImportedImage:
     annotation_format: str
     annotation_body: str
     annotation_name: str
+    source: str = "import"
+    source_info: str | None = None
+    tags: tuple[str, ...] = ()
+    metadata: dict[str, Any] | None = None
 
 
 def existing_hashes(*, session: Session, project: Project, hashes: Sequence[str]) -> set[str]:
@@ -103,8 +112,11 @@ def add_imported_images(
                 content_type=item.content_type,
                 blob_key=item.blob_key,
                 name=item.name,
-                source="import",
+                source=item.source,
+                source_info=item.source_info,
+                metadata_json=item.metadata,
                 status=ImageStatus.LABELED,
+                tags=[ImageTag(project_id=project.id, tag=tag) for tag in item.tags],
             )
         )
     session.add_all(rows)

@@ -23,6 +23,7 @@ class ImageFilters:
     tag: str | None = None
     strategy: str | None = None
     status: str | None = None
+    source: str | None = None
 
 
 @dataclass(slots=True, frozen=True)
@@ -89,6 +90,7 @@ def list_images(
     check_text("batch", filters.batch, 256)
     check_text("tag", filters.tag, 64)
     check_strategy(filters.strategy)
+    check_text("source", filters.source, 128)
     after = parse_cursor(cursor)
     query = select(Image).where(Image.project_id == project.id, Image.id > after)
     if filters.batch is not None:
@@ -98,6 +100,8 @@ def list_images(
         query = query.where(Image.status == filters.status)
     if filters.strategy is not None:
         query = query.where(Image.strategy == filters.strategy)
+    if filters.source is not None:
+        query = query.where(Image.source == filters.source)
     if filters.tag is not None:
         # EXISTS walks images in id order and probes (image_id, tag): fast on both databases.
         query = query.where(
