@@ -99,9 +99,7 @@ def test_images_are_filtered_by_source_and_by_tag(app_client: ASGIClient) -> Non
     assert [i["source"] for i in _listing(app_client, "cars", tag="day")] == ["dock"]
     assert len(_listing(app_client, "cars", tag="cfg")) == 3
     assert _listing(app_client, "cars", source="dock", tag="night") == []
-    bad = app_client.get(
-        "/v1/projects/cars/images", params={"source": "x" * 129}, headers=AUTH
-    )
+    bad = app_client.get("/v1/projects/cars/images", params={"source": "x" * 129}, headers=AUTH)
     assert bad.status_code == 400
     assert bad.json()["message"].startswith("source:")
 
