@@ -135,7 +135,7 @@ class ExportImage:
     annotations: tuple[Annotation, ...] = ()
     split: Split = Split.TRAIN
     source: str = ""
-    extra: dict[str, Any] | None = field(default=None, compare=False)
+    extra: dict[str, Any] | None = field(default=None, hash=False)
 
 
 @dataclass(frozen=True, slots=True)
