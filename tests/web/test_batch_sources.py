@@ -74,6 +74,7 @@ def test_the_page_lists_sources_and_filters(signed_in: tuple[ASGIClient, Platfor
     label = client.get(f"/app/projects/cars/images/{ids[0]}", params={"source": "gate-3"})
     assert f"/app/projects/cars/images/{ids[2]}?source=gate-3" in label.text
     assert f"/app/projects/cars/images/{ids[1]}?" not in label.text
+    assert '<span id="image-source" title="relay-7">gate-3</span>' in label.text
 
 
 @pytest.fixture(scope="module")
