@@ -74,7 +74,8 @@ def make_datapoint(key: str = "dp-1", seed: int = 0, **changes: Any) -> Datapoin
         "strategy": "rand",
         "model_id": "cars/1",
         "inference_id": "inf-1",
-        "source": "http",
+        "source": "gate-3",
+        "source_info": "relay-7",
         "config_version": 1,
         "created_at": datetime.now(UTC),
         "extra": {"frame_index": 7, "frame_time": 0.28},
@@ -146,7 +147,7 @@ def test_platform_clients_deliver_idempotently_with_provenance(
             "cars/1",
             1,
         )
-        assert details["source"] == "http"
+        assert (details["source"], details["source_info"]) == ("gate-3", "relay-7")
         # the stream's frame index and time reach the stored metadata
         assert details["metadata"] == {"frame_index": 7, "frame_time": 0.28}
     else:
