@@ -154,8 +154,8 @@ def strategy_names(*, session: Session, project: Project) -> list[str]:
     return sorted(str(s) for s in rows)
 
 
-def batch_sources(*, session: Session, batch: Batch) -> list[str]:
-    """Distinct sources of the batch's images (the batch view's source filter offers them)."""
+def batch_sources(*, session: Session, batch: Batch, limit: int = 200) -> list[str]:
+    """Distinct sources of the batch's images, at most ``limit`` (offered to the source filter)."""
     rows = session.scalars(
         select(Image.source)
         .where(
@@ -164,8 +164,10 @@ def batch_sources(*, session: Session, batch: Batch) -> list[str]:
             Image.source.is_not(None),
         )
         .distinct()
+        .order_by(Image.source)
+        .limit(limit)
     )
-    return sorted(str(s) for s in rows)
+    return [str(s) for s in rows]
 
 
 def batch_tags(*, session: Session, batch: Batch, limit: int = 200) -> list[str]:

@@ -246,6 +246,8 @@ def batch_page(
         classes = project_classes(session=session, project=target)
         names = labeling.strategy_names(session=session, project=target)
         sources = labeling.batch_sources(session=session, batch=record)
+        if source is not None and source not in sources:
+            sources.append(source)  # the select shows the filter in force, listed or not
         tags = labeling.batch_tags(session=session, batch=record)
     items = []
     for image in images:
