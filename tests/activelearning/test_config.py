@@ -169,7 +169,7 @@ def test_models_are_frozen() -> None:
     with pytest.raises(pydantic.ValidationError):
         config.enabled = False  # type: ignore[misc]
     with pytest.raises(pydantic.ValidationError):
-        config.sampling_strategies[0].name = "other"
+        config.sampling_strategies[0].name = "other"  # type: ignore[misc]
 
 
 def test_summary_names_strategies_batching_and_persistence() -> None:
@@ -286,10 +286,10 @@ CASES: list[tuple[str, object, list[str]]] = [
     ),
     (
         "unknown strategy type",
-        with_strategy(name="x", type="uncertainty"),
+        with_strategy(name="x", type="embeddings_based"),
         [
-            "sampling_strategies[0].type: unknown strategy type 'uncertainty'; must be one of "
-            "random, close_to_threshold, classes_based, detections_number_based"
+            "sampling_strategies[0].type: unknown strategy type 'embeddings_based'; must be one of "
+            "random, close_to_threshold, classes_based, detections_number_based, uncertainty"
         ],
     ),
     (
@@ -297,7 +297,7 @@ CASES: list[tuple[str, object, list[str]]] = [
         with_strategy(name="x"),
         [
             "sampling_strategies[0]: must be an object with a 'type' (one of random, "
-            "close_to_threshold, classes_based, detections_number_based)"
+            "close_to_threshold, classes_based, detections_number_based, uncertainty)"
         ],
     ),
     (
@@ -450,7 +450,7 @@ CASES: list[tuple[str, object, list[str]]] = [
         [
             "jpeg_compression_level: must be >= 1",
             "sampling_strategies[0].type: unknown strategy type 'x'; must be one of random, "
-            "close_to_threshold, classes_based, detections_number_based",
+            "close_to_threshold, classes_based, detections_number_based, uncertainty",
         ],
     ),
 ]

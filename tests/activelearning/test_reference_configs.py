@@ -320,11 +320,12 @@ REJECTED: list[tuple[str, object, list[str]]] = [
     (
         "unknown strategy type saved to winnow",
         changed(
-            SEED, lambda d: d["sampling_strategies"].append({"name": "u", "type": "uncertainty"})
+            SEED,
+            lambda d: d["sampling_strategies"].append({"name": "u", "type": "embeddings_based"}),
         ),
         [
-            "sampling_strategies[1].type: unknown strategy type 'uncertainty'; must be one of "
-            "random, close_to_threshold, classes_based, detections_number_based"
+            "sampling_strategies[1].type: unknown strategy type 'embeddings_based'; must be one of "
+            "random, close_to_threshold, classes_based, detections_number_based, uncertainty"
         ],
     ),
 ]
@@ -375,7 +376,7 @@ def test_unknown_strategy_type_from_a_reference_platform_is_skipped_with_a_warni
     assert list(config.warnings) == [
         "sampling_strategies[1].type: unknown strategy type 'embeddings_based', strategy ignored "
         "(as the reference does); known types: random, close_to_threshold, classes_based, "
-        "detections_number_based",
+        "detections_number_based, uncertainty",
         "future_field: unknown field, ignored",
     ]
 
@@ -388,7 +389,7 @@ def test_only_unknown_strategy_types_from_a_reference_platform_collect_nothing()
         "sampling_strategies: no strategy of a known type: nothing is collected",
         "sampling_strategies[0].type: unknown strategy type 'x', strategy ignored (as the "
         "reference does); known types: random, close_to_threshold, classes_based, "
-        "detections_number_based",
+        "detections_number_based, uncertainty",
     )
 
 

@@ -8,7 +8,9 @@ runs :meth:`Collector.process`, in this order:
 2. the project's configuration (``config_source.get``), enabled or not;
 3. the prediction's task must fit the project type (stubs fit any), and the
    context's ``extra`` must be JSON (no NaN, infinity or non-JSON values);
-4. ``samplers.sample``: strategies in configuration order, on the prediction alone;
+4. ``samplers.sample``: strategies in configuration order, on the prediction alone
+   (``top_fraction`` strategies rank it in the collector's ``score_windows``,
+   per ``<workspace>/<project>`` and strategy);
 5. near-duplicate filter when the configuration enables it (no credit spent);
 6. one ``limits.take``: a credit from the first sampled strategy with room, plus
    a place in the batch (``max_batch_images``; the batch's count is first
@@ -44,6 +46,7 @@ from winnow.activelearning.outbox import Outbox
 from winnow.activelearning.platform_client import BatchCounter, ConfigSource, ProjectConfig
 from winnow.activelearning.prepare import build_tags, prepare
 from winnow.activelearning.samplers import sample
+from winnow.activelearning.score_windows import ScoreWindows
 from winnow.errors import OutboxFullError
 from winnow.images import CapturedImage, ImageArray, captured
 from winnow.metrics import Metrics
@@ -93,6 +96,8 @@ class Collector:
         self.outbox = outbox
         self.metrics = metrics
         self.dedup = dedup or NearDuplicateFilter()
+        # The rolling windows of top_fraction strategies (bounded; see score_windows).
+        self.score_windows = ScoreWindows()
         self._rng = rng or random.Random()
         self._clock = clock or (lambda: datetime.now(UTC))
         self._queue: queue.Queue[_Item] = queue.Queue(maxsize=settings.collector_queue_size)
@@ -215,7 +220,13 @@ class Collector:
             return refused
 
         stage[0] = "sample"
-        strategies = sample(config, prediction, self._rng)
+        strategies = sample(
+            config,
+            prediction,
+            self._rng,
+            windows=self.score_windows,
+            scope=f"{project_config.workspace}/{project}",
+        )
         if not strategies:
             return Outcome.NOT_SAMPLED
         for strategy in strategies:

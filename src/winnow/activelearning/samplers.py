@@ -22,6 +22,27 @@ semantics are those of the reference ``inference`` package
 
 Stubs match only ``random``. After a match the strategy takes the datapoint
 with its probability: ``rng.random() < probability`` (1.0 always, 0.0 never).
+
+winnow's own rules:
+
+- ``uncertainty``: the prediction's
+  :func:`~winnow.activelearning.uncertainty.uncertainty_score` is > 0 and
+  ``>= threshold``, or (``top_fraction``) in the top fraction of the
+  strategy's recent scores (:mod:`~winnow.activelearning.score_windows`:
+  the one piece of state, kept per scope and strategy in a bounded
+  :class:`ScoreWindows` the caller owns). Never matches a stub.
+- ``conditions`` on any strategy (:mod:`~winnow.activelearning.objects`):
+  first the objects passing every condition are counted and the strategy
+  matches only when ``min_objects`` (default 1) <= count <= ``max_objects``
+  (if set); then its own rule above runs on the prediction restricted to the
+  passing objects (:func:`~winnow.activelearning.objects.restrict`). So
+  ``detections_number_based`` counts passing detections (of its selected
+  classes), ``close_to_threshold`` looks for close confidences among
+  passing objects, ``classes_based`` and single-label rules need a passing
+  top class, ``uncertainty`` aggregates over passing objects (its
+  ``top_fraction`` ranks only predictions that pass the count), and
+  ``random`` matches whenever the count does (a stub has no objects, so
+  it passes only with ``min_objects: 0``).
 """
 
 from __future__ import annotations
@@ -36,13 +57,22 @@ from winnow.activelearning.config import (
     DetectionsNumberBasedStrategy,
     RandomStrategy,
     Strategy,
+    UncertaintyStrategy,
 )
+from winnow.activelearning.objects import passing_objects, restrict
+from winnow.activelearning.score_windows import ScoreWindows
+from winnow.activelearning.uncertainty import uncertainty_score
 from winnow.predictions import (
     ClassificationPrediction,
     ClassScore,
     DetectionPrediction,
     Prediction,
+    StubPrediction,
 )
+
+# The windows used when a caller passes none (one per process): callers that
+# replay or simulate traffic pass their own so they do not disturb live ones.
+SHARED_WINDOWS = ScoreWindows()
 
 
 def _close(confidences: Iterable[float], threshold: float, epsilon: float) -> int:
@@ -108,25 +138,67 @@ def _detections_number_based(
     return strategy.less_than is None or count < strategy.less_than
 
 
-def matches(strategy: Strategy, prediction: Prediction) -> bool:
-    """Whether the strategy's condition holds for the prediction (before the probability draw)."""
+def _uncertain(
+    strategy: UncertaintyStrategy, prediction: Prediction, windows: ScoreWindows, scope: str
+) -> bool:
+    if isinstance(prediction, StubPrediction):
+        return False
+    score = uncertainty_score(prediction, strategy.measure, strategy.aggregate)
+    fraction = strategy.top_fraction
+    if fraction is None:
+        threshold = strategy.threshold
+        return threshold is not None and score > 0.0 and score >= threshold
+    key = (scope, strategy.name)
+    return windows.observe(key, score, fraction, strategy.window, strategy.scoring)
+
+
+def matches(
+    strategy: Strategy,
+    prediction: Prediction,
+    windows: ScoreWindows | None = None,
+    scope: str = "",
+) -> bool:
+    """Whether the strategy's rule holds for the prediction (before the probability draw).
+
+    ``windows`` and ``scope`` matter only to ``top_fraction`` strategies: the
+    score is ranked in (and added to) the window of ``(scope, strategy.name)``
+    in ``windows`` (default :data:`SHARED_WINDOWS`). The collector's scope is
+    ``"<workspace>/<project>"``.
+    """
+    test = strategy.object_test
+    if test is not None:
+        passing = passing_objects(prediction, test)
+        if not test.count_ok(len(passing)):
+            return False
+        if isinstance(strategy, RandomStrategy):
+            return True
+        prediction = restrict(prediction, passing)
     if isinstance(strategy, RandomStrategy):
         return True
     if isinstance(strategy, CloseToThresholdStrategy):
         return _close_to_threshold(strategy, prediction)
     if isinstance(strategy, ClassesBasedStrategy):
         return _classes_based(strategy, prediction)
-    return _detections_number_based(strategy, prediction)
+    if isinstance(strategy, DetectionsNumberBasedStrategy):
+        return _detections_number_based(strategy, prediction)
+    return _uncertain(strategy, prediction, SHARED_WINDOWS if windows is None else windows, scope)
 
 
 def sample(
-    config: ActiveLearningConfig, prediction: Prediction, rng: random.Random | None = None
+    config: ActiveLearningConfig,
+    prediction: Prediction,
+    rng: random.Random | None = None,
+    *,
+    windows: ScoreWindows | None = None,
+    scope: str = "",
 ) -> list[Strategy]:
     """The strategies, in configuration order, that match and win their probability draw.
 
-    A draw (``rng.random() < probability``) happens only for strategies that
-    match, one per matching strategy. A disabled configuration samples nothing.
-    ``rng`` defaults to the ``random`` module's generator.
+    Every strategy is evaluated (so every ``top_fraction`` window sees the
+    prediction); a draw (``rng.random() < probability``) happens only for
+    strategies that match, one per matching strategy. A disabled
+    configuration samples nothing. ``rng`` defaults to the ``random``
+    module's generator; ``windows`` and ``scope`` are as for :func:`matches`.
     """
     if not config.enabled:
         return []
@@ -134,5 +206,5 @@ def sample(
     return [
         strategy
         for strategy in config.sampling_strategies
-        if matches(strategy, prediction) and draw() < strategy.probability
+        if matches(strategy, prediction, windows, scope) and draw() < strategy.probability
     ]

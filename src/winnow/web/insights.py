@@ -15,6 +15,7 @@ from typing import Any
 
 from winnow.activelearning.config import ActiveLearningConfig
 from winnow.activelearning.samplers import matches
+from winnow.activelearning.score_windows import ScoreWindows
 from winnow.errors import PredictionFormatError
 from winnow.platform.labeling import NO_STRATEGY, StatusCounts
 from winnow.predictions import prediction_from_json
@@ -149,8 +150,11 @@ def dry_run(
 
     ``bodies`` are stored prediction JSON texts (None: no prediction stored).
     ``expected`` is the sum of the strategy's probability over its matches.
+    ``top_fraction`` strategies rank the bodies among themselves, in the order given
+    (their own windows, so live collection is not disturbed).
     """
     strategies = list(config.sampling_strategies) if config.enabled else []
+    windows = ScoreWindows()
     matched = [0] * len(strategies)
     expected = [0.0] * len(strategies)
     looked = skipped = matched_any = 0
@@ -166,7 +170,7 @@ def dry_run(
         looked += 1
         hit = False
         for i, strategy in enumerate(strategies):
-            if matches(strategy, prediction):
+            if matches(strategy, prediction, windows):
                 matched[i] += 1
                 expected[i] += strategy.probability
                 hit = True

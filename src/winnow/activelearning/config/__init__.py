@@ -3,8 +3,10 @@
 Callers import from here: ``from winnow.activelearning.config import validate_config``.
 """
 
+from winnow.activelearning.config.conditions import ObjectCondition
 from winnow.activelearning.config.models import (
     BATCH_PREFIX_MAX,
+    REFERENCE_STRATEGY_TYPES,
     STRATEGY_TYPES,
     TAG_PATTERN,
     TAG_RULE,
@@ -18,12 +20,14 @@ from winnow.activelearning.config.models import (
     RandomStrategy,
     RecreationInterval,
     Strategy,
+    UncertaintyStrategy,
     config_json_schema,
 )
 from winnow.activelearning.config.validation import validate_config
 
 __all__ = [
     "BATCH_PREFIX_MAX",
+    "REFERENCE_STRATEGY_TYPES",
     "STRATEGY_TYPES",
     "TAG_PATTERN",
     "TAG_RULE",
@@ -34,9 +38,11 @@ __all__ = [
     "DedupConfig",
     "DetectionsNumberBasedStrategy",
     "Limit",
+    "ObjectCondition",
     "RandomStrategy",
     "RecreationInterval",
     "Strategy",
+    "UncertaintyStrategy",
     "config_json_schema",
     "validate_config",
 ]

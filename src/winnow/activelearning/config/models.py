@@ -1,6 +1,6 @@
 """The active learning configuration: the document users write, validated.
 
-Field names, types and the four strategy types are those of the reference
+Field names, types and the four reference strategy types are those of the reference
 (see ``shared/seed/active-learning.txt``); a configuration the reference
 accepts and gives a meaning to means the same here (any batch prefix,
 repeated limit types, a limit of 0, ``target_project``). What the reference
@@ -10,6 +10,11 @@ platform (``validate_config(data, reference=True)``), unknown strategy types.
 Rejected: what the reference also fails on and values that cannot mean
 anything; :func:`validate_config` reports *every* problem at once as
 ``"<field path>: <message>"``, e.g. ``sampling_strategies[1].epsilon: must be > 0``.
+
+winnow's own extensions: the ``uncertainty`` strategy type, object
+``conditions`` with ``min_objects`` / ``max_objects`` on every strategy
+(:mod:`~winnow.activelearning.config.conditions`), and ``dedup``. A strategy
+without ``conditions`` means exactly what the reference gives it.
 
 Models are frozen pydantic models; lists are tuples. Build them with
 :func:`~winnow.activelearning.config.validation.validate_config` (readable
@@ -34,11 +39,19 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from winnow.activelearning.config.conditions import RULE_ERROR, ObjectCondition, condition_rules
 from winnow.activelearning.limits.base import Window
+from winnow.activelearning.objects import ObjectTest, compile_conditions
 from winnow.activelearning.strategy_names import MAX_LENGTH, strategy_name_problem
 from winnow.settings import TAG_CHARS
 
-STRATEGY_TYPES = ("random", "close_to_threshold", "classes_based", "detections_number_based")
+REFERENCE_STRATEGY_TYPES = (
+    "random",
+    "close_to_threshold",
+    "classes_based",
+    "detections_number_based",
+)
+STRATEGY_TYPES = (*REFERENCE_STRATEGY_TYPES, "uncertainty")
 TAG_PATTERN = rf"^[{TAG_CHARS}]{{1,64}}$"
 TAG_RULE = "must be 1-64 characters of a-z A-Z 0-9 - _ : / . [ ] < > { } @"
 # Any string, as in the reference: batch names are stored as given and
@@ -47,7 +60,10 @@ BATCH_PREFIX_MAX = 64
 # Errors of this type come from cross-field rules; validate_config reports
 # those from its own pass over the raw document (so they are never skipped
 # because another field of the same object is invalid) and drops these.
-_RULE_ERROR = "winnow_rule"
+_RULE_ERROR = RULE_ERROR
+# top_fraction windows: how many recent scores a strategy ranks against.
+WINDOW_DEFAULT = 1000
+WINDOW_MIN, WINDOW_MAX = 10, 100_000
 
 Probability = Annotated[float, Field(strict=True, ge=0, le=1, allow_inf_nan=False)]
 Tag = Annotated[str, Field(strict=True, pattern=TAG_PATTERN)]
@@ -88,13 +104,35 @@ class Limit(BaseModel):
     value: NonNegativeInt  # 0: the strategy never collects (as in the reference)
 
 
-class _Strategy(BaseModel):
-    """Fields every strategy has."""
+def _set(name: str, kind: str) -> dict[str, Any]:
+    """JSON Schema: ``name`` is present and of JSON type ``kind`` (null counts as unset)."""
+    return {"required": [name], "properties": {name: {"type": kind}}}
 
-    model_config = _FROZEN
+
+# JSON Schema of the rules every strategy shares: the count bounds need conditions.
+_COUNT_RULES: list[dict[str, Any]] = [
+    {"if": _set(name, "integer"), "then": _set("conditions", "array")}
+    for name in ("min_objects", "max_objects")
+]
+_STRATEGY_SCHEMA: dict[str, Any] = {"allOf": _COUNT_RULES}
+
+
+class _Strategy(BaseModel):
+    """Fields every strategy has.
+
+    ``conditions`` (winnow's own): when set, only objects passing them count,
+    the strategy matches only when ``min_objects`` (default 1) to
+    ``max_objects`` (default any) objects pass, and its own rule sees only the
+    passing objects (:mod:`winnow.activelearning.samplers`).
+    """
+
+    model_config = ConfigDict(extra="ignore", frozen=True, json_schema_extra=_STRATEGY_SCHEMA)
     name: StrategyName
     tags: tuple[Tag, ...] = ()
     limits: tuple[Limit, ...] = ()
+    conditions: Annotated[tuple[ObjectCondition, ...], Field(min_length=1)] | None = None
+    min_objects: NonNegativeInt | None = None
+    max_objects: NonNegativeInt | None = None
 
     @model_validator(mode="after")
     def _check_rules(self) -> Any:
@@ -102,6 +140,13 @@ class _Strategy(BaseModel):
         if problems:
             raise PydanticCustomError(_RULE_ERROR, _joined(problems))
         return self
+
+    @cached_property
+    def object_test(self) -> ObjectTest | None:
+        """The conditions and count bounds compiled into one test (None: no conditions)."""
+        if self.conditions is None:
+            return None
+        return compile_conditions(self.conditions, self.min_objects, self.max_objects)
 
 
 class RandomStrategy(_Strategy):
@@ -156,11 +201,69 @@ class DetectionsNumberBasedStrategy(_SelectsClasses):
     less_than: PositiveInt | None = None
 
 
+Measure = Literal["least_confidence", "margin", "entropy", "mean_object_confidence"]
+Aggregate = Literal["max", "mean", "sum"]
+
+# JSON Schema of the uncertainty rules (validate_config checks the same ones).
+_UNCERTAINTY_SCHEMA: dict[str, Any] = {
+    "oneOf": [_set("threshold", "number"), _set("top_fraction", "number")],
+    "allOf": [
+        *_COUNT_RULES,
+        {
+            "if": {
+                "not": {"required": ["aggregate"], "properties": {"aggregate": {"const": "sum"}}}
+            },
+            "then": {"properties": {"threshold": {"maximum": 1}}},
+        },
+        {
+            "if": {
+                "required": ["measure"],
+                "properties": {"measure": {"const": "mean_object_confidence"}},
+            },
+            "then": {"properties": {"aggregate": {"enum": ["mean", None]}}},
+        },
+    ],
+}
+
+
+class UncertaintyStrategy(_Strategy):
+    """Takes predictions the model is unsure about (a winnow type, not the reference's).
+
+    Their uncertainty score (of measure and aggregate) is at least threshold, or in the
+    top_fraction of the strategy's last window scores; exactly one of the two is set.
+    Scores: winnow.activelearning.uncertainty; windows: winnow.activelearning.score_windows.
+    """
+
+    model_config = ConfigDict(extra="ignore", frozen=True, json_schema_extra=_UNCERTAINTY_SCHEMA)
+    type: Literal["uncertainty"]
+    measure: Measure
+    aggregate: Aggregate | None = None
+    threshold: Annotated[float, Field(strict=True, gt=0, allow_inf_nan=False)] | None = None
+    top_fraction: Annotated[float, Field(strict=True, gt=0, le=1, allow_inf_nan=False)] | None = (
+        None
+    )
+    window: Annotated[int, Field(strict=True, ge=WINDOW_MIN, le=WINDOW_MAX)] = WINDOW_DEFAULT
+    probability: Probability = 1.0
+
+    @cached_property
+    def scoring(self) -> tuple[object, ...]:
+        """What the scores depend on; a top_fraction window restarts when it changes."""
+        return (
+            self.measure,
+            self.aggregate,
+            self.window,
+            self.conditions,
+            self.min_objects,
+            self.max_objects,
+        )
+
+
 Strategy = Annotated[
     RandomStrategy
     | CloseToThresholdStrategy
     | ClassesBasedStrategy
-    | DetectionsNumberBasedStrategy,
+    | DetectionsNumberBasedStrategy
+    | UncertaintyStrategy,
     Field(discriminator="type"),
 ]
 
@@ -271,8 +374,11 @@ Loc = tuple[int | str, ...]
 
 def _strategy_rules(strategy: Mapping[str, Any]) -> list[tuple[Loc, str]]:
     """(location, message) for every cross-field problem of one strategy."""
-    problems: list[tuple[Loc, str]] = []
-    if strategy.get("type") == "detections_number_based":
+    problems = _condition_rules(strategy)
+    kind = strategy.get("type")
+    if kind == "uncertainty":
+        problems += _uncertainty_rules(strategy)
+    if kind == "detections_number_based":
         low, high = strategy.get("more_than"), strategy.get("less_than")
         # Only when each bound is valid on its own (else that error says enough).
         if _is_int(low) and _is_int(high) and low >= 0 and high >= 1 and low + 1 >= high:
@@ -282,6 +388,50 @@ def _strategy_rules(strategy: Mapping[str, Any]) -> list[tuple[Loc, str]]:
                     f"must be greater than more_than + 1 (no count is > {low} and < {high})",
                 )
             )
+    return problems
+
+
+def _condition_rules(strategy: Mapping[str, Any]) -> list[tuple[Loc, str]]:
+    problems: list[tuple[Loc, str]] = []
+    conditions = strategy.get("conditions")
+    if isinstance(conditions, list | tuple):
+        for i, condition in enumerate(conditions):
+            if isinstance(condition, Mapping):
+                problems += [(("conditions", i, *loc), m) for loc, m in condition_rules(condition)]
+    low, high = strategy.get("min_objects"), strategy.get("max_objects")
+    if conditions is None:
+        for name in ("min_objects", "max_objects"):
+            if strategy.get(name) is not None:
+                problems.append(((name,), "only applies with conditions (none are set)"))
+    elif _is_int(high) and high >= 0 and (low is None or (_is_int(low) and low >= 0)):
+        least = 1 if low is None else low
+        if high < least:
+            given = "1 by default" if low is None else str(low)
+            problems.append((("max_objects",), f"must be >= min_objects ({given})"))
+    return problems
+
+
+def _uncertainty_rules(strategy: Mapping[str, Any]) -> list[tuple[Loc, str]]:
+    problems: list[tuple[Loc, str]] = []
+    threshold, fraction = strategy.get("threshold"), strategy.get("top_fraction")
+    if threshold is None and fraction is None:
+        problems.append(
+            (("threshold",), "is required, or top_fraction (select by a fixed score or adaptively)")
+        )
+    elif threshold is not None and fraction is not None:
+        problems.append((("top_fraction",), "give either threshold or top_fraction, not both"))
+    measure, aggregate = strategy.get("measure"), strategy.get("aggregate")
+    if measure == "mean_object_confidence" and aggregate not in (None, "mean"):
+        problems.append(
+            (("aggregate",), "must be mean (or unset) for measure mean_object_confidence")
+        )
+    if (
+        isinstance(threshold, int | float)
+        and not isinstance(threshold, bool)
+        and threshold > 1
+        and aggregate != "sum"
+    ):
+        problems.append((("threshold",), "must be <= 1 (only aggregate sum gives scores above 1)"))
     return problems
 
 

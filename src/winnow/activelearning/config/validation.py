@@ -17,6 +17,12 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from winnow.activelearning.config.conditions import (
+    FILTER_FIELDS,
+    POINT_RULE,
+    RANGE_FIELDS,
+    RANGE_RULE,
+)
 from winnow.activelearning.config.models import (
     _RULE_ERROR,
     STRATEGY_TYPES,
@@ -30,6 +36,7 @@ from winnow.activelearning.config.models import (
     Limit,
     Loc,
     RandomStrategy,
+    UncertaintyStrategy,
     _config_rules,
     _path,
 )
@@ -121,6 +128,49 @@ def _document_order(data: object, loc: Loc) -> tuple[tuple[int, str], ...]:
     return tuple(key)
 
 
+def _at(data: object, loc: Loc) -> object:
+    """The raw value at ``loc`` (None when absent)."""
+    node = data
+    for part in loc:
+        if isinstance(part, int) and isinstance(node, list) and part < len(node):
+            node = node[part]
+        elif isinstance(part, str) and isinstance(node, Mapping):
+            node = node.get(part)
+        else:
+            return None
+    return node
+
+
+def _long_enough(data: object, loc: Loc, error: Mapping[str, Any]) -> bool:
+    """Whether the raw list at ``loc`` has the length a ``too_short`` error says it lacks."""
+    value = _at(data, loc)
+    least = (error.get("ctx") or {}).get("min_length")
+    return isinstance(value, list) and isinstance(least, int) and len(value) >= least
+
+
+def _condition_problem(
+    data: object, loc: Loc, error: Mapping[str, Any]
+) -> list[tuple[Loc, str]] | None:
+    """Clearer (location, message) for shape errors inside ``conditions[i]`` (None: as is)."""
+    if len(loc) < 4 or loc[2] != "conditions" or not isinstance(loc[3], int):
+        return None
+    kind, rest = error["type"], loc[4:]
+    if kind == "extra_forbidden" and len(rest) == 1:
+        name = str(rest[0])
+        close = difflib.get_close_matches(name, FILTER_FIELDS, n=1, cutoff=0.6)
+        hint = f"did you mean '{close[0]}'?" if close else "known: " + ", ".join(FILTER_FIELDS)
+        return [(loc, f"unknown condition field ({hint})")]
+    shape = ("missing", "too_short", "too_long")
+    if rest[:1] and rest[0] in RANGE_FIELDS and kind in shape:
+        return [(loc[:5], RANGE_RULE)]
+    if rest[:1] == ("region",):
+        if len(rest) == 1 and kind == "too_short":
+            return [(loc, "must have at least 3 points")]
+        if len(rest) >= 2 and kind in shape:
+            return [(loc[:6], POINT_RULE)]
+    return None
+
+
 def _errors(data: Mapping[str, Any], exc: ValidationError) -> list[str]:
     problems: list[tuple[Loc, str]] = []
     for error in exc.errors(include_url=False):
@@ -131,6 +181,12 @@ def _errors(data: Mapping[str, Any], exc: ValidationError) -> list[str]:
             loc += ("type",)
         if loc[:1] == ("max_image_size",) and error["type"] in ("missing", "too_short", "too_long"):
             problems.append((loc[:1], "must be [height, width]"))
+            continue
+        if error["type"] == "too_short" and _long_enough(data, loc, error):
+            continue  # pydantic counted only the valid items: their own errors say enough
+        clearer = _condition_problem(data, loc, error)
+        if clearer is not None:
+            problems.extend(clearer)
             continue
         problems.append((loc, _message(error, _path(loc))))
     problems.extend(_config_rules(data))
@@ -165,6 +221,7 @@ def validate_config(data: object, *, reference: bool = False) -> ActiveLearningC
         raise InvalidConfigError(errors or ["<root>: invalid configuration"]) from None
     warnings.extend(_unknown_fields(data))
     warnings.extend(_never_collects(model))
+    warnings.extend(_unused_fields(model))
     warnings.sort(key=lambda warning: _document_order(data, warning[0]))
     model._warnings = tuple(dict.fromkeys(f"{_path(loc)}: {message}" for loc, message in warnings))
     return model
@@ -177,6 +234,7 @@ _STRATEGY_MODELS: dict[str, type[BaseModel]] = {
     "close_to_threshold": CloseToThresholdStrategy,
     "classes_based": ClassesBasedStrategy,
     "detections_number_based": DetectionsNumberBasedStrategy,
+    "uncertainty": UncertaintyStrategy,
 }
 
 
@@ -262,4 +320,19 @@ def _never_collects(model: ActiveLearningConfig) -> list[tuple[Loc, str]]:
                         f"0: strategy '{strategy.name}' never collects",
                     )
                 )
+    return found
+
+
+def _unused_fields(model: ActiveLearningConfig) -> list[tuple[Loc, str]]:
+    """winnow fields that are set but do nothing in their place."""
+    found: list[tuple[Loc, str]] = []
+    for i, strategy in enumerate(model.sampling_strategies):
+        if (
+            isinstance(strategy, UncertaintyStrategy)
+            and "window" in strategy.model_fields_set
+            and strategy.top_fraction is None
+        ):
+            found.append(
+                (("sampling_strategies", i, "window"), "only used with top_fraction, ignored")
+            )
     return found
