@@ -491,3 +491,26 @@ def test_extra_that_is_not_json_is_refused_before_credit_and_outbox(
     outcomes = [rig.collector.process(image(i), detection(), good) for i in range(4)]
     assert outcomes == [Outcome.QUEUED] * 3 + [Outcome.LIMITED]
     assert [e.datapoint.extra for e in rig.entries()] == [{"frame": 7, "t": 1.5}] * 3
+
+
+def test_top_fraction_ranks_in_the_collectors_window_of_the_project(tmp_path: Path) -> None:
+    unsure = {
+        "name": "unsure",
+        "type": "uncertainty",
+        "measure": "least_confidence",
+        "top_fraction": 0.5,
+        "window": 10,
+    }
+    rig = Rig(tmp_path, StaticConfigSource(config_dict(sampling_strategies=[unsure])))
+
+    def confident(confidence: float) -> Any:
+        return make_detections(class_name=["car"], confidence=[confidence])
+
+    outcomes = [
+        rig.collector.process(image(i), confident(c), CONTEXT)
+        for i, c in enumerate((0.5, 0.1, 0.95))
+    ]
+    # alone (half of one), above the one seen, below both seen
+    assert outcomes == [Outcome.NOT_SAMPLED, Outcome.QUEUED, Outcome.NOT_SAMPLED]
+    window = rig.collector.score_windows.window(("ws/proj", "unsure"))
+    assert window is not None and len(window) == 3

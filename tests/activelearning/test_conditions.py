@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from typing import Any
 
 import pytest
@@ -15,6 +16,7 @@ from winnow.activelearning.uncertainty import uncertainty_score
 from winnow.predictions import (
     ClassificationPrediction,
     ClassScore,
+    DetectionPrediction,
     ImageSize,
     Prediction,
     StubPrediction,
@@ -523,3 +525,101 @@ def test_top_fraction_ranks_only_predictions_that_pass_the_count() -> None:
     matches(s, det(box(w=10, confidence=0.2)), windows)
     window = windows.window(("", "s"))
     assert window is not None and len(window) == 1
+
+
+# --------------------------------------------------------------------------- against the definition
+
+
+def _in_range(value: float, bounds: Any) -> bool:
+    low, high = bounds
+    return (low is None or low <= value) and (high is None or value <= high)
+
+
+def _naive_inside(x: float, y: float, points: Any) -> bool:
+    """Even-odd rule plus edges, written from the documentation, point by point."""
+    n, hit = len(points), False
+    for i in range(n):
+        (ax, ay), (bx, by) = points[i], points[(i + 1) % n]
+        on_line = (bx - ax) * (y - ay) == (by - ay) * (x - ax)
+        if on_line and min(ax, bx) <= x <= max(ax, bx) and min(ay, by) <= y <= max(ay, by):
+            return True
+        if (ay > y) != (by > y) and x < ax + (y - ay) * (bx - ax) / (by - ay):
+            hit = not hit
+    return hit
+
+
+def _naive_passes(d: Any, conditions: list[dict[str, Any]], width: int, height: int) -> bool:
+    for c in conditions:
+        if "classes" in c and d.class_name not in c["classes"]:
+            return False
+        checks = {
+            "confidence": d.confidence,
+            "width": d.width,
+            "height": d.height,
+            "area": d.width * d.height / (width * height),
+            "aspect": d.width / d.height,
+        }
+        for name, value in checks.items():
+            if name in c and not _in_range(value, c[name]):
+                return False
+        if "region" in c and not _naive_inside(d.x / width, d.y / height, c["region"]):
+            return False
+    return True
+
+
+def test_compiled_filter_agrees_with_the_definition_on_random_cases() -> None:
+    rng = random.Random(5)
+    names = ["person", "car", "bus"]
+
+    def bounds(top: float) -> list[float | None]:
+        low, high = sorted((rng.uniform(0, top), rng.uniform(0, top)))
+        open_end = rng.random()
+        return [None if open_end < 0.2 else low, None if 0.2 <= open_end < 0.4 else high]
+
+    shapes = [
+        LOWER_HALF,
+        [[0.1, 0.1], [0.9, 0.2], [0.6, 0.9]],
+        [[0, 0], [1, 0], [1, 1], [0.5, 0.3], [0, 1]],
+        [[0.2, 0.2], [0.8, 0.2], [0.8, 0.8], [0.2, 0.8]],
+    ]
+    passed = failed = 0
+    for _ in range(300):
+        conditions: list[dict[str, Any]] = []
+        for _ in range(rng.randint(1, 3)):
+            c: dict[str, Any] = {}
+            if rng.random() < 0.5:
+                c["classes"] = rng.sample(names, rng.randint(1, 3))
+            for name, top in (
+                ("confidence", 1),
+                ("width", 200),
+                ("height", 200),
+                ("area", 0.05),
+                ("aspect", 4),
+            ):
+                if rng.random() < 0.3:
+                    c[name] = bounds(top)
+            if rng.random() < 0.4:
+                c["region"] = rng.choice(shapes)
+            if not c:
+                c = {"classes": names}
+            conditions.append(c)
+        s = strategy(conditions=conditions)
+        boxes = [
+            box(
+                x=rng.uniform(0, W),
+                y=rng.uniform(0, H),
+                w=rng.uniform(1, 200),
+                h=rng.uniform(1, 200),
+                name=rng.choice(names),
+                confidence=rng.random(),
+            )
+            for _ in range(20)
+        ]
+        prediction = det(*boxes)
+        assert isinstance(prediction, DetectionPrediction)
+        expected = [d for d in prediction.detections if _naive_passes(d, conditions, W, H)]
+        assert s.object_test is not None
+        assert passing_objects(prediction, s.object_test) == expected, conditions
+        passed += len(expected)
+        failed += len(prediction.detections) - len(expected)
+    assert passed > 300 and failed > 300  # both sides were exercised

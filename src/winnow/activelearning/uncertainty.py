@@ -137,19 +137,98 @@ def uncertainty_score(
     given). With ``conditions`` only the passing objects are scored
     (:func:`winnow.activelearning.objects.passing_objects`); the count bounds
     (``min_objects`` / ``max_objects``) are not checked here. Stubs score 0.
+    The result equals the per-object definitions of the module docstring
+    (:func:`object_score`, :func:`class_decision_score`, :func:`aggregate_scores`,
+    :func:`single_label_score`) up to float rounding.
     """
     if conditions is not None:
         prediction = restrict(prediction, passing_objects(prediction, conditions))
-    how = default_aggregate(measure) if aggregate is None else aggregate
-    if isinstance(prediction, DetectionPrediction):
-        detections = prediction.detections
-        if not detections:
-            return 0.0
-        return aggregate_scores((object_score(d.confidence, measure) for d in detections), how)
-    if isinstance(prediction, ClassificationPrediction):
-        if prediction.multi_label:
-            return aggregate_scores(
-                (class_decision_score(s.confidence, measure) for s in prediction.classes), how
-            )
+    return score_prediction(prediction, measure, aggregate)
+
+
+def score_prediction(
+    prediction: Prediction,
+    measure: Measure,
+    aggregate: Aggregate | None = None,
+    objects: ObjectConfidences | None = None,
+) -> float:
+    """:func:`uncertainty_score` without conditions; ``objects`` may carry the prediction's
+    :func:`object_confidences` already computed (the sampler shares them between strategies)."""
+    if isinstance(prediction, ClassificationPrediction) and not prediction.multi_label:
         return single_label_score([s.confidence for s in prediction.classes], measure)
-    return 0.0
+    if objects is None:
+        objects = object_confidences(prediction)
+    if objects is None:
+        return 0.0
+    return objects.score(measure, default_aggregate(measure) if aggregate is None else aggregate)
+
+
+class ObjectConfidences:
+    """The confidences of a prediction's objects (detections, or multi-label classes), clamped,
+    with what the measures need computed once, on first use, and then shared.
+
+    With ``m = |2c - 1|``: margin is ``1 - m``, a class decision's least
+    confidence ``(1 - m) / 2``, and the binary entropy depends on ``m`` alone
+    (so its maximum is that of the object with the smallest ``m``).
+    """
+
+    __slots__ = ("_distances", "_entropy", "decisions", "lowest", "total", "values")
+
+    def __init__(self, values: list[float], decisions: bool) -> None:
+        total = sum(values)
+        if values and not (total == total and min(values) >= 0.0 and max(values) <= 1.0):
+            values = [_clamp(c) for c in values]  # a nan, or a value out of [0, 1]
+            total = sum(values)
+        self.values = values
+        self.decisions = decisions  # multi-label classes: yes/no decisions
+        self.total = total
+        self.lowest = min(values) if values else 0.0
+        self._distances: list[float] | None = None
+        self._entropy: float | None = None
+
+    def distances(self) -> list[float]:
+        """``|2c - 1|`` of every object."""
+        if self._distances is None:
+            self._distances = [abs(c + c - 1.0) for c in self.values]
+        return self._distances
+
+    def entropy_sum(self) -> float:
+        """The sum of the objects' binary entropies, in bits."""
+        if self._entropy is None:
+            log2 = math.log2
+            self._entropy = -sum(
+                [c * log2(c) + (1.0 - c) * log2(1.0 - c) for c in self.values if 0.0 < c < 1.0]
+            )
+        return self._entropy
+
+    def score(self, measure: Measure, how: Aggregate) -> float:
+        """The aggregate ``how`` of the objects' scores by ``measure`` (0 without objects)."""
+        n = len(self.values)
+        if n == 0:
+            return 0.0
+        if measure in ("least_confidence", "mean_object_confidence") and not self.decisions:
+            if how == "max":
+                return 1.0 - self.lowest
+            return 1.0 - self.total / n if how == "mean" else n - self.total
+        if measure == "entropy":
+            if how == "max":
+                return binary_entropy(0.5 + min(self.distances()) / 2)
+            entropy = self.entropy_sum()
+            return entropy / n if how == "mean" else entropy
+        distances = self.distances()
+        if how == "max":
+            score = 1.0 - min(distances)
+        else:
+            score = n - sum(distances)
+            if how == "mean":
+                score /= n
+        return score / 2 if self.decisions and measure != "margin" else score
+
+
+def object_confidences(prediction: Prediction) -> ObjectConfidences | None:
+    """The :class:`ObjectConfidences` of a detection-like or multi-label prediction, else None."""
+    if isinstance(prediction, DetectionPrediction):
+        return ObjectConfidences([d.confidence for d in prediction.detections], False)
+    if isinstance(prediction, ClassificationPrediction) and prediction.multi_label:
+        return ObjectConfidences([s.confidence for s in prediction.classes], True)
+    return None
