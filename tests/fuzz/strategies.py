@@ -227,12 +227,33 @@ predictions = st.fixed_dictionaries(
 _limit = st.fixed_dictionaries(
     {"type": st.one_of(st.sampled_from(["minutely", "hourly", "daily"]), scalars), "value": numbers}
 )
+_range = st.one_of(st.lists(st.one_of(st.none(), numbers, scalars), max_size=3), scalars)
+_condition = st.one_of(
+    st.dictionaries(
+        st.sampled_from(
+            ["classes", "confidence", "area", "width", "height", "aspect", "region", "colour"]
+        ),
+        st.one_of(
+            _range,
+            st.lists(st.one_of(st.text(max_size=4), scalars), max_size=3),
+            st.lists(_range, max_size=5),
+        ),
+        max_size=4,
+    ),
+    scalars,
+)
 _strategy = st.fixed_dictionaries(
     {
         "name": st.one_of(st.text(min_size=1, max_size=8), scalars),
         "type": st.one_of(
             st.sampled_from(
-                ["random", "close_to_threshold", "classes_based", "detections_number_based"]
+                [
+                    "random",
+                    "close_to_threshold",
+                    "classes_based",
+                    "detections_number_based",
+                    "uncertainty",
+                ]
             ),
             scalars,
         ),
@@ -257,9 +278,18 @@ _strategy = st.fixed_dictionaries(
             "only_top_classes",
             "selected_class_names",
             "tags",
+            "measure",
+            "aggregate",
+            "top_fraction",
+            "window",
+            "min_objects",
+            "max_objects",
         )
     }
-    | {"limits": st.lists(_limit, max_size=3)},
+    | {
+        "limits": st.lists(_limit, max_size=3),
+        "conditions": st.one_of(st.lists(_condition, max_size=3), scalars),
+    },
 )
 al_configs = st.fixed_dictionaries(
     {"enabled": st.one_of(st.just(True), st.just(True), scalars)},
@@ -315,6 +345,19 @@ _valid_strategy = st.one_of(
         },
         optional={"more_than": st.integers(0, 10**9), "less_than": st.integers(1, 10**9)},
     ),
+    st.fixed_dictionaries(
+        {
+            "name": st.just("u"),
+            "type": st.just("uncertainty"),
+            "measure": st.sampled_from(["least_confidence", "margin", "entropy"]),
+            "aggregate": st.sampled_from(["max", "mean"]),
+        },
+        optional={
+            "conditions": st.just(
+                [{"classes": ["car"], "width": [None, 32], "region": [[0, 0.5], [1, 0.5], [1, 1]]}]
+            )
+        },
+    ).map(lambda s: {**s, "top_fraction": 0.1} if len(s) % 2 else {**s, "threshold": 0.4}),
 )
 valid_al_configs = st.fixed_dictionaries(
     {
