@@ -244,12 +244,18 @@ CASES: list[tuple[str, object, list[str]]] = [
     ),
     (
         "region points",
-        conditioned({"region": [[0, 0], [1.5, 0], [1], [0, 1, 2]]}),
+        conditioned({"region": [[0, 0], [1.5, 0], [1], [0, 1, 2], 0.5]}),
         [
             f"{S0}.conditions[0].region[1][0]: must be <= 1",
             f"{S0}.conditions[0].region[2]: must be [x, y] (relative coordinates, 0-1)",
             f"{S0}.conditions[0].region[3]: must be [x, y] (relative coordinates, 0-1)",
+            f"{S0}.conditions[0].region[4]: must be [x, y] (relative coordinates, 0-1)",
         ],
+    ),
+    (
+        "region of too many points",
+        conditioned({"region": [[i / 100, (i % 2) / 2] for i in range(65)]}),
+        [f"{S0}.conditions[0].region: must have at most 64 points"],
     ),
     (
         "region on a line",

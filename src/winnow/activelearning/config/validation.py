@@ -19,6 +19,7 @@ from pydantic import BaseModel, ValidationError
 
 from winnow.activelearning.config.conditions import (
     FILTER_FIELDS,
+    MAX_REGION_POINTS,
     POINT_RULE,
     RANGE_FIELDS,
     RANGE_RULE,
@@ -166,7 +167,9 @@ def _condition_problem(
     if rest[:1] == ("region",):
         if len(rest) == 1 and kind == "too_short":
             return [(loc, "must have at least 3 points")]
-        if len(rest) >= 2 and kind in shape:
+        if len(rest) == 1 and kind == "too_long":
+            return [(loc, f"must have at most {MAX_REGION_POINTS} points")]
+        if len(rest) >= 2 and (kind in shape or (len(rest) == 2 and kind == "tuple_type")):
             return [(loc[:6], POINT_RULE)]
     return None
 
