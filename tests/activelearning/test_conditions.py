@@ -125,6 +125,8 @@ FIELD_CASES: list[tuple[str, Strategy, Prediction, bool]] = [
     ("centre in lower half", cond(region=LOWER_HALF), det(box(y=400)), True),
     ("centre in upper half", cond(region=LOWER_HALF), det(box(y=100)), False),
     ("centre on the edge", cond(region=LOWER_HALF), det(box(y=240)), True),
+    ("centre on the left edge", cond(region=LOWER_HALF), det(box(x=0, y=400)), True),
+    ("centre left of the frame", cond(region=LOWER_HALF), det(box(x=-1, y=400)), False),
     ("box reaching in, centre out", cond(region=LOWER_HALF), det(box(y=230, h=100)), False),
     (
         "triangle contains",
