@@ -176,13 +176,14 @@ class ObjectConfidences:
 
     def __init__(self, values: list[float], decisions: bool) -> None:
         total = sum(values)
-        if values and not (total == total and min(values) >= 0.0 and max(values) <= 1.0):
+        lowest = min(values) if values else 0.0
+        if values and not (total == total and lowest >= 0.0 and max(values) <= 1.0):
             values = [_clamp(c) for c in values]  # a nan, or a value out of [0, 1]
-            total = sum(values)
+            total, lowest = sum(values), min(values)
         self.values = values
         self.decisions = decisions  # multi-label classes: yes/no decisions
         self.total = total
-        self.lowest = min(values) if values else 0.0
+        self.lowest = lowest
         self._distances: list[float] | None = None
         self._entropy: float | None = None
 
