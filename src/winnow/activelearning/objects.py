@@ -258,14 +258,20 @@ def _inside_all(x: float, y: float, polygons: tuple[Polygon, ...]) -> bool:
     return all(inside(x, y, polygon) for polygon in polygons)
 
 
+def image_scale(width: int, height: int) -> tuple[float, float, float]:
+    """``(1/W, 1/H, 1/(W*H))``, the arguments of a detection filter (nan for a size of 0)."""
+    pixels = width * height
+    return (
+        1 / width if width > 0 else math.nan,
+        1 / height if height > 0 else math.nan,
+        1 / pixels if pixels > 0 else math.nan,
+    )
+
+
 def _passing_detections(
     test: ObjectTest, detections: list[Detection], width: int, height: int
 ) -> list[Detection]:
-    pixels = width * height
-    per_pixel = 1 / pixels if pixels > 0 else math.nan
-    per_x = 1 / width if width > 0 else math.nan
-    per_y = 1 / height if height > 0 else math.nan
-    return test.detection_filter(detections, per_x, per_y, per_pixel)
+    return test.detection_filter(detections, *image_scale(width, height))
 
 
 def _ratio(w: float, h: float) -> float:

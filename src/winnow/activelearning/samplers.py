@@ -59,7 +59,7 @@ from winnow.activelearning.config import (
     Strategy,
     UncertaintyStrategy,
 )
-from winnow.activelearning.objects import passing_objects, restrict
+from winnow.activelearning.objects import image_scale, passing_objects, restrict
 from winnow.activelearning.score_windows import ScoreWindows
 from winnow.activelearning.uncertainty import (
     ObjectConfidences,
@@ -69,6 +69,7 @@ from winnow.activelearning.uncertainty import (
 from winnow.predictions import (
     ClassificationPrediction,
     ClassScore,
+    Detection,
     DetectionPrediction,
     Prediction,
     StubPrediction,
@@ -143,13 +144,20 @@ def _detections_number_based(
 
 
 class _Shared:
-    """What the strategies of one decision share: the prediction's object confidences."""
+    """What the strategies of one decision share: the prediction's object confidences
+    and the image's scale factors (computed on first use)."""
 
-    __slots__ = ("objects", "ready")
+    __slots__ = ("factors", "objects", "ready")
 
     def __init__(self) -> None:
         self.objects: ObjectConfidences | None = None
         self.ready = False
+        self.factors: tuple[float, float, float] | None = None
+
+    def scale(self, prediction: DetectionPrediction) -> tuple[float, float, float]:
+        if self.factors is None:
+            self.factors = image_scale(prediction.image.width, prediction.image.height)
+        return self.factors
 
 
 def _uncertain(
@@ -200,8 +208,15 @@ def _matches(
 ) -> bool:
     test = strategy.object_test
     if test is not None:
-        passing = passing_objects(prediction, test)
-        if not test.count_ok(len(passing)):
+        if shared is not None and type(prediction) is DetectionPrediction:
+            # the image's scale factors once per decision, the compiled filter directly
+            passing: list[Detection] | list[ClassScore] = test.detection_filter(
+                prediction.detections, *shared.scale(prediction)
+            )
+        else:
+            passing = passing_objects(prediction, test)
+        count = len(passing)
+        if count < test.min_objects or (test.max_objects is not None and count > test.max_objects):
             return False
         if isinstance(strategy, RandomStrategy):
             return True
