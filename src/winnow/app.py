@@ -121,7 +121,7 @@ def preflight(settings: Settings) -> None:
         raise ConfigurationError(
             "role inference needs a platform: set WINNOW_PLATFORM_URL or --platform-url"
         )
-    limits_from_url(settings.limits_url).close()
+    limits_from_url(settings.limits_url, settings.data_dir).close()
     if settings.platform_url:
         client = clients.build_platform_client(settings, None)
         close = getattr(client, "close", None)
@@ -199,7 +199,7 @@ def _build_inference_runtime(
             close = getattr(resource, "close", None)
             if callable(close):
                 closers.append(close)
-        limits = limits_from_url(settings.limits_url)
+        limits = limits_from_url(settings.limits_url, settings.data_dir)
         closers.append(limits.close)
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         outbox = Outbox(settings.outbox_path, max_bytes=settings.outbox_max_bytes)

@@ -268,8 +268,10 @@ class Settings(BaseSettings):
     limits_url: str = Field(
         default="memory://",
         description=(
-            "Limits backend: memory:// (one process) or redis://host:port/db (shared). When unset "
-            "and REDIS_HOST is set: redis[s]://REDIS_HOST:REDIS_PORT/0 with REDIS_TIMEOUT."
+            "Limits backend: memory:// (one process), local:///path/limits.db (every process of "
+            "this host; local:// is <data_dir>/limits.db) or redis://host:port/db (shared by "
+            "hosts). When unset and REDIS_HOST is set: redis[s]://REDIS_HOST:REDIS_PORT/0 with "
+            "REDIS_TIMEOUT."
         ),
     )
     redis_host: str | None = Field(

@@ -218,6 +218,26 @@ def test_first_strategy_with_budget_pays(tmp_path: Path) -> None:
     assert rig.count("queued", "second") == 2
 
 
+def test_per_source_limit_gives_every_source_its_own_budget(tmp_path: Path) -> None:
+    limits = [{"type": "hourly", "value": 2, "per": "source"}, {"type": "daily", "value": 5}]
+    strategies = [{"name": "cams", "type": "random", "traffic_percentage": 1.0, "limits": limits}]
+    rig = Rig(tmp_path, StaticConfigSource(config_dict(sampling_strategies=strategies)))
+
+    def process(source: str, seed: int) -> Outcome:
+        context = dataclasses.replace(CONTEXT, source=source)
+        return rig.collector.process(image(seed), detection(), context)
+
+    busy = [process("stream:busy", i) for i in range(4)]
+    assert busy == [Outcome.QUEUED] * 2 + [Outcome.LIMITED] * 2
+    quiet = [process("stream:quiet", 10 + i) for i in range(3)]
+    assert quiet == [Outcome.QUEUED] * 2 + [Outcome.LIMITED]
+    rig.now = NOW + timedelta(hours=1)  # new hour: the strategy's daily 5 has 1 left
+    later = [process("stream:other", 20 + i) for i in range(2)]
+    assert later == [Outcome.QUEUED, Outcome.LIMITED]
+    sources = [entry.datapoint.source for entry in rig.entries()]
+    assert sorted(sources) == ["stream:busy"] * 2 + ["stream:other"] + ["stream:quiet"] * 2
+
+
 def test_batch_cap_limits_collection(tmp_path: Path) -> None:
     batching = {"batches_name_prefix": "al", "recreation_interval": "never", "max_batch_images": 2}
     rig = Rig(tmp_path, StaticConfigSource(config_dict(batching_strategy=batching)))

@@ -150,6 +150,28 @@ def test_close_to_threshold_defaults() -> None:
     assert strategy.selected is None
 
 
+def test_limit_per_source_is_winnows_extension() -> None:
+    config = validate_config(
+        with_strategy(
+            name="r",
+            type="random",
+            traffic_percentage=1,
+            limits=[
+                {"type": "hourly", "value": 10, "per": "source"},
+                {"type": "daily", "value": 500},
+                {"type": "minutely", "value": 3, "per": None},
+            ],
+        )
+    )
+    limits = config.sampling_strategies[0].limits
+    assert [(limit.type, limit.value, limit.per) for limit in limits] == [
+        ("hourly", 10, "source"),
+        ("daily", 500, None),
+        ("minutely", 3, None),
+    ]
+    assert config.warnings == ()
+
+
 def test_dedup_defaults() -> None:
     dedup = validate_config({"enabled": False, "dedup": {}}).dedup
     assert dedup is not None
@@ -422,6 +444,24 @@ CASES: list[tuple[str, object, list[str]]] = [
             "sampling_strategies[0].limits[2].type: must be one of minutely, hourly, daily",
             "sampling_strategies[0].limits[4].type: is required",
             "sampling_strategies[0].limits[3].burst: unknown field, ignored",
+        ],
+    ),
+    (
+        "per-source limits",
+        with_strategy(
+            name="r",
+            type="random",
+            traffic_percentage=1,
+            limits=[
+                {"type": "hourly", "value": 1, "per": "camera"},
+                {"type": "hourly", "value": 1, "per": 1},
+                {"type": "hourly", "value": 1, "per": "source", "pre": "source"},
+            ],
+        ),
+        [
+            "sampling_strategies[0].limits[0].per: must be one of source",
+            "sampling_strategies[0].limits[1].per: must be one of source",
+            "sampling_strategies[0].limits[2].pre: unknown field, ignored (did you mean 'per'?)",
         ],
     ),
     (

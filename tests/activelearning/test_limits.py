@@ -1,13 +1,16 @@
-"""Contract suite for limits backends: the same tests against memory:// and redis://."""
+"""Contract suite for limits backends: the same tests against memory://, local:// and redis://."""
 
 from __future__ import annotations
 
 import multiprocessing
+import os
+import sqlite3
 import sys
 import threading
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,9 +22,11 @@ from winnow.activelearning.limits import (
     LimitsBackend,
     MemoryLimits,
     TakeOutcome,
+    TakeResult,
     Window,
     from_url,
 )
+from winnow.activelearning.limits.local import LocalLimits
 from winnow.activelearning.limits.redis import RedisLimits
 from winnow.errors import ConfigurationError, ServiceUnavailableError
 
@@ -31,12 +36,16 @@ LIMITED = TakeOutcome.STRATEGY_LIMITED
 FULL = TakeOutcome.BATCH_FULL
 
 
-def budget(strategy: str, scope: str = "ws/proj", **limits: int) -> Budget:
-    """A budget from keyword limits: ``budget("a", minutely=2, daily=9)``."""
+def budget(
+    strategy: str, scope: str = "ws/proj", per_source: dict[str, int] | None = None, **limits: int
+) -> Budget:
+    """A budget from keyword limits: ``budget("a", minutely=2, daily=9)``; ``per_source``
+    names the per-source ones: ``budget("a", per_source={"hourly": 3}, daily=9)``."""
     return Budget(
         scope=scope,
         strategy=strategy,
         limits=tuple((Window(name), value) for name, value in limits.items()),
+        source_limits=tuple((Window(name), value) for name, value in (per_source or {}).items()),
     )
 
 
@@ -51,21 +60,26 @@ def outcomes(
     n: int,
     now: datetime = T0,
     batch: BatchCap | None = None,
+    source: str | None = None,
 ) -> list[str]:
     """Take ``n`` times; the paying strategy's name, or the outcome when none paid."""
     result: list[str] = []
     for _ in range(n):
-        outcome, credit = backend.take(candidates, batch, now)
+        outcome, credit = backend.take(candidates, batch, now, source=source)
         result.append(credit.strategy if credit is not None else outcome.value)
     return result
 
 
-@pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis)])
-def backend(request: pytest.FixtureRequest) -> Iterator[LimitsBackend]:
-    """Each backend, fresh (Redis database 15 flushed)."""
+@pytest.fixture(
+    params=["memory", "local", pytest.param("redis", marks=pytest.mark.redis)],
+)
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[LimitsBackend]:
+    """Each backend, fresh (a new local file; the test Redis database flushed)."""
     limits: LimitsBackend
     if request.param == "memory":
         limits = MemoryLimits()
+    elif request.param == "local":
+        limits = from_url(f"local://{tmp_path / 'limits.db'}")
     else:
         limits = from_url(request.getfixturevalue("redis_url"))
     yield limits
@@ -316,6 +330,119 @@ def test_give_back_long_after_the_window_is_a_no_op(backend: LimitsBackend) -> N
     assert outcomes(backend, [a], 1, at(days=1, seconds=5)) == ["strategy_limited"]
 
 
+# --- per-source limits --------------------------------------------------------
+
+
+def test_every_source_has_its_own_per_source_limit(backend: LimitsBackend) -> None:
+    a = budget("a", per_source={"hourly": 2})
+    assert outcomes(backend, [a], 3, source="cam1") == ["a", "a", "strategy_limited"]
+    assert outcomes(backend, [a], 3, source="cam2") == ["a", "a", "strategy_limited"]
+    # the next hour, each source starts again
+    assert outcomes(backend, [a], 3, at(hours=1), source="cam1") == ["a", "a", "strategy_limited"]
+
+
+def test_a_busy_source_cannot_spend_another_sources_budget(backend: LimitsBackend) -> None:
+    a, b = budget("a", per_source={"minutely": 3}, daily=100), budget("b", minutely=2)
+    busy = outcomes(backend, [a, b], 10, source="busy")
+    assert busy == ["a"] * 3 + ["b"] * 2 + ["strategy_limited"] * 5
+    # the quiet camera still has all of a's per-source budget (b's is shared, and spent)
+    quiet = outcomes(backend, [a, b], 4, source="quiet")
+    assert quiet == ["a"] * 3 + ["strategy_limited"]
+
+
+def test_per_source_limits_are_inside_the_strategys_other_limits(backend: LimitsBackend) -> None:
+    a = budget("a", per_source={"minutely": 3}, minutely=4)
+    assert outcomes(backend, [a], 4, source="cam1") == ["a", "a", "a", "strategy_limited"]
+    # cam2 has room of its own, but the strategy holds 3 of its 4 this minute
+    assert outcomes(backend, [a], 2, source="cam2") == ["a", "strategy_limited"]
+
+
+def test_a_take_without_a_source_counts_as_one_source(backend: LimitsBackend) -> None:
+    a = budget("a", per_source={"minutely": 1})
+    assert outcomes(backend, [a], 2) == ["a", "strategy_limited"]
+    assert outcomes(backend, [a], 1, source="cam1") == ["a"]
+    assert outcomes(backend, [a], 1, source="") == ["strategy_limited"]  # the same as None
+
+
+def test_source_names_with_separators_do_not_collide(backend: LimitsBackend) -> None:
+    a = budget("a", per_source={"minutely": 1})
+    for source in ("a:b", "a%3Ab", "a", "b"):
+        assert outcomes(backend, [a], 2, source=source) == ["a", "strategy_limited"], source
+
+
+def test_per_source_and_strategy_windows_are_counted_together(backend: LimitsBackend) -> None:
+    # a hourly limit of 2 per source and a daily one of 3 for all: both counted, apart
+    a = budget("a", per_source={"hourly": 2}, daily=3)
+    assert outcomes(backend, [a], 3, source="cam1") == ["a", "a", "strategy_limited"]
+    assert outcomes(backend, [a], 2, source="cam2") == ["a", "strategy_limited"]
+    assert outcomes(backend, [a], 1, at(hours=1), source="cam3") == ["strategy_limited"]
+
+
+def test_given_back_credit_returns_its_sources_window(backend: LimitsBackend) -> None:
+    a = budget("a", per_source={"minutely": 1}, minutely=5)
+    first = backend.take([a], None, T0, source="cam1").credit
+    assert first is not None and first.source == "cam1"
+    assert outcomes(backend, [a], 1, source="cam1") == ["strategy_limited"]
+    backend.give_back(first)
+    assert outcomes(backend, [a], 2, source="cam1") == ["a", "strategy_limited"]
+    # the strategy's window was given back too: 1 of 5 used, so four other sources fit
+    paid = [outcomes(backend, [a], 1, source=f"cam{i}")[0] for i in range(2, 7)]
+    assert paid == ["a"] * 4 + ["strategy_limited"]
+
+
+# --- what refused --------------------------------------------------------------
+
+
+def test_taken_result_names_nothing(backend: LimitsBackend) -> None:
+    result = backend.take([budget("a", minutely=1)], BatchCap("p", "x", 2), T0)
+    assert isinstance(result, TakeResult)
+    assert (result.outcome, result.limited_by) == (TAKEN, None)
+    assert result.credit is not None and result.credit.strategy == "a"
+
+
+def test_refusal_names_the_first_strategys_full_window(backend: LimitsBackend) -> None:
+    a = budget("a", minutely=5, hourly=1)
+    b = budget("b", daily=1)
+    assert outcomes(backend, [a, b], 2) == ["a", "b"]
+    result = backend.take([a, b], None, T0)
+    assert result.limited_by == "a:hourly"
+    assert result == (LIMITED, None)  # unpacks and compares as (outcome, credit)
+    # the first matched strategy is named, even when a later one was refused too
+    assert backend.take([b, a], None, T0).limited_by == "b:daily"
+
+
+def test_refusal_names_the_first_full_window_in_configuration_order(
+    backend: LimitsBackend,
+) -> None:
+    a = budget("a", daily=1, minutely=1)
+    assert outcomes(backend, [a], 1) == ["a"]
+    assert backend.take([a], None, T0).limited_by == "a:daily"
+
+
+def test_refusal_names_a_per_source_window(backend: LimitsBackend) -> None:
+    a = budget("a", per_source={"minutely": 1}, hourly=10)
+    assert outcomes(backend, [a], 1, source="cam1") == ["a"]
+    result = backend.take([a], None, T0, source="cam1")
+    assert (result.outcome, result.limited_by) == (LIMITED, "a:minutely:source")
+    # the strategy's own window is named when it is the one that is full
+    full = budget("f", per_source={"minutely": 5}, hourly=1)
+    assert outcomes(backend, [full], 1, source="cam1") == ["f"]
+    assert backend.take([full], None, T0, source="cam2").limited_by == "f:hourly"
+
+
+def test_refusal_by_the_batch_cap_names_the_batch(backend: LimitsBackend) -> None:
+    a = budget("a", minutely=1)
+    batch = BatchCap("ws/proj", "b1", 1)
+    assert outcomes(backend, [budget("free")], 1, batch=batch) == ["free"]
+    result = backend.take([a], batch, T0)
+    assert (result.outcome, result.credit, result.limited_by) == (FULL, None, "batch")
+
+
+def test_refusal_without_candidates_names_nothing(backend: LimitsBackend) -> None:
+    result = backend.take([], None, T0)
+    assert (result.outcome, result.limited_by) == (LIMITED, None)
+
+
 # --- concurrency ---------------------------------------------------------------
 
 
@@ -361,51 +488,104 @@ def test_threads_never_overfill_a_batch(backend: LimitsBackend) -> None:
     assert counts == Counter({"a": 50, "b": 10, "batch_full": 740})
 
 
-def _process_worker(url: str, barrier: Any, results: Any) -> None:
-    """One OS process: 200 takes against the shared Redis, then report its counts."""
-    limits = RedisLimits(url)
-    candidates = [budget("a", minutely=50, hourly=500), budget("b", hourly=30)]
+def _process_worker(
+    url: str, candidates: list[Budget], source: str, barrier: Any, results: Any
+) -> None:
+    """One OS process: 200 takes for ``source`` against the shared backend, then report
+    how often each strategy paid (``"<source>/<strategy>"``) and the refusals."""
+    limits = from_url(url)
     batch = BatchCap("ws/proj", "al_2026_11_28", None)
     counts: Counter[str] = Counter()
     barrier.wait()
     for _ in range(200):
-        outcome, credit = limits.take(candidates, batch, T0)
-        counts[credit.strategy if credit else outcome.value] += 1
+        outcome, credit = limits.take(candidates, batch, T0, source=source)
+        counts[f"{source}/{credit.strategy}" if credit else outcome.value] += 1
     limits.close()
     results.put(dict(counts))
 
 
-@pytest.mark.redis
-def test_limit_is_exact_across_processes(redis_url: str) -> None:
+def in_processes(url: str, candidates: list[Budget], sources: list[str]) -> Counter[str]:
+    """One spawned OS process per entry of ``sources``, all taking at once; their counts."""
     ctx = multiprocessing.get_context("spawn")
-    barrier = ctx.Barrier(4)
+    barrier = ctx.Barrier(len(sources))
     results = ctx.Queue()
     processes = [
-        ctx.Process(target=_process_worker, args=(redis_url, barrier, results)) for _ in range(4)
+        ctx.Process(target=_process_worker, args=(url, candidates, source, barrier, results))
+        for source in sources
     ]
     for process in processes:
         process.start()
     try:
         total: Counter[str] = Counter()
         for _ in processes:
-            total.update(results.get(timeout=60))
+            total.update(results.get(timeout=120))
     finally:
         for process in processes:
             process.join(timeout=10)
             if process.is_alive():
                 process.kill()
     assert all(process.exitcode == 0 for process in processes)
-    assert total == Counter({"a": 50, "b": 30, "strategy_limited": 720})
+    return total
+
+
+@pytest.fixture(params=["local", pytest.param("redis", marks=pytest.mark.redis)])
+def shared_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The URL of each backend that is shared between processes (a fresh one)."""
+    if request.param == "local":
+        return f"local://{tmp_path / 'limits.db'}"
+    url: str = request.getfixturevalue("redis_url")
+    return url
+
+
+def stored_count(url: str, key: str) -> int | None:
+    """A counter as the backend stored it (Redis key or local row), None when absent."""
+    if url.startswith("local://"):
+        with sqlite3.connect(url.removeprefix("local://")) as db:
+            row = db.execute("SELECT count FROM counters WHERE key = ?", (key,)).fetchone()
+        return None if row is None else int(row[0])
     import redis
 
-    client = redis.Redis.from_url(redis_url)
+    client = redis.Redis.from_url(url)
     try:
-        start = int(T0.timestamp())  # T0 starts a minute, an hour and a day
-        assert client.get(f"winnow:limit:ws/proj:a:minutely:{start}") == b"50"
-        assert client.get(f"winnow:limit:ws/proj:b:hourly:{start}") == b"30"
-        assert client.get("winnow:batch:ws/proj:al_2026_11_28") == b"80"
+        value = client.get(key)
     finally:
         client.close()
+    return None if value is None else int(value)
+
+
+def test_limit_is_exact_across_processes(shared_url: str) -> None:
+    candidates = [budget("a", minutely=50, hourly=500), budget("b", hourly=30)]
+    total = in_processes(shared_url, candidates, ["http"] * 4)
+    assert total == Counter({"http/a": 50, "http/b": 30, "strategy_limited": 720})
+    start = int(T0.timestamp())  # T0 starts a minute, an hour and a day
+    assert stored_count(shared_url, f"winnow:limit:ws/proj:a:minutely:{start}") == 50
+    assert stored_count(shared_url, f"winnow:limit:ws/proj:b:hourly:{start}") == 30
+    assert stored_count(shared_url, "winnow:batch:ws/proj:al_2026_11_28") == 80
+
+
+def test_per_source_limits_are_exact_across_processes(shared_url: str) -> None:
+    # two processes per source; the per-source minutely 25 and the strategy's 45 both bind
+    a = budget("a", per_source={"minutely": 25}, minutely=45)
+    b = budget("b", hourly=30)
+    total = in_processes(shared_url, [a, b], ["cam:0", "cam:1", "cam:0", "cam:1"])
+    paid_a = {source: total[f"{source}/a"] for source in ("cam:0", "cam:1")}
+    assert sum(paid_a.values()) == 45
+    assert all(20 <= paid <= 25 for paid in paid_a.values()), paid_a
+    assert total["cam:0/b"] + total["cam:1/b"] == 30
+    assert total["strategy_limited"] == 800 - 75
+    start = int(T0.timestamp())
+    key = f"winnow:limit:ws/proj:a:minutely:{start}"
+    assert stored_count(shared_url, key) == 45
+    for source, paid in paid_a.items():
+        assert stored_count(shared_url, f"{key}:{source.replace(':', '%3A')}") == paid
+
+
+def test_a_busy_source_cannot_spend_another_sources_budget_across_processes(
+    shared_url: str,
+) -> None:
+    a = budget("a", per_source={"hourly": 10}, daily=1000)
+    total = in_processes(shared_url, [a], ["busy", "busy", "busy", "quiet"])
+    assert total == Counter({"busy/a": 10, "quiet/a": 10, "strategy_limited": 780})
 
 
 # --- Redis specifics -----------------------------------------------------------
@@ -460,6 +640,78 @@ def test_unreachable_redis_raises_service_unavailable() -> None:
     limits.close()
 
 
+# --- local specifics -----------------------------------------------------------
+
+
+def test_local_counts_survive_a_restart(tmp_path: Path) -> None:
+    a = budget("a", per_source={"hourly": 2}, daily=3)
+    first = LocalLimits(tmp_path / "limits.db")
+    assert outcomes(first, [a], 1, source="cam1") == ["a"]
+    first.learn_batch(BatchCap("p", "x", 5), 4, T0)
+    first.close()
+    second = LocalLimits(tmp_path / "limits.db")
+    assert outcomes(second, [a], 2, source="cam1") == ["a", "strategy_limited"]
+    assert outcomes(second, [a], 2, batch=BatchCap("p", "x", 5)) == ["a", "batch_full"]
+    second.close()
+
+
+def test_local_instances_on_one_file_share_counts(tmp_path: Path) -> None:
+    one, two = LocalLimits(tmp_path / "l.db"), LocalLimits(tmp_path / "l.db")
+    a = budget("a", minutely=3)
+    assert outcomes(one, [a], 2) == ["a", "a"]
+    assert outcomes(two, [a], 2) == ["a", "strategy_limited"]
+    one.close()
+    two.close()
+
+
+def test_local_expired_counters_read_as_absent_and_are_purged(tmp_path: Path) -> None:
+    limits = LocalLimits(tmp_path / "limits.db")
+    batch = BatchCap("p", "x", 1)
+    assert outcomes(limits, [budget("a", minutely=1)], 1, batch=batch) == ["a"]
+    # a batch count untouched for 400 days expires, as its Redis key does
+    later = at(days=401)
+    assert outcomes(limits, [budget("a", minutely=1)], 2, later, batch) == ["a", "batch_full"]
+    with sqlite3.connect(tmp_path / "limits.db") as db:
+        keys = [row[0] for row in db.execute("SELECT key FROM counters ORDER BY key")]
+    start = int(later.timestamp()) - int(later.timestamp()) % 60
+    assert keys == ["winnow:batch:p:x", f"winnow:limit:ws/proj:a:minutely:{start}"]
+    limits.close()
+
+
+def _forked_take(limits: LocalLimits, a: Budget) -> int:
+    """In a forked child: take with the instance inherited from the parent."""
+    outcome, _ = limits.take([a], None, T0)
+    return 0 if outcome is TAKEN else 1
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_local_works_in_a_forked_child(tmp_path: Path) -> None:
+    limits = LocalLimits(tmp_path / "limits.db")
+    a = budget("a", minutely=2)
+    assert outcomes(limits, [a], 1) == ["a"]
+    pid = os.fork()
+    if pid == 0:  # the child: never returns into pytest
+        code = 2
+        try:
+            code = _forked_take(limits, a)
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    # the parent's connection still works, and sees the child's take
+    assert outcomes(limits, [a], 1) == ["strategy_limited"]
+    limits.close()
+
+
+def test_local_unusable_file_raises_service_unavailable(tmp_path: Path) -> None:
+    limits = LocalLimits(tmp_path / "limits.db")
+    limits.close()
+    (tmp_path / "limits.db").unlink()
+    (tmp_path / "limits.db").mkdir()  # the file became a folder
+    with pytest.raises(ServiceUnavailableError, match="limits backend unavailable"):
+        limits.take([budget("a", minutely=1)], None, T0)
+
+
 # --- from_url ------------------------------------------------------------------
 
 
@@ -478,8 +730,47 @@ def test_from_url_redis_schemes(url: str) -> None:
 
 @pytest.mark.parametrize("url", ["http://localhost", "memcached://x", "", "redis-ish"])
 def test_from_url_rejects_other_schemes(url: str) -> None:
-    with pytest.raises(ConfigurationError, match=r"memory://, redis://, rediss:// or unix://"):
+    with pytest.raises(
+        ConfigurationError, match=r"memory://, local://, redis://, rediss:// or unix://"
+    ):
         from_url(url)
+
+
+def test_from_url_local_with_a_path(tmp_path: Path) -> None:
+    limits = from_url(f"local://{tmp_path}/sub/dir/counts.db")
+    assert isinstance(limits, LocalLimits)
+    assert limits.path == tmp_path / "sub" / "dir" / "counts.db"
+    assert limits.path.is_file()  # created (with its folders) at once
+    limits.close()
+
+
+def test_from_url_local_without_a_path_is_in_the_data_dir(tmp_path: Path) -> None:
+    for url in ("local://", "local:///"):
+        limits = from_url(url, tmp_path)
+        assert isinstance(limits, LocalLimits)
+        assert limits.path == tmp_path / "limits.db"
+        limits.close()
+    folder = from_url(f"local://{tmp_path}/folder/")
+    assert isinstance(folder, LocalLimits)
+    assert folder.path == tmp_path / "folder" / "limits.db"
+    folder.close()
+
+
+def test_from_url_local_without_a_path_or_a_data_dir_is_refused() -> None:
+    with pytest.raises(ConfigurationError, match="names no file"):
+        from_url("local://")
+
+
+def test_from_url_local_with_a_host_is_refused() -> None:
+    with pytest.raises(ConfigurationError, match=r"no host \(local:///var/limits.db"):
+        from_url("local://var/limits.db")
+
+
+def test_from_url_local_that_cannot_be_created_names_the_file(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    with pytest.raises(ConfigurationError, match="cannot open the local limits file"):
+        from_url(f"local://{blocker}/limits.db")
 
 
 @pytest.mark.parametrize("url", ["redis://127.0.0.1:notaport/0", "redis://[::1"])

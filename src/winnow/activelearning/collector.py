@@ -266,7 +266,9 @@ class Collector:
         )
         if cap.max_images is not None and self.batch_counter is not None:
             self._learn_batch(cap, context.api_key, project, now)
-        taken, credit = self.limits.take([budgets[s.name] for s in strategies], cap, now)
+        taken, credit = self.limits.take(
+            [budgets[s.name] for s in strategies], cap, now, source=context.source
+        )
         if credit is None:
             # A full batch is not a spent strategy: counted apart, so a cap set too
             # low is told from limits doing their job.
@@ -433,7 +435,8 @@ class Collector:
             s.name: Budget(
                 scope=scope,
                 strategy=s.name,
-                limits=tuple((limit.type, limit.value) for limit in s.limits),
+                limits=tuple((lim.type, lim.value) for lim in s.limits if lim.per is None),
+                source_limits=tuple((lim.type, lim.value) for lim in s.limits if lim.per),
             )
             for s in config.sampling_strategies
         }

@@ -97,11 +97,23 @@ class RecreationInterval(StrEnum):
 
 
 class Limit(BaseModel):
-    """At most ``value`` datapoints per UTC minute, hour or day for one strategy."""
+    """At most ``value`` datapoints per UTC minute, hour or day for one strategy.
+
+    ``per: "source"`` (winnow's own): every source (camera, stream, client)
+    gets its own ``value``, inside the strategy's other limits.
+    """
 
     model_config = _FROZEN
     type: Window
     value: NonNegativeInt  # 0: the strategy never collects (as in the reference)
+    per: Literal["source"] | None = Field(
+        default=None,
+        description=(
+            'winnow\'s own: "source" counts this limit per source of the image (each source'
+            " has its own value, inside the strategy's other limits); absent: one count for"
+            " the strategy."
+        ),
+    )
 
 
 def _set(name: str, kind: str) -> dict[str, Any]:

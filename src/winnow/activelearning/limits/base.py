@@ -3,9 +3,12 @@
 A *credit* is permission to collect one datapoint. ``take`` walks the
 candidate strategies in order and takes a credit from the first one whose
 every window (minutely, hourly, daily, UTC) has room, together with one
-place in the batch (``max_batch_images``), all in one atomic step. The
-credit can be handed back with ``give_back`` when the datapoint is refused
-later (duplicate, full outbox).
+place in the batch (``max_batch_images``), all in one atomic step. A window
+is either the strategy's (shared by every source) or per source (``per:
+"source"``: each source has its own count, inside the strategy's windows).
+The credit can be handed back with ``give_back`` when the datapoint is
+refused later (duplicate, full outbox). Without a credit, the result names
+what refused (:attr:`TakeResult.limited_by`).
 
 Windows are aligned to UTC: a minutely window starts at second 0 of a
 minute, hourly at minute 0 of an hour, daily at 00:00 UTC. Times passed in
@@ -54,30 +57,55 @@ def window_start(window: Window, epoch: int) -> int:
     return epoch - epoch % length
 
 
+BATCH_REFUSAL: Final[str] = "batch"
+"""``TakeResult.limited_by`` when the batch cap refused."""
+
+SOURCE_SUFFIX: Final[str] = "source"
+"""Last part of ``limited_by`` for a per-source window: ``"<strategy>:<window>:source"``."""
+
+
+def _merged(limits: tuple[tuple[Window, int], ...]) -> tuple[tuple[str, int, int], ...]:
+    """One ``(window name, length s, limit)`` per window type, the smallest value winning."""
+    merged: dict[Window, int] = {}
+    for window, value in limits:
+        known = merged.get(window)
+        merged[window] = value if known is None else min(known, value)
+    return tuple((window.value, WINDOW_SECONDS[window], value) for window, value in merged.items())
+
+
 @dataclass(slots=True, frozen=True)
 class Budget:
     """One strategy's limits. ``scope`` namespaces keys (workspace/project/strategy).
 
-    ``windows`` is derived once: one ``(window name, length s, limit)`` per
-    window type, the smallest value winning when a type is repeated, so a
-    take counts each window once. Build budgets once per configuration, not
-    per datapoint.
+    ``limits`` are the strategy's own windows (one count for all sources);
+    ``source_limits`` are counted per source (the ``source`` given to
+    ``take``), inside the strategy's: a take needs room in both.
+
+    ``windows`` and ``source_windows`` are derived once: one ``(window name,
+    length s, limit)`` per window type, the smallest value winning when a
+    type is repeated, so a take counts each window once; ``refusals`` names
+    them, in that order (``windows`` then ``source_windows``), as
+    ``limited_by`` does (``"<strategy>:<window>"``, ``"<strategy>:<window>:source"``).
+    Build budgets once per configuration, not per datapoint.
     """
 
     scope: str
     strategy: str
     limits: tuple[tuple[Window, int], ...]
+    source_limits: tuple[tuple[Window, int], ...] = ()
     windows: tuple[tuple[str, int, int], ...] = field(init=False, repr=False, compare=False)
+    source_windows: tuple[tuple[str, int, int], ...] = field(init=False, repr=False, compare=False)
+    refusals: tuple[str, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        merged: dict[Window, int] = {}
-        for window, value in self.limits:
-            known = merged.get(window)
-            merged[window] = value if known is None else min(known, value)
-        windows = tuple(
-            (window.value, WINDOW_SECONDS[window], value) for window, value in merged.items()
-        )
+        windows = _merged(self.limits)
+        source_windows = _merged(self.source_limits)
         object.__setattr__(self, "windows", windows)
+        object.__setattr__(self, "source_windows", source_windows)
+        refusals = tuple(f"{self.strategy}:{name}" for name, _, _ in windows) + tuple(
+            f"{self.strategy}:{name}:{SOURCE_SUFFIX}" for name, _, _ in source_windows
+        )
+        object.__setattr__(self, "refusals", refusals)
 
 
 @dataclass(slots=True, frozen=True)
@@ -96,12 +124,16 @@ class BatchCap:
 
 @dataclass(slots=True, frozen=True)
 class Credit:
-    """A credit taken: which strategy paid, and when (its windows are those of ``taken_at``)."""
+    """A credit taken: which strategy paid, and when (its windows are those of ``taken_at``).
+
+    ``source`` is the source it was taken for (its per-source windows are that source's).
+    """
 
     strategy: str
     budget: Budget
     batch: BatchCap | None
     taken_at: datetime
+    source: str | None = None
 
 
 class TakeOutcome(StrEnum):
@@ -112,13 +144,69 @@ class TakeOutcome(StrEnum):
     BATCH_FULL = "batch_full"
 
 
+class TakeResult(tuple[TakeOutcome, Credit | None]):
+    """What ``take`` returns: the pair ``(outcome, credit)``, plus ``limited_by``.
+
+    It unpacks (and compares) as the 2-tuple ``(outcome, credit)``;
+    ``limited_by`` says what refused when no credit was given:
+
+    - ``"batch"``: the batch cap (``outcome`` is ``BATCH_FULL``);
+    - ``"<strategy>:<window>"``: a full window of the *first* candidate (the
+      first matched strategy), e.g. ``"baseline:hourly"``;
+    - ``"<strategy>:<window>:source"``: that strategy's per-source window of
+      the source the take was for;
+    - None when a credit was taken, or when there were no candidates.
+
+    When several windows of the first candidate are full, the first in
+    ``Budget.refusals`` order is named (the strategy's windows in
+    configuration order, then the per-source ones).
+    """
+
+    limited_by: str | None
+
+    def __new__(
+        cls, outcome: TakeOutcome, credit: Credit | None, limited_by: str | None = None
+    ) -> TakeResult:
+        result = super().__new__(cls, (outcome, credit))
+        result.limited_by = limited_by
+        return result
+
+    @property
+    def outcome(self) -> TakeOutcome:
+        """TAKEN, STRATEGY_LIMITED or BATCH_FULL."""
+        return self[0]
+
+    @property
+    def credit(self) -> Credit | None:
+        """The credit taken, or None."""
+        return self[1]
+
+    def __repr__(self) -> str:
+        return f"TakeResult({self[0]!r}, {self[1]!r}, limited_by={self.limited_by!r})"
+
+
+def source_part(source: str | None) -> str:
+    """The name per-source windows count ``source`` under: a take without one is ``""``."""
+    return source or ""
+
+
 class LimitsBackend(Protocol):
-    """Budget storage. ``memory://`` is exact in one process; ``redis://`` across processes."""
+    """Budget storage. ``memory://`` is exact in one process; ``local://`` across the
+    processes of one host; ``redis://`` across processes and hosts."""
 
     def take(
-        self, candidates: Sequence[Budget], batch: BatchCap | None, now: datetime
-    ) -> tuple[TakeOutcome, Credit | None]:
-        """Atomically take a credit from the first candidate with room, and a batch place."""
+        self,
+        candidates: Sequence[Budget],
+        batch: BatchCap | None,
+        now: datetime,
+        source: str | None = None,
+    ) -> TakeResult:
+        """Atomically take a credit from the first candidate with room, and a batch place.
+
+        A candidate has room when every window of its own and every
+        per-source window of ``source`` has room (``None`` counts as the
+        source ``""``).
+        """
         ...
 
     def give_back(self, credit: Credit) -> None:
