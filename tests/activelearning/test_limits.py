@@ -703,6 +703,43 @@ def test_local_works_in_a_forked_child(tmp_path: Path) -> None:
     limits.close()
 
 
+def _die_inside_a_take(path: str, inside: Any) -> None:
+    """A spawned process: half a take (lock held, a counter incremented, no commit), then hang."""
+    limits = LocalLimits(path)
+    with limits._transaction() as db:
+        db.execute(
+            "INSERT INTO counters (key, count, expires) VALUES (?, 1, ?)"
+            " ON CONFLICT (key) DO UPDATE SET count = count + 1",
+            (f"winnow:limit:ws/proj:a:minutely:{int(T0.timestamp())}", 2**40),
+        )
+        inside.set()
+        threading.Event().wait(120)  # killed here
+
+
+def test_local_process_killed_inside_a_take_changes_nothing_and_blocks_no_one(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "limits.db"
+    a = budget("a", minutely=2)
+    limits = LocalLimits(path)
+    assert outcomes(limits, [a], 1) == ["a"]
+    ctx = multiprocessing.get_context("spawn")
+    inside = ctx.Event()
+    process = ctx.Process(target=_die_inside_a_take, args=(str(path), inside))
+    process.start()
+    try:
+        assert inside.wait(60)
+        process.kill()  # SIGKILL while it holds the flock and an open write transaction
+        process.join(10)
+        assert process.exitcode == -9
+        # its increment was never committed, and its locks died with it
+        assert outcomes(limits, [a], 2) == ["a", "strategy_limited"]
+    finally:
+        if process.is_alive():
+            process.kill()
+        limits.close()
+
+
 def test_local_unusable_file_raises_service_unavailable(tmp_path: Path) -> None:
     limits = LocalLimits(tmp_path / "limits.db")
     limits.close()
@@ -754,6 +791,16 @@ def test_from_url_local_without_a_path_is_in_the_data_dir(tmp_path: Path) -> Non
     assert isinstance(folder, LocalLimits)
     assert folder.path == tmp_path / "folder" / "limits.db"
     folder.close()
+
+
+def test_start_up_puts_local_limits_in_the_data_dir(tmp_path: Path) -> None:
+    from winnow.app import preflight
+    from winnow.settings import Settings
+
+    preflight(Settings(data_dir=tmp_path / "data", limits_url="local://"))
+    assert (tmp_path / "data" / "limits.db").is_file()
+    with pytest.raises(ConfigurationError, match="local:// takes an absolute path"):
+        preflight(Settings(data_dir=tmp_path / "data", limits_url="local://relative/x.db"))
 
 
 def test_from_url_local_without_a_path_or_a_data_dir_is_refused() -> None:

@@ -151,7 +151,8 @@ def stream(
         typer.Option("--platform-url", help="Remote platform URL (default: in-process)."),
     ] = None,
     limits_url: Annotated[
-        str | None, typer.Option("--limits-url", help="memory://, local:// or redis://host:port/db.")
+        str | None,
+        typer.Option("--limits-url", help="memory://, local:// or redis://host:port/db."),
     ] = None,
     data_dir: Annotated[
         Path | None, typer.Option("--data-dir", help="Folder for the database, outbox and models.")

@@ -12,6 +12,8 @@ Every component is percent-escaped for ``%`` and ``:``, so distinct names
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from winnow.activelearning.limits.base import BatchCap, Budget, source_part
 
 
@@ -20,18 +22,28 @@ def part(text: str) -> str:
     return text.replace("%", "%25").replace(":", "%3A")
 
 
+@lru_cache(maxsize=4096)
+def _limit_base(prefix: str, scope: str, strategy: str) -> str:
+    return f"{prefix}:limit:{part(scope)}:{part(strategy)}:"
+
+
+@lru_cache(maxsize=4096)
+def _source(source: str | None) -> str:
+    return part(source_part(source))
+
+
 def window_keys(
     prefix: str, budget: Budget, epoch: int, source: str | None
 ) -> list[tuple[str, int, int]]:
     """``(key, limit, window length s)`` of every window a take of ``budget`` at ``epoch``
     counts in, in ``budget.refusals`` order: its own windows, then ``source``'s."""
-    base = f"{prefix}:limit:{part(budget.scope)}:{part(budget.strategy)}:"
+    base = _limit_base(prefix, budget.scope, budget.strategy)
     found: list[tuple[str, int, int]] = []
     for window, length, value in budget.windows:
         start = epoch - epoch % length
         found.append((f"{base}{window}:{start}", value, length))
     if budget.source_windows:
-        src = part(source_part(source))
+        src = _source(source)
         for window, length, value in budget.source_windows:
             start = epoch - epoch % length
             found.append((f"{base}{window}:{start}:{src}", value, length))
