@@ -438,6 +438,16 @@ def test_refusal_by_the_batch_cap_names_the_batch(backend: LimitsBackend) -> Non
     assert (result.outcome, result.credit, result.limited_by) == (FULL, None, "batch")
 
 
+def test_take_result_keeps_limited_by_through_pickle_and_copy() -> None:
+    import copy
+    import pickle
+
+    result = TakeResult(LIMITED, None, "a:hourly:source")
+    for again in (pickle.loads(pickle.dumps(result)), copy.copy(result), copy.deepcopy(result)):
+        assert isinstance(again, TakeResult)
+        assert (again.outcome, again.credit, again.limited_by) == (LIMITED, None, "a:hourly:source")
+
+
 def test_refusal_without_candidates_names_nothing(backend: LimitsBackend) -> None:
     result = backend.take([], None, T0)
     assert (result.outcome, result.limited_by) == (LIMITED, None)

@@ -181,6 +181,10 @@ class TakeResult(tuple[TakeOutcome, Credit | None]):
         """The credit taken, or None."""
         return self[1]
 
+    def __getnewargs__(self) -> tuple[TakeOutcome, Credit | None, str | None]:
+        # pickle and copy rebuild it through __new__ with these (tuple's would pass one tuple)
+        return self[0], self[1], self.limited_by
+
     def __repr__(self) -> str:
         return f"TakeResult({self[0]!r}, {self[1]!r}, limited_by={self.limited_by!r})"
 
