@@ -625,6 +625,33 @@ def test_redis_keys_expire_after_their_window(redis_url: str) -> None:
 
 
 @pytest.mark.redis
+def test_redis_take_is_one_round_trip_with_per_source_limits(
+    redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    limits = RedisLimits(redis_url)
+    a = budget("a", per_source={"minutely": 1, "hourly": 5}, daily=9)
+    b = budget("b", per_source={"hourly": 1}, minutely=3)
+    batch = BatchCap("ws/proj", "b1", 10)
+    assert outcomes(limits, [a, b], 1, source="cam1") == ["a"]  # the script is loaded now
+    sent: list[object] = []
+    client: Any = limits._client
+    execute = client.execute_command
+
+    def counting(*args: Any, **options: Any) -> Any:
+        sent.append(args[0])
+        return execute(*args, **options)
+
+    monkeypatch.setattr(client, "execute_command", counting)
+    assert outcomes(limits, [a, b], 3, batch=batch, source="cam1") == [
+        "b",
+        "strategy_limited",
+        "strategy_limited",
+    ]
+    assert sent == ["EVALSHA"] * 3
+    limits.close()
+
+
+@pytest.mark.redis
 def test_redis_take_survives_a_script_flush(redis_url: str) -> None:
     import redis
 
