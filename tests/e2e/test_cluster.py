@@ -32,12 +32,14 @@ def _config(prefix: str, strategy: str, limit: int | None) -> dict[str, Any]:
     }
 
 
-def _infer(node: Server, seed: int) -> int:
+def _infer(node: Server, seed: int, source: str | None = None) -> int:
     payload = {
         "api_key": KEY,
         "model_id": "shared/0",
         "image": {"type": "base64", "value": make_jpeg_b64(128, 96, seed=seed)},
     }
+    if source is not None:
+        payload["source"] = source
     return httpx.post(f"{node.url}/infer/object_detection", json=payload, timeout=30).status_code
 
 
@@ -141,3 +143,50 @@ def test_shared_limits_hold_and_config_changes_reach_both_nodes(
             served = httpx.post(f"{node_b.url}/infer/object_detection", json=payload, timeout=30)
             assert served.status_code == 200, served.text
             assert [p["class"] for p in served.json()["predictions"]] == ["car"]
+
+
+def test_per_source_limits_hold_across_two_nodes(tmp_path: Path, redis_url: str) -> None:
+    """``{"per": "source"}``: every camera gets its own budget, shared by both nodes, and
+    a busy camera cannot spend a quiet one's."""
+    per_source = 3
+    config = _config("cams", "per-camera", None)
+    config["sampling_strategies"][0]["limits"] = [
+        {"type": "hourly", "value": per_source, "per": "source"},
+        {"type": "daily", "value": 100},
+    ]
+    with winnow_serve(tmp_path / "platform", api_key=KEY, args=("--role", "platform")) as platform:
+        common = ("--role", "inference", "--platform-url", platform.url, "--limits-url", redis_url)
+        with (
+            winnow_serve(tmp_path / "a", api_key=KEY, args=common) as node_a,
+            winnow_serve(tmp_path / "b", api_key=KEY, args=common) as node_b,
+        ):
+            with platform.client() as http:
+                created = http.post(
+                    "/v1/projects", json={"name": "shared", "type": "object-detection"}
+                )
+                assert created.status_code == 201, created.text
+                saved = http.put("/v1/projects/shared/al-config", json=config)
+                assert saved.status_code == 200, saved.text
+
+            # The busy camera sends 16 frames over both nodes, the quiet ones 4 each, all at once.
+            sources = ["busy"] * 16 + ["quiet-1"] * 4 + ["quiet-2"] * 4
+            nodes = [node_a, node_b]
+            with ThreadPoolExecutor(max_workers=8) as pool:
+                statuses = list(
+                    pool.map(
+                        lambda item: _infer(nodes[item[0] % 2], 5000 + item[0], item[1]),
+                        enumerate(sources),
+                    )
+                )
+            assert statuses == [200] * len(sources)
+            expected = per_source * 3
+            deadline = time.monotonic() + 20
+            while len(_images(platform)) < expected and time.monotonic() < deadline:
+                time.sleep(0.2)
+            assert _outcomes(nodes, "queued") == expected
+            assert _outcomes(nodes, "limited") == len(sources) - expected
+            images = _images(platform)
+            by_source: dict[str, int] = {}
+            for image in images:
+                by_source[image["source"]] = by_source.get(image["source"], 0) + 1
+            assert by_source == {"busy": per_source, "quiet-1": per_source, "quiet-2": per_source}
