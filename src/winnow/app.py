@@ -50,7 +50,10 @@ from winnow.web.security import WebSecurityMiddleware
 if TYPE_CHECKING:
     from winnow.activelearning.collector import Collector
     from winnow.activelearning.delivery import DeliveryWorker
+    from winnow.activelearning.platform_client import ConfigSource
+    from winnow.models.registry import ModelRegistry
     from winnow.platform.service import Platform
+    from winnow.server.shadow import ShadowRunner
 
 log = logging.getLogger("winnow")
 
@@ -75,6 +78,7 @@ class Runtime:
     closers: list[Callable[[], Any]] = field(default_factory=list)
     collector: Collector | None = None  # both None in role platform; tests drain them
     delivery: DeliveryWorker | None = None
+    shadow: ShadowRunner | None = None  # the shadow model runner (server/shadow.py)
 
     def close(self) -> None:
         """Stop workers and release resources, last built first; errors are logged, not raised."""
@@ -234,6 +238,7 @@ def _build_inference_runtime(
         )
         collector.start()
         closers.append(lambda: collector.stop(10.0))
+        shadow = _shadow_runner(settings, config_source, registry, metrics, platform, closers)
         delivery.start()
         closers.append(lambda: delivery.stop(10.0))
     except BaseException:
@@ -245,6 +250,7 @@ def _build_inference_runtime(
         registry=registry,
         collector=collector,
         fetch_url=fetch,
+        shadow=shadow,
     )
     return Runtime(
         services=services,
@@ -252,7 +258,38 @@ def _build_inference_runtime(
         closers=closers,
         collector=collector,
         delivery=delivery,
+        shadow=shadow,
     )
+
+
+def _shadow_runner(
+    settings: Settings,
+    config_source: ConfigSource,
+    registry: ModelRegistry,
+    metrics: Metrics,
+    platform: Platform | None,
+    closers: list[Callable[[], Any]],
+) -> ShadowRunner:
+    """The shadow model runner, started; stopped before the collector (closers run last first)."""
+    import uuid
+
+    from winnow.platform import clients
+    from winnow.server.shadow import ShadowRunner
+
+    sink = clients.build_shadow_sink(settings, platform)
+    if sink is not None:
+        closers.append(sink.close)
+    runner = ShadowRunner(
+        settings=settings,
+        config_source=config_source,
+        models=registry.get,
+        metrics=metrics,
+        sink=sink,
+        node=uuid.uuid4().hex,
+    )
+    runner.start()
+    closers.append(lambda: runner.stop(10.0))
+    return runner
 
 
 def include_routes(app: FastAPI, role: Role) -> None:

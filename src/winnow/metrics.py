@@ -85,6 +85,32 @@ class Metrics:
             registry=self.registry,
         )
 
+        self.shadow_runs = Counter(
+            "winnow_shadow_runs",
+            "Shadow model runs (after the response, off the request path), by project.",
+            ["project"],
+            registry=self.registry,
+        )
+        self.shadow_disagreements = Counter(
+            "winnow_shadow_disagreements",
+            "Shadow model runs whose prediction disagreed with the served one, by project.",
+            ["project"],
+            registry=self.registry,
+        )
+        self.shadow_skipped = Counter(
+            "winnow_shadow_skipped",
+            "Shadow model runs due but skipped, by project and reason (queue_full, time_budget,"
+            " task_mismatch, error).",
+            ["project", "reason"],
+            registry=self.registry,
+        )
+        self.shadow_seconds = Counter(
+            "winnow_shadow_seconds",
+            "Seconds spent running shadow models, by project.",
+            ["project"],
+            registry=self.registry,
+        )
+
     def datapoint(self, project: str, strategy: str, outcome: DatapointOutcome | str) -> None:
         """Count one datapoint outcome (``winnow_datapoints{outcome=<its value>}``).
 

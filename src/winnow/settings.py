@@ -307,6 +307,22 @@ class Settings(BaseSettings):
         ge=1,
         description="Most decoded images waiting in the collector's hand-off queue; more are dropped and counted.",
     )
+    shadow_queue_size: int = Field(
+        default=4,
+        ge=1,
+        description="Most images waiting for a shadow model run; a shadow run that finds the queue full is skipped and counted.",
+    )
+    shadow_time_budget: float = Field(
+        default=0.25,
+        ge=0,
+        le=64,
+        description="Seconds of shadow model runs allowed per second of wall time (0.25: a quarter of one core); over it, shadow runs are skipped and counted. 0 skips every one.",
+    )
+    shadow_report_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="How often an inference node reports its shadow runs and disagreements per project and day to the platform.",
+    )
     outbox_max_bytes: int = Field(
         default=1024 * 1024 * 1024,
         ge=1,

@@ -311,7 +311,8 @@ CASES: list[tuple[str, object, list[str]]] = [
         with_strategy(name="x", type="embeddings_based"),
         [
             "sampling_strategies[0].type: unknown strategy type 'embeddings_based'; must be one of "
-            "random, close_to_threshold, classes_based, detections_number_based, uncertainty"
+            "random, close_to_threshold, classes_based, detections_number_based, uncertainty, "
+            "disagreement"
         ],
     ),
     (
@@ -319,7 +320,7 @@ CASES: list[tuple[str, object, list[str]]] = [
         with_strategy(name="x"),
         [
             "sampling_strategies[0]: must be an object with a 'type' (one of random, "
-            "close_to_threshold, classes_based, detections_number_based, uncertainty)"
+            "close_to_threshold, classes_based, detections_number_based, uncertainty, disagreement)"
         ],
     ),
     (
@@ -490,7 +491,7 @@ CASES: list[tuple[str, object, list[str]]] = [
         [
             "jpeg_compression_level: must be >= 1",
             "sampling_strategies[0].type: unknown strategy type 'x'; must be one of random, "
-            "close_to_threshold, classes_based, detections_number_based, uncertainty",
+            "close_to_threshold, classes_based, detections_number_based, uncertainty, disagreement",
         ],
     ),
 ]

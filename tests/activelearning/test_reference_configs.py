@@ -325,7 +325,8 @@ REJECTED: list[tuple[str, object, list[str]]] = [
         ),
         [
             "sampling_strategies[1].type: unknown strategy type 'embeddings_based'; must be one of "
-            "random, close_to_threshold, classes_based, detections_number_based, uncertainty"
+            "random, close_to_threshold, classes_based, detections_number_based, uncertainty, "
+            "disagreement"
         ],
     ),
 ]
@@ -376,7 +377,7 @@ def test_unknown_strategy_type_from_a_reference_platform_is_skipped_with_a_warni
     assert list(config.warnings) == [
         "sampling_strategies[1].type: unknown strategy type 'embeddings_based', strategy ignored "
         "(as the reference does); known types: random, close_to_threshold, classes_based, "
-        "detections_number_based, uncertainty",
+        "detections_number_based, uncertainty, disagreement",
         "future_field: unknown field, ignored",
     ]
 
@@ -389,7 +390,7 @@ def test_only_unknown_strategy_types_from_a_reference_platform_collect_nothing()
         "sampling_strategies: no strategy of a known type: nothing is collected",
         "sampling_strategies[0].type: unknown strategy type 'x', strategy ignored (as the "
         "reference does); known types: random, close_to_threshold, classes_based, "
-        "detections_number_based, uncertainty",
+        "detections_number_based, uncertainty, disagreement",
     )
 
 

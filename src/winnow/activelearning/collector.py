@@ -39,6 +39,7 @@ from datetime import UTC, datetime
 
 from winnow.activelearning.batching import batch_name
 from winnow.activelearning.config import ActiveLearningConfig, Strategy
+from winnow.activelearning.crops import crop_box, crop_objects, crop_pixels, crop_prediction
 from winnow.activelearning.datapoint import CollectionContext, Datapoint, extra_problem
 from winnow.activelearning.dedup import NearDuplicateFilter, phash
 from winnow.activelearning.limits.base import BatchCap, Budget, Credit, LimitsBackend, TakeOutcome
@@ -220,13 +221,16 @@ class Collector:
             return refused
 
         stage[0] = "sample"
+        shadow = None if context.shadow is None else context.shadow.prediction
         strategies = sample(
             config,
             prediction,
             self._rng,
             windows=self.score_windows,
             scope=f"{project_config.workspace}/{project}",
+            shadow=shadow,
         )
+        strategies = _with_crops(strategies, prediction, shadow)
         if not strategies:
             return Outcome.NOT_SAMPLED
         for strategy in strategies:
@@ -277,7 +281,8 @@ class Collector:
             return outcome
 
         stage[0] = "prepare"
-        outcome = self._put(image, prediction, context, project_config, credit, now, stage)
+        more = lambda: self.limits.take([budgets[credit.strategy]], cap, now)[1]  # noqa: E731
+        outcome = self._place(image, prediction, context, project_config, credit, now, stage, more)
         if outcome is not Outcome.QUEUED:
             return outcome
         if dedup_key is not None and dedup is not None:
@@ -370,6 +375,73 @@ class Collector:
             while len(self._credits) > _CREDITS_MAX:
                 self._credits.popitem(last=False)
         return Outcome.QUEUED
+
+    def _place(
+        self,
+        image: CapturedImage,
+        prediction: Prediction,
+        context: CollectionContext,
+        project_config: ProjectConfig,
+        credit: Credit,
+        now: datetime,
+        stage: list[str],
+        take_more: Callable[[], Credit | None],
+    ) -> Outcome:
+        """The image as one datapoint, or its crops when the strategy collects crops."""
+        strategy = _strategy(project_config.config.sampling_strategies, credit.strategy)
+        if strategy.collect == "crops" and isinstance(prediction, DetectionPrediction):
+            return self._put_crops(
+                image, prediction, context, project_config, credit, now, stage, take_more
+            )
+        return self._put(image, prediction, context, project_config, credit, now, stage)
+
+    def _put_crops(
+        self,
+        image: CapturedImage,
+        prediction: DetectionPrediction,
+        context: CollectionContext,
+        project_config: ProjectConfig,
+        credit: Credit,
+        now: datetime,
+        stage: list[str],
+        take_more: Callable[[], Credit | None],
+    ) -> Outcome:
+        """``collect: "crops"``: each object the strategy crops (``crops.crop_objects``)
+        becomes a datapoint of its own, one credit each: the first crop uses ``credit``,
+        each further one takes one more credit of the same strategy and a batch place
+        (``take_more``); crops stop when either is spent. The crop's place in the image
+        is the datapoint's ``extra["crop"]``. NOT_SAMPLED (credit given back) when no
+        object has pixels in the image."""
+        strategy = _strategy(project_config.config.sampling_strategies, credit.strategy)
+        shadow = None if context.shadow is None else context.shadow.prediction
+        pixels = image.pixels()
+        height, width = int(pixels.shape[0]), int(pixels.shape[1])
+        queued = 0
+        spare: Credit | None = credit
+        for index in crop_objects(strategy, prediction, shadow) or []:
+            box = crop_box(prediction.detections[index], width, height, strategy.crop_padding)
+            if box is None:
+                continue
+            current = spare if spare is not None else take_more()
+            spare = None
+            if current is None:
+                break
+            where = {"x": box.x0, "y": box.y0, "width": box.width, "height": box.height}
+            crop_context = dataclasses.replace(
+                context,
+                extra={**context.extra, "crop": {**where, "object": index, "of": [width, height]}},
+            )
+            crop = captured(crop_pixels(pixels, box))
+            mapped = crop_prediction(prediction, index, box)
+            outcome = self._put(crop, mapped, crop_context, project_config, current, now, stage)
+            if outcome is not Outcome.QUEUED:
+                return Outcome.QUEUED if queued else outcome
+            queued += 1
+            if queued > 1:  # the first is counted by the caller, as for whole images
+                self.metrics.datapoint(project_config.project, credit.strategy, Outcome.QUEUED)
+        if spare is not None:
+            self._give_back(spare)
+        return Outcome.QUEUED if queued else Outcome.NOT_SAMPLED
 
     def _datapoint(
         self,
@@ -543,6 +615,15 @@ def _targeted(project_config: ProjectConfig) -> tuple[ProjectConfig, str | None]
     if target is None or target == project_config.project:
         return project_config, None
     return dataclasses.replace(project_config, project=target), None
+
+
+def _with_crops(
+    strategies: list[Strategy], prediction: Prediction, shadow: Prediction | None
+) -> list[Strategy]:
+    """The strategies without crops strategies that have no object to crop in a detection."""
+    return [
+        s for s in strategies if s.collect != "crops" or crop_objects(s, prediction, shadow) != []
+    ]
 
 
 def _strategy(strategies: Sequence[Strategy], name: str) -> Strategy:

@@ -19,6 +19,7 @@ from datetime import datetime
 from typing import Any, Final
 
 from winnow.errors import BadRequestError
+from winnow.predictions import Prediction
 
 SCHEMA_VERSION: Final = 1
 """Version of the JSON layout ``metadata_to_json`` writes (key ``"v"``).
@@ -120,6 +121,8 @@ class CollectionContext:
     tags. ``extra`` (JSON values: the request's ``active_learning_metadata``,
     or the stream's frame index and time) becomes the datapoint's ``extra``,
     stored as the image's metadata on the platform.
+    ``shadow`` is the project's shadow model's prediction of the same image,
+    when the shadow runner ran it (``server/shadow.py``); None otherwise.
     """
 
     api_key: str
@@ -131,6 +134,15 @@ class CollectionContext:
     extra: dict[str, Any] = field(default_factory=dict)
     source_info: str | None = None
     tags: tuple[str, ...] = ()
+    shadow: ShadowRun | None = None
+
+
+@dataclass(slots=True, frozen=True)
+class ShadowRun:
+    """What the shadow model (``model_id``) predicted for the image of a request."""
+
+    model_id: str
+    prediction: Prediction
 
 
 def extra_problem(extra: Mapping[str, Any]) -> str | None:

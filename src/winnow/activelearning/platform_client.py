@@ -74,3 +74,27 @@ class ConfigSource(Protocol):
     def get(self, api_key: str, project: str) -> ProjectConfig:
         """Return the configuration; raise NotFoundError, UnauthorizedError or ServiceUnavailableError."""
         ...
+
+
+@dataclass(slots=True, frozen=True)
+class ShadowCount:
+    """One inference process's shadow runs and disagreements of a project on one UTC day.
+
+    ``node`` names the process (a fresh id per start); ``runs`` and
+    ``disagreements`` are its totals so far that day, so reporting the same
+    count twice, or an older one after a newer, changes nothing.
+    """
+
+    day: str  # YYYY-MM-DD, UTC
+    node: str
+    model_id: str
+    runs: int
+    disagreements: int
+
+
+class ShadowCountSink(Protocol):
+    """Receives shadow counts (implemented in ``winnow.platform.clients``)."""
+
+    def report(self, api_key: str, project: str, counts: list[ShadowCount]) -> None:
+        """Store the counts (each kept as the larger of what is stored and what is sent)."""
+        ...

@@ -20,6 +20,10 @@ semantics are those of the reference ``inference`` package
   detections of the selected classes is ``> more_than`` and ``< less_than``
   (an absent bound does not apply).
 
+- ``disagreement`` (winnow): the shadow model's prediction of the same image
+  disagrees (:mod:`winnow.activelearning.disagreement`); never without one.
+  With ``conditions``, both predictions are restricted to the passing objects.
+
 Stubs match only ``random``. After a match the strategy takes the datapoint
 with its probability: ``rng.random() < probability`` (1.0 always, 0.0 never).
 
@@ -55,10 +59,12 @@ from winnow.activelearning.config import (
     ClassesBasedStrategy,
     CloseToThresholdStrategy,
     DetectionsNumberBasedStrategy,
+    DisagreementStrategy,
     RandomStrategy,
     Strategy,
     UncertaintyStrategy,
 )
+from winnow.activelearning.disagreement import disagree
 from winnow.activelearning.objects import image_scale, passing_objects, restrict
 from winnow.activelearning.score_windows import ScoreWindows
 from winnow.activelearning.uncertainty import (
@@ -188,15 +194,18 @@ def matches(
     prediction: Prediction,
     windows: ScoreWindows | None = None,
     scope: str = "",
+    *,
+    shadow: Prediction | None = None,
 ) -> bool:
     """Whether the strategy's rule holds for the prediction (before the probability draw).
 
     ``windows`` and ``scope`` matter only to ``top_fraction`` strategies: the
     score is ranked in (and added to) the window of ``(scope, strategy.name)``
     in ``windows`` (default :data:`SHARED_WINDOWS`). The collector's scope is
-    ``"<workspace>/<project>"``.
+    ``"<workspace>/<project>"``. ``shadow``: the shadow model's prediction of the
+    same image, if it ran (only ``disagreement`` reads it).
     """
-    return _matches(strategy, prediction, windows, scope, None)
+    return _matches(strategy, prediction, windows, scope, None, shadow)
 
 
 def _matches(
@@ -205,6 +214,7 @@ def _matches(
     windows: ScoreWindows | None,
     scope: str,
     shared: _Shared | None,
+    shadow: Prediction | None = None,
 ) -> bool:
     test = strategy.object_test
     if test is not None:
@@ -222,6 +232,8 @@ def _matches(
             return True
         prediction = restrict(prediction, passing)
         shared = None  # scored on the passing objects only
+        if shadow is not None and isinstance(strategy, DisagreementStrategy):
+            shadow = restrict(shadow, passing_objects(shadow, test))
     if isinstance(strategy, RandomStrategy):
         return True
     if isinstance(strategy, CloseToThresholdStrategy):
@@ -230,6 +242,10 @@ def _matches(
         return _classes_based(strategy, prediction)
     if isinstance(strategy, DetectionsNumberBasedStrategy):
         return _detections_number_based(strategy, prediction)
+    if isinstance(strategy, DisagreementStrategy):
+        return shadow is not None and disagree(
+            prediction, shadow, strategy.min_iou, strategy.selected
+        )
     return _uncertain(
         strategy, prediction, SHARED_WINDOWS if windows is None else windows, scope, shared
     )
@@ -242,6 +258,7 @@ def sample(
     *,
     windows: ScoreWindows | None = None,
     scope: str = "",
+    shadow: Prediction | None = None,
 ) -> list[Strategy]:
     """The strategies, in configuration order, that match and win their probability draw.
 
@@ -249,7 +266,8 @@ def sample(
     prediction); a draw (``rng.random() < probability``) happens only for
     strategies that match, one per matching strategy. A disabled
     configuration samples nothing. ``rng`` defaults to the ``random``
-    module's generator; ``windows`` and ``scope`` are as for :func:`matches`.
+    module's generator; ``windows``, ``scope`` and ``shadow`` are as for
+    :func:`matches`.
     """
     if not config.enabled:
         return []
@@ -258,5 +276,6 @@ def sample(
     return [
         strategy
         for strategy in config.sampling_strategies
-        if _matches(strategy, prediction, windows, scope, shared) and draw() < strategy.probability
+        if _matches(strategy, prediction, windows, scope, shared, shadow)
+        and draw() < strategy.probability
     ]

@@ -245,3 +245,23 @@ class EvaluationJob(Base):
     result: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class ShadowCount(Base):
+    """Shadow model runs and disagreements of a project on one UTC day, per inference process.
+
+    ``node`` is the reporting process (a fresh id per start) and the counts are
+    its totals of the day: a report keeps the larger of stored and sent, so
+    repeats and reordering change nothing. The overview sums the nodes.
+    """
+
+    __tablename__ = "shadow_count"
+    project_id: Mapped[int] = mapped_column(
+        ForeignKey("project.id", ondelete="CASCADE"), primary_key=True
+    )
+    day: Mapped[str] = mapped_column(String(10), primary_key=True)  # YYYY-MM-DD
+    node: Mapped[str] = mapped_column(String(64), primary_key=True)
+    model_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    runs: Mapped[int] = mapped_column(BigInteger)
+    disagreements: Mapped[int] = mapped_column(BigInteger)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -144,6 +144,8 @@ def schedule_collection(
     if request.disable_active_learning:
         return 0
     project = request.target_dataset or request.project
+    if services.shadow is not None:  # the shadow model runs, off the request path, for a share
+        collector = services.shadow.for_request(collector, request.params)
     for item in served:
         context = CollectionContext(
             api_key=request.api_key,

@@ -17,6 +17,7 @@ from winnow.activelearning.datapoint import CollectionContext
 from winnow.errors import NotFoundError
 from winnow.images import CapturedImage
 from winnow.metrics import Metrics
+from winnow.models.base import InferenceParams
 from winnow.models.registry import ModelRegistry
 from winnow.predictions import Prediction
 from winnow.settings import Settings
@@ -32,6 +33,14 @@ class CollectorLike(Protocol):
         ...
 
 
+class ShadowHook(Protocol):
+    """What the pipeline needs from the shadow runner: the hand-off of one request."""
+
+    def for_request(self, collector: CollectorLike, params: InferenceParams) -> CollectorLike:
+        """The collector hand-off for one request's images."""
+        ...
+
+
 @dataclass(slots=True)
 class Services:
     """Everything the inference routes use. ``registry`` is None on a platform-only node."""
@@ -42,6 +51,8 @@ class Services:
     collector: CollectorLike | None
     fetch_url: Callable[[str], bytes]
     server_uuid: str = field(default_factory=lambda: str(uuid.uuid4()))
+    # The shadow model runner (server/shadow.py): wraps the collector hand-off when set.
+    shadow: ShadowHook | None = None
     logged_causes: set[str] = field(default_factory=set)
 
 

@@ -24,6 +24,7 @@ enforce the same rules.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from enum import StrEnum
 from functools import cached_property
@@ -51,7 +52,7 @@ REFERENCE_STRATEGY_TYPES = (
     "classes_based",
     "detections_number_based",
 )
-STRATEGY_TYPES = (*REFERENCE_STRATEGY_TYPES, "uncertainty")
+STRATEGY_TYPES = (*REFERENCE_STRATEGY_TYPES, "uncertainty", "disagreement")
 TAG_PATTERN = rf"^[{TAG_CHARS}]{{1,64}}$"
 TAG_RULE = "must be 1-64 characters of a-z A-Z 0-9 - _ : / . [ ] < > { } @"
 # Any string, as in the reference: batch names are stored as given and
@@ -83,6 +84,20 @@ StrategyName = Annotated[
     str, Field(strict=True, min_length=1, max_length=MAX_LENGTH), AfterValidator(_strategy_name)
 ]
 NonNegativeInt = Annotated[int, Field(strict=True, ge=0)]
+
+
+def _crop_padding(value: float) -> float:
+    # [0, 1): a fraction of the object's width / height; an integer >= 1: pixels.
+    if value >= 1 and not float(value).is_integer():
+        raise PydanticCustomError(
+            "crop_padding", "must be a fraction in [0, 1) or a whole number of pixels"
+        )
+    return value
+
+
+CropPadding = Annotated[
+    float, Field(strict=True, ge=0, le=4096, allow_inf_nan=False), AfterValidator(_crop_padding)
+]
 # Unknown fields are ignored, as the reference does; validate_config warns about each.
 _FROZEN = ConfigDict(extra="ignore", frozen=True)
 
@@ -145,6 +160,9 @@ class _Strategy(BaseModel):
     conditions: Annotated[tuple[ObjectCondition, ...], Field(min_length=1)] | None = None
     min_objects: NonNegativeInt | None = None
     max_objects: NonNegativeInt | None = None
+    # winnow extension: each matching object its own datapoint (activelearning/crops.py).
+    collect: Literal["images", "crops"] = "images"
+    crop_padding: CropPadding = 0
 
     @model_validator(mode="after")
     def _check_rules(self) -> Any:
@@ -270,14 +288,42 @@ class UncertaintyStrategy(_Strategy):
         )
 
 
+class DisagreementStrategy(_SelectsClasses):
+    """winnow extension: takes predictions the project's ``shadow`` model disagrees with
+    (:func:`winnow.activelearning.disagreement.disagree`); never matches without a shadow run."""
+
+    type: Literal["disagreement"]
+    probability: Probability
+    min_iou: Annotated[float, Field(strict=True, gt=0, le=1, allow_inf_nan=False)] = 0.5
+
+
 Strategy = Annotated[
     RandomStrategy
     | CloseToThresholdStrategy
     | ClassesBasedStrategy
     | DetectionsNumberBasedStrategy
-    | UncertaintyStrategy,
+    | UncertaintyStrategy
+    | DisagreementStrategy,
     Field(discriminator="type"),
 ]
+
+
+_MODEL_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*/\d{1,9}$")
+
+
+def _model_id(value: str) -> str:
+    if not _MODEL_ID.match(value):
+        raise PydanticCustomError("model_id", "must be a model id '<project>/<version>'")
+    return value
+
+
+class ShadowConfig(BaseModel):
+    """winnow extension: a candidate model version run beside the served one on
+    ``traffic_percentage`` of the requests, after the response (``server/shadow.py``)."""
+
+    model_config = _FROZEN
+    model_id: Annotated[str, Field(strict=True), AfterValidator(_model_id)]
+    traffic_percentage: Probability
 
 
 class BatchingStrategy(BaseModel):
@@ -330,6 +376,7 @@ class ActiveLearningConfig(BaseModel):
     batching_strategy: BatchingStrategy | None = None
     tags: tuple[Tag, ...] = ()
     dedup: DedupConfig | None = None
+    shadow: ShadowConfig | None = None
     target_workspace: Annotated[str, Field(strict=True, min_length=1)] | None = None
     target_project: Annotated[str, Field(strict=True, min_length=1)] | None = None
     _warnings: tuple[str, ...] = PrivateAttr(default=())
@@ -480,6 +527,15 @@ def _config_rules(data: Mapping[str, Any]) -> list[tuple[Loc, str]]:
                 (("sampling_strategies", i, *loc), message)
                 for loc, message in _strategy_rules(strategy)
             )
+            if strategy.get("type") == "disagreement" and not isinstance(
+                data.get("shadow"), Mapping
+            ):
+                problems.append(
+                    (
+                        ("sampling_strategies", i, "type"),
+                        "a disagreement strategy needs a shadow model (the top-level 'shadow')",
+                    )
+                )
     return problems
 
 

@@ -34,9 +34,11 @@ from winnow.activelearning.config.models import (
     CloseToThresholdStrategy,
     DedupConfig,
     DetectionsNumberBasedStrategy,
+    DisagreementStrategy,
     Limit,
     Loc,
     RandomStrategy,
+    ShadowConfig,
     UncertaintyStrategy,
     _config_rules,
     _path,
@@ -238,6 +240,7 @@ _STRATEGY_MODELS: dict[str, type[BaseModel]] = {
     "classes_based": ClassesBasedStrategy,
     "detections_number_based": DetectionsNumberBasedStrategy,
     "uncertainty": UncertaintyStrategy,
+    "disagreement": DisagreementStrategy,
 }
 
 
@@ -292,6 +295,7 @@ def _unknown_fields(data: Mapping[str, Any]) -> list[tuple[Loc, str]]:
     found = _unknown_keys(data, ActiveLearningConfig, ())
     found += _unknown_keys(data.get("batching_strategy"), BatchingStrategy, ("batching_strategy",))
     found += _unknown_keys(data.get("dedup"), DedupConfig, ("dedup",))
+    found += _unknown_keys(data.get("shadow"), ShadowConfig, ("shadow",))
     strategies = data.get("sampling_strategies")
     for i, strategy in enumerate(strategies if isinstance(strategies, list) else []):
         if not isinstance(strategy, Mapping):

@@ -40,6 +40,7 @@ from winnow.platform.clients.delivery import (
     ReferenceHTTPPlatformClient,
 )
 from winnow.platform.clients.models import HTTPModelSource, InProcessModelSource
+from winnow.platform.clients.shadow import InProcessShadowCountSink, NativeHTTPShadowCountSink
 from winnow.settings import PlatformProtocol, Settings
 from winnow.stale import FailureLog, PlatformHealth
 
@@ -186,3 +187,16 @@ def build_model_source(settings: Settings, platform: Platform | None = None) -> 
             raise _no_platform()
         return InProcessModelSource(platform)
     return HTTPModelSource(_platform_url(settings), timeout=lookup_timeout(settings))
+
+
+def build_shadow_sink(
+    settings: Settings, platform: Platform | None = None
+) -> InProcessShadowCountSink | NativeHTTPShadowCountSink | None:
+    """Where shadow counts go: in-process, native HTTP, or None for a reference platform."""
+    if settings.platform_url is None:
+        if platform is None:
+            raise _no_platform()
+        return InProcessShadowCountSink(platform)
+    if platform_protocol(settings) == PlatformProtocol.REFERENCE:
+        return None
+    return NativeHTTPShadowCountSink(_platform_url(settings), timeout=lookup_timeout(settings))
