@@ -28,9 +28,11 @@ What callers may rely on:
   every ``shadow_report_seconds`` (``ShadowCountSink``) as this process's
   totals of the day, so a report sent twice counts once;
 - the configuration is learned from the same ``ConfigSource`` as the
-  collector's, by the worker (never on the event loop), at most every
-  ``config_cache_seconds`` per project; until it is known, a project's
-  images go to the collector without a shadow;
+  collector's, by the worker (never on the event loop): an image of a
+  project whose configuration the runner has not learned in the last
+  ``config_cache_seconds`` waits on the queue undecided, and the worker
+  decides it (when the queue is full it goes to the collector without a
+  shadow, not counted as a skip: no run was known to be due);
 - every image handed over reaches the collector exactly once.
 
 The disagreement counted for the rate uses the ``min_iou`` of the project's
@@ -117,6 +119,7 @@ class ShadowRunner:
         node: str = "",
         rng: random.Random | None = None,
         clock: Callable[[], float] = time.monotonic,
+        timer: Callable[[], float] = time.perf_counter,
         today: Callable[[], str] | None = None,
     ) -> None:
         self.settings = settings
@@ -127,6 +130,7 @@ class ShadowRunner:
         self._node = node
         self._rng = rng or random.Random()
         self._clock = clock
+        self._timer = timer  # measures model runs (seconds)
         self._today = today or (lambda: datetime.now(UTC).strftime("%Y-%m-%d"))
         self._queue: queue.Queue[tuple[CollectorLike, _Job]] = queue.Queue(
             maxsize=settings.shadow_queue_size
@@ -178,29 +182,17 @@ class ShadowRunner:
     ) -> bool:
         if isinstance(prediction, StubPrediction):
             return collector.submit(image, prediction, context)
-        key = (context.api_key, context.project)
         now = self._clock()
         with self._lock:
-            known = self._known.get(key)
-            stale = known is None or now - known.at >= self.settings.config_cache_seconds
-            if stale:
-                # Asked once per interval; until the worker answers, no shadow.
-                if len(self._known) >= _MAX_PROJECTS:
-                    self._known.clear()
-                self._known[key] = _Known(
-                    known.shadow if known else None,
-                    known.min_iou if known else DEFAULT_MIN_IOU,
-                    now,
-                )
-        if stale:
+            known = self._known.get((context.api_key, context.project))
+        if known is None or now - known.at >= self.settings.config_cache_seconds:
+            # The worker looks the configuration up (never the event loop) and decides.
             job = _Job(image, prediction, context, params, None, DEFAULT_MIN_IOU)
             try:
                 self._queue.put_nowait((collector, job))
-                return True
             except queue.Full:
-                with self._lock:  # ask again on the next request
-                    self._known.pop(key, None)
                 return collector.submit(image, prediction, context)
+            return True
         assert known is not None
         shadow = known.shadow
         if shadow is None or self._rng.random() >= shadow.traffic_percentage:
@@ -294,10 +286,18 @@ class ShadowRunner:
     def _decide(self, job: _Job) -> _Job:
         """Learn the project's shadow; the job with it when a run is due now."""
         context = job.context
-        config = self._config_source.get(context.api_key, context.project).config
-        shadow, min_iou = _shadow_of(config)
+        key = (context.api_key, context.project)
         with self._lock:
-            self._known[(context.api_key, context.project)] = _Known(shadow, min_iou, self._clock())
+            known = self._known.get(key)
+        if known is not None and self._clock() - known.at < self.settings.config_cache_seconds:
+            shadow, min_iou = known.shadow, known.min_iou  # decided for an earlier job
+        else:
+            config = self._config_source.get(context.api_key, context.project).config
+            shadow, min_iou = _shadow_of(config)
+            with self._lock:
+                if len(self._known) >= _MAX_PROJECTS:
+                    self._known.clear()
+                self._known[key] = _Known(shadow, min_iou, self._clock())
         if shadow is None or self._rng.random() >= shadow.traffic_percentage:
             return job
         if not self._has_budget():
@@ -323,11 +323,11 @@ class ShadowRunner:
                 task,
             )
             return context
-        started = time.perf_counter()
+        started = self._timer()
         try:
             (shadow_prediction,) = model.infer([job.image.pixels()], job.params)
         finally:
-            seconds = time.perf_counter() - started
+            seconds = self._timer() - started
             with self._lock:
                 self._refill()
                 self._tokens -= seconds
