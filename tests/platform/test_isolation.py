@@ -192,6 +192,26 @@ def test_every_route_hides_another_workspaces_resources(
         ("GET", "/v1/projects/{project}/al-config/versions"): lambda: client.get(
             "/v1/projects/cars/al-config/versions", headers=bearer
         ),
+        # The project is looked up in the key's workspace: 404, and nothing is written.
+        ("PUT", "/v1/projects/{project}/shadow-counts"): lambda: client.request(
+            "PUT",
+            "/v1/projects/cars/shadow-counts",
+            headers=bearer,
+            json={
+                "counts": [
+                    {
+                        "day": "2026-12-01",
+                        "node": "n",
+                        "model_id": "cars/2",
+                        "runs": 5,
+                        "disagreements": 1,
+                    }
+                ]
+            },
+        ),
+        ("GET", "/v1/projects/{project}/shadow-counts"): lambda: client.get(
+            "/v1/projects/cars/shadow-counts", headers=bearer
+        ),
         ("POST", "/v1/models"): lambda: client.post(
             "/v1/models",
             headers=bearer,
@@ -232,6 +252,7 @@ def test_every_route_hides_another_workspaces_resources(
     # Nothing of the owner changed.
     versions = client.get("/v1/projects/cars/al-config/versions", headers=own).json()["versions"]
     assert len(versions) == 1
+    assert client.get("/v1/projects/cars/shadow-counts", headers=own).json() == {"days": []}
     assert len(client.get(f"/v1/images/{image_id}", headers=own).json()["annotations"]) == 0
     assert client.get("/v1/models/cars/1/file", headers=own).content == b"onnx"
     check_export_across_workspaces(client, own, bearer)

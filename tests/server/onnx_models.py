@@ -99,3 +99,30 @@ def segmenter() -> bytes:
     protos[0, 0] = 4.0
     meta = {"task": "segment", "names": "{0: 'blob'}", "imgsz": "[64, 64]", "batch": "1"}
     return _graph_model(out, meta, 64, protos)
+
+
+def threshold_classifier(threshold: float) -> bytes:
+    """32x32 classifier: scores [mean, threshold] for classes bright, dark (mean of RGB/255)."""
+    nodes = [
+        helper.make_node("ReduceMean", ["images"], ["mean"], keepdims=0),
+        helper.make_node("Reshape", ["mean", "shape"], ["mean2"]),
+        helper.make_node("Concat", ["mean2", "threshold"], ["scores"], axis=1),
+    ]
+    inits = [
+        numpy_helper.from_array(np.array([1, 1], np.int64), "shape"),
+        numpy_helper.from_array(np.array([[threshold]], np.float32), "threshold"),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "threshold",
+        [helper.make_tensor_value_info("images", TensorProto.FLOAT, [1, 3, 32, 32])],
+        [helper.make_tensor_value_info("scores", TensorProto.FLOAT, [1, 2])],
+        initializer=inits,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    helper.set_model_props(
+        model, {"task": "classify", "names": "{0: 'bright', 1: 'dark'}", "imgsz": "[32, 32]"}
+    )
+    onnx.checker.check_model(model)
+    return bytes(model.SerializeToString())

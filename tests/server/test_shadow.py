@@ -17,14 +17,13 @@ from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
-import onnx
 import pytest
 from fastapi import FastAPI
-from onnx import TensorProto, helper, numpy_helper
 
 from tests.apps import MemoryModelSource, SpyCollector
 from tests.factories import KEY, FakeClock
 from tests.server.asgi_client import ASGIClient
+from tests.server.onnx_models import threshold_classifier
 from winnow.activelearning.collector import Collector, Outcome
 from winnow.activelearning.config import validate_config
 from winnow.activelearning.limits.memory import MemoryLimits
@@ -39,33 +38,6 @@ from winnow.predictions import ClassificationPrediction
 from winnow.server.services import Services
 from winnow.server.shadow import ShadowRunner
 from winnow.settings import Role, Settings
-
-
-def threshold_classifier(threshold: float) -> bytes:
-    """32x32 classifier: scores [mean, threshold] for classes bright, dark (mean of RGB/255)."""
-    nodes = [
-        helper.make_node("ReduceMean", ["images"], ["mean"], keepdims=0),
-        helper.make_node("Reshape", ["mean", "shape"], ["mean2"]),
-        helper.make_node("Concat", ["mean2", "threshold"], ["scores"], axis=1),
-    ]
-    inits = [
-        numpy_helper.from_array(np.array([1, 1], np.int64), "shape"),
-        numpy_helper.from_array(np.array([[threshold]], np.float32), "threshold"),
-    ]
-    graph = helper.make_graph(
-        nodes,
-        "threshold",
-        [helper.make_tensor_value_info("images", TensorProto.FLOAT, [1, 3, 32, 32])],
-        [helper.make_tensor_value_info("scores", TensorProto.FLOAT, [1, 2])],
-        initializer=inits,
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
-    helper.set_model_props(
-        model, {"task": "classify", "names": "{0: 'bright', 1: 'dark'}", "imgsz": "[32, 32]"}
-    )
-    onnx.checker.check_model(model)
-    return bytes(model.SerializeToString())
 
 
 def grey_body(level: int, model_id: str = "pets/1") -> dict[str, Any]:

@@ -26,6 +26,7 @@ from winnow.platform.export.rows import project_classes
 from winnow.platform.schema import IMAGE_STATUSES, PROJECT_TYPES
 from winnow.platform.sessions import clear_cookie, set_cookie
 from winnow.platform.store.listing import get_batch
+from winnow.platform.store.shadow import daily_disagreement
 from winnow.settings import Role
 from winnow.web import api
 from winnow.web.context import PageRoute, WebDep, script_json
@@ -158,6 +159,7 @@ def project_page(request: Request, ctx: WebDep, project: str) -> Response:
             s.name: s.counts for s in labeling.strategy_counts(session=session, project=target)
         }
         rules = rule_yield(session=session, project=target, days=CHART_DAYS)
+        shadow_days = daily_disagreement(session=session, project=target, days=CHART_DAYS)
     summary = ""
     configured: list[str] = []
     if config is not None:
@@ -189,6 +191,7 @@ def project_page(request: Request, ctx: WebDep, project: str) -> Response:
         strategies=strategies,
         metrics_local=local is not None,
         formats=[f.value for f in ExportFormat],
+        shadow_days=shadow_days,
     )
 
 
