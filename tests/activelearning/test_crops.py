@@ -273,3 +273,45 @@ def test_a_detection_without_objects_is_not_taken_by_a_crops_strategy(tmp_path: 
     for _ in range(3):
         assert c.process(flat_image(), three_objects(), CONTEXT) is Outcome.QUEUED
     assert len(outbox.claim(100, 4e9)) == 9
+
+
+def test_crops_are_only_of_objects_passing_the_strategys_conditions() -> None:
+    prediction = make_detections(
+        [[20, 20, 10, 10], [60, 60, 40, 40], [100, 100, 10, 10]],
+        class_name=["car", "car", "person"],
+        confidence=[0.5, 0.9, 0.7],
+        width=160,
+        height=120,
+    )
+    config = validate_config(
+        {
+            "enabled": True,
+            "persist_predictions": True,
+            "batching_strategy": {"batches_name_prefix": "b", "recreation_interval": "never"},
+            "shadow": {"model_id": "p/2", "traffic_percentage": 1.0},
+            "sampling_strategies": [
+                {
+                    "name": "small",
+                    "type": "random",
+                    "traffic_percentage": 1.0,
+                    "collect": "crops",
+                    "conditions": [{"width": [None, 20]}],
+                },
+                {
+                    "name": "small disagreements",
+                    "type": "disagreement",
+                    "probability": 1.0,
+                    "collect": "crops",
+                    "conditions": [{"width": [None, 20]}],
+                },
+            ],
+        }
+    )
+    small, small_disagreements = config.sampling_strategies
+    assert crop_objects(small, prediction, None) == [2, 0]
+    # the shadow saw only the big car: among small objects, both are unmatched
+    shadow = make_detections([[60, 60, 40, 40]], class_name=["car"], width=160, height=120)
+    assert crop_objects(small_disagreements, prediction, shadow) == [2, 0]
+    # the shadow agrees on the small car: only the person is left
+    shadow = make_detections([[20, 20, 10, 10]], class_name=["car"], width=160, height=120)
+    assert crop_objects(small_disagreements, prediction, shadow) == [2]

@@ -35,6 +35,7 @@ from winnow.activelearning.config import (
     Strategy,
 )
 from winnow.activelearning.disagreement import disagreement
+from winnow.activelearning.objects import passing_objects, restrict
 from winnow.images import ImageArray
 from winnow.predictions import Detection, DetectionPrediction, ImageSize, Prediction
 
@@ -127,22 +128,32 @@ def crop_objects(
     """Indices of the objects ``strategy`` crops, most confident first, at most
     :data:`MAX_CROPS_PER_IMAGE`; None when ``prediction`` has no objects.
 
+    Only objects passing the strategy's ``conditions`` (when it has any), then:
     ``close_to_threshold``: the objects close to the threshold (of the selected
     classes); ``disagreement``: the served model's objects the shadow disagrees
-    with; any other strategy: every object of its selected classes (all
-    classes without a selection).
+    with (both restricted to passing objects); any other strategy: every object
+    of its selected classes (all classes without a selection).
     """
     if not isinstance(prediction, DetectionPrediction):
         return None
     detections = prediction.detections
     selected: frozenset[str] | None = getattr(strategy, "selected", None)
+    test = strategy.object_test
+    view: Prediction = prediction
+    if test is not None:  # only objects passing the conditions are the strategy's
+        view = restrict(prediction, passing_objects(prediction, test))
+    assert isinstance(view, DetectionPrediction)
+    index = {id(d): i for i, d in enumerate(detections)}
     if isinstance(strategy, DisagreementStrategy):
         if shadow is None:
             return []
-        chosen = list(disagreement(prediction, shadow, strategy.min_iou, selected).primary)
+        if test is not None:
+            shadow = restrict(shadow, passing_objects(shadow, test))
+        found = disagreement(view, shadow, strategy.min_iou, selected).primary
+        chosen = [index[id(view.detections[i])] for i in found]
     else:
         chosen = [
-            i for i, d in enumerate(detections) if selected is None or d.class_name in selected
+            index[id(d)] for d in view.detections if selected is None or d.class_name in selected
         ]
         if isinstance(strategy, CloseToThresholdStrategy):
             chosen = [
