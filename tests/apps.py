@@ -178,6 +178,8 @@ def drain(app: FastAPI, *, timeout: float = 30.0) -> None:
     one delivery attempt; a test then asserts exactly.
     """
     runtime = app.state.runtime
+    if runtime.shadow is not None:  # images waiting for a shadow run reach the collector first
+        runtime.shadow.drain(timeout)
     drain_workers(runtime.collector, runtime.delivery, timeout=timeout)
 
 

@@ -321,3 +321,19 @@ def test_counts_are_reported_as_totals_of_the_day_and_resent_after_a_failure(rig
     ]  # 100 and 200, then 100: three runs, two disagreements, in one report
     rig.runner.report()  # nothing new: nothing sent
     assert len(rig.sink.reports) == 1
+
+
+def test_with_the_worker_running_drain_waits_until_every_image_reached_the_collector(
+    rig: Rig,
+) -> None:
+    rig.runner.start()
+    try:
+        infer(rig.app, 100, 200, 110, 20)
+        rig.runner.drain(timeout=30)
+        assert len(rig.collector.calls) == 4
+        assert all(c.shadow is not None for _, _, c in rig.collector.calls)
+    finally:
+        rig.runner.stop()
+    assert rig.sink.reports == [
+        (KEY, "pets", [ShadowCount("2026-12-02", "node-1", "pets/2", 4, 2)])
+    ]  # stop() reports

@@ -245,16 +245,30 @@ class ShadowRunner:
                 self._thread = None
         self.report()
 
-    def drain(self) -> int:
-        """Run everything queued now, in this thread; return how many images were handled."""
+    def drain(self, timeout: float = 30.0) -> int:
+        """Run everything queued now, in this thread, and wait for the worker's run in
+        progress: when it returns, every image handed over before the call has reached the
+        collector. Returns how many images this thread handled; TimeoutError after ``timeout``.
+        """
         done = 0
         while True:
             try:
                 collector, job = self._queue.get_nowait()
             except queue.Empty:
-                return done
-            self.process(collector, job)
+                break
+            try:
+                self.process(collector, job)
+            finally:
+                self._queue.task_done()
             done += 1
+        deadline = time.monotonic() + timeout
+        with self._queue.all_tasks_done:
+            while self._queue.unfinished_tasks:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TimeoutError("the shadow worker did not finish its run in time")
+                self._queue.all_tasks_done.wait(remaining)
+        return done
 
     def _run(self) -> None:
         while True:
@@ -265,7 +279,10 @@ class ShadowRunner:
                     return
                 self._maybe_report()
                 continue
-            self.process(collector, job)
+            try:
+                self.process(collector, job)
+            finally:
+                self._queue.task_done()
             self._maybe_report()
 
     def process(self, collector: CollectorLike, job: _Job) -> None:
