@@ -102,3 +102,8 @@ def test_rejections_name_the_field(data: dict[str, Any], expected: str) -> None:
 def test_an_unknown_field_of_the_shadow_is_a_warning() -> None:
     model = validate_config(config(shadow={**SHADOW, "modelid": 1}))
     assert model.warnings == ("shadow.modelid: unknown field, ignored (did you mean 'model_id'?)",)
+
+
+def test_the_summary_names_the_shadow() -> None:
+    summary = validate_config(config(shadow=SHADOW)).summary()
+    assert "shadow cars/2 on 10% of requests" in summary

@@ -337,3 +337,20 @@ def test_with_the_worker_running_drain_waits_until_every_image_reached_the_colle
     assert rig.sink.reports == [
         (KEY, "pets", [ShadowCount("2026-12-02", "node-1", "pets/2", 4, 2)])
     ]  # stop() reports
+
+
+def test_a_configuration_source_down_collects_without_a_shadow_and_counts_no_skip(
+    rig: Rig,
+) -> None:
+    def down(api_key: str, project: str) -> ProjectConfig:
+        raise ConnectionError("platform down")
+
+    rig.configs.get = down  # type: ignore[method-assign]
+    infer(rig.app, 100)
+    rig.runner.drain()
+    assert [c.shadow for _, _, c in rig.collector.calls] == [None]
+    assert rig.value("winnow_shadow_skipped_total", reason="error") == 0
+    errors = rig.metrics.registry.get_sample_value(
+        "winnow_collection_errors_total", {"cause": "shadow_config:ConnectionError"}
+    )
+    assert errors == 1

@@ -288,12 +288,15 @@ class ShadowRunner:
     def process(self, collector: CollectorLike, job: _Job) -> None:
         """Decide (when the configuration was not known), run the shadow, hand over; never raises."""
         context = job.context
-        try:
-            if job.shadow is None:
+        if job.shadow is None:
+            try:
                 job = self._decide(job)
-                if job.shadow is None:
-                    collector.submit(job.image, job.prediction, context)
-                    return
+            except Exception as exc:  # the configuration source is down: no run known to be due
+                self._count_error(context.project, exc, what="config")
+            if job.shadow is None:
+                collector.submit(job.image, job.prediction, context)
+                return
+        try:
             context = self._run_shadow(job)
         except Exception as exc:
             self._count_error(job.context.project, exc)
@@ -409,6 +412,7 @@ class ShadowRunner:
     # ------------------------------------------------------------------ helpers
 
     def _count_error(self, project: str, exc: BaseException, what: str = "run") -> None:
+        # A run that failed is a skip; a failed lookup or report only an error.
         if what == "run":
             self.metrics.shadow_skipped.labels(project=project, reason="error").inc()
         cause = f"shadow_{what}:{type(exc).__name__}"

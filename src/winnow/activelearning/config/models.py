@@ -414,6 +414,9 @@ class ActiveLearningConfig(BaseModel):
             parts.append(f"max size {self.max_image_size[0]}x{self.max_image_size[1]}")
         if self.tags:
             parts.append(f"tags {', '.join(self.tags)}")
+        if self.shadow is not None:
+            share = f"{100 * self.shadow.traffic_percentage:g}%"
+            parts.append(f"shadow {self.shadow.model_id} on {share} of requests")
         if self.target_project or self.target_workspace:
             target = "/".join(t for t in (self.target_workspace, self.target_project) if t)
             parts.append(f"collects into {target}")
