@@ -315,3 +315,26 @@ def test_crops_are_only_of_objects_passing_the_strategys_conditions() -> None:
     # the shadow agrees on the small car: only the person is left
     shadow = make_detections([[20, 20, 10, 10]], class_name=["car"], width=160, height=120)
     assert crop_objects(small_disagreements, prediction, shadow) == [2]
+
+
+def test_a_segmentation_crop_is_resized_with_its_polygon_as_whole_images_are(
+    tmp_path: Path,
+) -> None:
+    config = crops_config(10, padding=0)
+    config["max_image_size"] = [12, 12]  # the 24x24 crop is halved
+    c, outbox, _ = collector(tmp_path, config)
+    polygon = [(24.0, 16.0), (48.0, 16.0), (48.0, 40.0), (24.0, 40.0)]
+    prediction = DetectionPrediction(
+        task_type=TaskType.INSTANCE_SEGMENTATION,
+        image=ImageSize(160, 120),
+        detections=[Detection(36, 28, 24, 24, 0.9, "blob", 0, points=polygon)],
+    )
+    assert c.process(flat_image(), prediction, CONTEXT) is Outcome.QUEUED
+    [entry] = outbox.claim(10, 4e9)
+    dp = entry.datapoint
+    assert (dp.width, dp.height) == (12, 12)
+    assert dp.task_type == "instance-segmentation"
+    assert dp.prediction is not None
+    [mapped] = dp.prediction["predictions"]
+    assert [(p["x"], p["y"]) for p in mapped["points"]] == [(0, 0), (12, 0), (12, 12), (0, 12)]
+    assert (mapped["x"], mapped["y"], mapped["width"], mapped["height"]) == (6, 6, 12, 12)
