@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 
 from tests.factories import make_detections
+from winnow.activelearning.config import validate_config
 from winnow.activelearning.disagreement import disagree, disagreement
+from winnow.activelearning.samplers import sample
 from winnow.predictions import (
     ClassificationPrediction,
     ClassScore,
@@ -121,3 +123,21 @@ def test_class_selection_restricts_both_sides() -> None:
     cat, dog = classes(("cat", 0.9)), classes(("dog", 0.9))
     assert not disagree(cat, dog, 0.5, frozenset({"bird"}))
     assert disagree(cat, dog, 0.5, frozenset({"dog"}))
+
+
+def test_the_disagreement_strategy_samples_only_with_a_disagreeing_shadow() -> None:
+    config = validate_config(
+        {
+            "enabled": True,
+            "persist_predictions": True,
+            "batching_strategy": {"batches_name_prefix": "b", "recreation_interval": "never"},
+            "shadow": {"model_id": "p/2", "traffic_percentage": 1.0},
+            "sampling_strategies": [
+                {"name": "d", "type": "disagreement", "probability": 1.0, "min_iou": 0.7}
+            ],
+        }
+    )
+    primary = boxes((A, "car"))
+    assert sample(config, primary) == []  # no shadow run: no match
+    assert sample(config, primary, shadow=boxes((A, "car"))) == []
+    assert [s.name for s in sample(config, primary, shadow=boxes((B, "car")))] == ["d"]
