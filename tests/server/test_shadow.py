@@ -354,3 +354,23 @@ def test_a_configuration_source_down_collects_without_a_shadow_and_counts_no_ski
         "winnow_collection_errors_total", {"cause": "shadow_config:ConnectionError"}
     )
     assert errors == 1
+
+
+def test_queued_runs_are_skipped_once_the_budget_is_spent_by_the_runs_before(
+    tmp_path: Path,
+) -> None:
+    rig = Rig(tmp_path, shadow_time_budget=0.1, shadow_queue_size=64)
+    rig.registry.get(KEY, "pets/2")
+
+    def slow_timer() -> float:
+        rig.timer.now += 0.6
+        return rig.timer.now
+
+    rig.runner._timer = slow_timer
+    infer(rig.app, 100)
+    rig.runner.drain()  # 0.4 s left: the next four are all queued
+    infer(rig.app, 100, 100, 100, 100)
+    rig.runner.drain()
+    assert rig.value("winnow_shadow_runs_total") == 2  # the second spends the rest
+    assert rig.value("winnow_shadow_skipped_total", reason="time_budget") == 3
+    assert len(rig.collector.calls) == 5

@@ -16,7 +16,9 @@ What callers may rely on:
   hand-off only looks at a dictionary and puts on a bounded queue;
 - the cost is capped: at most ``shadow_queue_size`` images wait, and the
   worker spends at most ``shadow_time_budget`` seconds of model time per
-  second of wall time (a token bucket holding up to ten seconds' worth).
+  second of wall time (a token bucket holding up to ten seconds' worth,
+  checked when a run is queued and again just before it runs, so the
+  budget is overspent by at most the one run in progress).
   A run that finds the queue full or the budget spent is skipped: the
   image goes to the collector without a shadow prediction (a disagreement
   strategy does not match it), counted in
@@ -296,6 +298,10 @@ class ShadowRunner:
             if job.shadow is None:
                 collector.submit(job.image, job.prediction, context)
                 return
+        if not self._has_budget():  # spent by the runs before this one: over by one run at most
+            self.metrics.shadow_skipped.labels(project=context.project, reason="time_budget").inc()
+            collector.submit(job.image, job.prediction, context)
+            return
         try:
             context = self._run_shadow(job)
         except Exception as exc:
