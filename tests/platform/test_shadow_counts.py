@@ -9,10 +9,13 @@ the node's runner reports in-process, and the project overview and
 from __future__ import annotations
 
 import base64
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
+import httpx
 import numpy as np
 import pytest
 
@@ -20,8 +23,12 @@ from tests.apps import drain, make_project
 from tests.factories import AUTH, KEY
 from tests.server.asgi_client import ASGIClient
 from tests.server.onnx_models import threshold_classifier
+from winnow.activelearning.platform_client import ShadowCount
 from winnow.app import create_app
+from winnow.errors import NotFoundError, ServiceUnavailableError
 from winnow.images import encode_jpeg
+from winnow.platform.clients import build_shadow_sink
+from winnow.platform.clients.shadow import NativeHTTPShadowCountSink
 from winnow.settings import Settings
 
 TODAY = datetime.now(UTC).strftime("%Y-%m-%d")
@@ -132,3 +139,39 @@ def test_a_served_shadow_is_counted_and_its_rate_shown_on_the_overview(
     assert 'id="shadow-rate"' in page
     assert f"<td>{TODAY}</td><td>pets/2</td>" in page
     assert "50.0%" in page
+
+
+def test_the_http_sink_sends_the_counts_and_maps_errors() -> None:
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        if "missing" in request.url.path:
+            return httpx.Response(404, json={"message": "project 'missing' not found"})
+        if "down" in request.url.path:
+            raise httpx.ConnectError("refused")
+        return httpx.Response(200, json={"recorded": 1})
+
+    sink = NativeHTTPShadowCountSink("http://platform.test", transport=httpx.MockTransport(handler))
+    counts = [ShadowCount(TODAY, "n1", "pets/2", 7, 3)]
+    sink.report(KEY, "pets", counts)
+    [request] = seen
+    assert (request.method, request.url.path) == ("PUT", "/v1/projects/pets/shadow-counts")
+    assert request.headers["authorization"] == f"Bearer {KEY}"
+    assert json.loads(request.content) == {"counts": [count("n1", 7, 3)]}
+    with pytest.raises(NotFoundError, match="missing"):
+        sink.report(KEY, "missing", counts)
+    with pytest.raises(ServiceUnavailableError, match="unreachable"):
+        sink.report(KEY, "down", counts)
+    sink.close()
+
+
+def test_a_reference_platform_gets_no_counts(tmp_path: Path) -> None:
+    settings = Settings(
+        data_dir=tmp_path, platform_url="http://ref.test", platform_protocol="reference"
+    )
+    assert build_shadow_sink(settings) is None
+    native = Settings(data_dir=tmp_path, platform_url="http://n.test", platform_protocol="native")
+    sink = build_shadow_sink(native)
+    assert isinstance(sink, NativeHTTPShadowCountSink)
+    sink.close()

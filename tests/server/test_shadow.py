@@ -30,6 +30,7 @@ from winnow.activelearning.limits.memory import MemoryLimits
 from winnow.activelearning.outbox import Outbox
 from winnow.activelearning.platform_client import ProjectConfig, ShadowCount
 from winnow.app import include_routes
+from winnow.errors import NotFoundError
 from winnow.http.errors import install_error_handlers
 from winnow.images import encode_jpeg
 from winnow.metrics import Metrics
@@ -374,3 +375,18 @@ def test_queued_runs_are_skipped_once_the_budget_is_spent_by_the_runs_before(
     assert rig.value("winnow_shadow_runs_total") == 2  # the second spends the rest
     assert rig.value("winnow_shadow_skipped_total", reason="time_budget") == 3
     assert len(rig.collector.calls) == 5
+
+
+def test_a_report_refused_for_good_is_not_sent_again(rig: Rig) -> None:
+    calls: list[str] = []
+
+    def gone(api_key: str, project: str, counts: list[ShadowCount]) -> None:
+        calls.append(project)
+        raise NotFoundError(f"project {project!r} not found")
+
+    rig.sink.report = gone  # type: ignore[method-assign]
+    infer(rig.app, 100)
+    rig.runner.drain()
+    rig.runner.report()
+    rig.runner.report()
+    assert calls == ["pets"]

@@ -57,6 +57,7 @@ from winnow.activelearning.config import ActiveLearningConfig, DisagreementStrat
 from winnow.activelearning.datapoint import CollectionContext, ShadowRun
 from winnow.activelearning.disagreement import disagree
 from winnow.activelearning.platform_client import ConfigSource, ShadowCount, ShadowCountSink
+from winnow.errors import ServiceUnavailableError, WinnowError
 from winnow.images import CapturedImage
 from winnow.metrics import Metrics
 from winnow.models.base import InferenceParams, Model
@@ -386,8 +387,10 @@ class ShadowRunner:
     def report(self) -> None:
         """Send the counts changed since the last report to the sink; never raises.
 
-        Counts that could not be sent are sent again with the next report; days
-        before today are forgotten once sent.
+        Counts the platform could not take (unreachable, 5xx, any non-winnow
+        error) are sent again with the next report; counts it refused for good
+        (unknown key or project: 4xx) are not; days before today are forgotten
+        once sent.
         """
         self._reported = self._clock()
         if self._sink is None:
@@ -406,8 +409,9 @@ class ShadowRunner:
             try:
                 self._sink.report(api_key, project, [count for _, count in entries])
             except Exception as exc:
-                with self._lock:
-                    self._dirty.update(key for key, _ in entries)
+                if _retryable(exc):
+                    with self._lock:
+                        self._dirty.update(key for key, _ in entries)
                 self._count_error(project, exc, what="report")
                 continue
             with self._lock:
@@ -431,6 +435,11 @@ class ShadowRunner:
             self._logged.add(cause)
         if first:
             log.warning(message + " (logged once; see winnow_shadow_skipped)", *args)
+
+
+def _retryable(exc: Exception) -> bool:
+    """A report refused for good (unknown key or project, a bad count) is not sent again."""
+    return isinstance(exc, ServiceUnavailableError) or not isinstance(exc, WinnowError)
 
 
 def _shadow_of(config: ActiveLearningConfig) -> tuple[ShadowConfig | None, float]:
