@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from pathlib import Path
 from typing import Any
@@ -338,3 +339,18 @@ def test_a_segmentation_crop_is_resized_with_its_polygon_as_whole_images_are(
     [mapped] = dp.prediction["predictions"]
     assert [(p["x"], p["y"]) for p in mapped["points"]] == [(0, 0), (12, 0), (12, 12), (0, 12)]
     assert (mapped["x"], mapped["y"], mapped["width"], mapped["height"]) == (6, 6, 12, 12)
+
+
+def test_per_source_limits_count_every_crop(tmp_path: Path) -> None:
+    config = crops_config(100)
+    config["sampling_strategies"][0]["limits"].append(
+        {"type": "hourly", "value": 2, "per": "source"}
+    )
+    c, outbox, _ = collector(tmp_path, config)
+    door = dataclasses.replace(CONTEXT, source="door")
+    yard = dataclasses.replace(CONTEXT, source="yard")
+    assert c.process(flat_image(), three_objects(), door) is Outcome.QUEUED  # 2 of 3 crops
+    assert c.process(flat_image(), three_objects(), door) is Outcome.LIMITED
+    assert c.process(flat_image(), three_objects(), yard) is Outcome.QUEUED  # its own 2
+    sources = [e.datapoint.source for e in outbox.claim(100, 4e9)]
+    assert sources == ["door", "door", "yard", "yard"]

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import functools
 import logging
 import queue
 import random
@@ -281,7 +282,9 @@ class Collector:
             return outcome
 
         stage[0] = "prepare"
-        more = lambda: self.limits.take([budgets[credit.strategy]], cap, now)[1]  # noqa: E731
+
+        more = functools.partial(self._take_one, budgets[credit.strategy], cap, now, context.source)
+
         outcome = self._place(image, prediction, context, project_config, credit, now, stage, more)
         if outcome is not Outcome.QUEUED:
             return outcome
@@ -375,6 +378,10 @@ class Collector:
             while len(self._credits) > _CREDITS_MAX:
                 self._credits.popitem(last=False)
         return Outcome.QUEUED
+
+    def _take_one(self, budget: Budget, cap: BatchCap, now: datetime, source: str) -> Credit | None:
+        """One more credit of ``budget`` and a batch place (a further crop), or None."""
+        return self.limits.take([budget], cap, now, source=source)[1]
 
     def _place(
         self,
