@@ -18,7 +18,7 @@ LAYERS = [
     {"errors", "states"},
     {"image_formats", "settings", "predictions", "metrics", "stale"},
     {"images", "http"},
-    {"models", "activelearning"},
+    {"models", "activelearning", "predlog"},
     {"platform", "server", "stream"},
     {"evaluation"},
     {"web"},

@@ -110,6 +110,21 @@ class Metrics:
             ["project"],
             registry=self.registry,
         )
+        self.prediction_records = Counter(
+            "winnow_prediction_records",
+            "Prediction-log records by state: written (to an open segment on disk) or dropped "
+            "(the in-memory buffer was full, or the API key's workspace could not be resolved).",
+            ["state"],
+            registry=self.registry,
+        )
+        self.prediction_segments = Counter(
+            "winnow_prediction_segments",
+            "Prediction-log segments by state: closed (Parquet written), recovered (closed after "
+            "a crash), shipped (stored on the platform), rejected (refused for good, kept "
+            "locally), retried (an upload that failed and will be tried again).",
+            ["state"],
+            registry=self.registry,
+        )
 
     def datapoint(self, project: str, strategy: str, outcome: DatapointOutcome | str) -> None:
         """Count one datapoint outcome (``winnow_datapoints{outcome=<its value>}``).

@@ -338,6 +338,70 @@ class Settings(BaseSettings):
         default=2, ge=1, description="Datapoints delivered at once by the delivery worker."
     )
 
+    # --- prediction log (winnow.predlog) -------------------------------------
+    node_name: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9_-]{1,64}$",
+        description=(
+            "Name of this inference node in the prediction log (the record's ``node`` and its "
+            "segment names); default: the host name, reduced to letters, digits, - and _."
+        ),
+    )
+    predlog_enabled: bool = Field(
+        default=True,
+        description="Keep a pixel-free record of every prediction served (the prediction log).",
+    )
+    predlog_max_objects: int = Field(
+        default=100,
+        ge=0,
+        description=(
+            "Most objects (or class confidences) one prediction record keeps, the most "
+            "confident first; ``objects_total`` keeps the count before the cap."
+        ),
+    )
+    predlog_flush_seconds: float = Field(
+        default=1.0,
+        gt=0,
+        description=(
+            "How often the records buffered in memory are appended to the open segment on disk "
+            "(a crash loses at most this much)."
+        ),
+    )
+    predlog_segment_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description=(
+            "Age at which an open prediction-log segment is closed into a Parquet file and "
+            "shipped: records reach the platform's queries within about this time."
+        ),
+    )
+    predlog_segment_bytes: int = Field(
+        default=64 * 1024 * 1024,
+        ge=1024,
+        description="Size (Arrow bytes on disk) at which an open prediction-log segment is closed early.",
+    )
+    predlog_buffer_records: int = Field(
+        default=100_000,
+        ge=1,
+        description=(
+            "Most records waiting in memory for the next flush; more are dropped and counted "
+            '(winnow_prediction_records{state="dropped"}).'
+        ),
+    )
+    predlog_retention_days: float = Field(
+        default=30.0,
+        gt=0,
+        description="The platform keeps prediction-log segments this many days (by their start time).",
+    )
+    predlog_retention_bytes: int = Field(
+        default=10 * 1024**3,
+        ge=0,
+        description=(
+            "Most bytes of prediction-log segments the platform keeps; the oldest are deleted "
+            "first past it (0: no bound in bytes)."
+        ),
+    )
+
     @field_validator("active_learning_tags", "url_fetch_allow_hosts", mode="before")
     @classmethod
     def _split_commas(cls, value: object) -> object:
@@ -398,6 +462,22 @@ class Settings(BaseSettings):
     def resolved_blob_url(self) -> str:
         """The blob store URL in force: the setting, or the local folder in the data dir."""
         return self.blob_url or f"file://{self.data_dir / 'blobs'}"
+
+    @property
+    def predlog_dir(self) -> Path:
+        """Where this node writes its prediction-log segments (``<data_dir>/predlog``)."""
+        return self.data_dir / "predlog"
+
+    @property
+    def resolved_node_name(self) -> str:
+        """The node name in force: the setting, or the host name (safe characters only)."""
+        import re
+        import socket
+
+        if self.node_name:
+            return self.node_name
+        name = re.sub(r"[^A-Za-z0-9_-]", "-", socket.gethostname())[:64].strip("-")
+        return name or "node"
 
     @property
     def outbox_path(self) -> Path:

@@ -42,6 +42,7 @@ from winnow.activelearning.batching import batch_name
 from winnow.activelearning.config import ActiveLearningConfig, Strategy
 from winnow.activelearning.crops import crop_box, crop_objects, crop_pixels, crop_prediction
 from winnow.activelearning.datapoint import CollectionContext, Datapoint, extra_problem
+from winnow.activelearning.decision import UNKNOWN_WINDOW, DecisionSink, DecisionTrace
 from winnow.activelearning.dedup import NearDuplicateFilter, phash
 from winnow.activelearning.limits.base import BatchCap, Budget, Credit, LimitsBackend, TakeOutcome
 from winnow.activelearning.outbox import Outbox
@@ -90,8 +91,11 @@ class Collector:
         clock: Callable[[], datetime] | None = None,
         dedup: NearDuplicateFilter | None = None,
         batch_counter: BatchCounter | None = None,
+        decisions: DecisionSink | None = None,
     ) -> None:
         self.settings = settings
+        # Told every decision after process() (winnow.activelearning.decision).
+        self.decisions = decisions
         self.batch_counter = batch_counter
         self.config_source = config_source
         self.limits = limits
@@ -191,14 +195,33 @@ class Collector:
         The image's pixels are decoded (when they are not yet) only for what needs them:
         the near-duplicate hash and the preparation of a datapoint that won its budget.
         """
+        image = captured(image)
+        trace = DecisionTrace(time=self._clock())
         if not self.settings.active_learning_enabled:
-            return Outcome.DISABLED
-        stage = ["config"]
+            return self._decided(image, prediction, context, trace, Outcome.DISABLED)
+        stage = trace.stage
         try:
-            return self._process(captured(image), prediction, context, stage)
+            outcome = self._process(image, prediction, context, stage, trace)
         except Exception as exc:
             self._count_error(stage[0], exc)
-            return Outcome.ERROR
+            outcome = Outcome.ERROR
+        return self._decided(image, prediction, context, trace, outcome)
+
+    def _decided(
+        self,
+        image: CapturedImage,
+        prediction: Prediction,
+        context: CollectionContext,
+        trace: DecisionTrace,
+        outcome: Outcome,
+    ) -> Outcome:
+        """Tell the ``decisions`` sink (if any) and return ``outcome``; the sink cannot fail it."""
+        if self.decisions is not None:
+            try:
+                self.decisions(image, prediction, context, trace.decision(outcome))
+            except Exception as exc:
+                self._count_error("decisions", exc)
+        return outcome
 
     def _process(
         self,
@@ -206,9 +229,12 @@ class Collector:
         prediction: Prediction,
         context: CollectionContext,
         stage: list[str],
+        trace: DecisionTrace,
     ) -> Outcome:
         project_config = self.config_source.get(context.api_key, context.project)
         config = project_config.config
+        trace.workspace = project_config.workspace
+        trace.config_version = project_config.version
         if config.warnings:
             self._count_warnings(project_config)
         if not config.enabled or config.batching_strategy is None:
@@ -232,6 +258,7 @@ class Collector:
             shadow=shadow,
         )
         strategies = _with_crops(strategies, prediction, shadow)
+        trace.matched = tuple(s.name for s in strategies)
         if not strategies:
             return Outcome.NOT_SAMPLED
         for strategy in strategies:
@@ -260,7 +287,7 @@ class Collector:
                 return Outcome.DUPLICATE
 
         stage[0] = "limits"
-        now = self._clock()
+        now = trace.time
         scope = f"{project_config.workspace}/{project}"
         budgets = self._budgets_for(scope, config)
         batching = config.batching_strategy
@@ -271,20 +298,27 @@ class Collector:
         )
         if cap.max_images is not None and self.batch_counter is not None:
             self._learn_batch(cap, context.api_key, project, now)
-        taken, credit = self.limits.take(
+        result = self.limits.take(
             [budgets[s.name] for s in strategies], cap, now, source=context.source
         )
+        taken, credit = result
         if credit is None:
             # A full batch is not a spent strategy: counted apart, so a cap set too
             # low is told from limits doing their job.
             outcome = Outcome.BATCH_FULL if taken is TakeOutcome.BATCH_FULL else Outcome.LIMITED
+            # What refused, as the backend says ("batch", "<strategy>:<window>[:source]");
+            # a backend that does not say gets the first matched strategy, window unknown.
+            trace.limited_by = getattr(result, "limited_by", None) or (
+                "batch"
+                if outcome is Outcome.BATCH_FULL
+                else f"{strategies[0].name}:{UNKNOWN_WINDOW}"
+            )
             self.metrics.datapoint(project, strategies[0].name, outcome)
             return outcome
 
         stage[0] = "prepare"
-
+        trace.paid = credit.strategy
         more = functools.partial(self._take_one, budgets[credit.strategy], cap, now, context.source)
-
         outcome = self._place(image, prediction, context, project_config, credit, now, stage, more)
         if outcome is not Outcome.QUEUED:
             return outcome
