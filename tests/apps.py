@@ -7,6 +7,7 @@
 - the whole app is ``winnow.app.create_app(settings)`` itself;
 - :func:`drain`: run a started ``create_app`` app's collector, then delivery,
   to empty, so a test can assert exactly what was collected (never sleep);
+- :func:`ship_predictions`: drain, then flush, close and ship the prediction log;
 - :func:`make_project` and :func:`project_images`: a project and its images
   through a running app's own HTTP API.
 """
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -181,6 +183,23 @@ def drain(app: FastAPI, *, timeout: float = 30.0) -> None:
     if runtime.shadow is not None:  # images waiting for a shadow run reach the collector first
         runtime.shadow.drain(timeout)
     drain_workers(runtime.collector, runtime.delivery, timeout=timeout)
+
+
+def ship_predictions(app: FastAPI, *, timeout: float = 30.0) -> None:
+    """:func:`drain`, then write, close and ship every prediction-log record of a started
+    ``create_app`` app; returns once no closed segment is left on the node (the shipper's
+    own thread may ship some of them meanwhile)."""
+    drain(app)
+    runtime = app.state.runtime
+    predlog = runtime.services.predlog
+    predlog.flush()
+    predlog.close_segments()
+    deadline = time.monotonic() + timeout
+    while predlog.closed_segments():
+        runtime.shipper.ship_once()
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"segments left unshipped: {predlog.closed_segments()}")
+        time.sleep(0.01)
 
 
 def make_project(client: ASGIClient, name: str, type_: str, config: dict[str, Any] | None) -> None:

@@ -53,6 +53,8 @@ if TYPE_CHECKING:
     from winnow.activelearning.platform_client import ConfigSource
     from winnow.models.registry import ModelRegistry
     from winnow.platform.service import Platform
+    from winnow.predlog.shipping import Shipper
+    from winnow.predlog.writer import PredictionLog
     from winnow.server.shadow import ShadowRunner
 
 log = logging.getLogger("winnow")
@@ -79,6 +81,7 @@ class Runtime:
     collector: Collector | None = None  # both None in role platform; tests drain them
     delivery: DeliveryWorker | None = None
     shadow: ShadowRunner | None = None  # the shadow model runner (server/shadow.py)
+    shipper: Shipper | None = None  # the prediction log's, when it is on
 
     def close(self) -> None:
         """Stop workers and release resources, last built first; errors are logged, not raised."""
@@ -205,7 +208,18 @@ def _build_inference_runtime(
                 closers.append(close)
         limits = limits_from_url(settings.limits_url, settings.data_dir)
         closers.append(limits.close)
+        registry = ModelRegistry(
+            model_source,
+            cache_dir=settings.data_dir / "models",
+            max_loaded=settings.model_cache_size,
+            key_stale_seconds=settings.platform_key_stale_seconds,
+            health=health,
+            failures=failures,
+            retry_seconds=settings.platform_retry_seconds,
+            refresh_wait=settings.platform_refresh_wait_seconds,
+        )
         settings.data_dir.mkdir(parents=True, exist_ok=True)
+        predlog, shipper = _prediction_log(settings, metrics, platform, registry, closers)
         outbox = Outbox(settings.outbox_path, max_bytes=settings.outbox_max_bytes)
         closers.append(outbox.close)
         collector = Collector(
@@ -215,6 +229,7 @@ def _build_inference_runtime(
             outbox=outbox,
             metrics=metrics,
             batch_counter=batch_counter,
+            decisions=predlog.decision if predlog is not None else None,
         )
         delivery = DeliveryWorker(
             outbox,
@@ -225,16 +240,6 @@ def _build_inference_runtime(
             concurrency=settings.delivery_concurrency,
             on_duplicate=lambda entry: collector.give_back_duplicate(entry.idempotency_key),
             on_batch_full=lambda entry: collector.batch_refused(entry.idempotency_key),
-        )
-        registry = ModelRegistry(
-            model_source,
-            cache_dir=settings.data_dir / "models",
-            max_loaded=settings.model_cache_size,
-            key_stale_seconds=settings.platform_key_stale_seconds,
-            health=health,
-            failures=failures,
-            retry_seconds=settings.platform_retry_seconds,
-            refresh_wait=settings.platform_refresh_wait_seconds,
         )
         collector.start()
         closers.append(lambda: collector.stop(10.0))
@@ -251,6 +256,7 @@ def _build_inference_runtime(
         collector=collector,
         fetch_url=fetch,
         shadow=shadow,
+        predlog=predlog,
     )
     return Runtime(
         services=services,
@@ -259,6 +265,7 @@ def _build_inference_runtime(
         collector=collector,
         delivery=delivery,
         shadow=shadow,
+        shipper=shipper,
     )
 
 
@@ -290,6 +297,46 @@ def _shadow_runner(
     runner.start()
     closers.append(lambda: runner.stop(10.0))
     return runner
+
+
+def _prediction_log(
+    settings: Settings,
+    metrics: Metrics,
+    platform: Platform | None,
+    registry: ModelRegistry,
+    closers: list[Callable[[], Any]],
+) -> tuple[PredictionLog | None, Shipper | None]:
+    """The started prediction log and its shipper (``predlog_*`` settings), or Nones when off.
+
+    Stopped after the collector (closers run last first): its last decisions are
+    flushed, every open segment closed, then shipped once more.
+    """
+    from winnow.platform import clients
+    from winnow.predlog.shipping import Shipper
+    from winnow.predlog.writer import PredictionLog
+
+    if not settings.predlog_enabled:
+        return None, None
+    sink = clients.build_segment_sink(settings, platform)
+    if sink is None:
+        log.warning(
+            "prediction log off: the platform speaks the reference protocol, which cannot "
+            "store segments"
+        )
+        return None, None
+    close = getattr(sink, "close", None)
+    if callable(close):
+        closers.append(close)
+    predlog = PredictionLog.from_settings(
+        settings, workspace_of=registry.workspace_of, metrics=metrics
+    )
+    shipper = Shipper(predlog.closed_dir, sink, metrics=metrics)
+    predlog.on_closed = shipper.wake
+    predlog.start()
+    shipper.start()
+    closers.append(shipper.stop)
+    closers.append(predlog.stop)
+    return predlog, shipper
 
 
 def include_routes(app: FastAPI, role: Role) -> None:

@@ -209,6 +209,11 @@ class ModelRegistry:
             self._models.clear()
             self._stubs.clear()
 
+    def workspace_of(self, api_key: str) -> str:
+        """The workspace of ``api_key``, as every lookup of this registry resolves it (cached,
+        stale-while-error); UnauthorizedError for an unknown key."""
+        return self._workspace(api_key)
+
     # ------------------------------------------------------------------ internals
 
     def _workspace(self, api_key: str) -> str:

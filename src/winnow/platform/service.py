@@ -21,6 +21,7 @@ from winnow.platform import store
 from winnow.platform.blobs import BlobStore, blob_store_from_url
 from winnow.platform.db import Database
 from winnow.platform.migrate import migrate
+from winnow.platform.predictions import PredictionStore
 from winnow.platform.schema import Annotation, ModelVersion, Project, Workspace
 from winnow.platform.sessions import Sessions, load_secret
 from winnow.platform.store.datapoints import find_existing, new_blob_key
@@ -48,6 +49,7 @@ class Platform:
         self.bootstrap_key: str | None = None
         self._sessions: Sessions | None = None
         self._sessions_lock = threading.Lock()
+        self._predictions: PredictionStore | None = None
 
     @classmethod
     def open(cls, settings: Settings) -> Platform:
@@ -90,6 +92,14 @@ class Platform:
             if self._sessions is None:
                 self._sessions = Sessions(self.db, load_secret(self.settings.data_dir))
             return self._sessions
+
+    @property
+    def predictions(self) -> PredictionStore:
+        """The prediction log's segments in the blob store (``winnow.platform.predictions``)."""
+        with self._sessions_lock:
+            if self._predictions is None:
+                self._predictions = PredictionStore(self)
+            return self._predictions
 
     def close(self) -> None:
         """Release the database and blob store."""

@@ -16,6 +16,10 @@ Only keys under the prefixes the platform writes are swept (``images/``,
 ``models/``, ``thumbs/``); anything else in a shared bucket is left alone.
 A thumbnail is referenced while its image is.
 
+The same thread enforces the prediction log's retention
+(``PredictionStore.sweep``: ``predlog_retention_days`` / ``_bytes``) under
+``predictions/``, which the orphan sweep never touches.
+
 :class:`OrphanSweeper` runs the sweep once at start and every
 ``blob_sweep_interval_seconds`` in a background thread.
 """
@@ -122,6 +126,17 @@ class OrphanSweeper:
                     self.metrics.orphans_swept.labels(kind="blob").inc(result.blobs)
                     self.metrics.orphans_swept.labels(kind="temp").inc(result.temp_files)
                     self.metrics.sweeps.inc()
+            try:  # the prediction log's retention (days, bytes) rides on the same schedule
+                kept = self.platform.predictions.sweep()
+            except Exception as exc:
+                log.warning("prediction log retention sweep failed: %s", exc)
+            else:
+                if kept.deleted:
+                    log.info(
+                        "deleted %d prediction-log segments (%d bytes) past retention",
+                        kept.deleted,
+                        kept.deleted_bytes,
+                    )
             self._stop.wait(self.interval)
 
 

@@ -121,12 +121,17 @@ class Shipper:
         self._thread.start()
 
     def stop(self, timeout: float = 10.0) -> None:
-        """Stop the thread after the upload in progress; what is left ships at the next start."""
+        """Stop the thread after the upload in progress, then try once more what is closed (the
+        log closed its segments just before); what is left ships at the next start."""
         self._stop.set()
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout)
             self._thread = None
+        try:
+            self.ship_once()
+        except Exception as exc:
+            log.warning("shipping prediction segments at stop failed: %s", exc)
 
     def _run(self) -> None:
         while not self._stop.is_set():

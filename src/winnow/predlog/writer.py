@@ -168,6 +168,8 @@ class PredictionLog:
         self._seq = 0
         self._logged: set[str] = set()
         self.dropped = 0
+        # Called (no argument, from the flushing thread) after a segment was closed.
+        self.on_closed: Callable[[], None] | None = None
 
     @classmethod
     def from_settings(
@@ -330,13 +332,18 @@ class PredictionLog:
                 written += len(group)
             if written and self.metrics is not None:
                 self.metrics.prediction_records.labels(state="written").inc(written)
-            self._rotate(force=False)
-            return written
+            closed = self._rotate(force=False)
+        if closed and self.on_closed is not None:
+            self.on_closed()
+        return written
 
     def close_segments(self) -> list[Path]:
         """Close every open segment now; return the Parquet files written."""
         with self._lock:
-            return self._rotate(force=True)
+            closed = self._rotate(force=True)
+        if closed and self.on_closed is not None:
+            self.on_closed()
+        return closed
 
     def _rotate(self, *, force: bool) -> list[Path]:
         now = self._clock()

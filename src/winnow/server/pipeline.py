@@ -29,6 +29,7 @@ from winnow.server.annotate import annotated_jpeg
 from winnow.server.image_loading import load_image
 from winnow.server.inference_request import InferenceRequest
 from winnow.server.services import CollectorLike, Services
+from winnow.states import DatapointOutcome
 
 log = logging.getLogger(__name__)
 
@@ -122,7 +123,8 @@ async def _submit(
     # ``submit`` only enqueues (never blocks), so it runs on the event loop after the
     # response: no thread-pool hop per request.
     try:
-        collector.submit(image, prediction, context)
+        if not collector.submit(image, prediction, context) and services.predlog is not None:
+            _record(services, image, prediction, context, DatapointOutcome.DROPPED)
     except Exception as exc:  # collection must never reach the client
         cause = type(exc).__name__
         services.metrics.collection_errors.labels(cause=cause).inc()
@@ -131,23 +133,50 @@ async def _submit(
             log.warning("collection failed (%s): %s; further failures are only counted", cause, exc)
 
 
+def _record(
+    services: Services,
+    image: CapturedImage,
+    prediction: Prediction,
+    context: CollectionContext,
+    outcome: DatapointOutcome,
+) -> None:
+    """One prediction-log record of an image the collector did not decide on."""
+    assert services.predlog is not None
+    services.predlog.served(
+        image,
+        prediction,
+        api_key=context.api_key,
+        project=context.project,
+        model_id=context.model_id,
+        inference_id=context.inference_id or "",
+        outcome=outcome,
+        source=context.source,
+    )
+
+
+async def _record_all(
+    services: Services, items: list[tuple[Served, CollectionContext]], outcome: DatapointOutcome
+) -> None:
+    for item, context in items:
+        _record(services, item.image, item.prediction, context, outcome)
+
+
 def schedule_collection(
     background: BackgroundTasks,
     services: Services,
     request: InferenceRequest,
     served: list[Served],
 ) -> int:
-    """Queue collection of every served image to run after the response; return how many."""
+    """Queue collection of every served image to run after the response; return how many.
+
+    Images the collector never sees (collection off, or ``disable_active_learning``) are
+    still recorded in the prediction log (``disabled``) after the response; an image the
+    collector's full queue dropped is recorded ``dropped``.
+    """
     collector = services.collector
-    if collector is None or not services.settings.active_learning_enabled:
-        return 0
-    if request.disable_active_learning:
-        return 0
     project = request.target_dataset or request.project
-    if services.shadow is not None:  # the shadow model runs, off the request path, for a share
-        collector = services.shadow.for_request(collector, request.params)
-    for item in served:
-        context = CollectionContext(
+    contexts = [
+        CollectionContext(
             api_key=request.api_key,
             project=project,
             model_id=request.model_id,
@@ -157,5 +186,19 @@ def schedule_collection(
             tags=request.tags,
             extra=dict(request.metadata) if request.metadata else {},
         )
+        for item in served
+    ]
+    if (
+        collector is None
+        or not services.settings.active_learning_enabled
+        or request.disable_active_learning
+    ):
+        if services.predlog is not None:
+            pairs = list(zip(served, contexts, strict=True))
+            background.add_task(_record_all, services, pairs, DatapointOutcome.DISABLED)
+        return 0
+    if services.shadow is not None:  # the shadow model runs, off the request path, for a share
+        collector = services.shadow.for_request(collector, request.params)
+    for item, context in zip(served, contexts, strict=True):
         background.add_task(_submit, services, collector, item.image, item.prediction, context)
     return len(served)

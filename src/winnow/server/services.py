@@ -20,6 +20,7 @@ from winnow.metrics import Metrics
 from winnow.models.base import InferenceParams
 from winnow.models.registry import ModelRegistry
 from winnow.predictions import Prediction
+from winnow.predlog.writer import PredictionLog
 from winnow.settings import Settings
 
 
@@ -53,6 +54,8 @@ class Services:
     server_uuid: str = field(default_factory=lambda: str(uuid.uuid4()))
     # The shadow model runner (server/shadow.py): wraps the collector hand-off when set.
     shadow: ShadowHook | None = None
+    # The prediction log (None when off): the pipeline records what the collector never sees.
+    predlog: PredictionLog | None = None
     logged_causes: set[str] = field(default_factory=set)
 
 

@@ -4,6 +4,7 @@
     ConfigSource:    InProcessConfigSource, NativeHTTPConfigSource, ReferenceHTTPConfigSource,
                      CachedConfigSource (per api key and project)
     ModelSource:     InProcessModelSource, HTTPModelSource
+    SegmentSink:     InProcessSegmentSink, NativeHTTPSegmentSink (prediction-log segments)
 
 ``build_platform_client``, ``build_config_source`` and ``build_model_source``
 pick one from the settings: in-process when a Platform is given and no
@@ -40,7 +41,9 @@ from winnow.platform.clients.delivery import (
     ReferenceHTTPPlatformClient,
 )
 from winnow.platform.clients.models import HTTPModelSource, InProcessModelSource
+from winnow.platform.clients.predlog import InProcessSegmentSink, NativeHTTPSegmentSink
 from winnow.platform.clients.shadow import InProcessShadowCountSink, NativeHTTPShadowCountSink
+from winnow.predlog.shipping import SegmentSink
 from winnow.settings import PlatformProtocol, Settings
 from winnow.stale import FailureLog, PlatformHealth
 
@@ -57,9 +60,11 @@ __all__ = [
     "InProcessConfigSource",
     "InProcessModelSource",
     "InProcessPlatformClient",
+    "InProcessSegmentSink",
     "NativeHTTPBatchCounter",
     "NativeHTTPConfigSource",
     "NativeHTTPPlatformClient",
+    "NativeHTTPSegmentSink",
     "ReferenceHTTPBatchCounter",
     "ReferenceHTTPConfigSource",
     "ReferenceHTTPPlatformClient",
@@ -67,6 +72,7 @@ __all__ = [
     "build_config_source",
     "build_model_source",
     "build_platform_client",
+    "build_segment_sink",
     "platform_protocol",
 ]
 
@@ -200,3 +206,18 @@ def build_shadow_sink(
     if platform_protocol(settings) == PlatformProtocol.REFERENCE:
         return None
     return NativeHTTPShadowCountSink(_platform_url(settings), timeout=lookup_timeout(settings))
+
+
+def build_segment_sink(settings: Settings, platform: Platform | None = None) -> SegmentSink | None:
+    """Where prediction-log segments ship: in-process, the native route, or None when the
+    platform speaks the reference protocol (which has no such route)."""
+    if settings.platform_url is None:
+        if platform is None:
+            raise _no_platform()
+        return InProcessSegmentSink(platform)
+    if platform_protocol(settings) == PlatformProtocol.REFERENCE:
+        return None
+    timeout = httpx.Timeout(
+        NativeHTTPSegmentSink.TIMEOUT, connect=settings.platform_connect_timeout
+    )
+    return NativeHTTPSegmentSink(_platform_url(settings), timeout=timeout)

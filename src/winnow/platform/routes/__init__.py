@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from winnow.platform.routes import models, native, reference, shadow
+from winnow.platform.routes import models, native, predictions, reference, shadow
 from winnow.platform.routes.reference import ReferenceRoute
 from winnow.platform.store.workspaces import RESERVED_PREFIXES
 
@@ -19,6 +19,7 @@ __all__ = ["RESERVED_PREFIXES", "ReferenceRoute", "router"]
 router = APIRouter()
 router.include_router(native.router)
 router.include_router(shadow.router)
+router.include_router(predictions.router)
 router.include_router(models.router)
 router.include_router(reference.fixed)
 router.include_router(reference.catchall)

@@ -1,0 +1,1 @@
+"""Tests of the prediction log (winnow.predlog and its platform side)."""
