@@ -26,6 +26,7 @@ from winnow.predictions import Detection, DetectionPrediction, ImageSize, TaskTy
 if TYPE_CHECKING:
     from winnow.platform.schema import Workspace
     from winnow.platform.service import DatapointInput, Platform
+    from winnow.predlog.record import Entry
 
 KEY = "test-key-0123456789"
 """The bootstrap key of every test app (``Settings.api_key``)."""
@@ -324,6 +325,7 @@ def add_image(
     predictions: list[dict[str, Any]] | None = None,
     strategy: str = "random-10",
     tags: tuple[str, ...] = (),
+    inference_id: str | None = None,
 ) -> int:
     """Register one gradient JPEG of ``size`` into ``project`` of :data:`KEY`'s workspace.
 
@@ -338,6 +340,51 @@ def add_image(
         workspace=platform.workspace(KEY),
         project=project,
         data=make_jpeg(width, height, seed=seed, quality=85, pattern="gradient"),
-        datapoint=make_datapoint_input(batch, prediction=prediction, strategy=strategy, tags=tags),
+        datapoint=make_datapoint_input(
+            batch, prediction=prediction, strategy=strategy, tags=tags, inference_id=inference_id
+        ),
     )
     return int(result.image.id)
+
+
+# ------------------------------------------------------------------ prediction log
+
+
+def prediction_entry(inference_id: str, **fields: Any) -> Entry:
+    """One prediction-log entry of a stub prediction (``fields`` override any attribute)."""
+    from winnow.predictions import StubPrediction
+    from winnow.predlog.record import Entry
+
+    values: dict[str, Any] = {
+        "time": datetime.now(UTC),
+        "api_key": KEY,
+        "workspace": "default",
+        "project": "cars",
+        "source": "http",
+        "model_id": "cars/0",
+        "inference_id": inference_id,
+        "width": 640,
+        "height": 480,
+        "prediction": StubPrediction(model_id="cars/0", task_type="object-detection"),
+        "outcome": "queued",
+        "matched": ("rnd",),
+        "paid": "rnd",
+        "config_version": 1,
+    }
+    values.update(fields)
+    return Entry(**values)
+
+
+def prediction_segment(
+    entries: Sequence[Entry], *, node: str = "n1", started: str = "20261201T120000", seq: int = 1
+) -> tuple[str, bytes]:
+    """A segment name and its Parquet bytes holding ``entries`` (all of one workspace)."""
+    import pyarrow.parquet as pq
+
+    from winnow.predlog.record import to_table
+
+    workspaces = [e.workspace or "default" for e in entries]
+    table = to_table(entries, node=node, workspaces=workspaces, cap=100)
+    out = io.BytesIO()
+    pq.write_table(table, out, compression="zstd")
+    return f"{node}.{started}.1.abcdef.{seq:06d}.parquet", out.getvalue()

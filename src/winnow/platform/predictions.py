@@ -123,10 +123,21 @@ class PredictionStore:
 
     # ------------------------------------------------------------------ reads
 
-    def find(self, workspace: str, inference_id: str) -> dict[str, Any] | None:
+    def find(
+        self, workspace: str, inference_id: str, *, around: datetime | None = None
+    ) -> dict[str, Any] | None:
         """The record of ``inference_id`` in ``workspace`` as JSON values, with ``image_id``
-        (the collected image, or None); None when no shipped segment holds it."""
-        table = read_records(self.records, workspace=workspace, inference_id=inference_id)
+        (the collected image, or None); None when no shipped segment holds it.
+
+        ``around`` (e.g. when its image was received) reads only the segments of the two
+        days before it to the hour after it, instead of every segment of the workspace.
+        """
+        since = until = None
+        if around is not None:
+            since, until = around - timedelta(days=2), around + timedelta(hours=1)
+        table = read_records(
+            self.records, workspace=workspace, inference_id=inference_id, since=since, until=until
+        )
         if table.num_rows == 0:
             return None
         record = record_to_json(table.slice(table.num_rows - 1).to_pylist()[0])

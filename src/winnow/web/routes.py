@@ -11,6 +11,7 @@ a handful of indexed queries whatever the project size.
 from __future__ import annotations
 
 import json
+from datetime import UTC
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -34,6 +35,7 @@ from winnow.web.editor import thumbnail_shapes
 from winnow.web.evaluation_page import add_evaluation_page
 from winnow.web.insights import config_diff, daily_chart, strategy_rows
 from winnow.web.label_view import editor_data, read_label_view
+from winnow.web.predictions_page import add_predictions_page, why
 
 PAGE_SIZE = 48
 CHART_DAYS = 30
@@ -63,6 +65,7 @@ def _qs(
 
 router = APIRouter(prefix="/app", route_class=PageRoute, include_in_schema=False)
 add_evaluation_page(router)
+add_predictions_page(router)
 
 
 @router.get("/login", name="login", response_class=HTMLResponse)
@@ -307,9 +310,20 @@ def label_page(
     query = _filters_query(status, strategy, tag, source)
     suffix = f"?{query}" if query else ""
     data = editor_data(request, view, suffix)
+    record = None
+    if view.image.inference_id:  # why it was collected: its prediction record, once shipped
+        received = view.image.received_at
+        if received.tzinfo is None:  # SQLite gives naive UTC
+            received = received.replace(tzinfo=UTC)
+        record = ctx.platform.predictions.find(
+            workspace.name, view.image.inference_id, around=received
+        )
+        if record is not None:
+            record["why"] = why(record)
     return ctx.render(
         request,
         "label.html",
+        record=record,
         workspace=workspace,
         project=view.project,
         batch=view.batch,
