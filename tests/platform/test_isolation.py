@@ -19,10 +19,19 @@ import pytest
 from fastapi import FastAPI
 from fastapi.routing import iter_route_contexts
 
-from tests.factories import AL_CONFIG, KEY, make_detections_json, make_jpeg, workspace_with_key
+from tests.apps import ship_predictions
+from tests.factories import (
+    AL_CONFIG,
+    KEY,
+    make_detections_json,
+    make_jpeg,
+    v1_body,
+    workspace_with_key,
+)
 from tests.server.asgi_client import ASGIClient
 from winnow.app import create_app
 from winnow.platform.service import Platform
+from winnow.predlog.query import read_records
 from winnow.settings import Settings
 
 DETECTIONS = make_detections_json([[10.0, 12.0, 8.0, 6.0]], class_name=["car"], detection_id=["d0"])
@@ -55,6 +64,9 @@ UNSCOPED = {
     ("GET", "/v1/projects"),
     ("POST", "/v1/projects"),
     ("GET", "/v1/models"),
+    # Stores a segment under the caller's own workspace only; records naming another
+    # workspace are refused (403: tests/predlog/test_routes.py).
+    ("PUT", "/v1/prediction-segments/{name}"),
 }
 
 
@@ -107,6 +119,14 @@ def test_every_route_hides_another_workspaces_resources(
     client.post(
         "/v1/models", headers=own, data={"model_id": "cars/1"}, files={"file": ("m.onnx", b"onnx")}
     )
+    # One served prediction of the owner, its record shipped to the platform.
+    served = client.post(
+        "/infer/object_detection", json=v1_body("cars/0", disable_active_learning=True)
+    )
+    assert served.status_code == 200, served.text
+    ship_predictions(app)
+    (record,) = read_records(platform.predictions.records, workspace="default").to_pylist()
+    inference_id = record["inference_id"]
 
     _other, foreign = workspace_with_key(platform, "intruder")
     bearer = {"Authorization": f"Bearer {foreign}"}
@@ -118,6 +138,12 @@ def test_every_route_hides_another_workspaces_resources(
     attempts: dict[tuple[str, str], Callable[[], httpx.Response]] = {
         **inference_attempts(client, foreign),
         **web_attempts(client, image_id),
+        ("GET", "/v1/predictions/{inference_id}"): lambda: client.get(
+            f"/v1/predictions/{inference_id}", headers=bearer
+        ),
+        ("GET", "/app/predictions"): lambda: client.get(
+            f"/app/predictions?inference_id={inference_id}"
+        ),
         ("GET", "/v1/projects/{project}/export"): lambda: client.get(
             "/v1/projects/cars/export?status=unlabeled", headers=bearer
         ),
@@ -256,6 +282,7 @@ def test_every_route_hides_another_workspaces_resources(
     assert len(client.get(f"/v1/images/{image_id}", headers=own).json()["annotations"]) == 0
     assert client.get("/v1/models/cars/1/file", headers=own).content == b"onnx"
     check_export_across_workspaces(client, own, bearer)
+    assert client.get(f"/v1/predictions/{inference_id}", headers=own).status_code == 200
 
 
 def check_export_across_workspaces(

@@ -8,7 +8,14 @@ from typing import Any
 import pytest
 
 from tests.apps import make_project, ship_predictions
-from tests.factories import AUTH, al_config, make_jpeg_b64
+from tests.factories import (
+    AUTH,
+    al_config,
+    make_jpeg_b64,
+    prediction_entry,
+    prediction_segment,
+    workspace_with_key,
+)
 from tests.factories import v1_body as body
 from tests.server.asgi_client import ASGIClient
 from winnow.app import create_app
@@ -107,3 +114,44 @@ def test_get_prediction_returns_the_record_and_the_collected_image(client: ASGIC
     assert missing.status_code == 404
     assert "no-such-id" in missing.json()["message"]
     assert client.get(f"/v1/predictions/{collected['inference_id']}").status_code == 401
+
+
+def put(client: ASGIClient, name: str, data: bytes, key: str) -> Any:
+    return client.request(
+        "PUT",
+        f"/v1/prediction-segments/{name}",
+        content=data,
+        headers={
+            "Authorization": f"Bearer {key}",
+            "Content-Type": "application/vnd.apache.parquet",
+        },
+    )
+
+
+def test_segment_upload_is_idempotent_by_name_and_checked(client: ASGIClient) -> None:
+    platform = client.app.state.platform
+    _ws, intruder = workspace_with_key(platform, "intruder")
+    key = AUTH["Authorization"].removeprefix("Bearer ")
+    name, data = prediction_segment([prediction_entry("a1"), prediction_entry("a2")])
+
+    first = put(client, name, data, key)
+    assert (first.status_code, first.json()) == (201, {"name": name, "stored": True})
+    again = put(client, name, data, key)
+    assert (again.status_code, again.json()["stored"]) == (200, False)
+    assert [r["inference_id"] for r in records(client)] == ["a1", "a2"]
+
+    # Another workspace's key cannot put records into (or claim) this workspace.
+    foreign = put(client, name.replace(".000001.", ".000002."), data, intruder)
+    assert foreign.status_code == 403
+    assert "another workspace" in foreign.json()["message"]
+    got = client.get("/v1/predictions/a1", headers={"Authorization": f"Bearer {intruder}"})
+    assert got.status_code == 404
+
+    bad_name = put(client, "../x.parquet", data, key)
+    assert bad_name.status_code in (400, 404)
+    no_time = put(client, "n1.x.parquet", data, key)
+    assert no_time.status_code == 400 and "start time" in no_time.json()["message"]
+    not_parquet = put(client, name.replace(".000001.", ".000003."), b"PAR1 nope", key)
+    assert not_parquet.status_code == 400
+    assert "not a Parquet file" in not_parquet.json()["message"]
+    assert len(records(client)) == 2

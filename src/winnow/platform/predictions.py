@@ -106,11 +106,13 @@ class PredictionStore:
         if self.platform.blobs.exists(key):
             return False
         try:
-            table = conform(pq.read_table(io.BytesIO(data)))
+            read = pq.read_table(io.BytesIO(data))
+        except (pa.ArrowException, OSError) as exc:  # ArrowInvalid is a ValueError too
+            raise BadRequestError(f"segment {name} is not a Parquet file: {exc}") from None
+        try:
+            table = conform(read)
         except ValueError as exc:
             raise BadRequestError(f"segment {name}: {exc}") from None
-        except (pa.ArrowException, OSError) as exc:
-            raise BadRequestError(f"segment {name} is not a Parquet file: {exc}") from None
         if table.num_rows == 0:
             raise BadRequestError(f"segment {name} holds no record")
         workspaces = set(table.column("workspace").unique().to_pylist())
