@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.apps import make_project, ship_predictions
+from tests.apps import drain, make_project, ship_predictions
 from tests.factories import (
     AUTH,
     al_config,
@@ -91,6 +91,21 @@ def test_every_prediction_is_recorded_with_its_decision(client: ASGIClient) -> N
     assert len({r["inference_id"] for r in rows}) == 8
 
 
+def test_duplicates_and_refusals_are_recorded_too(client: ASGIClient) -> None:
+    make_project(client, "dup", "object-detection", al_config(dedup={"enabled": True}))
+    make_project(client, "away", "object-detection", al_config(target_workspace="elsewhere"))
+    infer(client, "dup/0", seed=1)
+    infer(client, "dup/0", seed=1)  # the same image again
+    infer(client, "away/0")
+    ship_predictions(client.app)
+    got = [(r["project"], r["outcome"], r["matched"], r["paid"]) for r in records(client)]
+    assert got == [
+        ("dup", "queued", ["rnd"], "rnd"),
+        ("dup", "duplicate", ["rnd"], None),
+        ("away", "refused", [], None),
+    ]
+
+
 def test_get_prediction_returns_the_record_and_the_collected_image(client: ASGIClient) -> None:
     make_project(client, "cars", "object-detection", al_config())
     make_project(client, "idle", "object-detection", al_config(percentage=0.0))
@@ -155,3 +170,20 @@ def test_segment_upload_is_idempotent_by_name_and_checked(client: ASGIClient) ->
     assert not_parquet.status_code == 400
     assert "not a Parquet file" in not_parquet.json()["message"]
     assert len(records(client)) == 2
+
+
+def test_a_failing_decisions_sink_changes_no_decision(client: ASGIClient) -> None:
+    make_project(client, "cars", "object-detection", al_config())
+    collector = client.app.state.runtime.collector
+
+    def explode(*_args: object) -> None:
+        raise RuntimeError("sink down")
+
+    collector.decisions = explode
+    infer(client, "cars/0")
+    drain(client.app)
+    assert len(client.get("/v1/projects/cars/images", headers=AUTH).json()["images"]) == 1
+    errors = collector.metrics.registry.get_sample_value(
+        "winnow_collection_errors_total", {"cause": "decisions:RuntimeError"}
+    )
+    assert errors == 1

@@ -164,7 +164,12 @@ class Shipper:
             key_file = key_path(path)
             api_key = key_file.read_text().strip() if key_file.exists() else ""
             data = path.read_bytes()
-            workspace = segment_workspace(path)
+            try:
+                workspace = segment_workspace(path)
+            except (ValueError, OSError) as exc:  # unreadable here: it never will be there
+                raise DeliveryError(
+                    f"segment {path.name} cannot be read: {exc}", retryable=False
+                ) from None
             self.sink.put_segment(path.name, data, workspace=workspace, api_key=api_key)
             path.unlink(missing_ok=True)
             key_file.unlink(missing_ok=True)
