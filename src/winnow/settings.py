@@ -343,7 +343,7 @@ class Settings(BaseSettings):
         default=None,
         pattern=r"^[A-Za-z0-9_-]{1,64}$",
         description=(
-            "Name of this inference node in the prediction log (the record's ``node`` and its "
+            "Name of this inference node in the prediction log (the record's `node` and its "
             "segment names); default: the host name, reduced to letters, digits, - and _."
         ),
     )
@@ -356,7 +356,7 @@ class Settings(BaseSettings):
         ge=0,
         description=(
             "Most objects (or class confidences) one prediction record keeps, the most "
-            "confident first; ``objects_total`` keeps the count before the cap."
+            "confident first; `objects_total` keeps the count before the cap."
         ),
     )
     predlog_flush_seconds: float = Field(
@@ -394,7 +394,7 @@ class Settings(BaseSettings):
         description="The platform keeps prediction-log segments this many days (by their start time).",
     )
     predlog_retention_bytes: int = Field(
-        default=10 * 1024**3,
+        default=50 * 1024**3,
         ge=0,
         description=(
             "Most bytes of prediction-log segments the platform keeps; the oldest are deleted "

@@ -42,7 +42,8 @@ from winnow.predlog.record import conform, record_to_json
 from winnow.predlog.shipping import is_segment_name
 
 if TYPE_CHECKING:
-    from winnow.platform.service import Platform
+    from winnow.platform.blobs import BlobStore
+    from winnow.platform.db import Database
     from winnow.settings import Settings
 
 log = logging.getLogger("winnow.platform.predictions")
@@ -81,10 +82,11 @@ def record_store_for(settings: Settings) -> RecordStore:
 class PredictionStore:
     """Stores, finds and expires prediction-log segments of one platform."""
 
-    def __init__(self, platform: Platform) -> None:
-        self.platform = platform
-        self.settings = platform.settings
-        self.records = record_store_for(platform.settings)
+    def __init__(self, settings: Settings, db: Database, blobs: BlobStore) -> None:
+        self.settings = settings
+        self.db = db
+        self.blobs = blobs
+        self.records = record_store_for(settings)
 
     # ------------------------------------------------------------------ writes
 
@@ -103,7 +105,7 @@ class PredictionStore:
         except ValueError as exc:
             raise BadRequestError(str(exc)) from None
         key = f"{PREFIX}/{workspace_dir(workspace)}/{day}/{name}"
-        if self.platform.blobs.exists(key):
+        if self.blobs.exists(key):
             return False
         try:
             read = pq.read_table(io.BytesIO(data))
@@ -120,7 +122,7 @@ class PredictionStore:
             raise ForbiddenError(
                 f"segment {name} holds records of another workspace than the key's"
             )
-        self.platform.blobs.put(key, data)
+        self.blobs.put(key, data)
         return True
 
     # ------------------------------------------------------------------ reads
@@ -150,7 +152,7 @@ class PredictionStore:
         """The id of the image collected from ``inference_id`` in ``workspace``, if any."""
         from winnow.platform.schema import Workspace
 
-        with self.platform.db.read() as session:
+        with self.db.read() as session:
             image_id = session.scalars(
                 select(Image.id)
                 .join(Project, Project.id == Image.project_id)
@@ -185,7 +187,7 @@ class PredictionStore:
         keep = []
         for started, path, size in segments:
             if started < cutoff or (bound and total > bound):
-                self.platform.blobs.delete(self._key(path))
+                self.blobs.delete(self._key(path))
                 deleted += 1
                 deleted_bytes += size
                 total -= size

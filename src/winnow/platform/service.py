@@ -98,7 +98,7 @@ class Platform:
         """The prediction log's segments in the blob store (``winnow.platform.predictions``)."""
         with self._sessions_lock:
             if self._predictions is None:
-                self._predictions = PredictionStore(self)
+                self._predictions = PredictionStore(self.settings, self.db, self.blobs)
             return self._predictions
 
     def close(self) -> None:
