@@ -43,7 +43,7 @@ from winnow.predictions import (
     StubPrediction,
     TaskType,
 )
-from winnow.predlog.record import Entry
+from winnow.predlog.entry import Entry
 from winnow.predlog.writer import PredictionLog
 from winnow.settings import Settings
 

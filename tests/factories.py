@@ -26,7 +26,7 @@ from winnow.predictions import Detection, DetectionPrediction, ImageSize, TaskTy
 if TYPE_CHECKING:
     from winnow.platform.schema import Workspace
     from winnow.platform.service import DatapointInput, Platform
-    from winnow.predlog.record import Entry
+    from winnow.predlog.entry import Entry
 
 KEY = "test-key-0123456789"
 """The bootstrap key of every test app (``Settings.api_key``)."""
@@ -353,7 +353,7 @@ def add_image(
 def prediction_entry(inference_id: str, **fields: Any) -> Entry:
     """One prediction-log entry of a stub prediction (``fields`` override any attribute)."""
     from winnow.predictions import StubPrediction
-    from winnow.predlog.record import Entry
+    from winnow.predlog.entry import Entry
 
     values: dict[str, Any] = {
         "time": datetime.now(UTC),

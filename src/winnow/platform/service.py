@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.exc import IntegrityError
 
@@ -21,7 +21,6 @@ from winnow.platform import store
 from winnow.platform.blobs import BlobStore, blob_store_from_url
 from winnow.platform.db import Database
 from winnow.platform.migrate import migrate
-from winnow.platform.predictions import PredictionStore
 from winnow.platform.schema import Annotation, ModelVersion, Project, Workspace
 from winnow.platform.sessions import Sessions, load_secret
 from winnow.platform.store.datapoints import find_existing, new_blob_key
@@ -30,6 +29,9 @@ from winnow.platform.store.models import model_blob_key
 from winnow.platform.store.workspaces import count_workspaces
 from winnow.settings import Settings
 from winnow.states import AnnotationKind
+
+if TYPE_CHECKING:
+    from winnow.platform.predictions import PredictionStore
 
 log = logging.getLogger("winnow.platform")
 DEFAULT_WORKSPACE = "default"
@@ -96,6 +98,8 @@ class Platform:
     @property
     def predictions(self) -> PredictionStore:
         """The prediction log's segments in the blob store (``winnow.platform.predictions``)."""
+        from winnow.platform.predictions import PredictionStore  # pyarrow: on first use
+
         with self._sessions_lock:
             if self._predictions is None:
                 self._predictions = PredictionStore(self.settings, self.db, self.blobs)

@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
+from winnow.platform.blobs import BlobStore, LocalBlobStore, S3BlobStore
 from winnow.platform.schema import Image, ModelVersion
 
 if TYPE_CHECKING:
@@ -88,6 +89,18 @@ def sweep_orphans(
     return SweepResult(blobs=blobs, temp_files=temp_files, young=young)
 
 
+def has_prediction_segments(blobs: BlobStore) -> bool:
+    """Whether the store may hold prediction-log segments (cheap: one stat or one LIST of one
+    key), so a platform without any never loads the log's reader (pyarrow)."""
+    if isinstance(blobs, LocalBlobStore):
+        return (blobs.root / "predictions").is_dir()
+    if isinstance(blobs, S3BlobStore):
+        prefix = f"{blobs.prefix}/predictions/" if blobs.prefix else "predictions/"
+        listed = blobs.client.list_objects_v2(Bucket=blobs.bucket, Prefix=prefix, MaxKeys=1)
+        return int(listed.get("KeyCount", 0)) > 0
+    return True
+
+
 class OrphanSweeper:
     """Runs :func:`sweep_orphans` at start and every ``interval`` seconds until stopped."""
 
@@ -127,6 +140,9 @@ class OrphanSweeper:
                     self.metrics.orphans_swept.labels(kind="temp").inc(result.temp_files)
                     self.metrics.sweeps.inc()
             try:  # the prediction log's retention (days, bytes) rides on the same schedule
+                if not has_prediction_segments(self.platform.blobs):
+                    self._stop.wait(self.interval)
+                    continue
                 kept = self.platform.predictions.sweep()
             except Exception as exc:
                 log.warning("prediction log retention sweep failed: %s", exc)

@@ -32,7 +32,6 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-import duckdb
 import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.fs as pafs
@@ -154,6 +153,8 @@ def query(
     if until is not None:
         where.append(f"time < {_time_literal(until)}")
     condition = " AND ".join(where) or "TRUE"
+    import duckdb  # here: a process that never queries never loads it
+
     with duckdb.connect() as con:
         con.execute("SET TimeZone = 'UTC'")
         con.register("segments", dataset)

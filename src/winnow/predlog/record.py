@@ -4,7 +4,7 @@
 the backtest and the drift charts read it): every segment the log writes, and
 every segment the platform accepts, has exactly these columns and types.
 
-:class:`Entry` is what the serving side hands over after the response: plain
+:class:`Entry` (``winnow.predlog.entry``, re-exported here) is what the serving side hands over after the response: plain
 references (the prediction object itself, no conversion); :func:`to_table`
 turns a list of them into a table off the request path (the log's flush
 thread), which is where ``objects`` are built and capped.
@@ -13,7 +13,6 @@ thread), which is where ``objects`` are built and capped.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 
 import pyarrow as pa
@@ -24,6 +23,9 @@ from winnow.predictions import (
     Prediction,
     StubPrediction,
 )
+from winnow.predlog.entry import Entry
+
+__all__ = ["COLUMNS", "OBJECT", "SCHEMA", "Entry", "conform", "objects_of", "task_of", "to_table"]
 
 OBJECT = pa.struct(
     [
@@ -62,32 +64,6 @@ SCHEMA = pa.schema(
 COLUMNS = tuple(SCHEMA.names)
 
 STUB_TASK = "stub"
-
-
-@dataclass(slots=True)
-class Entry:
-    """One served image waiting in the log's buffer (nothing converted yet).
-
-    ``workspace`` may be None: it is then resolved from ``api_key`` when the
-    buffer is flushed (the log's ``workspace_of``), never on the serving path.
-    ``api_key`` never reaches a segment; it authenticates the segment's upload.
-    """
-
-    time: datetime
-    api_key: str
-    workspace: str | None
-    project: str
-    source: str
-    model_id: str
-    inference_id: str
-    width: int
-    height: int
-    prediction: Prediction
-    outcome: str
-    matched: Sequence[str] = ()
-    limited_by: str | None = None
-    paid: str | None = None
-    config_version: int | None = None
 
 
 def task_of(prediction: Prediction) -> str:

@@ -26,8 +26,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-import pyarrow.parquet as pq
-
 from winnow.errors import DeliveryError
 from winnow.predlog.writer import CLOSED_SUFFIX, closed_segments, key_path
 
@@ -50,6 +48,8 @@ class SegmentSink(Protocol):
 
 def segment_workspace(path: Path) -> str:
     """The workspace of a closed segment's records (one per segment; read from its first row)."""
+    import pyarrow.parquet as pq
+
     table = pq.read_table(path, columns=["workspace"])
     if table.num_rows == 0:
         raise ValueError(f"segment {path.name} holds no record")

@@ -45,13 +45,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-import pyarrow as pa
-import pyarrow.parquet as pq
-
 from winnow.predictions import Prediction
-from winnow.predlog.record import SCHEMA, Entry, to_table
+from winnow.predlog.entry import Entry
 
 if TYPE_CHECKING:
+    import pyarrow as pa
+
     from winnow.metrics import Metrics
     from winnow.settings import Settings
 
@@ -320,6 +319,8 @@ class PredictionLog:
                 del self._pending[:excess]
                 self._drop(excess, "prediction records dropped: their workspace is unknown")
             written = 0
+            if groups:
+                from winnow.predlog.record import to_table  # pyarrow, once there are records
             for workspace, group in groups.items():
                 table = to_table(
                     group, node=self.node, workspaces=[workspace] * len(group), cap=self.max_objects
@@ -379,6 +380,10 @@ class PredictionLog:
         _write_private(self.open_dir / f"{name}{KEY_SUFFIX}", api_key.encode())
         fd = os.open(path, os.O_CREAT | os.O_RDWR | os.O_EXCL, 0o600)
         fcntl.flock(fd, fcntl.LOCK_EX)
+        import pyarrow as pa
+
+        from winnow.predlog.record import SCHEMA
+
         handle = pa.OSFile(str(path), "wb")
         writer = pa.ipc.new_stream(handle, SCHEMA)
         segment = _Open(name, path, workspace, handle, writer, fd, started)
@@ -463,6 +468,8 @@ def key_path(segment: Path) -> Path:
 
 def _read_batches(path: Path) -> Iterator[pa.RecordBatch]:
     """The whole batches of a stream file; a torn last batch (a crash mid-write) ends it."""
+    import pyarrow as pa
+
     try:
         reader = pa.ipc.open_stream(pa.OSFile(str(path), "rb"))
     except (pa.ArrowInvalid, OSError):
@@ -485,6 +492,11 @@ def _close_file(path: Path, closed_dir: Path) -> Path | None:
     batches = [b for b in _read_batches(path) if b.num_rows]
     target = closed_dir / f"{name}{CLOSED_SUFFIX}"
     if batches:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        from winnow.predlog.record import SCHEMA
+
         table = pa.Table.from_batches(batches, schema=SCHEMA)
         tmp = closed_dir / f"{TEMP_PREFIX}{name}{CLOSED_SUFFIX}"
         pq.write_table(table, tmp, compression="zstd")

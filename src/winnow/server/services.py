@@ -9,7 +9,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Annotated, Protocol
+from typing import TYPE_CHECKING, Annotated, Protocol
 
 from fastapi import Depends, Request
 
@@ -20,8 +20,10 @@ from winnow.metrics import Metrics
 from winnow.models.base import InferenceParams
 from winnow.models.registry import ModelRegistry
 from winnow.predictions import Prediction
-from winnow.predlog.writer import PredictionLog
 from winnow.settings import Settings
+
+if TYPE_CHECKING:  # pyarrow loads only where a log is built
+    from winnow.predlog.writer import PredictionLog
 
 
 class CollectorLike(Protocol):
