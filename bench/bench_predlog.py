@@ -10,11 +10,14 @@
    ``--passes``; the spread of the ratios says how much of a difference is noise.
 3. ``flush``: microseconds per record of the flush thread (Arrow batch, stream
    file) and of closing (Parquet, zstd), off the serving path.
+5. ``lookup`` (with ``--lookup N``): ``read_records`` of one inference id among N
+   stub records in one-minute segments (the platform's layout, local), the query
+   ``GET /v1/predictions/{inference_id}`` runs, in seconds.
 4. ``size``: Parquet bytes per record of a one-minute segment at 100 predictions/s
    (stub, and detections with 5 and 50 objects), records per GB, and how many days
    of 100 predictions/s the default retention (50 GiB, 30 days) keeps.
 
-    .venv/bin/python bench/bench_predlog.py [--requests 150] [--passes 3]
+    .venv/bin/python bench/bench_predlog.py [--requests 150] [--passes 3] [--lookup 300000]
 """
 
 from __future__ import annotations
@@ -171,10 +174,48 @@ def _flush_and_size(folder: Path, predictions: list[Prediction], records: int) -
     }
 
 
+def _lookup(folder: Path, records: int) -> dict[str, Any]:
+    """Seconds to find one inference id among ``records`` stub records (6000 per segment)."""
+    import pyarrow.parquet as pq
+
+    from winnow.predlog.query import RecordStore, read_records, workspace_dir
+    from winnow.predlog.record import to_table
+
+    prediction = StubPrediction(model_id="cars/0", task_type="object-detection")
+    start = 1_800_000_000.0
+    wanted = ""
+    files = 0
+    for first in range(0, records, 6000):
+        entries = [
+            _entry(prediction, i, start + i / 100) for i in range(first, min(records, first + 6000))
+        ]
+        stamp = datetime.fromtimestamp(entries[0].time.timestamp(), UTC)
+        day = folder / workspace_dir("default") / stamp.strftime("%Y-%m-%d")
+        day.mkdir(parents=True, exist_ok=True)
+        table = to_table(entries, node="bench", workspaces=["default"] * len(entries), cap=100)
+        pq.write_table(
+            table,
+            day / f"bench.{stamp:%Y%m%dT%H%M%S}.1.abcdef.{files:06d}.parquet",
+            compression="zstd",
+        )
+        files += 1
+        if first <= records // 2 < first + 6000:
+            wanted = entries[records // 2 - first].inference_id
+    store = RecordStore.local(str(folder))
+    runs = []
+    for _ in range(3):
+        started = time.perf_counter()
+        found = read_records(store, workspace="default", inference_id=wanted)
+        runs.append(time.perf_counter() - started)
+        assert found.num_rows == 1
+    return {"records": records, "segments": files, "seconds": [round(r, 3) for r in runs]}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--requests", type=int, default=150)
     parser.add_argument("--passes", type=int, default=3)
+    parser.add_argument("--lookup", type=int, default=0, help="records for the lookup figure")
     args = parser.parse_args()
     out: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -219,6 +260,8 @@ def main() -> None:
             }
             for label, figures in sizes.items()
         }
+        if args.lookup:
+            out["lookup"] = _lookup(root / "lookup", args.lookup)
     print(json.dumps(out, indent=2))
 
 

@@ -134,19 +134,29 @@ class PredictionStore:
         (the collected image, or None); None when no shipped segment holds it.
 
         ``around`` (e.g. when its image was received) reads only the segments of the two
-        days before it to the hour after it, instead of every segment of the workspace.
+        days before it to the hour after it. Without it the last day is read first (most
+        lookups are of recent predictions), then every segment of the workspace: an
+        inference id carries no time, so an old one costs a scan of the whole log
+        (``bench/bench_predlog.py --lookup``).
         """
-        since = until = None
         if around is not None:
-            since, until = around - timedelta(days=2), around + timedelta(hours=1)
-        table = read_records(
-            self.records, workspace=workspace, inference_id=inference_id, since=since, until=until
-        )
-        if table.num_rows == 0:
-            return None
-        record = record_to_json(table.slice(table.num_rows - 1).to_pylist()[0])
-        record["image_id"] = self.image_of(workspace, inference_id)
-        return record
+            windows = [(around - timedelta(days=2), around + timedelta(hours=1))]
+        else:
+            now = datetime.now(UTC)
+            windows = [(now - timedelta(days=1), None), (None, now - timedelta(days=1))]
+        for since, until in windows:
+            table = read_records(
+                self.records,
+                workspace=workspace,
+                inference_id=inference_id,
+                since=since,
+                until=until,
+            )
+            if table.num_rows:
+                record = record_to_json(table.slice(table.num_rows - 1).to_pylist()[0])
+                record["image_id"] = self.image_of(workspace, inference_id)
+                return record
+        return None
 
     def image_of(self, workspace: str, inference_id: str) -> str | None:
         """The id of the image collected from ``inference_id`` in ``workspace``, if any."""
