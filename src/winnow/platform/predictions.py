@@ -139,6 +139,7 @@ class PredictionStore:
         inference id carries no time, so an old one costs a scan of the whole log
         (``bench/bench_predlog.py --lookup``).
         """
+        windows: list[tuple[datetime | None, datetime | None]]
         if around is not None:
             windows = [(around - timedelta(days=2), around + timedelta(hours=1))]
         else:
