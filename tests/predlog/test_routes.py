@@ -48,6 +48,12 @@ def limited_config() -> dict[str, Any]:
     return config
 
 
+def per_source_config() -> dict[str, Any]:
+    config = al_config()
+    config["sampling_strategies"][0]["limits"] = [{"type": "hourly", "value": 1, "per": "source"}]
+    return config
+
+
 def capped() -> dict[str, Any]:
     config = al_config()
     config["batching_strategy"]["max_batch_images"] = 1
@@ -60,6 +66,7 @@ def test_every_prediction_is_recorded_with_its_decision(client: ASGIClient) -> N
     make_project(client, "off", "object-detection", {**al_config(), "enabled": False})
     make_project(client, "lim", "object-detection", limited_config())
     make_project(client, "cap", "object-detection", capped())
+    make_project(client, "src", "object-detection", per_source_config())
     infer(client, "cars/0", seed=1)
     infer(client, "idle/0")
     infer(client, "off/0")
@@ -68,9 +75,11 @@ def test_every_prediction_is_recorded_with_its_decision(client: ASGIClient) -> N
     infer(client, "lim/0", seed=4)
     infer(client, "cap/0", seed=5)
     infer(client, "cap/0", seed=6)
+    infer(client, "src/0", seed=7)
+    infer(client, "src/0", seed=8)
     ship_predictions(client.app)
     rows = records(client)
-    assert len(rows) == 8
+    assert len(rows) == 10
     got = [(r["project"], r["outcome"], r["matched"], r["limited_by"], r["paid"]) for r in rows]
     # In time order; the pipeline's "disabled" record of the 4th request may come before
     # the collector's decisions on the ones before it (they wait in its queue).
@@ -81,9 +90,11 @@ def test_every_prediction_is_recorded_with_its_decision(client: ASGIClient) -> N
             ("off", "disabled", [], None, None),
             ("cars", "disabled", [], None, None),
             ("lim", "queued", ["rnd"], None, "rnd"),
-            ("lim", "limited", ["rnd"], "rnd:?", None),
+            ("lim", "limited", ["rnd"], "rnd:daily", None),
             ("cap", "queued", ["rnd"], None, "rnd"),
             ("cap", "batch_full", ["rnd"], "batch", None),
+            ("src", "queued", ["rnd"], None, "rnd"),
+            ("src", "limited", ["rnd"], "rnd:hourly:source", None),
         ],
         key=str,
     )
@@ -95,7 +106,7 @@ def test_every_prediction_is_recorded_with_its_decision(client: ASGIClient) -> N
     assert first["config_version"] == 1
     by_request = next(r for r in rows if r["project"] == "cars" and r["outcome"] == "disabled")
     assert by_request["config_version"] is None  # the request switched collection off
-    assert len({r["inference_id"] for r in rows}) == 8
+    assert len({r["inference_id"] for r in rows}) == 10
 
 
 def test_duplicates_and_refusals_are_recorded_too(client: ASGIClient) -> None:

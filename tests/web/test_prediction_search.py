@@ -28,7 +28,11 @@ def site(tmp_path: Path) -> Iterator[tuple[str, int]]:
         [
             prediction_entry("inf-collected"),
             prediction_entry(
-                "inf-limited", outcome="limited", paid=None, limited_by="rnd:?", matched=("rnd",)
+                "inf-limited",
+                outcome="limited",
+                paid=None,
+                limited_by="rnd:daily",
+                matched=("rnd",),
             ),
         ]
     )
@@ -54,7 +58,7 @@ def test_label_view_says_why_and_search_finds_any_inference_id(
         page.wait_for_url("**/app/predictions?inference_id=inf-limited")
         assert page.locator("#inference-id").inner_text() == "inf-limited"
         text = page.locator("#why .why-text").inner_text()
-        assert text == "not collected: every matching strategy had spent its limit (rnd:?)"
+        assert text == "not collected: every matching strategy had spent its limit (rnd:daily)"
         assert page.locator("#collected-image").count() == 0
 
         page.fill("#search-inference", "inf-collected")

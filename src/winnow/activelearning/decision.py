@@ -6,11 +6,11 @@ once after every ``process`` (the prediction log records it; see
 response; it must return quickly and never raise (an exception is counted
 and logged once, the decision stands).
 
-``limited_by`` (``limited`` / ``batch_full`` only): ``"batch"`` for a full
-batch; for a spent budget ``"<strategy>:<window>"`` of the first matched
-strategy, where ``<window>`` is ``?`` until ``limits.take`` says which window
-refused (then ``minutely`` / ``hourly`` / ``daily``, ``...:source`` for a
-per-source limit).
+``limited_by`` (``limited`` / ``batch_full`` only) is what ``limits.take``
+says refused (``TakeResult.limited_by``): ``"batch"`` for a full batch;
+``"<strategy>:<window>"`` (``minutely`` / ``hourly`` / ``daily``) of the first
+matched strategy, ``"<strategy>:<window>:source"`` for a per-source limit. A
+backend that does not say gets ``"<first matched strategy>:?"``.
 """
 
 from __future__ import annotations
