@@ -137,3 +137,20 @@ def test_a_refusal_moves_the_segment_aside(platform: Platform, tmp_path: Path) -
     assert [p.name for p in (directory / "rejected").iterdir()] == [refused.name]
     assert list((directory / "closed").iterdir()) == []
     assert len(stored_ids(platform)) == 3
+
+
+def test_the_sink_follows_the_platform_protocol(platform: Platform, tmp_path: Path) -> None:
+    from winnow.platform.clients import build_segment_sink
+
+    assert isinstance(
+        build_segment_sink(Settings(data_dir=tmp_path), platform), InProcessSegmentSink
+    )
+    native = build_segment_sink(
+        Settings(data_dir=tmp_path, role="inference", platform_url="http://p:9001")
+    )
+    assert isinstance(native, NativeHTTPSegmentSink)
+    native.close()
+    reference = Settings(
+        data_dir=tmp_path, role="inference", platform_url="http://p", platform_protocol="reference"
+    )
+    assert build_segment_sink(reference) is None  # nowhere to store segments: the log is off
