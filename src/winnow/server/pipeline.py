@@ -174,6 +174,13 @@ def schedule_collection(
     collector's full queue dropped is recorded ``dropped``.
     """
     collector = services.collector
+    off = (
+        collector is None
+        or not services.settings.active_learning_enabled
+        or request.disable_active_learning
+    )
+    if off and services.predlog is None:
+        return 0
     project = request.target_dataset or request.project
     contexts = [
         CollectionContext(
@@ -188,14 +195,9 @@ def schedule_collection(
         )
         for item in served
     ]
-    if (
-        collector is None
-        or not services.settings.active_learning_enabled
-        or request.disable_active_learning
-    ):
-        if services.predlog is not None:
-            pairs = list(zip(served, contexts, strict=True))
-            background.add_task(_record_all, services, pairs, DatapointOutcome.DISABLED)
+    if off or collector is None:
+        pairs = list(zip(served, contexts, strict=True))
+        background.add_task(_record_all, services, pairs, DatapointOutcome.DISABLED)
         return 0
     if services.shadow is not None:  # the shadow model runs, off the request path, for a share
         collector = services.shadow.for_request(collector, request.params)
