@@ -1,0 +1,189 @@
+"""The limits walk: sampled records, in time order, through the budgets and the batch cap.
+
+The rules are those of ``winnow.activelearning.limits.memory.MemoryLimits.take``
+on the records' own timestamps (whole UTC seconds, windows aligned to UTC
+minutes, hours and days):
+
+1. the batch the record would go to (``batch_name`` of its time) is checked
+   first: at ``max_batch_images`` the record is ``batch_full`` and nothing is
+   consumed;
+2. then the sampled strategies in configuration order: the first whose every
+   window has room (its own windows and, for a ``per: "source"`` limit, the
+   record's source's) pays: one credit in each of its windows and one place in
+   the batch. None with room: ``limited``, by the first full window of the
+   first sampled strategy (``"<strategy>:<window>"``, ``":source"`` appended
+   for a per-source window).
+
+Budgets and batches start empty at the start of the replay. Only sampled
+records enter the walk; it is one tight loop, with a fast path for a record
+whose every sampled strategy is known to be spent until a later time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+import numpy as np
+import numpy.typing as npt
+
+from winnow.activelearning.limits.base import WINDOW_SECONDS, Window
+
+TAKEN: Final = 0
+LIMITED: Final = 1
+BATCH_FULL: Final = 2
+
+
+@dataclass(frozen=True, slots=True)
+class Allowance:
+    """One window of a strategy: at most ``value`` per ``window``, per source or overall."""
+
+    window: Window
+    value: int
+    per_source: bool = False
+
+    @property
+    def label(self) -> str:
+        """``hourly`` or ``hourly:source``, as the log's ``limited_by`` names it."""
+        return f"{self.window.value}:source" if self.per_source else self.window.value
+
+
+def allowances(limits: Sequence[Any]) -> tuple[Allowance, ...]:
+    """A strategy's limits merged as ``Budget`` merges them: the smallest value per window type
+    (and per-source apart from overall), in the order the types first appear."""
+    merged: dict[tuple[Window, bool], int] = {}
+    for limit in limits:
+        key = (Window(limit.type), getattr(limit, "per", None) == "source")
+        known = merged.get(key)
+        merged[key] = int(limit.value) if known is None else min(known, int(limit.value))
+    return tuple(Allowance(window, value, per) for (window, per), value in merged.items())
+
+
+@dataclass(slots=True)
+class Walk:
+    """What the walk decided for each record it was given (parallel arrays)."""
+
+    outcome: npt.NDArray[np.int8]  # TAKEN, LIMITED or BATCH_FULL
+    paid: npt.NDArray[np.int16]  # the paying strategy's index, -1 when none
+    limited_by: list[str | None]  # "<strategy>:<window>[:source]" of LIMITED records
+
+
+def walk(
+    *,
+    names: Sequence[str],
+    budgets: Sequence[tuple[Allowance, ...]],
+    sampled: npt.NDArray[np.int64],
+    seconds: npt.NDArray[np.int64],
+    sources: npt.NDArray[np.int32],
+    batches: npt.NDArray[np.int64],
+    cap: int | None,
+) -> Walk:
+    """Walk the sampled records in the given (time) order.
+
+    ``sampled``: a bit set per record of the strategies (by index) that sampled
+    it, at least one. ``seconds``: its POSIX second; ``sources``: its source code;
+    ``batches``: a key of the batch it goes to (records of one key share a batch).
+    """
+    n = len(sampled)
+    outcome = np.zeros(n, dtype=np.int8)
+    paid = np.full(n, -1, dtype=np.int16)
+    limited_by: list[str | None] = [None] * n
+    # per strategy, per allowance: [window length, value, per_source, window start, count]
+    state: list[list[list[int]]] = [
+        [[WINDOW_SECONDS[a.window], a.value, int(a.per_source), -1, 0] for a in budget]
+        for budget in budgets
+    ]
+    labels = [[f"{names[s]}:{a.label}" for a in budget] for s, budget in enumerate(budgets)]
+    per_source: list[dict[tuple[int, int], list[int]]] = [{} for _ in budgets]
+    candidates: dict[int, list[int]] = {}
+    blocked_until = [0] * len(budgets)  # strategy spent (overall windows) until this second
+    blocked_why = [""] * len(budgets)
+    blocked_bits = 0
+    next_unblock = 1 << 62
+    batch_count: dict[int, int] = {}
+    full_batch = None
+
+    for i, (bits, t, src, batch) in enumerate(
+        zip(sampled.tolist(), seconds.tolist(), sources.tolist(), batches.tolist(), strict=True)
+    ):
+        if cap is not None:
+            if batch == full_batch:
+                outcome[i] = BATCH_FULL
+                continue
+            if batch_count.get(batch, 0) >= cap:
+                full_batch = batch
+                outcome[i] = BATCH_FULL
+                continue
+        if t >= next_unblock:
+            blocked_bits = 0
+            next_unblock = 1 << 62
+            for s, until in enumerate(blocked_until):
+                if until > t:
+                    blocked_bits |= 1 << s
+                    next_unblock = min(next_unblock, until)
+        if bits & ~blocked_bits == 0:  # every sampled strategy is spent: fast path
+            first = (bits & -bits).bit_length() - 1
+            outcome[i] = LIMITED
+            limited_by[i] = blocked_why[first]
+            continue
+        order_of = candidates.get(bits)
+        if order_of is None:
+            order_of = candidates[bits] = [s for s in range(len(budgets)) if bits >> s & 1]
+        why = None
+        payer = -1
+        for s in order_of:
+            if blocked_bits >> s & 1:
+                if why is None:
+                    why = blocked_why[s]
+                continue
+            full = _full(state[s], per_source[s], t, src)
+            if full < 0:
+                payer = s
+                break
+            window = state[s][full]
+            if why is None:
+                why = labels[s][full]
+            if not window[2]:  # an overall window: spent for every record until it ends
+                end = window[3] + window[0]
+                blocked_until[s] = end
+                blocked_why[s] = labels[s][full]
+                blocked_bits |= 1 << s
+                next_unblock = min(next_unblock, end)
+        if payer < 0:
+            outcome[i] = LIMITED
+            limited_by[i] = why
+            continue
+        for window in state[payer]:
+            if window[2]:
+                key = (src, window[0])
+                own = per_source[payer].get(key)
+                start = t - t % window[0]
+                if own is None or own[0] != start:
+                    per_source[payer][key] = [start, 1]
+                else:
+                    own[1] += 1
+            else:
+                start = t - t % window[0]
+                if window[3] != start:
+                    window[3], window[4] = start, 1
+                else:
+                    window[4] += 1
+        paid[i] = payer
+        if cap is not None:
+            batch_count[batch] = batch_count.get(batch, 0) + 1
+    return Walk(outcome, paid, limited_by)
+
+
+def _full(windows: list[list[int]], own: dict[tuple[int, int], list[int]], t: int, src: int) -> int:
+    """The index of the first full window at second ``t`` for source ``src``, or -1."""
+    for k, (length, value, per, start, count) in enumerate(windows):
+        current = t - t % length
+        if per:
+            entry = own.get((src, length))
+            used = entry[1] if entry is not None and entry[0] == current else 0
+        else:
+            used = count if start == current else 0
+        if used >= value:
+            return k
+    return -1
