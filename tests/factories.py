@@ -475,3 +475,31 @@ def make_records(
         "config_version": pa.nulls(n, pa.int32()),
     }
     return pa.table(columns, schema=RECORD_SCHEMA)
+
+
+def log_records(platform: Platform, table: Any, *, workspace: str = "default") -> None:
+    """Store ``table`` (prediction records) as one shipped segment of ``workspace``'s log.
+
+    Through the platform's prediction store when it has one, else as the Parquet
+    file of the log's layout (``<blobs>/predictions/<workspace>/<day>/<name>.parquet``).
+    """
+    import pyarrow.parquet as pq
+
+    first = table.column("time")[0].as_py() if table.num_rows else datetime(2026, 1, 1, tzinfo=UTC)
+    stamp = first.astimezone(UTC).strftime("%Y%m%dT%H%M%S")
+    name = f"node-1.{stamp}.1.{uuid.uuid4().hex[:8]}.000001.parquet"
+    out = io.BytesIO()
+    pq.write_table(table, out)
+    predictions = getattr(platform, "predictions", None)
+    if predictions is not None:
+        predictions.store_segment(workspace=workspace, name=name, data=out.getvalue())
+        return
+    from winnow.backtest.source import _log_folder, workspace_dir
+
+    folder = (
+        _log_folder(platform.settings.resolved_blob_url)
+        / workspace_dir(workspace)
+        / first.astimezone(UTC).strftime("%Y-%m-%d")
+    )
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / name).write_bytes(out.getvalue())

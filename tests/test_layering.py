@@ -20,7 +20,7 @@ LAYERS = [
     {"images", "http"},
     {"models", "activelearning", "predlog"},
     {"platform", "server", "stream"},
-    {"evaluation"},
+    {"evaluation", "backtest"},
     {"web"},
     {"app"},
     {"cli"},

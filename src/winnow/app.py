@@ -354,6 +354,7 @@ def include_routes(app: FastAPI, role: Role) -> None:
         app.include_router(v1_routes.router)
     if role is not Role.INFERENCE:
         # Imported here so that an inference node never loads the platform.
+        from winnow.backtest import routes as backtest_routes
         from winnow.evaluation import routes as evaluation_routes
         from winnow.platform import routes as platform_routes
         from winnow.platform.export import routes as export_routes
@@ -365,6 +366,7 @@ def include_routes(app: FastAPI, role: Role) -> None:
         mount_static(app)
         app.include_router(export_routes.router)
         app.include_router(evaluation_routes.router)
+        app.include_router(backtest_routes.router)
         app.include_router(import_routes.router)
         app.include_router(platform_routes.router)
     if role is not Role.PLATFORM:

@@ -28,9 +28,7 @@ TASKS = (
 
 def random_strategy(rng: random.Random, i: int) -> dict[str, Any]:
     """A strategy of a random reference type with random parameters."""
-    kind = rng.choice(
-        ["random", "close_to_threshold", "classes_based", "detections_number_based"]
-    )
+    kind = rng.choice(["random", "close_to_threshold", "classes_based", "detections_number_based"])
     selected = rng.sample(RECORD_CLASSES, rng.randint(1, 3)) if rng.random() < 0.6 else None
     base: dict[str, Any] = {"name": f"s{i}", "type": kind}
     if kind == "random":
@@ -126,9 +124,7 @@ def test_unsorted_records_are_replayed_in_time_order() -> None:
     shuffled = table.take(pa.array(np.random.default_rng(0).permutation(50)))
     cols = columns(shuffled)
     assert np.all(np.diff(cols.time_us) >= 0)
-    assert cols.table.column("inference_id").to_pylist() == table.column(
-        "inference_id"
-    ).to_pylist()
+    assert cols.table.column("inference_id").to_pylist() == table.column("inference_id").to_pylist()
 
 
 def test_a_count_over_all_objects_sees_the_objects_past_the_cap() -> None:

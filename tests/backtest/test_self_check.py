@@ -57,7 +57,7 @@ def collect(
 ) -> pa.Table:
     """The records with the decisions the real collector took for each, in time order."""
     sampled: list[list[str]] = []
-    real_sample = collector_module.sample
+    real_sample = collector_module.sample  # type: ignore[attr-defined]
 
     def spy(*args: Any, **kwargs: Any) -> Any:
         strategies = real_sample(*args, **kwargs)

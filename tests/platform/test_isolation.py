@@ -164,6 +164,9 @@ def test_every_route_hides_another_workspaces_resources(
         ("GET", "/v1/projects/{project}/evaluations/{job_id}"): lambda: client.get(
             "/v1/projects/cars/evaluations/1", headers=bearer
         ),
+        ("POST", "/v1/projects/{project}/backtest"): lambda: client.post(
+            "/v1/projects/cars/backtest", headers=bearer, json={"config": AL_CONFIG}
+        ),
         ("POST", "/v1/projects/{project}/import"): lambda: client.post(
             "/v1/projects/cars/import",
             headers=bearer,

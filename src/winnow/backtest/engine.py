@@ -265,9 +265,9 @@ def _refused(
     cols: Columns, config: ActiveLearningConfig, project_type: str, workspace: str | None
 ) -> BoolArray:
     """Records the collector refuses before sampling: a foreign target, or a task mismatch."""
-    if config.target_workspace is not None and workspace is not None:
-        if config.target_workspace != workspace:
-            return np.ones(cols.n, dtype=bool)
+    target = config.target_workspace
+    if target is not None and workspace is not None and target != workspace:
+        return np.ones(cols.n, dtype=bool)
     classification = cols.task_in((CLASSIFICATION, MULTI_LABEL))
     if project_type in CLASSIFICATION_PROJECTS:
         return cols.task_in(DETECTION_TASKS)

@@ -270,7 +270,11 @@ def record_prediction(record: dict[str, Any]) -> Prediction:
         predicted = [
             str(o.get("class") or "")
             for o in objects
-            if (o["predicted"] if "predicted" in o else _num(o.get("confidence")) >= DEFAULT_CONFIDENCE)
+            if (
+                o["predicted"]
+                if "predicted" in o
+                else _num(o.get("confidence")) >= DEFAULT_CONFIDENCE
+            )
         ]
         return ClassificationPrediction(image, order, multi_label=True, predicted_classes=predicted)
     return StubPrediction(model_id=str(record.get("model_id") or ""), task_type=task)

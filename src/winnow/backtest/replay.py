@@ -116,12 +116,7 @@ def walk(
                 outcome[i] = BATCH_FULL
                 continue
         if t >= next_unblock:
-            blocked_bits = 0
-            next_unblock = 1 << 62
-            for s, until in enumerate(blocked_until):
-                if until > t:
-                    blocked_bits |= 1 << s
-                    next_unblock = min(next_unblock, until)
+            blocked_bits, next_unblock = _still_blocked(blocked_until, t)
         if bits & ~blocked_bits == 0:  # every sampled strategy is spent: fast path
             first = (bits & -bits).bit_length() - 1
             outcome[i] = LIMITED
@@ -130,49 +125,85 @@ def walk(
         order_of = candidates.get(bits)
         if order_of is None:
             order_of = candidates[bits] = [s for s in range(len(budgets)) if bits >> s & 1]
-        why = None
-        payer = -1
-        for s in order_of:
-            if blocked_bits >> s & 1:
-                if why is None:
-                    why = blocked_why[s]
-                continue
-            full = _full(state[s], per_source[s], t, src)
-            if full < 0:
-                payer = s
-                break
-            window = state[s][full]
-            if why is None:
-                why = labels[s][full]
-            if not window[2]:  # an overall window: spent for every record until it ends
-                end = window[3] + window[0]
-                blocked_until[s] = end
-                blocked_why[s] = labels[s][full]
-                blocked_bits |= 1 << s
-                next_unblock = min(next_unblock, end)
+        payer, why, spent = _first_with_room(
+            order_of, blocked_bits, state, per_source, t, src, labels, blocked_until, blocked_why
+        )
+        if spent:  # overall windows found full: those strategies are spent until they end
+            blocked_bits |= spent
+            next_unblock = min(
+                next_unblock, *(blocked_until[s] for s in order_of if spent >> s & 1)
+            )
         if payer < 0:
             outcome[i] = LIMITED
             limited_by[i] = why
             continue
-        for window in state[payer]:
-            if window[2]:
-                key = (src, window[0])
-                own = per_source[payer].get(key)
-                start = t - t % window[0]
-                if own is None or own[0] != start:
-                    per_source[payer][key] = [start, 1]
-                else:
-                    own[1] += 1
-            else:
-                start = t - t % window[0]
-                if window[3] != start:
-                    window[3], window[4] = start, 1
-                else:
-                    window[4] += 1
+        _charge(state[payer], per_source[payer], t, src)
         paid[i] = payer
         if cap is not None:
             batch_count[batch] = batch_count.get(batch, 0) + 1
     return Walk(outcome, paid, limited_by)
+
+
+def _first_with_room(
+    order: list[int],
+    blocked_bits: int,
+    state: list[list[list[int]]],
+    per_source: list[dict[tuple[int, int], list[int]]],
+    t: int,
+    src: int,
+    labels: list[list[str]],
+    blocked_until: list[int],
+    blocked_why: list[str],
+) -> tuple[int, str | None, int]:
+    """The first strategy of ``order`` with room at ``t`` (-1: none), the first full window's
+    label, and the bits of strategies found spent by an overall window (noted in
+    ``blocked_until`` / ``blocked_why``)."""
+    why = None
+    spent = 0
+    for s in order:
+        if blocked_bits >> s & 1:
+            if why is None:
+                why = blocked_why[s]
+            continue
+        full = _full(state[s], per_source[s], t, src)
+        if full < 0:
+            return s, why, spent
+        if why is None:
+            why = labels[s][full]
+        length, _, per = state[s][full][:3]
+        if not per:
+            blocked_until[s] = t - t % length + length
+            blocked_why[s] = labels[s][full]
+            spent |= 1 << s
+    return -1, why, spent
+
+
+def _still_blocked(blocked_until: list[int], t: int) -> tuple[int, int]:
+    """The bit set of strategies still spent at ``t``, and when the first of them recovers."""
+    bits, soonest = 0, 1 << 62
+    for s, until in enumerate(blocked_until):
+        if until > t:
+            bits |= 1 << s
+            soonest = min(soonest, until)
+    return bits, soonest
+
+
+def _charge(
+    windows: list[list[int]], own: dict[tuple[int, int], list[int]], t: int, src: int
+) -> None:
+    """Count one credit at second ``t`` in each window of the paying strategy."""
+    for window in windows:
+        start = t - t % window[0]
+        if window[2]:
+            entry = own.get((src, window[0]))
+            if entry is None or entry[0] != start:
+                own[(src, window[0])] = [start, 1]
+            else:
+                entry[1] += 1
+        elif window[3] != start:
+            window[3], window[4] = start, 1
+        else:
+            window[4] += 1
 
 
 def _full(windows: list[list[int]], own: dict[tuple[int, int], list[int]], t: int, src: int) -> int:
