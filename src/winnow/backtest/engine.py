@@ -42,6 +42,7 @@ from winnow.backtest.records import (
     MULTI_LABEL,
     US_PER_SECOND,
     BoolArray,
+    _codes,
     Columns,
     IntArray,
     columns,
@@ -189,22 +190,24 @@ def backtest(
 def actual(cols: Columns, hours: Sequence[datetime]) -> dict[str, Any]:
     """The figures of the decisions the records carry (what the configuration in force did)."""
     table = cols.table
-    outcome = table.column("outcome").fill_null("")
-    queued = np.asarray(pc.equal(outcome, Outcome.QUEUED.value).to_numpy(zero_copy_only=False))
-    limited = np.asarray(pc.equal(outcome, Outcome.LIMITED.value).to_numpy(zero_copy_only=False))
-    full = np.asarray(pc.equal(outcome, Outcome.BATCH_FULL.value).to_numpy(zero_copy_only=False))
+    codes, names = _codes(table.column("outcome"))
+    outcome_counts = np.bincount(codes[codes >= 0], minlength=len(names))
+
+    def is_outcome(outcome: Outcome) -> BoolArray:
+        if outcome.value not in names:
+            return np.zeros(cols.n, dtype=bool)
+        return codes == names.index(outcome.value)
+
+    queued = is_outcome(Outcome.QUEUED)
     matched_lists = table.column("matched").combine_chunks()
     if matched_lists.null_count:
         matched_lists = matched_lists.fill_null(pa.scalar([], type=matched_lists.type))
-    first_matched = pc.list_element(
-        pc.if_else(
-            pc.greater(pc.list_value_length(matched_lists), 0),
-            matched_lists,
-            pa.scalar([""], type=matched_lists.type),
-        ),
-        0,
-    )
-    paid = table.column("paid")
+    raw = np.asarray(matched_lists.offsets.to_numpy(), dtype=np.int64)
+    starts, lengths = raw[:-1] - raw[0], np.diff(raw)
+    first_codes, first_names = _codes(matched_lists.flatten())
+    first = np.full(cols.n, -1, dtype=np.int64)
+    some = lengths > 0
+    first[some] = first_codes[starts[some]]
     strategies: dict[str, dict[str, int]] = {}
 
     def row(name: str) -> dict[str, int]:
@@ -212,21 +215,25 @@ def actual(cols: Columns, hours: Sequence[datetime]) -> dict[str, Any]:
             name, {"matched": 0, "collected": 0, "limited": 0, "batch_full": 0}
         )
 
-    for name, n in _value_counts(pc.list_flatten(matched_lists)):
-        row(name)["matched"] = n
-    for name, n in _value_counts(pc.filter(paid, pa.array(queued))):
+    for code, n in enumerate(np.bincount(first_codes, minlength=len(first_names)).tolist()):
+        if n:
+            row(first_names[code])["matched"] = n
+    for name, n in _value_counts(table.column("paid").filter(pa.array(queued))):
         row(name)["collected"] = n
-    for name, n in _value_counts(pc.filter(first_matched, pa.array(limited))):
-        if name:
-            row(name)["limited"] = n
-    for name, n in _value_counts(pc.filter(first_matched, pa.array(full))):
-        if name:
-            row(name)["batch_full"] = n
+    for key, outcome in (("limited", Outcome.LIMITED), ("batch_full", Outcome.BATCH_FULL)):
+        which = first[is_outcome(outcome) & some]
+        for code, n in enumerate(np.bincount(which, minlength=len(first_names)).tolist()):
+            if n:
+                row(first_names[code])[key] = n
     versions = table.column("config_version")
     return {
         "predictions": cols.n,
         "collected": int(np.count_nonzero(queued)),
-        "outcomes": dict(_value_counts(outcome)),
+        "outcomes": {
+            name: int(n)
+            for n, name in sorted(zip(outcome_counts.tolist(), names, strict=True), reverse=True)
+            if n
+        },
         "strategies": strategies,
         "limited_by": dict(_value_counts(table.column("limited_by"))),
         "per_hour": _per_hour(hours, cols.time_us[queued]),

@@ -185,6 +185,12 @@ class Columns:
             return top
         counts = np.diff(self.offsets)
         filled = np.flatnonzero(counts)
+        # The log keeps objects highest first: then the top is each record's first object.
+        falls = conf[1:] <= conf[:-1]
+        falls[self.offsets[filled[1:]] - 1] = True  # a new record may start higher
+        if bool(falls.all()):
+            top[self.offsets[filled]] = True
+            return top
         peak = np.fmax.reduceat(np.where(np.isnan(conf), -np.inf, conf), self.offsets[filled])
         best = np.full(self.n, np.inf)
         best[filled] = peak
@@ -199,7 +205,9 @@ class Columns:
 
     def per_record(self, obj_mask: BoolArray) -> IntArray:
         """How many objects of each record ``obj_mask`` holds for."""
-        return np.bincount(self.obj_record[obj_mask], minlength=self.n).astype(np.int64)
+        running = np.zeros(len(obj_mask) + 1, dtype=np.int64)
+        np.cumsum(obj_mask, out=running[1:])
+        return running[self.offsets[1:]] - running[self.offsets[:-1]]
 
 
 def columns(table: pa.Table) -> Columns:
