@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.factories import make_records
+
 from winnow.activelearning.config import validate_config
 from winnow.backtest.engine import backtest
 

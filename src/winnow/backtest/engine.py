@@ -42,9 +42,9 @@ from winnow.backtest.records import (
     MULTI_LABEL,
     US_PER_SECOND,
     BoolArray,
-    _codes,
     Columns,
     IntArray,
+    codes_of,
     columns,
 )
 from winnow.backtest.replay import BATCH_FULL, LIMITED, TAKEN, allowances, walk
@@ -190,7 +190,7 @@ def backtest(
 def actual(cols: Columns, hours: Sequence[datetime]) -> dict[str, Any]:
     """The figures of the decisions the records carry (what the configuration in force did)."""
     table = cols.table
-    codes, names = _codes(table.column("outcome"))
+    codes, names = codes_of(table.column("outcome"))
     outcome_counts = np.bincount(codes[codes >= 0], minlength=len(names))
 
     def is_outcome(outcome: Outcome) -> BoolArray:
@@ -204,7 +204,7 @@ def actual(cols: Columns, hours: Sequence[datetime]) -> dict[str, Any]:
         matched_lists = matched_lists.fill_null(pa.scalar([], type=matched_lists.type))
     raw = np.asarray(matched_lists.offsets.to_numpy(), dtype=np.int64)
     starts, lengths = raw[:-1] - raw[0], np.diff(raw)
-    first_codes, first_names = _codes(matched_lists.flatten())
+    first_codes, first_names = codes_of(matched_lists.flatten())
     first = np.full(cols.n, -1, dtype=np.int64)
     some = lengths > 0
     first[some] = first_codes[starts[some]]

@@ -92,7 +92,7 @@ BoolArray = npt.NDArray[np.bool_]
 FloatArray = npt.NDArray[np.float64]
 
 
-def _codes(array: pa.Array | pa.ChunkedArray) -> tuple[npt.NDArray[np.int32], list[str]]:
+def codes_of(array: pa.Array | pa.ChunkedArray) -> tuple[npt.NDArray[np.int32], list[str]]:
     """Dictionary codes (-1 for null) and the dictionary of a string column."""
     encoded = pc.dictionary_encode(array)
     if isinstance(encoded, pa.ChunkedArray):
@@ -141,7 +141,7 @@ class Columns:
 
     @cached_property
     def _class_codes(self) -> tuple[npt.NDArray[np.int32], list[str]]:
-        return _codes(self._objects.field("class"))
+        return codes_of(self._objects.field("class"))
 
     @property
     def obj_class(self) -> npt.NDArray[np.int32]:
@@ -225,8 +225,8 @@ def columns(table: pa.Table) -> Columns:
     raw = np.asarray(objects.offsets.to_numpy(), dtype=np.int64)
     offsets = raw - raw[0]
     flat = objects.flatten()
-    source_codes, sources = _codes(table.column("source"))
-    task_codes, tasks = _codes(table.column("task"))
+    source_codes, sources = codes_of(table.column("source"))
+    task_codes, tasks = codes_of(table.column("task"))
     total = table.column("objects_total").fill_null(0)
     return Columns(
         table=table,
