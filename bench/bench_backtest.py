@@ -115,10 +115,12 @@ def main() -> None:
         "goal_s": 3.0,
         "load_average_1m": round(os.getloadavg()[0], 2),
     }
-    window = {"since": START, "until": START + timedelta(days=1)}
+    since, until = START, START + timedelta(days=1)
     for name, raw in CONFIGS.items():
         config = validate_config(raw)
-        report[name] = timed(lambda c=config: backtest(table, c, **window, seed=0), args.runs)
+        report[name] = timed(
+            lambda c=config: backtest(table, c, since=since, until=until), args.runs
+        )
     if args.parquet:
         import pyarrow.parquet as pq
 
@@ -128,7 +130,7 @@ def main() -> None:
             report["parquet_bytes"] = path.stat().st_size
             config = validate_config(CONFIGS["reference"])
             report["reference_with_parquet_read"] = timed(
-                lambda: backtest(pq.read_table(path), config, **window, seed=0), args.runs
+                lambda: backtest(pq.read_table(path), config, since=since, until=until), args.runs
             )
     print(json.dumps(report, indent=2))
 

@@ -135,3 +135,52 @@ def test_warnings_are_printed_and_the_file_is_still_valid(tmp_path: Path) -> Non
         "warning: colour: unknown field, ignored",
     ]
     assert result.stdout.startswith("enabled: 1 strategy (default_strategy: random)")
+
+
+def test_backtest_prints_the_replay_beside_what_was_collected(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from datetime import UTC, datetime
+
+    from tests.factories import KEY, log_records, make_records, new_project
+    from winnow.platform.service import Platform
+    from winnow.settings import Settings
+
+    monkeypatch.setenv("WINNOW_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("WINNOW_API_KEY", KEY)
+    platform = Platform.open(Settings())
+    new_project(platform, "cars")
+    start = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
+    log_records(platform, make_records(300, seed=3, start=start, seconds=3600, project="cars"))
+    platform.close()
+    config = {
+        **VALID,
+        "sampling_strategies": [
+            {
+                "name": "default_strategy",
+                "type": "random",
+                "traffic_percentage": 1.0,
+                "limits": [{"type": "daily", "value": 7}],
+            }
+        ],
+    }
+    path = write(tmp_path, json.dumps(config))
+    window = ["--since", "2026-12-01T07:00:00Z", "--until", "2026-12-01T10:00Z"]
+    as_json = runner.invoke(app, ["al", "backtest", "cars", path, *window, "--json"])
+    assert as_json.exit_code == 0, as_json.output
+    result = json.loads(as_json.stdout)
+    assert result["predictions"] == 300
+    assert result["collected"] == 7
+    assert result["strategies"]["default_strategy"]["limited"] == 293
+    table = runner.invoke(app, ["al", "backtest", "cars", path, *window])
+    assert table.exit_code == 0, table.output
+    assert "backtest collects 7, actually collected 0" in table.stdout
+    assert "default_strategy" in table.stdout
+    assert "7 / 0" in table.stdout
+
+
+def test_backtest_of_an_invalid_config_prints_its_errors(tmp_path: Path) -> None:
+    bad = {**VALID, "sampling_strategies": [{"name": "x", "type": "random"}]}
+    result = runner.invoke(app, ["al", "backtest", "cars", write(tmp_path, json.dumps(bad))])
+    assert result.exit_code == 1
+    assert "sampling_strategies[0].traffic_percentage: is required" in result.output
