@@ -6,10 +6,18 @@ import io
 import json
 import re
 import zipfile
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 
-from tests.factories import KEY, add_image, make_boxes_json, new_project
+from tests.factories import (
+    KEY,
+    add_image,
+    log_records,
+    make_boxes_json,
+    make_records,
+    new_project,
+)
 from tests.server.asgi_client import ASGIClient
 from winnow.platform.schema import Annotation, Image
 from winnow.platform.service import Platform
@@ -226,12 +234,38 @@ def test_config_validation_save_history_diff_and_dry_run(
     assert "diff with v1" in page.text
     assert '<span class="add">+  &#34;sampling_strategies&#34;: [</span>' in page.text
     assert '<span class="del">-  &#34;enabled&#34;: false</span>' in page.text
-    run = client.post("/app/projects/cars/config/dry-run", json={"config": good, "n": 10}).json()
-    assert run["predictions"] == 2 and run["skipped"] == 1 and run["matched_any"] == 2
-    assert [(s["name"], s["matched"]) for s in run["strategies"]] == [("unsure", 1), ("all", 2)]
-    assert run["strategies"][0]["expected"] == 0.5
-    refused = client.post("/app/projects/cars/config/dry-run", json={"config": good, "n": 0})
-    assert refused.status_code == 400 and "n:" in refused.json()["message"]
+    # the dry run is a backtest of the logged predictions: the text and the saved version
+    now = datetime.now(UTC)
+    log_records(
+        platform,
+        make_records(200, seed=1, start=now - timedelta(minutes=40), seconds=600, project="cars"),
+    )
+    draft = {
+        **good,
+        "sampling_strategies": [
+            {
+                "name": "every",
+                "type": "random",
+                "traffic_percentage": 1.0,
+                "limits": [{"type": "minutely", "value": 1}],
+            }
+        ],
+    }
+    run = client.post(
+        "/app/projects/cars/config/dry-run", json={"config": draft, "window": "1h"}
+    ).json()
+    assert run["window"] == "1h" and run["saved_version"] == 2
+    assert run["draft"]["predictions"] == run["saved"]["predictions"] == 200
+    assert 0 < run["draft"]["collected"] <= 11  # one a minute over ten minutes
+    assert run["draft"]["strategies"]["every"]["limited"] > 0
+    assert set(run["saved"]["strategies"]) == {"unsure", "all"}
+    assert run["draft"]["actual"]["collected"] == 0
+    refused = client.post(
+        "/app/projects/cars/config/dry-run", json={"config": good, "window": "2h"}
+    )
+    assert refused.status_code == 400 and "window:" in refused.json()["message"]
+    invalid = client.post("/app/projects/cars/config/dry-run", json={"config": bad})
+    assert invalid.status_code == 400 and invalid.json()["errors"]
 
 
 def test_export_from_the_ui_and_the_api_match(signed_in: tuple[ASGIClient, Platform]) -> None:

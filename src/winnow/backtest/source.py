@@ -13,11 +13,13 @@ from __future__ import annotations
 import hashlib
 import importlib
 import re
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
+import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
@@ -95,3 +97,31 @@ def _read_local(
         & (time < pa.scalar(until.astimezone(UTC), RECORD_SCHEMA.field("time").type))
     )
     return table.take(pc.sort_indices(table, [("time", "ascending")]))
+
+
+def window_query(
+    platform: Platform, *, workspace: str, project: str, since: datetime, until: datetime
+) -> Callable[[str, Sequence[Any]], pa.Table]:
+    """A function running DuckDB SQL over the view ``records``: the workspace's records of
+    ``[since, until)`` (the caller's SQL filters by project)."""
+    store = getattr(getattr(platform, "predictions", None), "records", None)
+    if store is not None:
+        query: Any = importlib.import_module("winnow.predlog.query")
+
+        def run_in_log(sql: str, params: Sequence[Any]) -> pa.Table:
+            result: pa.Table = query.query(
+                store, sql, workspace=workspace, since=since, until=until, params=params
+            )
+            return result
+
+        return run_in_log
+    table = read_window(platform, workspace=workspace, project=project, since=since, until=until)
+
+    def run_in_memory(sql: str, params: Sequence[Any]) -> pa.Table:
+        with duckdb.connect() as con:
+            con.execute("SET TimeZone = 'UTC'")
+            con.register("records", table)
+            result: pa.Table = con.sql(sql, params=list(params) or None).to_arrow_table()
+            return result
+
+    return run_in_memory

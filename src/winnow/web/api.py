@@ -34,7 +34,7 @@ from winnow.web.editor import saved_body
 
 THUMB_SIZE = (320, 240)
 THUMB_QUALITY = 75
-MAX_DRY_RUN = 5000
+DRY_RUN_WINDOWS = ("1h", "24h", "7d")
 PRIVATE_CACHE = "private, max-age=86400"
 
 
@@ -210,21 +210,37 @@ async def config_save(request: Request, ctx: WebDep, project: str) -> dict[str, 
 
 @router.post("/projects/{project}/config/dry-run", name="config_dry_run")
 async def config_dry_run(request: Request, ctx: WebDep, project: str) -> dict[str, Any]:
-    from winnow.web.insights import dry_run
+    """The editor's dry run: the backtest of the text in the editor and of the saved version,
+    over the last hour, day or week of logged predictions (``window``: 1h, 24h or 7d)."""
+    from winnow.backtest import service
 
     workspace = ctx.require(request)
     config, payload = await _config_of(request)
-    n = payload.get("n", 200)
-    if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_DRY_RUN:
-        raise BadRequestError(f"n: must be an integer between 1 and {MAX_DRY_RUN}")
-    model = validate_config(config)
+    window = payload.get("window", "24h")
+    if window not in DRY_RUN_WINDOWS:
+        raise BadRequestError("window: must be one of " + ", ".join(DRY_RUN_WINDOWS))
+    seed = service.seed_of(payload.get("seed"))
+    draft = validate_config(config)
+    since, until = service.window(window, None)
 
     def run() -> dict[str, Any]:
         with ctx.platform.db.read() as session:
             target = store.get_project(session=session, workspace=workspace, name=project)
-            rows = labeling.recent_predictions(session=session, project=target, limit=n)
-            task = "classification" if "classification" in target.type else target.type
-            return dry_run(model, task, [a.body if a is not None else None for _i, a in rows])
+            saved = store.get_al_config(session=session, project=target)
+        common = {"workspace": workspace, "project": target, "since": since, "until": until}
+        result: dict[str, Any] = {
+            "window": window,
+            "draft": service.run(ctx.platform, config=draft, seed=seed, **common),
+            "saved": None,
+            "saved_version": None if saved is None else saved.version,
+        }
+        if saved is not None:
+            try:
+                model = validate_config(saved.config)
+            except InvalidConfigError:
+                return result
+            result["saved"] = service.run(ctx.platform, config=model, seed=seed, **common)
+        return result
 
     return await run_in_threadpool(run)
 

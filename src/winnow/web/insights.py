@@ -1,4 +1,6 @@
-"""What the overview and the configuration editor show: the daily chart, version diffs, dry runs.
+"""What the overview and the configuration editor show: the daily chart, version diffs.
+
+The editor's dry run is a backtest (:mod:`winnow.backtest`).
 
 Pure functions over plain data; the routes read the rows and render the results.
 """
@@ -13,12 +15,7 @@ from datetime import date
 from html import escape
 from typing import Any
 
-from winnow.activelearning.config import ActiveLearningConfig
-from winnow.activelearning.samplers import matches
-from winnow.activelearning.score_windows import ScoreWindows
-from winnow.errors import PredictionFormatError
 from winnow.platform.labeling import NO_STRATEGY, StatusCounts
-from winnow.predictions import prediction_from_json
 from winnow.states import DatapointOutcome
 from winnow.web.editor import PALETTE
 
@@ -141,46 +138,3 @@ def config_diff(old_version: int, old: Any, new_version: int, new: Any) -> Confi
         kind = "add" if line.startswith("+") else "del" if line.startswith("-") else ""
         diff.lines.append((kind, line))
     return diff
-
-
-def dry_run(
-    config: ActiveLearningConfig, task: str, bodies: Sequence[str | None]
-) -> dict[str, Any]:
-    """Which strategies would have matched each stored prediction (before draws and limits).
-
-    ``bodies`` are stored prediction JSON texts (None: no prediction stored).
-    ``expected`` is the sum of the strategy's probability over its matches.
-    ``top_fraction`` strategies rank the bodies among themselves, in the order given
-    (their own windows, so live collection is not disturbed).
-    """
-    strategies = list(config.sampling_strategies) if config.enabled else []
-    windows = ScoreWindows()
-    matched = [0] * len(strategies)
-    expected = [0.0] * len(strategies)
-    looked = skipped = matched_any = 0
-    for body in bodies:
-        if body is None:
-            skipped += 1
-            continue
-        try:
-            prediction = prediction_from_json(json.loads(body), task)
-        except (ValueError, PredictionFormatError):
-            skipped += 1
-            continue
-        looked += 1
-        hit = False
-        for i, strategy in enumerate(strategies):
-            if matches(strategy, prediction, windows):
-                matched[i] += 1
-                expected[i] += strategy.probability
-                hit = True
-        matched_any += hit
-    return {
-        "predictions": looked,
-        "skipped": skipped,
-        "matched_any": matched_any,
-        "strategies": [
-            {"name": s.name, "type": s.type, "matched": matched[i], "expected": expected[i]}
-            for i, s in enumerate(strategies)
-        ],
-    }

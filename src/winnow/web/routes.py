@@ -31,6 +31,7 @@ from winnow.platform.store.shadow import daily_disagreement
 from winnow.settings import Role
 from winnow.web import api
 from winnow.web.context import PageRoute, WebDep, script_json
+from winnow.web.drift_charts import DRIFT_DAYS, drift_view
 from winnow.web.editor import thumbnail_shapes
 from winnow.web.evaluation_page import add_evaluation_page
 from winnow.web.insights import config_diff, daily_chart, strategy_rows
@@ -195,6 +196,8 @@ def project_page(request: Request, ctx: WebDep, project: str) -> Response:
         metrics_local=local is not None,
         formats=[f.value for f in ExportFormat],
         shadow_days=shadow_days,
+        drift=drift_view(ctx.platform, workspace=workspace.name, project=target.name),
+        drift_days=DRIFT_DAYS,
     )
 
 

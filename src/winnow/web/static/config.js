@@ -68,36 +68,76 @@
 
   const dryForm = document.getElementById("dry-run-form");
   const dryOut = document.getElementById("dry-run");
+  let dryWindow = "24h";
+
+  function cell(tr, value, cls) {
+    const td = document.createElement("td");
+    td.textContent = value;
+    if (cls) td.className = cls;
+    tr.appendChild(td);
+  }
+
+  function grid(headers, rows, id) {
+    const table = document.createElement("table");
+    table.className = "grid";
+    if (id) table.id = id;
+    const head = document.createElement("tr");
+    headers.forEach((h, i) => { const th = document.createElement("th"); th.textContent = h; if (i) th.className = "num"; head.appendChild(th); });
+    const thead = document.createElement("thead"); thead.appendChild(head); table.appendChild(thead);
+    const body = document.createElement("tbody");
+    for (const row of rows) {
+      const tr = document.createElement("tr");
+      row.forEach((v, i) => cell(tr, v, i ? "num" : ""));
+      body.appendChild(tr);
+    }
+    table.appendChild(body);
+    return table;
+  }
+
+  function figures(run, name) {
+    const s = run && run.strategies[name];
+    if (!s) return "—";
+    return s.collected + " (" + s.matched + " matched, " + s.limited + " limited" +
+      (s.batch_full ? ", " + s.batch_full + " batch full" : "") + ")";
+  }
+
+  function render(d) {
+    const draft = d.draft, saved = d.saved, actual = draft.actual;
+    const savedName = d.saved_version === null ? "saved: none" : "saved v" + d.saved_version;
+    const names = [...new Set([...Object.keys(draft.strategies), ...Object.keys(saved ? saved.strategies : {}), ...Object.keys(actual.strategies)])];
+    const head = document.createElement("p");
+    head.id = "dry-run-summary";
+    head.textContent = draft.predictions + " predictions from " + draft.since + " to " + draft.until +
+      ": this text collects " + draft.collected + ", " + savedName + " collects " + (saved ? saved.collected : "—") +
+      ", actually collected " + actual.collected + ".";
+    const strategies = grid(
+      ["Strategy", "This text", savedName, "Actually"],
+      names.map((n) => [n, figures(draft, n), figures(saved, n), figures(actual, n)]),
+      "dry-run-strategies");
+    const sources = grid(
+      ["Source", "This text", savedName, "Actually"],
+      Object.keys(draft.per_source).map((n) => [n, draft.per_source[n], saved ? saved.per_source[n] : "—", actual.per_source[n]]),
+      "dry-run-sources");
+    const notes = document.createElement("ul");
+    notes.className = "warnings";
+    for (const n of draft.notes) { const li = document.createElement("li"); li.textContent = n; notes.appendChild(li); }
+    dryOut.replaceChildren(head, strategies, sources, notes);
+  }
+
+  dryForm.querySelectorAll("button[data-window]").forEach((b) => b.addEventListener("click", () => { dryWindow = b.dataset.window; }));
   dryForm.addEventListener("submit", async (event) => {
     event.preventDefault();
+    if (event.submitter && event.submitter.dataset.window) dryWindow = event.submitter.dataset.window;
     const parsed = parse();
     if (parsed.error) { show([parsed.error], "not valid JSON", false); return; }
-    const n = parseInt(document.getElementById("dry-run-n").value, 10) || 200;
-    dryOut.textContent = "running…";
-    const result = await post(dryForm.dataset.url, { config: parsed.value, n });
+    dryOut.textContent = "replaying the last " + dryWindow + "…";
+    const result = await post(dryForm.dataset.url, { config: parsed.value, window: dryWindow, seed: 0 });
     if (!result.ok) {
       dryOut.replaceChildren();
       show(result.data.errors || [result.data.message], "dry run needs a valid configuration", false);
       return;
     }
-    const d = result.data;
-    const table = document.createElement("table");
-    table.className = "grid";
-    table.innerHTML = "<thead><tr><th>Strategy</th><th>Type</th><th class=num>Would match</th><th class=num>Expected taken</th></tr></thead>";
-    const body = document.createElement("tbody");
-    for (const s of d.strategies) {
-      const tr = document.createElement("tr");
-      for (const [value, cls] of [[s.name, ""], [s.type, ""], [s.matched + " / " + d.predictions, "num"], [s.expected.toFixed(1), "num"]]) {
-        const td = document.createElement("td"); td.textContent = value; if (cls) td.className = cls; tr.appendChild(td);
-      }
-      body.appendChild(tr);
-    }
-    table.appendChild(body);
-    const note = document.createElement("p");
-    note.className = "note";
-    note.textContent = d.predictions + " stored predictions looked at; " + d.matched_any +
-      " matched at least one strategy; " + d.skipped + " had no stored prediction.";
-    dryOut.replaceChildren(table, note);
+    render(result.data);
   });
   validate();
 })();
