@@ -99,7 +99,7 @@ def test_limited_names_the_first_full_window_of_the_first_sampled_strategy() -> 
 
 
 def test_per_source_limits_give_every_source_its_own_budget_inside_the_overall_one() -> None:
-    budgets = [(Allowance(Window.HOURLY, 2, per_source=True), Allowance(Window.HOURLY, 3))]
+    budgets = [(Allowance(Window.HOURLY, 3), Allowance(Window.HOURLY, 2, per_source=True))]
     t = int(datetime(2026, 11, 28, 10, 0, tzinfo=UTC).timestamp())
     sources = np.array([0, 0, 0, 1, 1, 2, 0, 1], dtype=np.int32)
     result = walk(
@@ -111,8 +111,8 @@ def test_per_source_limits_give_every_source_its_own_budget_inside_the_overall_o
         batches=np.zeros(8, dtype=np.int64),
         cap=None,
     )
-    # source 0 spends its 2; source 1 takes the overall third; source 2 finds the hour spent;
-    # the next hour starts afresh
+    # source 0 spends its 2; source 1 takes the overall third; source 2 finds the hour spent
+    # (the strategy's own window is named first); the next hour starts afresh
     assert result.paid.tolist() == [0, 0, -1, 0, -1, -1, -1, 0]
     assert result.limited_by == [
         None,
@@ -135,3 +135,22 @@ def test_allowances_merge_repeated_types_to_the_smallest() -> None:
         ]
     )
     assert merged == (Allowance(Window.HOURLY, 3), Allowance(Window.MINUTELY, 2))
+
+
+def test_per_source_windows_come_after_the_strategys_own() -> None:
+    class PerSource:
+        def __init__(self, type: str, value: int, per: str | None) -> None:
+            self.type, self.value, self.per = type, value, per
+
+    merged = allowances(
+        [
+            PerSource("hourly", 2, "source"),
+            PerSource("daily", 9, None),
+            PerSource("hourly", 5, None),
+        ]
+    )
+    assert merged == (
+        Allowance(Window.DAILY, 9),
+        Allowance(Window.HOURLY, 5),
+        Allowance(Window.HOURLY, 2, per_source=True),
+    )

@@ -50,14 +50,16 @@ class Allowance:
 
 
 def allowances(limits: Sequence[Any]) -> tuple[Allowance, ...]:
-    """A strategy's limits merged as ``Budget`` merges them: the smallest value per window type
-    (and per-source apart from overall), in the order the types first appear."""
-    merged: dict[tuple[Window, bool], int] = {}
+    """A strategy's limits merged as ``Budget`` merges them: the smallest value per window type,
+    the strategy's own windows first (in the order their types first appear), then the
+    per-source ones (``per: "source"``): the order ``limited_by`` names the first full one in."""
+    merged: dict[tuple[bool, Window], int] = {}
     for limit in limits:
-        key = (Window(limit.type), getattr(limit, "per", None) == "source")
+        key = (getattr(limit, "per", None) == "source", Window(limit.type))
         known = merged.get(key)
         merged[key] = int(limit.value) if known is None else min(known, int(limit.value))
-    return tuple(Allowance(window, value, per) for (window, per), value in merged.items())
+    ordered = sorted(merged.items(), key=lambda item: item[0][0])  # stable: own, then per source
+    return tuple(Allowance(window, value, per) for (per, window), value in ordered)
 
 
 @dataclass(slots=True)
