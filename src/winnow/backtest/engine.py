@@ -196,7 +196,7 @@ def actual(cols: Columns, hours: Sequence[datetime]) -> dict[str, Any]:
     def is_outcome(outcome: Outcome) -> BoolArray:
         if outcome.value not in names:
             return np.zeros(cols.n, dtype=bool)
-        return codes == names.index(outcome.value)
+        return np.asarray(codes == names.index(outcome.value), dtype=bool)
 
     queued = is_outcome(Outcome.QUEUED)
     matched_lists = table.column("matched").combine_chunks()

@@ -18,11 +18,33 @@ from winnow.backtest import service
 from winnow.errors import BadRequestError
 from winnow.http.jsonbody import json_body
 from winnow.platform.deps import PlatformDep, WorkspaceDep
+from winnow.platform.routes.openapi import json_body as json_schema
+
+BODY = json_schema(
+    {
+        "type": "object",
+        "required": ["config"],
+        "properties": {
+            "config": {"type": "object", "description": "An active learning configuration."},
+            "since": {
+                "type": "string",
+                "description": "Start (inclusive): ISO 8601 (UTC without a zone) or 30m/24h/7d "
+                "back from now; default a day before until.",
+            },
+            "until": {"type": "string", "description": "End (exclusive); default now."},
+            "seed": {"type": "integer", "minimum": 0, "description": "Seed of the draws."},
+        },
+    }
+)
 
 router = APIRouter(prefix="/v1/projects/{project}", tags=["backtest"])
 
 
-@router.post("/backtest", summary="Replay the logged predictions through a configuration")
+@router.post(
+    "/backtest",
+    summary="Replay the logged predictions through a configuration",
+    openapi_extra=BODY,
+)
 async def backtest_route(
     project: str, request: Request, platform: PlatformDep, workspace: WorkspaceDep
 ) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from winnow.activelearning.config import validate_config
+from winnow.activelearning.config import ActiveLearningConfig, validate_config
 from winnow.errors import (
     BadRequestError,
     InvalidConfigError,
@@ -227,10 +227,21 @@ async def config_dry_run(request: Request, ctx: WebDep, project: str) -> dict[st
         with ctx.platform.db.read() as session:
             target = store.get_project(session=session, workspace=workspace, name=project)
             saved = store.get_al_config(session=session, project=target)
-        common = {"workspace": workspace, "project": target, "since": since, "until": until}
+
+        def backtest(config: ActiveLearningConfig) -> dict[str, Any]:
+            return service.run(
+                ctx.platform,
+                workspace=workspace,
+                project=target,
+                config=config,
+                since=since,
+                until=until,
+                seed=seed,
+            )
+
         result: dict[str, Any] = {
             "window": window,
-            "draft": service.run(ctx.platform, config=draft, seed=seed, **common),
+            "draft": backtest(draft),
             "saved": None,
             "saved_version": None if saved is None else saved.version,
         }
@@ -239,7 +250,7 @@ async def config_dry_run(request: Request, ctx: WebDep, project: str) -> dict[st
                 model = validate_config(saved.config)
             except InvalidConfigError:
                 return result
-            result["saved"] = service.run(ctx.platform, config=model, seed=seed, **common)
+            result["saved"] = backtest(model)
         return result
 
     return await run_in_threadpool(run)
