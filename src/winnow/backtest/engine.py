@@ -35,7 +35,7 @@ import pyarrow.compute as pc
 
 from winnow.activelearning.batching import batch_name
 from winnow.activelearning.config import ActiveLearningConfig
-from winnow.backtest.matching import strategy_mask
+from winnow.backtest.matching import score_windows, strategy_mask
 from winnow.backtest.records import (
     CLASSIFICATION,
     DETECTION_TASKS,
@@ -115,9 +115,10 @@ def backtest(
         code[refused] = _REFUSED
         eligible = ~refused
         rng = np.random.default_rng(seed)
+        windows = score_windows()
         bits = np.zeros(cols.n, dtype=np.int64)
         for k, strategy in enumerate(strategies):
-            condition[k] = strategy_mask(strategy, cols) & eligible
+            condition[k] = strategy_mask(strategy, cols, windows) & eligible
             p = strategy.probability
             won = condition[k] if p >= 1 else condition[k] & (rng.random(cols.n) < p)
             matched[k] = won

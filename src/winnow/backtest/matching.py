@@ -11,6 +11,7 @@ slower, never different.
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
 import numpy as np
@@ -32,9 +33,19 @@ from winnow.backtest.records import (
 )
 
 
+def score_windows() -> Any:
+    """A fresh set of ``top_fraction`` score windows for one replay (None where the samplers
+    keep none): a backtest ranks scores among its own records, never in the live windows."""
+    try:
+        module: Any = importlib.import_module("winnow.activelearning.score_windows")
+    except ImportError:
+        return None
+    return module.ScoreWindows()
+
+
 def vectorized(strategy: Any) -> bool:
     """Whether :func:`strategy_mask` has a column-wise form of this strategy."""
-    if getattr(strategy, "conditions", None):
+    if getattr(strategy, "conditions", None) or getattr(strategy, "object_test", None):
         return False
     return isinstance(
         strategy,
@@ -45,10 +56,14 @@ def vectorized(strategy: Any) -> bool:
     )
 
 
-def strategy_mask(strategy: Any, cols: Columns) -> BoolArray:
-    """Per record: the strategy's condition holds (as ``samplers.matches`` says)."""
+def strategy_mask(strategy: Any, cols: Columns, windows: Any = None) -> BoolArray:
+    """Per record: the strategy's condition holds (as ``samplers.matches`` says).
+
+    ``windows`` (:func:`score_windows`) are handed to the samplers for the strategies judged
+    one record at a time, in time order.
+    """
     if not vectorized(strategy):
-        return _one_by_one(strategy, cols)
+        return _one_by_one(strategy, cols, windows)
     if isinstance(strategy, RandomStrategy):
         return np.ones(cols.n, dtype=bool)
     if isinstance(strategy, CloseToThresholdStrategy):
@@ -59,10 +74,11 @@ def strategy_mask(strategy: Any, cols: Columns) -> BoolArray:
     return _detections_number_based(strategy, cols)
 
 
-def _one_by_one(strategy: Any, cols: Columns) -> BoolArray:
+def _one_by_one(strategy: Any, cols: Columns, windows: Any = None) -> BoolArray:
+    kwargs: dict[str, Any] = {} if windows is None else {"windows": windows, "scope": "backtest"}
     out = np.zeros(cols.n, dtype=bool)
     for i, record in enumerate(cols.table.to_pylist()):
-        out[i] = matches(strategy, record_prediction(record))
+        out[i] = matches(strategy, record_prediction(record), **kwargs)
     return out
 
 
