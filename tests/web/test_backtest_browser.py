@@ -71,7 +71,7 @@ def test_the_overview_draws_drift_charts_with_data(browser: object, site: tuple[
     errors: list[str] = []
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     page.goto(f"{url}/app/projects/cars")
-    assert "300 predictions logged" in page.text_content("#drift + p.note")
+    assert "300 predictions logged" in (page.text_content("#drift-total") or "")
     by_source = page.locator("svg[data-chart=predictions-by-source]")
     assert by_source.get_attribute("data-series") == "3"
     # three cameras, each a line with points in the hours the records fall in
@@ -98,6 +98,9 @@ def test_the_overview_draws_drift_charts_with_data(browser: object, site: tuple[
     ARTIFACTS.mkdir(exist_ok=True)
     page.locator("#drift").scroll_into_view_if_needed()
     page.screenshot(path=str(ARTIFACTS / "drift-charts.png"), full_page=True)
+    page.click("#drift-windows a")  # the last 24 hours: the same records, fewer hours
+    page.wait_for_url(f"{url}/app/projects/cars?drift=24h#drift")
+    assert "300 predictions logged" in (page.text_content("#drift-total") or "")
     assert errors == []
     page.close()
 

@@ -101,6 +101,11 @@ def test_overview_shows_batches_chart_and_strategies(
     assert "<svg" in text and "few-cars: 3</title>" in text
     assert re.search(r"few-cars.*?<td class=\"num\">—</td>.*?<td class=\"num\">3</td>", text, re.S)
     assert "this process runs no inference role" in text
+    # no prediction logged: the drift charts say so; a bad window is a 400 naming the parameter
+    assert "0 predictions logged" in text and 'data-chart="predictions-by-source"' in text
+    assert "no predictions logged in this period" in text
+    bad = client.get("/app/projects/cars?drift=1y")
+    assert bad.status_code == 400 and "drift:" in bad.text
 
 
 def test_other_workspace_sees_nothing(signed_in: tuple[ASGIClient, Platform]) -> None:

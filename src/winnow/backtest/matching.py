@@ -5,7 +5,7 @@
 record logged (before the probability draw); ``tests/backtest`` proves the
 two equal on generated records of every task. Strategy types (or fields, such
 as object ``conditions``) without a vectorized form here are judged by the
-samplers themselves, one record at a time (:func:`records.record_prediction`):
+samplers themselves, one record at a time (``Columns.predictions``):
 slower, never different.
 """
 
@@ -29,7 +29,6 @@ from winnow.backtest.records import (
     MULTI_LABEL,
     BoolArray,
     Columns,
-    record_prediction,
 )
 
 
@@ -76,10 +75,11 @@ def strategy_mask(strategy: Any, cols: Columns, windows: Any = None) -> BoolArra
 
 def _one_by_one(strategy: Any, cols: Columns, windows: Any = None) -> BoolArray:
     kwargs: dict[str, Any] = {} if windows is None else {"windows": windows, "scope": "backtest"}
-    out = np.zeros(cols.n, dtype=bool)
-    for i, record in enumerate(cols.table.to_pylist()):
-        out[i] = matches(strategy, record_prediction(record), **kwargs)
-    return out
+    return np.fromiter(
+        (matches(strategy, prediction, **kwargs) for prediction in cols.predictions),
+        dtype=bool,
+        count=cols.n,
+    )
 
 
 def _close_to_threshold(strategy: CloseToThresholdStrategy, cols: Columns) -> BoolArray:

@@ -199,6 +199,12 @@ class Columns:
         top[candidates[first]] = True
         return top
 
+    @cached_property
+    def predictions(self) -> list[Prediction]:
+        """Every record as the ``Prediction`` it logged (:func:`record_prediction`), built once:
+        for the strategies the samplers judge one record at a time."""
+        return [record_prediction(record) for record in self.table.to_pylist()]
+
     def task_in(self, names: frozenset[str] | tuple[str, ...]) -> BoolArray:
         """Per record: its task is one of ``names``."""
         return _lookup(self.tasks, frozenset(names))[self.task_codes]

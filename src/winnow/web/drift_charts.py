@@ -214,17 +214,22 @@ def drift_charts(figures: dict[str, Any]) -> list[tuple[str, Chart]]:
     ]
 
 
-DRIFT_DAYS = 7
-"""How far back the overview's drift charts look."""
+DRIFT_WINDOWS = {"24h": 1, "7d": 7}
+"""How far back the overview's drift charts may look (``?drift=``), in days."""
 
 
 def drift_view(
-    platform: Platform, *, workspace: str, project: str, now: datetime | None = None
+    platform: Platform,
+    *,
+    workspace: str,
+    project: str,
+    days: int = 7,
+    now: datetime | None = None,
 ) -> dict[str, Any]:
     """What the overview's drift section shows: ``figures``, ``charts`` and ``error``
     (the reason, when the log could not be read; the rest of the page still renders)."""
     until = now or datetime.now(UTC)
-    since = until - timedelta(days=DRIFT_DAYS)
+    since = until - timedelta(days=days)
     try:
         query = window_query(
             platform, workspace=workspace, project=project, since=since, until=until

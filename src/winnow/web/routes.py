@@ -19,7 +19,7 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from winnow.activelearning.config import validate_config
-from winnow.errors import InvalidConfigError, UnauthorizedError
+from winnow.errors import BadRequestError, InvalidConfigError, UnauthorizedError
 from winnow.evaluation.yield_ import rule_yield
 from winnow.platform import labeling, store
 from winnow.platform.export.formats import ExportFormat
@@ -31,7 +31,7 @@ from winnow.platform.store.shadow import daily_disagreement
 from winnow.settings import Role
 from winnow.web import api
 from winnow.web.context import PageRoute, WebDep, script_json
-from winnow.web.drift_charts import DRIFT_DAYS, drift_view
+from winnow.web.drift_charts import DRIFT_WINDOWS, drift_view
 from winnow.web.editor import thumbnail_shapes
 from winnow.web.evaluation_page import add_evaluation_page
 from winnow.web.insights import config_diff, daily_chart, strategy_rows
@@ -141,7 +141,9 @@ def project_create(
 
 
 @router.get("/projects/{project}", name="project", response_class=HTMLResponse)
-def project_page(request: Request, ctx: WebDep, project: str) -> Response:
+def project_page(request: Request, ctx: WebDep, project: str, drift: str = "7d") -> Response:
+    if drift not in DRIFT_WINDOWS:
+        raise BadRequestError("drift: must be one of " + ", ".join(DRIFT_WINDOWS))
     workspace = ctx.require(request)
     with ctx.platform.db.read() as session:
         target = store.get_project(session=session, workspace=workspace, name=project)
@@ -196,8 +198,14 @@ def project_page(request: Request, ctx: WebDep, project: str) -> Response:
         metrics_local=local is not None,
         formats=[f.value for f in ExportFormat],
         shadow_days=shadow_days,
-        drift=drift_view(ctx.platform, workspace=workspace.name, project=target.name),
-        drift_days=DRIFT_DAYS,
+        drift=drift_view(
+            ctx.platform,
+            workspace=workspace.name,
+            project=target.name,
+            days=DRIFT_WINDOWS[drift],
+        ),
+        drift_window=drift,
+        drift_windows=list(DRIFT_WINDOWS),
     )
 
 
