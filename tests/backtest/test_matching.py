@@ -136,3 +136,9 @@ def test_a_count_over_all_objects_sees_the_objects_past_the_cap() -> None:
     mask = strategy_mask(config.sampling_strategies[0], cols)
     assert mask.tolist() == (cols.objects_total > 5).tolist()
     assert mask.any()
+
+
+def test_predictions_from_the_columns_equal_those_of_each_record() -> None:
+    table = make_records(300, seed=8, tasks=TASKS)
+    cols = columns(table)
+    assert cols.predictions == [record_prediction(r) for r in cols.table.to_pylist()]

@@ -143,7 +143,7 @@ def test_conditions_and_uncertainty_match_as_the_samplers_say() -> None:
     predictions = [record_prediction(r) for r in cols.table.to_pylist()]
     windows, theirs = score_windows(), score_windows()
     for strategy in cfg.sampling_strategies:
-        assert not vectorized(strategy)
+        assert vectorized(strategy) == (strategy.type != "uncertainty")
         live: dict[str, Any] = {"windows": theirs, "scope": "backtest"}
         expected = [matches(strategy, p, **live) for p in predictions]
         got = strategy_mask(strategy, cols, windows)
@@ -174,3 +174,78 @@ def test_a_top_fraction_backtest_never_touches_the_live_windows() -> None:
     assert len(shared) == before
     share = runs[0] / 500
     assert share < 0.3
+
+
+def random_conditions(rng: Any) -> dict[str, Any]:
+    """A strategy's ``conditions`` (one or two, random fields) and count bounds."""
+
+    def one() -> dict[str, Any]:
+        fields: dict[str, Any] = {}
+        if rng.random() < 0.5:
+            fields["classes"] = rng.sample(["car", "truck", "bus", "person", "bike"], 2)
+        if rng.random() < 0.5:
+            fields["confidence"] = rng.choice([[0.0, 0.6], [0.3, None], [None, 0.8]])
+        if rng.random() < 0.4:
+            fields["width"] = rng.choice([[0, 120], [40, None]])
+        if rng.random() < 0.3:
+            fields["height"] = [10, 150]
+        if rng.random() < 0.3:
+            fields["area"] = rng.choice([[0.0, 0.05], [0.01, 1.0]])
+        if rng.random() < 0.3:
+            fields["aspect"] = [0.5, 2.0]
+        if rng.random() < 0.3:
+            fields["region"] = [[0, 0.5], [1, 0.5], [1, 1], [0, 1]]  # the lower half
+        return fields or {"confidence": [0.0, 1.0]}
+
+    out: dict[str, Any] = {"conditions": [one() for _ in range(rng.randint(1, 2))]}
+    if rng.random() < 0.4:
+        out["min_objects"] = rng.randint(1, 3)
+    if rng.random() < 0.3:
+        out["max_objects"] = rng.randint(3, 6)
+    return out
+
+
+@selection
+@pytest.mark.parametrize("seed", range(4))
+def test_vectorized_conditions_equal_the_samplers(seed: int) -> None:
+    import random
+
+    from tests.factories import make_records as records_of
+
+    rng = random.Random(seed)
+    strategies = []
+    for i in range(10):
+        kind = rng.choice(
+            ["random", "close_to_threshold", "classes_based", "detections_number_based"]
+        )
+        base: dict[str, Any] = {"name": f"s{i}", "type": kind, **random_conditions(rng)}
+        if kind == "random":
+            base["traffic_percentage"] = 1.0
+        else:
+            base["probability"] = 1.0
+        if kind == "close_to_threshold":
+            base.update(threshold=0.5, epsilon=0.3, only_top_classes=rng.random() < 0.5)
+        if kind == "classes_based":
+            base["selected_class_names"] = ["car", "bus"]
+        if kind == "detections_number_based":
+            base["more_than"] = rng.choice([0, 1])
+        strategies.append(base)
+    # a triangle region: judged by the samplers, one record at a time
+    strategies.append(
+        {
+            "name": "triangle",
+            "type": "random",
+            "traffic_percentage": 1.0,
+            "conditions": [{"region": [[0, 0], [1, 0], [0, 1]]}],
+        }
+    )
+    cfg = config(strategies)
+    tasks = ("object-detection", "classification", "multi-label-classification", "stub")
+    cols = columns(records_of(600, seed=seed, start=START, tasks=tasks, mean_objects=3.0))
+    selective = 0
+    for strategy in cfg.sampling_strategies:
+        assert vectorized(strategy) == (strategy.name != "triangle")
+        expected = [matches(strategy, p) for p in cols.predictions]
+        assert strategy_mask(strategy, cols).tolist() == expected, strategy.name
+        selective += 0 < sum(expected) < cols.n
+    assert selective >= 3  # the conditions select: the equality is not between empty masks

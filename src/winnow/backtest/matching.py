@@ -29,6 +29,8 @@ from winnow.backtest.records import (
     MULTI_LABEL,
     BoolArray,
     Columns,
+    FloatArray,
+    IntArray,
 )
 
 
@@ -43,8 +45,12 @@ def score_windows() -> Any:
 
 
 def vectorized(strategy: Any) -> bool:
-    """Whether :func:`strategy_mask` has a column-wise form of this strategy."""
-    if getattr(strategy, "conditions", None) or getattr(strategy, "object_test", None):
+    """Whether :func:`strategy_mask` has a column-wise form of this strategy: the four
+    reference types, with object ``conditions`` unless they hold a non-rectangular region."""
+    test = getattr(strategy, "object_test", None)
+    if test is None and getattr(strategy, "conditions", None):
+        return False  # conditions without their compiled test: the samplers judge them
+    if test is not None and test.polygons:
         return False
     return isinstance(
         strategy,
@@ -63,14 +69,96 @@ def strategy_mask(strategy: Any, cols: Columns, windows: Any = None) -> BoolArra
     """
     if not vectorized(strategy):
         return _one_by_one(strategy, cols, windows)
+    test = getattr(strategy, "object_test", None)
+    view = _View(cols) if test is None else _restricted(test, cols)
+    out: BoolArray
     if isinstance(strategy, RandomStrategy):
-        return np.ones(cols.n, dtype=bool)
-    if isinstance(strategy, CloseToThresholdStrategy):
-        return _close_to_threshold(strategy, cols)
-    if isinstance(strategy, ClassesBasedStrategy):
-        return _classes_based(strategy, cols)
-    assert isinstance(strategy, DetectionsNumberBasedStrategy)
-    return _detections_number_based(strategy, cols)
+        out = np.ones(cols.n, dtype=bool)
+    elif isinstance(strategy, CloseToThresholdStrategy):
+        out = _close_to_threshold(strategy, cols, view)
+    elif isinstance(strategy, ClassesBasedStrategy):
+        out = _classes_based(strategy, cols, view)
+    else:
+        assert isinstance(strategy, DetectionsNumberBasedStrategy)
+        out = _detections_number_based(strategy, cols, view)
+    return out if view.count_ok is None else out & view.count_ok
+
+
+class _View:
+    """The objects a strategy's rule sees: all of them, or (with conditions) the passing ones.
+
+    ``keep``: per object, in the prediction the rule sees (``objects.restrict``); ``total``:
+    per record, the detections it holds; ``count_ok``: the conditions' count bounds.
+    """
+
+    def __init__(
+        self,
+        cols: Columns,
+        keep: BoolArray | None = None,
+        total: IntArray | None = None,
+        count_ok: BoolArray | None = None,
+    ) -> None:
+        self.keep = np.ones(len(cols.obj_class), dtype=bool) if keep is None else keep
+        self.total = cols.objects_total if total is None else total
+        self.count_ok = count_ok
+
+
+def _between(values: FloatArray, bounds: tuple[float, float] | None) -> BoolArray:
+    """``low <= value <= high`` (both ends inclusive; NaN fails), or all True without bounds."""
+    if bounds is None:
+        return np.ones(len(values), dtype=bool)
+    return (bounds[0] <= values) & (values <= bounds[1])
+
+
+def _ratio(w: FloatArray, h: FloatArray) -> FloatArray:
+    """``w / h``; ``inf`` when only h is 0, NaN when both are (as ``objects._ratio``)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = w / np.where(h != 0, h, 1.0)
+    return np.where(h != 0, ratio, np.where(w != 0, np.inf, np.nan))
+
+
+def _restricted(test: Any, cols: Columns) -> _View:
+    """The objects passing ``test`` (``objects.passing_objects``, column-wise) and what the
+    rule then sees (``objects.restrict``)."""
+    width = np.asarray(cols.table.column("width").fill_null(0).to_numpy(), dtype=np.float64)
+    height = np.asarray(cols.table.column("height").fill_null(0).to_numpy(), dtype=np.float64)
+    sized = (width > 0) & (height > 0)
+    with np.errstate(divide="ignore"):
+        per_x = np.where(width > 0, 1 / np.where(width > 0, width, 1.0), np.nan)
+        per_y = np.where(height > 0, 1 / np.where(height > 0, height, 1.0), np.nan)
+        pixels = width * height
+        per_pixel = np.where(pixels > 0, 1 / np.where(pixels > 0, pixels, 1.0), np.nan)
+    owner = cols.obj_record
+    conf = cols.obj_confidence
+    named = cols.obj_in(test.classes) & _between(conf, test.confidence)
+    # detection-like: each box
+    w, h = cols.obj_field("w"), cols.obj_field("h")
+    box = named & _between(w, test.width) & _between(h, test.height)
+    box &= _between(w * h * per_pixel[owner], test.area) & _between(_ratio(w, h), test.aspect)
+    if test.rect is not None:
+        x0, y0, x1, y1 = test.rect
+        box &= _between(cols.obj_field("x") * per_x[owner], (x0, x1))
+        box &= _between(cols.obj_field("y") * per_y[owner], (y0, y1))
+    # classification: the image is the object's box
+    image = _between(width, test.width) & _between(height, test.height)
+    image &= _between(np.where(sized, 1.0, np.nan), test.area)
+    image &= _between(_ratio(width, height), test.aspect)
+    if test.rect is not None:
+        x0, y0, x1, y1 = test.rect
+        image &= sized & (x0 <= 0.5) & (x1 >= 0.5) & (y0 <= 0.5) & (y1 >= 0.5)
+    detection = cols.task_in(DETECTION_TASKS)[owner]
+    single = cols.task_in((CLASSIFICATION,))
+    multi = cols.task_in((MULTI_LABEL,))[owner]
+    scored = named & image[owner]
+    top_passes = cols.per_record(scored & cols.obj_is_top) > 0
+    passing = (detection & box) | (multi & scored) | (single[owner] & scored & cols.obj_is_top)
+    count = cols.per_record(passing)
+    count_ok = count >= test.min_objects
+    if test.max_objects is not None:
+        count_ok &= count <= test.max_objects
+    # single-label: the whole prediction when its top class passed, else no classes
+    keep = (detection & box) | (multi & scored) | (single & top_passes)[owner]
+    return _View(cols, keep=keep, total=cols.per_record(detection & box), count_ok=count_ok)
 
 
 def _one_by_one(strategy: Any, cols: Columns, windows: Any = None) -> BoolArray:
@@ -82,9 +170,11 @@ def _one_by_one(strategy: Any, cols: Columns, windows: Any = None) -> BoolArray:
     )
 
 
-def _close_to_threshold(strategy: CloseToThresholdStrategy, cols: Columns) -> BoolArray:
+def _close_to_threshold(
+    strategy: CloseToThresholdStrategy, cols: Columns, view: _View
+) -> BoolArray:
     close = np.abs(cols.obj_confidence - strategy.threshold) < strategy.epsilon
-    close &= cols.obj_in(strategy.selected)
+    close &= cols.obj_in(strategy.selected) & view.keep
     detection = cols.task_in(DETECTION_TASKS)
     out = detection & (cols.per_record(close) >= strategy.minimum_objects_close_to_threshold)
     single = cols.task_in((CLASSIFICATION,))
@@ -97,18 +187,20 @@ def _close_to_threshold(strategy: CloseToThresholdStrategy, cols: Columns) -> Bo
     return out
 
 
-def _classes_based(strategy: ClassesBasedStrategy, cols: Columns) -> BoolArray:
-    selected = cols.obj_in(strategy.selected or frozenset())
+def _classes_based(strategy: ClassesBasedStrategy, cols: Columns, view: _View) -> BoolArray:
+    selected = cols.obj_in(strategy.selected or frozenset()) & view.keep
     single = cols.task_in((CLASSIFICATION,)) & (cols.per_record(selected & cols.obj_is_top) > 0)
     multi = cols.task_in((MULTI_LABEL,)) & (cols.per_record(selected & cols.obj_predicted) > 0)
     return single | multi
 
 
-def _detections_number_based(strategy: DetectionsNumberBasedStrategy, cols: Columns) -> BoolArray:
+def _detections_number_based(
+    strategy: DetectionsNumberBasedStrategy, cols: Columns, view: _View
+) -> BoolArray:
     if strategy.selected is None:
-        count = cols.objects_total
+        count = view.total
     else:
-        count = cols.per_record(cols.obj_in(strategy.selected))
+        count = cols.per_record(cols.obj_in(strategy.selected) & view.keep)
     out = cols.task_in(DETECTION_TASKS)
     if strategy.more_than is not None:
         out &= count > strategy.more_than

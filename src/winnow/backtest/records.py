@@ -201,9 +201,45 @@ class Columns:
 
     @cached_property
     def predictions(self) -> list[Prediction]:
-        """Every record as the ``Prediction`` it logged (:func:`record_prediction`), built once:
-        for the strategies the samplers judge one record at a time."""
-        return [record_prediction(record) for record in self.table.to_pylist()]
+        """Every record as the ``Prediction`` it logged (equal to :func:`record_prediction` of
+        each row), built once from the columns: for the strategies the samplers judge one
+        record at a time."""
+        names = np.asarray([*self.classes, ""], dtype=object)
+        cls = names[self.obj_class].tolist()  # code -1 reads the "" appended
+        conf = self.obj_confidence.tolist()
+        xs, ys, ws, hs = (self.obj_field(f).tolist() for f in ("x", "y", "w", "h"))
+        predicted = self.obj_predicted.tolist()
+        table = self.table
+        widths = table.column("width").fill_null(0).to_pylist()
+        heights = table.column("height").fill_null(0).to_pylist()
+        models = table.column("model_id").to_pylist()
+        offsets = self.offsets.tolist()
+        tasks = [self.tasks[c] if c >= 0 else "" for c in self.task_codes.tolist()]
+        out: list[Prediction] = []
+        for i, task in enumerate(tasks):
+            a, b = offsets[i], offsets[i + 1]
+            image = ImageSize(int(widths[i]), int(heights[i]))
+            if task in DETECTION_TASKS:
+                detections = [
+                    Detection(xs[j], ys[j], ws[j], hs[j], conf[j], cls[j], -1) for j in range(a, b)
+                ]
+                out.append(DetectionPrediction(TaskType(task), image, detections))
+            elif task in (CLASSIFICATION, MULTI_LABEL):
+                scores = [ClassScore(cls[j], -1, conf[j]) for j in range(a, b)]
+                order = sorted(scores, key=lambda c: c.confidence, reverse=True)
+                if task == CLASSIFICATION:
+                    top = [order[0].class_name] if order else []
+                    out.append(ClassificationPrediction(image, order, predicted_classes=top))
+                else:
+                    chosen = [cls[j] for j in range(a, b) if predicted[j]]
+                    out.append(
+                        ClassificationPrediction(
+                            image, order, multi_label=True, predicted_classes=chosen
+                        )
+                    )
+            else:
+                out.append(StubPrediction(model_id=str(models[i] or ""), task_type=task))
+        return out
 
     def task_in(self, names: frozenset[str] | tuple[str, ...]) -> BoolArray:
         """Per record: its task is one of ``names``."""
