@@ -133,7 +133,11 @@ DETERMINISTIC = [
         "type": "detections_number_based",
         "more_than": 5,
         "probability": 1.0,
-        "limits": [{"type": "hourly", "value": 12}],
+        # every camera its own 3 an hour, inside the strategy's 12
+        "limits": [
+            {"type": "hourly", "value": 12},
+            {"type": "hourly", "value": 3, "per": "source"},
+        ],
     },
     {
         "name": "sparse",
@@ -163,6 +167,7 @@ def test_deterministic_strategies_are_reproduced_exactly(
     assert result["per_hour"] == actual["per_hour"]
     assert result["per_source"] == actual["per_source"]
     assert actual["config_versions"] == {"7": 2500}
+    assert result["limited_by"]["crowded:hourly:source"] > 0  # the per-source limit binds
     assert sum(result["batches"].values()) == result["collected"]
     assert len(result["batches"]) == 2
 
