@@ -4,8 +4,10 @@ The records (``tests.factories.make_records``: a day of detections and
 classifications from three cameras, about 4 boxes each) are made once; each
 run then replays them through the configuration from scratch (records sorted
 and flattened, strategies matched, draws, the limits walk, the actual figures)
-in this process. Two configurations: ``reference`` (the four reference
-strategy types, limits on each, a batch cap) and ``random_unlimited`` (one
+in this process. Four configurations: ``reference`` (the four reference
+strategy types, limits on each, a batch cap), ``conditions`` (object conditions:
+small low-confidence people in the lower half, column-wise), ``uncertainty`` (mean
+entropy over a threshold, column-wise) and ``random_unlimited`` (one
 random strategy at 30 % without limits: the walk visits 300,000 records).
 Reports the min / median / max wall seconds of ``--runs`` runs (goal: under 3 s)
 and the median CPU seconds of this process (less sensitive to a loaded machine).
@@ -67,6 +69,44 @@ CONFIGS: dict[str, dict[str, Any]] = {
                 "probability": 1.0,
                 "limits": [{"type": "daily", "value": 1000}],
             },
+        ],
+    },
+    "conditions": {
+        "enabled": True,
+        "persist_predictions": True,
+        "batching_strategy": BATCHING,
+        "sampling_strategies": [
+            {
+                "name": "small-unsure-people-below",
+                "type": "close_to_threshold",
+                "threshold": 0.5,
+                "epsilon": 0.2,
+                "probability": 1.0,
+                "conditions": [
+                    {
+                        "classes": ["person"],
+                        "confidence": [0.0, 0.6],
+                        "width": [0, 32],
+                        "region": [[0, 0.5], [1, 0.5], [1, 1], [0, 1]],
+                    }
+                ],
+                "limits": [{"type": "hourly", "value": 100}],
+            }
+        ],
+    },
+    "uncertainty": {
+        "enabled": True,
+        "persist_predictions": True,
+        "batching_strategy": BATCHING,
+        "sampling_strategies": [
+            {
+                "name": "unsure",
+                "type": "uncertainty",
+                "measure": "entropy",
+                "aggregate": "mean",
+                "threshold": 0.6,
+                "limits": [{"type": "hourly", "value": 100}],
+            }
         ],
     },
     "random_unlimited": {

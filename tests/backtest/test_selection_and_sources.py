@@ -143,7 +143,7 @@ def test_conditions_and_uncertainty_match_as_the_samplers_say() -> None:
     predictions = [record_prediction(r) for r in cols.table.to_pylist()]
     windows, theirs = score_windows(), score_windows()
     for strategy in cfg.sampling_strategies:
-        assert vectorized(strategy) == (strategy.type != "uncertainty")
+        assert vectorized(strategy) == (getattr(strategy, "top_fraction", None) is None)
         live: dict[str, Any] = {"windows": theirs, "scope": "backtest"}
         expected = [matches(strategy, p, **live) for p in predictions]
         got = strategy_mask(strategy, cols, windows)
@@ -249,3 +249,37 @@ def test_vectorized_conditions_equal_the_samplers(seed: int) -> None:
         assert strategy_mask(strategy, cols).tolist() == expected, strategy.name
         selective += 0 < sum(expected) < cols.n
     assert selective >= 3  # the conditions select: the equality is not between empty masks
+
+
+@selection
+@pytest.mark.parametrize("seed", range(3))
+def test_vectorized_uncertainty_equals_the_samplers(seed: int) -> None:
+    import random
+
+    from tests.factories import make_records as records_of
+
+    rng = random.Random(seed)
+    strategies = []
+    for measure in ("least_confidence", "margin", "entropy", "mean_object_confidence"):
+        aggregates = ["mean"] if measure == "mean_object_confidence" else ["max", "mean", "sum"]
+        for aggregate in aggregates:
+            strategy: dict[str, Any] = {
+                "name": f"{measure}-{aggregate}",
+                "type": "uncertainty",
+                "measure": measure,
+                "aggregate": aggregate,
+                "threshold": round(rng.uniform(0.2, 0.9), 2),
+            }
+            if rng.random() < 0.4:
+                strategy.update(random_conditions(rng))
+            strategies.append(strategy)
+    cfg = config(strategies)
+    tasks = ("object-detection", "classification", "multi-label-classification", "stub")
+    cols = columns(records_of(800, seed=seed, start=START, tasks=tasks, mean_objects=3.0))
+    selective = 0
+    for strategy in cfg.sampling_strategies:
+        assert vectorized(strategy)
+        expected = [matches(strategy, p) for p in cols.predictions]
+        assert strategy_mask(strategy, cols).tolist() == expected, strategy.name
+        selective += 0 < sum(expected) < cols.n
+    assert selective >= len(strategies) // 2

@@ -21,6 +21,7 @@ from winnow.activelearning.config import (
     CloseToThresholdStrategy,
     DetectionsNumberBasedStrategy,
     RandomStrategy,
+    UncertaintyStrategy,
 )
 from winnow.activelearning.samplers import matches
 from winnow.backtest.records import (
@@ -52,6 +53,8 @@ def vectorized(strategy: Any) -> bool:
         return False  # conditions without their compiled test: the samplers judge them
     if test is not None and test.polygons:
         return False
+    if isinstance(strategy, UncertaintyStrategy):
+        return strategy.top_fraction is None  # a rolling rank: the samplers, in time order
     return isinstance(
         strategy,
         RandomStrategy
@@ -78,6 +81,8 @@ def strategy_mask(strategy: Any, cols: Columns, windows: Any = None) -> BoolArra
         out = _close_to_threshold(strategy, cols, view)
     elif isinstance(strategy, ClassesBasedStrategy):
         out = _classes_based(strategy, cols, view)
+    elif isinstance(strategy, UncertaintyStrategy):
+        out = _uncertain(strategy, cols, view, windows)
     else:
         assert isinstance(strategy, DetectionsNumberBasedStrategy)
         out = _detections_number_based(strategy, cols, view)
@@ -131,10 +136,17 @@ def _restricted(test: Any, cols: Columns) -> _View:
     owner = cols.obj_record
     conf = cols.obj_confidence
     named = cols.obj_in(test.classes) & _between(conf, test.confidence)
-    # detection-like: each box
+    # detection-like: each box (only the fields the conditions set are computed)
     w, h = cols.obj_field("w"), cols.obj_field("h")
-    box = named & _between(w, test.width) & _between(h, test.height)
-    box &= _between(w * h * per_pixel[owner], test.area) & _between(_ratio(w, h), test.aspect)
+    box = named.copy()
+    if test.width is not None:
+        box &= _between(w, test.width)
+    if test.height is not None:
+        box &= _between(h, test.height)
+    if test.area is not None:
+        box &= _between(w * h * per_pixel[owner], test.area)
+    if test.aspect is not None:
+        box &= _between(_ratio(w, h), test.aspect)
     if test.rect is not None:
         x0, y0, x1, y1 = test.rect
         box &= _between(cols.obj_field("x") * per_x[owner], (x0, x1))
@@ -207,3 +219,110 @@ def _detections_number_based(
     if strategy.less_than is not None:
         out &= count < strategy.less_than
     return out
+
+
+# Scores within this of the threshold (or of 0) are judged again by the samplers, so that float
+# rounding (numpy's sums and logarithms against Python's) never changes an answer.
+_BAND = 1e-9
+
+
+def _uncertain(
+    strategy: UncertaintyStrategy, cols: Columns, view: _View, windows: Any
+) -> BoolArray:
+    """``score > 0 and score >= threshold`` with the scores of ``activelearning.uncertainty``
+    computed column-wise; the records whose score lies within :data:`_BAND` of the threshold or
+    of 0 are judged by the samplers themselves."""
+    threshold = strategy.threshold
+    assert threshold is not None
+    score = _scores(strategy.measure, strategy.aggregate, cols, view)
+    out = (score > 0.0) & (score >= threshold)
+    unsure = (np.abs(score - threshold) <= _BAND * max(1.0, threshold)) | (np.abs(score) <= _BAND)
+    # no object to score (none kept, or a stub): 0 on both sides, exactly
+    scored = cols.task_in(DETECTION_TASKS | {CLASSIFICATION, MULTI_LABEL})
+    unsure &= scored & (cols.per_record(view.keep) > 0)
+    if bool(unsure.any()):
+        predictions = cols.predictions
+        kwargs: dict[str, Any] = (
+            {} if windows is None else {"windows": windows, "scope": "backtest"}
+        )
+        for i in np.flatnonzero(unsure).tolist():
+            out[i] = matches(strategy, predictions[i], **kwargs)
+    return out
+
+
+def _segments(values: FloatArray, cols: Columns, fill: float, ufunc: Any) -> FloatArray:
+    """``ufunc.reduce`` of each record's values (``fill`` for a record without objects)."""
+    out = np.full(cols.n, fill)
+    counts = np.diff(cols.offsets)
+    filled = np.flatnonzero(counts)
+    if len(filled):
+        out[filled] = ufunc.reduceat(values, cols.offsets[filled])
+    return out
+
+
+def _scores(measure: str, aggregate: str | None, cols: Columns, view: _View) -> FloatArray:
+    """Every record's uncertainty score (``uncertainty.score_prediction`` of what the rule sees)."""
+    how = aggregate or ("mean" if measure == "mean_object_confidence" else "max")
+    c = np.clip(np.nan_to_num(cols.obj_confidence, nan=0.0), 0.0, 1.0)
+    keep = view.keep
+    n = cols.per_record(keep).astype(np.float64)
+    owner = cols.obj_record
+    single = cols.task_in((CLASSIFICATION,))
+    decisions = cols.task_in((MULTI_LABEL,))
+    scored = cols.task_in(DETECTION_TASKS) | decisions
+    # detections and multi-label decisions: per object d = |2c - 1|
+    d = np.abs(c + c - 1.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if measure == "entropy":
+            inner = (c > 0.0) & (c < 1.0)
+            safe = np.where(inner, c, 0.5)
+            bits = np.where(inner, -(safe * np.log2(safe) + (1.0 - safe) * np.log2(1.0 - safe)), 0)
+            if how == "max":
+                low = _segments(np.where(keep, d, np.inf), cols, np.inf, np.minimum)
+                half = 0.5 + low / 2
+                ok = (half > 0.0) & (half < 1.0)
+                h = np.where(ok, half, 0.5)
+                score = np.where(ok, -(h * np.log2(h) + (1.0 - h) * np.log2(1.0 - h)), 0.0)
+            else:
+                total = _segments(np.where(keep, bits, 0.0), cols, 0.0, np.add)
+                score = total / n if how == "mean" else total
+        elif measure in ("least_confidence", "mean_object_confidence"):
+            lowest = _segments(np.where(keep, c, np.inf), cols, np.inf, np.minimum)
+            total = _segments(np.where(keep, c, 0.0), cols, 0.0, np.add)
+            plain = (
+                1.0 - lowest if how == "max" else (1.0 - total / n if how == "mean" else n - total)
+            )
+            # a multi-label class is a yes/no decision: half the margin's score
+            low_d = _segments(np.where(keep, d, np.inf), cols, np.inf, np.minimum)
+            sum_d = _segments(np.where(keep, d, 0.0), cols, 0.0, np.add)
+            margin = 1.0 - low_d if how == "max" else n - sum_d
+            if how == "mean":
+                margin = margin / n
+            score = np.where(decisions, margin / 2, plain)
+        else:  # margin
+            low_d = _segments(np.where(keep, d, np.inf), cols, np.inf, np.minimum)
+            sum_d = _segments(np.where(keep, d, 0.0), cols, 0.0, np.add)
+            score = 1.0 - low_d if how == "max" else n - sum_d
+            if how == "mean":
+                score = score / n
+        score = np.where(scored & (n > 0), score, 0.0)
+        # single-label: the class confidences sorted p1 >= p2 >= ... (all of them, or none)
+        p1 = _segments(np.where(keep, c, -np.inf), cols, -np.inf, np.maximum)
+        rest = keep & ~cols.obj_is_top
+        p2 = _segments(np.where(rest, c, -np.inf), cols, -np.inf, np.maximum)
+        p2 = np.where(np.isfinite(p2), p2, 0.0)
+        if measure == "margin":
+            label = 1.0 - (p1 - p2)
+        elif measure == "entropy":
+            total = _segments(np.where(keep, c, 0.0), cols, 0.0, np.add)
+            share = c / np.where(total[owner] > 0, total[owner], 1.0)
+            terms = np.where(keep & (c > 0.0), share * np.log(np.where(share > 0, share, 1.0)), 0)
+            h = -_segments(terms, cols, 0.0, np.add)
+            k = n
+            label = np.where(
+                k < 2, 0.0, np.where(total <= 0.0, 1.0, np.minimum(1.0, h / np.log(k)))
+            )
+        else:
+            label = 1.0 - p1
+        label = np.where(n > 0, label, 0.0)
+    return np.where(single, label, score)

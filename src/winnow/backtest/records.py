@@ -128,6 +128,7 @@ class Columns:
     offsets: IntArray  # objects of record i: offsets[i]:offsets[i + 1]
     objects_total: IntArray
     _objects: pa.StructArray = field(repr=False)
+    _fields: dict[str, FloatArray] = field(default_factory=dict, repr=False)
 
     @property
     def n(self) -> int:
@@ -165,8 +166,11 @@ class Columns:
         return _floats(self._objects.field("confidence"))
 
     def obj_field(self, name: str) -> FloatArray:
-        """Another float field of the objects (``x``, ``y``, ``w``, ``h``) as float64."""
-        return _floats(self._objects.field(name))
+        """Another float field of the objects (``x``, ``y``, ``w``, ``h``) as float64 (kept)."""
+        known = self._fields.get(name)
+        if known is None:
+            known = self._fields[name] = _floats(self._objects.field(name))
+        return known
 
     @cached_property
     def obj_predicted(self) -> BoolArray:
