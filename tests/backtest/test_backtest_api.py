@@ -124,6 +124,9 @@ def test_an_invalid_config_gets_the_field_errors_of_a_save(api: ASGIClient) -> N
         ({"since": "2026-10-01T00:00:00Z"}, "since: the window is at most 31 days"),
         ({"seed": -1}, "seed: must be an integer"),
         ({"seed": "0"}, "seed: must be an integer"),
+        ({"since": "999999d"}, "since: 999999d reaches before year 1"),
+        ({"config": 5}, "invalid active learning configuration"),
+        ({"config": []}, "invalid active learning configuration"),
     ],
 )
 def test_bad_fields_are_400s_naming_them(

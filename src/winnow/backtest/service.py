@@ -36,7 +36,10 @@ def parse_time(name: str, value: object, now: datetime) -> datetime:
     text = value.strip()
     relative = _RELATIVE.match(text)
     if relative:
-        return now - timedelta(**{_UNITS[relative.group(2)]: int(relative.group(1))})
+        try:
+            return now - timedelta(**{_UNITS[relative.group(2)]: int(relative.group(1))})
+        except OverflowError:
+            raise BadRequestError(f"{name}: {text} reaches before year 1") from None
     try:
         moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
