@@ -98,8 +98,8 @@ def test_the_overview_draws_drift_charts_with_data(browser: object, site: tuple[
     ARTIFACTS.mkdir(exist_ok=True)
     page.locator("#drift").scroll_into_view_if_needed()
     page.screenshot(path=str(ARTIFACTS / "drift-charts.png"), full_page=True)
-    page.click("#drift-windows a")  # the last 24 hours: the same records, fewer hours
-    page.wait_for_url(f"{url}/app/projects/cars?drift=24h#drift")
+    page.click("#drift-windows a")  # the last 7 days: the same records, more hours
+    page.wait_for_url(f"{url}/app/projects/cars?drift=7d#drift")
     assert "300 predictions logged" in (page.text_content("#drift-total") or "")
     assert errors == []
     page.close()

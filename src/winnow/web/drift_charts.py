@@ -223,7 +223,7 @@ def drift_view(
     *,
     workspace: str,
     project: str,
-    days: int = 7,
+    days: int = 1,
     now: datetime | None = None,
 ) -> dict[str, Any]:
     """What the overview's drift section shows: ``figures``, ``charts`` and ``error``

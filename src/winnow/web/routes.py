@@ -141,7 +141,7 @@ def project_create(
 
 
 @router.get("/projects/{project}", name="project", response_class=HTMLResponse)
-def project_page(request: Request, ctx: WebDep, project: str, drift: str = "7d") -> Response:
+def project_page(request: Request, ctx: WebDep, project: str, drift: str = "24h") -> Response:
     if drift not in DRIFT_WINDOWS:
         raise BadRequestError("drift: must be one of " + ", ".join(DRIFT_WINDOWS))
     workspace = ctx.require(request)
