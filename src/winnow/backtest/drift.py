@@ -38,9 +38,47 @@ Query = Callable[[str, Sequence[Any]], pa.Table]
 """Runs DuckDB SQL (``?`` parameters) over the view ``records`` of the window."""
 
 
-def _literal(value: str) -> str:
-    """A SQL string literal (quotes doubled)."""
-    return "'" + value.replace("'", "''") + "'"
+def _class_figures(
+    cells: Sequence[tuple[Any, ...]],
+) -> tuple[
+    dict[str, list[int]],
+    list[str],
+    bool,
+    list[tuple[str, int, float]],
+    dict[str, dict[str, float]],
+]:
+    """From (model, hour, class, bin, count) cells: the confidence histogram per model version,
+    the top classes (and whether others exist), (class, hour, share) rows, shares per model."""
+    histogram: dict[str, list[int]] = {}
+    totals: dict[str, int] = {}
+    for model, _hour, cls, binned, count in cells:
+        if binned is not None:
+            histogram.setdefault(str(model), [0] * BINS)[max(0, int(binned))] += int(count)
+        if cls is not None:
+            totals[str(cls)] = totals.get(str(cls), 0) + int(count)
+    histogram = dict(sorted(histogram.items()))
+    ranked = sorted(totals.items(), key=lambda item: (-item[1], item[0]))
+    top = [c for c, _ in ranked[:TOP_CLASSES]]
+    chosen = set(top)
+    hour_class: dict[tuple[str, int], int] = {}
+    model_class: dict[tuple[str, str], int] = {}
+    for model, hour, cls, _binned, count in cells:
+        label = str(cls) if cls is not None and str(cls) in chosen else OTHER
+        hour_class[(label, hour)] = hour_class.get((label, hour), 0) + int(count)
+        model_class[(str(model), label)] = model_class.get((str(model), label), 0) + int(count)
+    per_hour: dict[int, int] = {}
+    for (_label, hour), count in hour_class.items():
+        per_hour[hour] = per_hour.get(hour, 0) + count
+    hour_shares = [
+        (label, hour, round(c / per_hour[hour], 4)) for (label, hour), c in hour_class.items()
+    ]
+    per_model_objects: dict[str, int] = {}
+    for (model, _label), count in model_class.items():
+        per_model_objects[model] = per_model_objects.get(model, 0) + count
+    by_model: dict[str, dict[str, float]] = {}
+    for (model, label), count in sorted(model_class.items()):
+        by_model.setdefault(model, {})[label] = round(count / per_model_objects[model], 4)
+    return histogram, top, len(ranked) > len(top), hour_shares, by_model
 
 
 def _rows(table: pa.Table) -> list[tuple[Any, ...]]:
@@ -64,23 +102,34 @@ def drift(query: Query, *, project: str, since: datetime, until: datetime) -> di
     bucket = f"CAST((epoch_us(time) - {base}) // {_US_PER_HOUR} AS INTEGER)"
     n = len(hours)
 
-    def series(sql: str, params: Sequence[Any] = ()) -> dict[str, list[Any]]:
-        """``sql`` gives (key, hour, value) rows: one list per key, aligned with the hours."""
+    def aligned(rows: Sequence[tuple[Any, int, Any]]) -> dict[str, list[Any]]:
+        """(key, hour, value) rows as one list per key (keys sorted), aligned with the hours."""
         out: dict[str, list[Any]] = {}
-        for key, hour, value in _rows(query(sql, list(params) or [project])):
+        for key, hour, value in sorted(rows, key=lambda r: str(r[0])):
             if 0 <= hour < n:
                 out.setdefault(str(key), [None] * n)[hour] = value
         return out
 
-    per_source = series(
-        f"SELECT source, {bucket} AS h, count(*) FROM records WHERE project = ? GROUP BY ALL"
-    )
-    per_model = series(
-        f"SELECT model_id, {bucket} AS h, count(*) FROM records WHERE project = ? GROUP BY ALL"
-    )
-    objects = series(
-        f"SELECT source, {bucket} AS h, round(avg(objects_total), 3) FROM records "
-        "WHERE project = ? GROUP BY ALL"
+    # 1. records: per source, model version and hour (counts, objects)
+    counts: dict[tuple[str, int], int] = {}
+    models: dict[tuple[str, int], int] = {}
+    objects_sum: dict[tuple[str, int], list[int]] = {}
+    for source, model, hour, count, total_objects, counted in _rows(
+        query(
+            f"SELECT source, model_id, {bucket} AS h, count(*), sum(objects_total), "
+            "count(objects_total) FROM records WHERE project = ? GROUP BY ALL",
+            [project],
+        )
+    ):
+        counts[(source, hour)] = counts.get((source, hour), 0) + int(count)
+        models[(model, hour)] = models.get((model, hour), 0) + int(count)
+        known = objects_sum.setdefault((source, hour), [0, 0])
+        known[0] += int(total_objects or 0)
+        known[1] += int(counted)
+    per_source = aligned([(k, h, v) for (k, h), v in counts.items()])
+    per_model = aligned([(k, h, v) for (k, h), v in models.items()])
+    objects = aligned(
+        [(k, h, round(t / c, 3) if c else None) for (k, h), (t, c) in objects_sum.items()]
     )
     # single-label classification: the top class only (the log keeps classes highest first)
     unnested = (
@@ -89,8 +138,15 @@ def drift(query: Query, *, project: str, since: datetime, until: datetime) -> di
         "unnest(CASE WHEN task = 'classification' THEN objects[1:1] ELSE objects END) AS o "
         "FROM records WHERE project = ?)"
     )
-    median_by_source = series(
-        f"SELECT source, h, round(quantile_cont(confidence, 0.5), 4) FROM ({unnested}) GROUP BY ALL"
+    # 2. and 3. confidence quantiles per hour, and the median per source and hour
+    median_by_source = aligned(
+        _rows(
+            query(
+                "SELECT source, h, round(quantile_cont(confidence, 0.5), 4) "
+                f"FROM ({unnested}) GROUP BY ALL",
+                [project],
+            )
+        )
     )
     quantiles: dict[str, list[Any]] = {name: [None] * n for name in ("p10", "p50", "p90")}
     for hour, p10, p50, p90 in _rows(
@@ -103,40 +159,17 @@ def drift(query: Query, *, project: str, since: datetime, until: datetime) -> di
         if 0 <= hour < n:
             for name, value in (("p10", p10), ("p50", p50), ("p90", p90)):
                 quantiles[name][hour] = None if value is None else round(value, 4)
-    histogram: dict[str, list[int]] = {}
-    for model, binned, count in _rows(
+    # 4. objects per model version, hour, class and confidence bin: the histograms and shares
+    cells = _rows(
         query(
-            f"SELECT model_id, least(CAST(floor(round(confidence, 6) * {BINS}) AS INTEGER), {BINS - 1}), "
-            f"count(*) FROM ({unnested}) WHERE confidence IS NOT NULL GROUP BY ALL",
-            [project],
-        )
-    ):
-        histogram.setdefault(str(model), [0] * BINS)[max(0, int(binned))] = int(count)
-    totals = _rows(
-        query(
-            f"SELECT class, count(*) AS n FROM ({unnested}) GROUP BY class ORDER BY n DESC, class",
+            "SELECT model_id, h, class, "
+            f"least(CAST(floor(round(confidence, 6) * {BINS}) AS INTEGER), {BINS - 1}), "
+            f"count(*) FROM ({unnested}) GROUP BY ALL",
             [project],
         )
     )
-    top = [str(c) for c, _ in totals[:TOP_CLASSES]]
-    named = ", ".join(_literal(c) for c in top) or "NULL"
-    labeled = (
-        f"SELECT h, model_id, CASE WHEN class IN ({named}) THEN class ELSE '{OTHER}' END AS c "
-        f"FROM ({unnested})"
-    )
-    shares = series(
-        "SELECT c, h, round(n / sum(n) OVER (PARTITION BY h), 4) FROM "
-        f"(SELECT c, h, count(*) AS n FROM ({labeled}) GROUP BY c, h)",
-    )
-    by_model: dict[str, dict[str, float]] = {}
-    for model, cls, share in _rows(
-        query(
-            "SELECT model_id, c, round(n / sum(n) OVER (PARTITION BY model_id), 4) FROM "
-            f"(SELECT model_id, c, count(*) AS n FROM ({labeled}) GROUP BY model_id, c)",
-            [project],
-        )
-    ):
-        by_model.setdefault(str(model), {})[str(cls)] = share
+    histogram, top, others, hour_shares, by_model = _class_figures(cells)
+    shares = aligned(hour_shares)
     total = sum(sum(v or 0 for v in values) for values in per_source.values())
     return {
         "since": iso(since),
@@ -150,7 +183,7 @@ def drift(query: Query, *, project: str, since: datetime, until: datetime) -> di
             "histogram": histogram,
         },
         "classes": {
-            "order": [*top, *([OTHER] if len(totals) > len(top) else [])],
+            "order": [*top, *([OTHER] if others else [])],
             "by_hour": shares,
             "by_model": by_model,
         },

@@ -120,6 +120,7 @@ def window_query(
     def run_in_memory(sql: str, params: Sequence[Any]) -> pa.Table:
         with duckdb.connect() as con:
             con.execute("SET TimeZone = 'UTC'")
+            con.execute("SET enable_progress_bar = false")
             con.register("records", table)
             result: pa.Table = con.sql(sql, params=list(params) or None).to_arrow_table()
             return result
