@@ -263,7 +263,7 @@ def test_vectorized_uncertainty_equals_the_samplers(seed: int) -> None:
     for measure in ("least_confidence", "margin", "entropy", "mean_object_confidence"):
         aggregates = ["mean"] if measure == "mean_object_confidence" else ["max", "mean", "sum"]
         for aggregate in aggregates:
-            strategy: dict[str, Any] = {
+            document: dict[str, Any] = {
                 "name": f"{measure}-{aggregate}",
                 "type": "uncertainty",
                 "measure": measure,
@@ -271,8 +271,8 @@ def test_vectorized_uncertainty_equals_the_samplers(seed: int) -> None:
                 "threshold": round(rng.uniform(0.2, 0.9), 2),
             }
             if rng.random() < 0.4:
-                strategy.update(random_conditions(rng))
-            strategies.append(strategy)
+                document.update(random_conditions(rng))
+            strategies.append(document)
     cfg = config(strategies)
     tasks = ("object-detection", "classification", "multi-label-classification", "stub")
     cols = columns(records_of(800, seed=seed, start=START, tasks=tasks, mean_objects=3.0))
