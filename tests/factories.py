@@ -478,11 +478,8 @@ def make_records(
 
 
 def log_records(platform: Platform, table: Any, *, workspace: str = "default") -> None:
-    """Store ``table`` (prediction records) as one shipped segment of ``workspace``'s log.
-
-    Through the platform's prediction store when it has one, else as the Parquet
-    file of the log's layout (``<blobs>/predictions/<workspace>/<day>/<name>.parquet``).
-    """
+    """Store ``table`` (prediction records) as one shipped segment of ``workspace``'s log,
+    through the platform's prediction store (as a node's shipper would)."""
     import pyarrow.parquet as pq
 
     first = table.column("time")[0].as_py() if table.num_rows else datetime(2026, 1, 1, tzinfo=UTC)
@@ -490,16 +487,4 @@ def log_records(platform: Platform, table: Any, *, workspace: str = "default") -
     name = f"node-1.{stamp}.1.{uuid.uuid4().hex[:8]}.000001.parquet"
     out = io.BytesIO()
     pq.write_table(table, out)
-    predictions = getattr(platform, "predictions", None)
-    if predictions is not None:
-        predictions.store_segment(workspace=workspace, name=name, data=out.getvalue())
-        return
-    from winnow.backtest.source import _log_folder, workspace_dir
-
-    folder = (
-        _log_folder(platform.settings.resolved_blob_url)
-        / workspace_dir(workspace)
-        / first.astimezone(UTC).strftime("%Y-%m-%d")
-    )
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / name).write_bytes(out.getvalue())
+    platform.predictions.store_segment(workspace=workspace, name=name, data=out.getvalue())

@@ -14,7 +14,6 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 
-from winnow.backtest import service
 from winnow.errors import BadRequestError
 from winnow.http.jsonbody import json_body
 from winnow.platform.deps import PlatformDep, WorkspaceDep
@@ -52,6 +51,8 @@ async def backtest_route(
     body = await json_body(request)
     if not isinstance(body, dict) or "config" not in body:
         raise BadRequestError('body: must be {"config": {...}, "since": ..., "until": ...}')
+    from winnow.backtest import service  # pyarrow and DuckDB: loaded on first use
+
     since, until = service.window(body.get("since"), body.get("until"))
     seed = service.seed_of(body.get("seed"))
     config = body["config"]

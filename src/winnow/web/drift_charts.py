@@ -12,8 +12,6 @@ from datetime import UTC, datetime, timedelta
 from html import escape
 from typing import TYPE_CHECKING, Any
 
-from winnow.backtest.drift import drift
-from winnow.backtest.source import window_query
 from winnow.errors import WinnowError
 from winnow.web.editor import PALETTE
 from winnow.web.insights import Chart
@@ -228,6 +226,9 @@ def drift_view(
 ) -> dict[str, Any]:
     """What the overview's drift section shows: ``figures``, ``charts`` and ``error``
     (the reason, when the log could not be read; the rest of the page still renders)."""
+    from winnow.backtest.drift import drift  # pyarrow and DuckDB: loaded on first use
+    from winnow.backtest.source import window_query
+
     until = now or datetime.now(UTC)
     since = until - timedelta(days=days)
     try:
