@@ -11,7 +11,6 @@ slower, never different.
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
 import numpy as np
@@ -24,6 +23,7 @@ from winnow.activelearning.config import (
     UncertaintyStrategy,
 )
 from winnow.activelearning.samplers import matches
+from winnow.activelearning.score_windows import ScoreWindows
 from winnow.backtest.records import (
     CLASSIFICATION,
     DETECTION_TASKS,
@@ -35,14 +35,10 @@ from winnow.backtest.records import (
 )
 
 
-def score_windows() -> Any:
-    """A fresh set of ``top_fraction`` score windows for one replay (None where the samplers
-    keep none): a backtest ranks scores among its own records, never in the live windows."""
-    try:
-        module: Any = importlib.import_module("winnow.activelearning.score_windows")
-    except ImportError:
-        return None
-    return module.ScoreWindows()
+def score_windows() -> ScoreWindows:
+    """A fresh set of ``top_fraction`` score windows for one replay: a backtest ranks scores
+    among its own records, never in the live windows."""
+    return ScoreWindows()
 
 
 def vectorized(strategy: Any) -> bool:
