@@ -39,6 +39,10 @@ FUZZ_EXAMPLES = int(os.environ.get("WINNOW_FUZZ_EXAMPLES", "15"))
 
 pytestmark = pytest.mark.slow
 
+# Prediction-log segments (PUT /v1/prediction-segments/{name}) are Parquet bytes: generated
+# bodies go on the wire as binary, which the route must refuse with a 4xx, not a 5xx.
+schemathesis.serializer.alias("application/vnd.apache.parquet", "application/octet-stream")
+
 
 @pytest.fixture(scope="module")
 def fuzz_target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, World]]:
