@@ -26,6 +26,7 @@ export route and the platform router, then the legacy catch-all
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, suppress
@@ -200,9 +201,8 @@ def _build_inference_runtime(
         config_source = clients.build_config_source(
             settings, platform, health=health, failures=failures
         )
-        delivery_client = clients.build_platform_client(settings, platform)
         batch_counter = clients.build_batch_counter(settings, platform)
-        for resource in (model_source, config_source, delivery_client, batch_counter):
+        for resource in (model_source, config_source, batch_counter):
             close = getattr(resource, "close", None)
             if callable(close):
                 closers.append(close)
@@ -220,7 +220,11 @@ def _build_inference_runtime(
         )
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         predlog, shipper = _prediction_log(settings, metrics, platform, registry, closers)
-        outbox = Outbox(settings.outbox_path, max_bytes=settings.outbox_max_bytes)
+        outbox = Outbox(
+            settings.outbox_path,
+            max_bytes=settings.outbox_max_bytes,
+            recover=not settings.collection_process,  # the collection process recovers
+        )
         closers.append(outbox.close)
         collector = Collector(
             settings=settings,
@@ -231,21 +235,28 @@ def _build_inference_runtime(
             batch_counter=batch_counter,
             decisions=predlog.decision if predlog is not None else None,
         )
-        delivery = DeliveryWorker(
-            outbox,
-            delivery_client,
-            metrics=metrics,
-            backoff_base=settings.delivery_backoff_base,
-            backoff_max=settings.delivery_backoff_max,
-            concurrency=settings.delivery_concurrency,
-            on_duplicate=lambda entry: collector.give_back_duplicate(entry.idempotency_key),
-            on_batch_full=lambda entry: collector.batch_refused(entry.idempotency_key),
-        )
+        delivery: DeliveryWorker | None = None
+        if not settings.collection_process:
+            # Otherwise the node's collection process (winnow collect) prepares and delivers.
+            delivery_client = clients.build_platform_client(settings, platform)
+            closers.append(delivery_client.close)
+            delivery = DeliveryWorker(
+                outbox,
+                delivery_client,
+                metrics=metrics,
+                backoff_base=settings.delivery_backoff_base,
+                backoff_max=settings.delivery_backoff_max,
+                concurrency=settings.delivery_concurrency,
+                batch_size=settings.delivery_batch_size,
+                on_duplicate=lambda entry: collector.give_back_duplicate(entry.idempotency_key),
+                on_batch_full=lambda entry: collector.batch_refused(entry.idempotency_key),
+            )
         collector.start()
         closers.append(lambda: collector.stop(10.0))
         shadow = _shadow_runner(settings, config_source, registry, metrics, platform, closers)
-        delivery.start()
-        closers.append(lambda: delivery.stop(10.0))
+        if delivery is not None:
+            delivery.start()
+            closers.append(functools.partial(delivery.stop, 10.0))
     except BaseException:
         close_all(closers)
         raise

@@ -3,11 +3,19 @@
 Each app (and each test) builds its own :class:`Metrics`, so nothing is
 global. Services receive it and count what they do; ``/metrics`` renders
 ``Metrics.render()``.
+
+Under ``winnow serve --workers N`` the supervisor sets ``PROMETHEUS_MULTIPROC_DIR``
+for its children (prometheus_client's multiprocess mode): every worker and the
+collection process write their values there, and ``render()`` of any of them
+sums the counters of all (gauges: the most recent value written).
 """
 
 from __future__ import annotations
 
+import os
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector
 
 from winnow.states import DatapointOutcome
 
@@ -54,9 +62,13 @@ class Metrics:
             "Datapoints in the outbox by status.",
             ["status"],
             registry=self.registry,
+            multiprocess_mode="mostrecent",
         )
         self.outbox_bytes = Gauge(
-            "winnow_outbox_bytes", "Bytes held by the outbox.", registry=self.registry
+            "winnow_outbox_bytes",
+            "Bytes held by the outbox.",
+            registry=self.registry,
+            multiprocess_mode="mostrecent",
         )
         self.platform_lookup_errors = Counter(
             "winnow_platform_lookup_errors",
@@ -83,6 +95,7 @@ class Metrics:
             "winnow_collector_queue",
             "Decoded images waiting in the collector's hand-off queue.",
             registry=self.registry,
+            multiprocess_mode="livesum",
         )
 
         self.shadow_runs = Counter(
@@ -136,5 +149,11 @@ class Metrics:
         self.datapoints.labels(project=project, strategy=strategy, outcome=label).inc()
 
     def render(self) -> bytes:
-        """The Prometheus text exposition of every metric."""
+        """The Prometheus text exposition of every metric (of every process of the node
+        in multiprocess mode, see the module docstring)."""
+        folder = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+        if folder:
+            registry = CollectorRegistry()
+            MultiProcessCollector(registry, path=folder)  # type: ignore[no-untyped-call]
+            return bytes(generate_latest(registry))
         return bytes(generate_latest(self.registry))

@@ -335,7 +335,33 @@ class Settings(BaseSettings):
         default=300.0, gt=0, description="Longest retry delay of a failed delivery, in seconds."
     )
     delivery_concurrency: int = Field(
-        default=2, ge=1, description="Datapoints delivered at once by the delivery worker."
+        default=2, ge=1, description="Delivery loops of the delivery worker, each with its batch."
+    )
+    delivery_batch_size: int = Field(
+        default=32,
+        ge=1,
+        le=64,
+        description=(
+            "Most outbox entries a delivery loop claims and delivers at once: one platform "
+            "transaction (in-process) or one HTTP request (native platform) for all of them."
+        ),
+    )
+    collection_process: bool = Field(
+        default=False,
+        description=(
+            "Leave preparation and delivery to the node's collection process (`winnow collect`, "
+            "which `winnow serve` starts): this process only samples, takes credits and writes "
+            "captures to the outbox. Set by `winnow serve`; off, the serving process delivers too."
+        ),
+    )
+    workers: int | None = Field(
+        default=None,
+        ge=1,
+        description=(
+            "Serving processes of `winnow serve` (role inference; roles all and platform run 1). "
+            "Default: the number of cores; limits left at memory:// then become local:// "
+            "(<data_dir>/limits.db, shared by the workers); memory:// set on purpose means 1."
+        ),
     )
 
     # --- prediction log (winnow.predlog) -------------------------------------

@@ -429,13 +429,14 @@ def test_worker_thread_processes_submissions(tmp_path: Path) -> None:
 def test_submit_hands_over_the_same_objects_without_copying(tmp_path: Path) -> None:
     rig = Rig(tmp_path)
     seen: list[tuple[object, object, object]] = []
-    original = rig.collector.process
+    original = rig.collector.process_many
 
-    def spy(image_: Any, prediction: Any, context: CollectionContext) -> Outcome:
-        seen.append((image_, prediction, context))
-        return original(image_, prediction, context)
+    # The worker hands what is queued to process_many, in bursts.
+    def spy(items: Any) -> list[Outcome]:
+        seen.extend(items)
+        return original(items)
 
-    rig.collector.process = spy  # type: ignore[method-assign, assignment]
+    rig.collector.process_many = spy  # type: ignore[method-assign]
     frame, prediction = image(), detection()
     assert rig.collector.submit(frame, prediction, CONTEXT)
     assert rig.collector.drain() == [Outcome.QUEUED]

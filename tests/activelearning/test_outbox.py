@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import sqlite3
+import subprocess
+import sys
 import threading
 import time
 from dataclasses import replace
@@ -12,7 +16,12 @@ from pathlib import Path
 import pytest
 
 from tests.factories import FakeClock, make_datapoint
-from winnow.activelearning.outbox import DELIVERED_RETENTION_SECONDS, EntryStatus, Outbox
+from winnow.activelearning.outbox import (
+    DELIVERED_RETENTION_SECONDS,
+    EntryStatus,
+    Outbox,
+    OutboxItem,
+)
 from winnow.errors import OutboxFullError
 
 
@@ -276,3 +285,97 @@ def test_metadata_with_nan_is_never_stored(tmp_path: Path) -> None:
     assert outbox.stats().bytes == 0
     assert outbox.claim(10, 4e9) == []
     outbox.close()
+
+
+def test_put_many_is_one_transaction_and_takes_the_bound_item_by_item(tmp_path: Path) -> None:
+    outbox = open_outbox(tmp_path, max_bytes=12_000)
+    statements: list[str] = []
+    outbox._db.set_trace_callback(statements.append)
+    items = [OutboxItem(make_datapoint(jpeg_size=size)) for size in (4000, 9000, 4000, 100)]
+    results = outbox.put_many([*items, items[0]])
+    outbox._db.set_trace_callback(None)
+    assert statements.count("COMMIT") == 1
+    assert isinstance(results[1], OutboxFullError)  # 4000 + 9000 do not fit; the next ones do
+    assert [isinstance(r, int) for r in results] == [True, False, True, True, True]
+    assert results[4] == results[0]  # the same key again in the batch: stored once
+    assert outbox.stats().counts[EntryStatus.PENDING] == 3
+    outbox.close()
+
+
+def test_concurrent_puts_share_one_commit(tmp_path: Path) -> None:
+    outbox = open_outbox(tmp_path)
+    statements: list[str] = []
+    outbox._db.set_trace_callback(statements.append)
+    ids: list[int] = []
+    # Hold the connection: the first put takes only its own entry and waits; the
+    # seven that arrive meanwhile queue up and go together in the next commit.
+    with outbox._lock:
+        threads = [
+            threading.Thread(target=lambda: ids.append(outbox.put(make_datapoint())))
+            for _ in range(8)
+        ]
+        for thread in threads:
+            thread.start()
+        deadline = time.monotonic() + 10
+        while len(outbox._waiting) < 7 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert len(outbox._waiting) == 7
+    for thread in threads:
+        thread.join()
+    outbox._db.set_trace_callback(None)
+    assert len(set(ids)) == 8
+    assert statements.count("COMMIT") == 2
+    assert outbox.stats().counts[EntryStatus.PENDING] == 8
+    outbox.close()
+
+
+_PUTTER = """
+import sys, threading, uuid
+from pathlib import Path
+from datetime import UTC, datetime
+from winnow.activelearning.datapoint import Datapoint
+from winnow.activelearning.outbox import Outbox
+
+outbox = Outbox(Path(sys.argv[1]), max_bytes=10**10)
+lock = threading.Lock()
+
+def put_forever():
+    while True:
+        key = uuid.uuid4().hex
+        outbox.put(Datapoint(
+            idempotency_key=key, api_key="k", project="p", batch_name="b",
+            image_jpeg=b"\\xff\\xd8\\xff" + bytes(20000), width=1, height=1,
+            created_at=datetime.now(UTC),
+        ))
+        with lock:  # acknowledged: durable from here on
+            sys.stdout.write(key + "\\n")
+            sys.stdout.flush()
+
+for _ in range(6):
+    threading.Thread(target=put_forever, daemon=True).start()
+threading.Event().wait()
+"""
+
+
+def test_every_acknowledged_put_survives_a_kill_9(tmp_path: Path) -> None:
+    path = tmp_path / "outbox.db"
+    process = subprocess.Popen(
+        [sys.executable, "-c", _PUTTER, str(path)], stdout=subprocess.PIPE, text=True
+    )
+    assert process.stdout is not None
+    acknowledged: list[str] = []
+    try:
+        while len(acknowledged) < 300:
+            line = process.stdout.readline()
+            assert line, "the putting process ended early"
+            acknowledged.append(line.strip())
+    finally:
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait(10)
+    acknowledged.extend(line.strip() for line in process.stdout.read().splitlines())
+    process.stdout.close()
+    outbox = Outbox(path, max_bytes=10**10)
+    stored = {entry.idempotency_key for entry in outbox.claim(100_000, 4e9)}
+    outbox.close()
+    assert set(acknowledged) <= stored
+    assert len(stored) >= len(acknowledged)

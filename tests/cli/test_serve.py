@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from winnow.cli.main import app
-from winnow.cli.serve import build_settings
+from winnow.cli.serve import build_settings, plan_workers
+from winnow.errors import ConfigurationError
 from winnow.settings import Role
 
 
@@ -53,3 +55,35 @@ def test_unusable_settings_stop_serve_with_one_line(
     assert result.exit_code == 2, result.output
     assert message in result.output
     assert "Traceback" not in result.output
+
+
+def test_workers_need_limits_shared_by_the_processes(tmp_path: Path) -> None:
+    inference = {"data_dir": tmp_path, "role": Role.INFERENCE, "platform_url": "http://p:1"}
+    local = f"local://{(tmp_path / 'limits.db').resolve()}"
+    cores = os.cpu_count() or 1
+    # Limits left at memory://: the one-host local backend of the data dir, shared by the workers.
+    expected = (cores, local if cores > 1 else None)
+    assert plan_workers(build_settings(**inference)) == expected
+    assert plan_workers(build_settings(**inference, workers=1)) == (1, None)
+    assert plan_workers(build_settings(**inference, workers=3)) == (3, local)
+    redis = "redis://127.0.0.1:6379/2"
+    assert plan_workers(build_settings(**inference, limits_url=redis, workers=3)) == (3, None)
+    assert plan_workers(build_settings(**inference, limits_url=redis)) == (cores, None)
+    # memory:// chosen on purpose cannot be shared: refused with N > 1, one process by default.
+    memory = {**inference, "limits_url": "memory://"}
+    assert plan_workers(build_settings(**memory)) == (1, None)
+    with pytest.raises(ConfigurationError, match="needs limits shared by the serving processes"):
+        plan_workers(build_settings(**memory, workers=2))
+    with pytest.raises(ConfigurationError, match="role all serves from one process"):
+        plan_workers(build_settings(data_dir=tmp_path, workers=2))
+    assert plan_workers(build_settings(data_dir=tmp_path)) == (1, None)
+
+
+def test_serve_with_workers_on_role_all_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        app,
+        ["serve", "--port", "1", "--data-dir", str(tmp_path), "--workers", "2"],
+        env={"COLUMNS": "300"},
+    )
+    assert result.exit_code == 2, result.output
+    assert "role all serves from one process" in result.output

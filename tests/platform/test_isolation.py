@@ -200,6 +200,12 @@ def test_every_route_hides_another_workspaces_resources(
             data={"metadata": json.dumps({"batch": "b"})},
             files={"file": ("x.jpg", make_jpeg(seed=4), "image/jpeg")},
         ),
+        ("POST", "/v1/projects/{project}/datapoints/batch"): lambda: client.post(
+            "/v1/projects/cars/datapoints/batch",
+            headers=bearer,
+            data={"datapoints": json.dumps([{"metadata": {"batch": "b"}}])},
+            files={"file0": ("x.jpg", make_jpeg(seed=5), "image/jpeg")},
+        ),
         ("GET", "/v1/projects/{project}/batches"): lambda: client.get(
             "/v1/projects/cars/batches", headers=bearer
         ),

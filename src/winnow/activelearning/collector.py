@@ -37,15 +37,17 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 from winnow.activelearning.batching import batch_name
+from winnow.activelearning.capture import PrepareSpec
 from winnow.activelearning.config import ActiveLearningConfig, Strategy
 from winnow.activelearning.crops import crop_box, crop_objects, crop_pixels, crop_prediction
 from winnow.activelearning.datapoint import CollectionContext, Datapoint, extra_problem
 from winnow.activelearning.decision import UNKNOWN_WINDOW, DecisionSink, DecisionTrace
 from winnow.activelearning.dedup import NearDuplicateFilter, phash
 from winnow.activelearning.limits.base import BatchCap, Budget, Credit, LimitsBackend, TakeOutcome
-from winnow.activelearning.outbox import Outbox
+from winnow.activelearning.outbox import Outbox, OutboxItem
 from winnow.activelearning.platform_client import BatchCounter, ConfigSource, ProjectConfig
 from winnow.activelearning.prepare import build_tags, prepare
 from winnow.activelearning.samplers import sample
@@ -59,6 +61,7 @@ from winnow.predictions import (
     Prediction,
     StubPrediction,
     TaskType,
+    prediction_to_json,
 )
 from winnow.settings import Settings
 from winnow.states import DatapointOutcome
@@ -69,7 +72,21 @@ _NO_STRATEGY = "-"
 _BUDGET_CACHE_MAX = 1024
 _CREDITS_MAX = 65536
 
+_BURST = 64
+"""Most queued datapoints the worker decides before writing their captures in one transaction."""
+
 _Item = tuple[CapturedImage, Prediction, CollectionContext]
+
+
+@dataclasses.dataclass(slots=True, frozen=True)
+class _Pending:
+    """A datapoint that won its credit, waiting for its outbox write."""
+
+    item: OutboxItem
+    project: str
+    credit: Credit
+    # (dedup key, hash, window seconds, monotonic time): remembered once queued.
+    remember: tuple[str, int, float, float] | None
 
 
 # The one outcome vocabulary (winnow.states), under the name callers of process() know.
@@ -164,48 +181,88 @@ class Collector:
 
     def drain(self) -> list[Outcome]:
         """Process everything queued now, in this thread; return the outcomes in order."""
-        outcomes = []
+        outcomes: list[Outcome] = []
         while True:
-            try:
-                item = self._queue.get_nowait()
-            except queue.Empty:
+            items = self._take_queued(block=False)
+            if not items:
                 break
-            outcomes.append(self.process(*item))
+            outcomes.extend(self.process_many(items))
         self.metrics.collector_queue.set(self._queue.qsize())
         return outcomes
 
+    def _take_queued(self, *, block: bool) -> list[_Item]:
+        """Up to ``_BURST`` queued items (waiting up to 0.1 s for the first when ``block``)."""
+        try:
+            first = self._queue.get(timeout=0.1) if block else self._queue.get_nowait()
+        except queue.Empty:
+            return []
+        items = [first]
+        while len(items) < _BURST:
+            try:
+                items.append(self._queue.get_nowait())
+            except queue.Empty:
+                break
+        return items
+
     def _run(self) -> None:
         while True:
-            try:
-                item = self._queue.get(timeout=0.1)
-            except queue.Empty:
+            items = self._take_queued(block=True)
+            if not items:
                 if self._stop.is_set():
                     return
                 continue
             self.metrics.collector_queue.set(self._queue.qsize())
-            self.process(*item)
+            self.process_many(items)
 
     # ------------------------------------------------------------------ decision
 
     def process(
         self, image: ImageArray | CapturedImage, prediction: Prediction, context: CollectionContext
     ) -> Outcome:
-        """Run one datapoint through config, sampling, budget, prepare and outbox; never raises.
+        """Run one datapoint through config, sampling, budget, capture and outbox; never raises.
 
         The image's pixels are decoded (when they are not yet) only for what needs them:
-        the near-duplicate hash and the preparation of a datapoint that won its budget.
+        the near-duplicate hash, and the preparation of a datapoint that won its budget
+        and came without its encoded bytes (a video frame). QUEUED means durable.
         """
-        image = captured(image)
-        trace = DecisionTrace(time=self._clock())
+        return self.process_many([(captured(image), prediction, context)])[0]
+
+    def process_many(self, items: Sequence[_Item]) -> list[Outcome]:
+        """:meth:`process` for several datapoints, in order, with ONE outbox transaction.
+
+        Each is decided alone (so limits and the batch cap stay exact); those that
+        won a credit are written together, one sync for the burst. Never raises.
+        """
+        decided: list[tuple[CapturedImage, DecisionTrace, Outcome | _Pending]] = []
+        for raw, prediction, context in items:
+            image = captured(raw)
+            trace = DecisionTrace(time=self._clock())
+            decided.append((image, trace, self._decide(image, prediction, context, trace)))
+        pending = [o for _i, _t, o in decided if isinstance(o, _Pending)]
+        stored = iter(self._store(pending) if pending else [])
+        outcomes: list[Outcome] = []
+        for (image, trace, outcome), (_raw, prediction, context) in zip(
+            decided, items, strict=True
+        ):
+            final = next(stored) if isinstance(outcome, _Pending) else outcome
+            outcomes.append(self._decided(image, prediction, context, trace, final))
+        return outcomes
+
+    def _decide(
+        self,
+        image: CapturedImage,
+        prediction: Prediction,
+        context: CollectionContext,
+        trace: DecisionTrace,
+    ) -> Outcome | _Pending:
         if not self.settings.active_learning_enabled:
-            return self._decided(image, prediction, context, trace, Outcome.DISABLED)
+            return Outcome.DISABLED
         stage = trace.stage
         try:
-            outcome = self._process(image, prediction, context, stage, trace)
+            return self._process(image, prediction, context, stage, trace)
         except Exception as exc:
             self._count_error(stage[0], exc)
-            outcome = Outcome.ERROR
-        return self._decided(image, prediction, context, trace, outcome)
+            return Outcome.ERROR
 
     def _decided(
         self,
@@ -230,7 +287,7 @@ class Collector:
         context: CollectionContext,
         stage: list[str],
         trace: DecisionTrace,
-    ) -> Outcome:
+    ) -> Outcome | _Pending:
         project_config = self.config_source.get(context.api_key, context.project)
         config = project_config.config
         trace.workspace = project_config.workspace
@@ -268,10 +325,9 @@ class Collector:
         # only remembered once it was really queued: a frame refused by a limit
         # must not suppress the frames after it.
         dedup = config.dedup
-        dedup_key: str | None = None
-        dedup_hash = 0
-        dedup_time = time.monotonic()
+        remember: tuple[str, int, float, float] | None = None
         if dedup is not None and dedup.enabled:
+            dedup_time = time.monotonic()
             stage[0] = "dedup"
             dedup_key = f"{project_config.workspace}/{project}/{context.source}"
             dedup_hash = phash(image.pixels())
@@ -285,6 +341,7 @@ class Collector:
             ):
                 self.metrics.datapoint(project, strategies[0].name, Outcome.DUPLICATE)
                 return Outcome.DUPLICATE
+            remember = (dedup_key, dedup_hash, dedup.window_seconds, dedup_time)
 
         stage[0] = "limits"
         now = trace.time
@@ -319,15 +376,37 @@ class Collector:
         stage[0] = "prepare"
         trace.paid = credit.strategy
         more = functools.partial(self._take_one, budgets[credit.strategy], cap, now, context.source)
-        outcome = self._place(image, prediction, context, project_config, credit, now, stage, more)
-        if outcome is not Outcome.QUEUED:
-            return outcome
-        if dedup_key is not None and dedup is not None:
-            self.dedup.remember(
-                dedup_key, dedup_hash, window_seconds=dedup.window_seconds, now=dedup_time
-            )
-        self.metrics.datapoint(project, credit.strategy, Outcome.QUEUED)
-        return Outcome.QUEUED
+        return self._won(
+            image, prediction, context, project_config, credit, now, stage, more, remember
+        )
+
+    def _won(
+        self,
+        image: CapturedImage,
+        prediction: Prediction,
+        context: CollectionContext,
+        project_config: ProjectConfig,
+        credit: Credit,
+        now: datetime,
+        stage: list[str],
+        take_more: Callable[[], Credit | None],
+        remember: tuple[str, int, float, float] | None,
+    ) -> Outcome | _Pending:
+        """A datapoint that won ``credit``: its crops written now, or its outbox item pending."""
+        crops = self._crops(
+            image, prediction, context, project_config, credit, now, stage, take_more
+        )
+        if crops is not None:
+            if crops is Outcome.QUEUED and remember is not None:
+                key, value, window, at = remember
+                self.dedup.remember(key, value, window_seconds=window, now=at)
+            return crops
+        try:
+            item = self._item(image, prediction, context, project_config, credit, now)
+        except BaseException:
+            self._give_back(credit)
+            raise
+        return _Pending(item, project_config.project, credit, remember)
 
     def _refusal(
         self, project_config: ProjectConfig, foreign: str | None, prediction: Prediction
@@ -382,42 +461,11 @@ class Collector:
         )
         return Outcome.REFUSED
 
-    def _put(
-        self,
-        image: CapturedImage,
-        prediction: Prediction,
-        context: CollectionContext,
-        project_config: ProjectConfig,
-        credit: Credit,
-        now: datetime,
-        stage: list[str],
-    ) -> Outcome:
-        """Prepare and queue the datapoint; REFUSED (credit given back) on a full outbox."""
-        project = project_config.project
-        try:
-            datapoint = self._datapoint(image, prediction, context, project_config, credit, now)
-            stage[0] = "outbox"
-            self.outbox.put(datapoint)
-        except OutboxFullError as exc:
-            self._give_back(credit)
-            self.metrics.datapoint(project, credit.strategy, Outcome.REFUSED)
-            self.metrics.collection_errors.labels(cause="outbox_full").inc()
-            self._log_once("outbox_full", "outbox is full, datapoints are refused: %s", exc)
-            return Outcome.REFUSED
-        except BaseException:
-            self._give_back(credit)
-            raise
-        with self._log_lock:
-            self._credits[datapoint.idempotency_key] = credit
-            while len(self._credits) > _CREDITS_MAX:
-                self._credits.popitem(last=False)
-        return Outcome.QUEUED
-
     def _take_one(self, budget: Budget, cap: BatchCap, now: datetime, source: str) -> Credit | None:
         """One more credit of ``budget`` and a batch place (a further crop), or None."""
         return self.limits.take([budget], cap, now, source=source)[1]
 
-    def _place(
+    def _crops(
         self,
         image: CapturedImage,
         prediction: Prediction,
@@ -427,14 +475,15 @@ class Collector:
         now: datetime,
         stage: list[str],
         take_more: Callable[[], Credit | None],
-    ) -> Outcome:
-        """The image as one datapoint, or its crops when the strategy collects crops."""
+    ) -> Outcome | None:
+        """The outcome of collecting the image's crops, or None when the paying strategy
+        collects whole images (``collect`` is not ``"crops"``, or not a detection)."""
         strategy = _strategy(project_config.config.sampling_strategies, credit.strategy)
-        if strategy.collect == "crops" and isinstance(prediction, DetectionPrediction):
-            return self._put_crops(
-                image, prediction, context, project_config, credit, now, stage, take_more
-            )
-        return self._put(image, prediction, context, project_config, credit, now, stage)
+        if strategy.collect != "crops" or not isinstance(prediction, DetectionPrediction):
+            return None
+        return self._put_crops(
+            image, prediction, context, project_config, credit, now, stage, take_more
+        )
 
     def _put_crops(
         self,
@@ -478,13 +527,11 @@ class Collector:
             if outcome is not Outcome.QUEUED:
                 return Outcome.QUEUED if queued else outcome
             queued += 1
-            if queued > 1:  # the first is counted by the caller, as for whole images
-                self.metrics.datapoint(project_config.project, credit.strategy, Outcome.QUEUED)
         if spare is not None:
             self._give_back(spare)
         return Outcome.QUEUED if queued else Outcome.NOT_SAMPLED
 
-    def _datapoint(
+    def _put(
         self,
         image: CapturedImage,
         prediction: Prediction,
@@ -492,32 +539,74 @@ class Collector:
         project_config: ProjectConfig,
         credit: Credit,
         now: datetime,
-    ) -> Datapoint:
+        stage: list[str],
+    ) -> Outcome:
+        """One datapoint written at once (its own transaction): a crop of ``_put_crops``.
+
+        QUEUED (counted) once durable; REFUSED (credit given back) on a full outbox.
+        """
+        try:
+            item = self._item(image, prediction, context, project_config, credit, now)
+        except BaseException:
+            self._give_back(credit)
+            raise
+        stage[0] = "outbox"
+        return self._store([_Pending(item, project_config.project, credit, None)])[0]
+
+    def _item(
+        self,
+        image: CapturedImage,
+        prediction: Prediction,
+        context: CollectionContext,
+        project_config: ProjectConfig,
+        credit: Credit,
+        now: datetime,
+    ) -> OutboxItem:
+        """The outbox item of a datapoint that won its credit.
+
+        With the original encoded bytes at hand (an HTTP request): a capture, no
+        image work here; the collection process prepares it. Without them (a
+        video frame): prepared now, since encoding is needed anyway.
+        """
         config = project_config.config
         strategy = _strategy(config.sampling_strategies, credit.strategy)
         persist = bool(config.persist_predictions)
-        prepared = prepare(
-            image.pixels(),
-            prediction,
-            max_image_size=config.max_image_size,
-            jpeg_quality=config.jpeg_compression_level,
-            persist_predictions=persist,
-        )
         assert credit.batch is not None
         task_type = (
             prediction.task_type.value
             if isinstance(prediction, DetectionPrediction | ClassificationPrediction)
             else (prediction.task_type or project_config.project_type)
         )
-        return Datapoint(
+        if image.original is not None:
+            jpeg, width, height = image.original, image.width, image.height
+            served: dict[str, Any] | None = None
+            if persist and not isinstance(prediction, StubPrediction):
+                served = prediction_to_json(prediction)
+            capture: PrepareSpec | None = PrepareSpec(
+                max_image_size=config.max_image_size,
+                jpeg_quality=config.jpeg_compression_level,
+                persist_predictions=persist,
+                max_pixels=self.settings.max_image_pixels,
+            )
+        else:
+            prepared = prepare(
+                image.pixels(),
+                prediction,
+                max_image_size=config.max_image_size,
+                jpeg_quality=config.jpeg_compression_level,
+                persist_predictions=persist,
+            )
+            jpeg, width, height = prepared.jpeg, prepared.width, prepared.height
+            served, capture = prepared.prediction_json, None
+        datapoint = Datapoint(
             idempotency_key=uuid.uuid4().hex,
             api_key=context.api_key,
             project=project_config.project,
             batch_name=credit.batch.batch_name,
-            image_jpeg=prepared.jpeg,
-            width=prepared.width,
-            height=prepared.height,
-            prediction=prepared.prediction_json,
+            image_jpeg=jpeg,
+            width=width,
+            height=height,
+            prediction=served,
             task_type=task_type,
             tags=build_tags(
                 self.settings.active_learning_tags,
@@ -536,6 +625,41 @@ class Collector:
             created_at=now.astimezone(UTC),
             extra=dict(context.extra) or None,
         )
+        return OutboxItem(datapoint, capture, credit)
+
+    def _store(self, pending: Sequence[_Pending]) -> list[Outcome]:
+        """Write the pending datapoints to the outbox in one transaction; their outcomes.
+
+        Queued ones are durable when this returns. A full outbox refuses a
+        datapoint (REFUSED, its credit given back); an outbox that cannot be
+        written gives every credit back and counts the error.
+        """
+        try:
+            results = self.outbox.put_many([p.item for p in pending])
+        except Exception as exc:
+            for p in pending:
+                self._give_back(p.credit)
+            self._count_error("outbox", exc)
+            return [Outcome.ERROR] * len(pending)
+        return [self._settle(p, result) for p, result in zip(pending, results, strict=True)]
+
+    def _settle(self, pending: _Pending, result: int | OutboxFullError) -> Outcome:
+        credit, project = pending.credit, pending.project
+        if isinstance(result, OutboxFullError):
+            self._give_back(credit)
+            self.metrics.datapoint(project, credit.strategy, Outcome.REFUSED)
+            self.metrics.collection_errors.labels(cause="outbox_full").inc()
+            self._log_once("outbox_full", "outbox is full, datapoints are refused: %s", result)
+            return Outcome.REFUSED
+        with self._log_lock:
+            self._credits[pending.item.datapoint.idempotency_key] = credit
+            while len(self._credits) > _CREDITS_MAX:
+                self._credits.popitem(last=False)
+        if pending.remember is not None:
+            key, value, window, at = pending.remember
+            self.dedup.remember(key, value, window_seconds=window, now=at)
+        self.metrics.datapoint(project, credit.strategy, Outcome.QUEUED)
+        return Outcome.QUEUED
 
     # ------------------------------------------------------------------ helpers
 

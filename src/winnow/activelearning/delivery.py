@@ -32,16 +32,31 @@ import random
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 
-from winnow.activelearning.outbox import Entry, EntryStatus, Outbox
+from winnow.activelearning.capture import prepare_capture
+from winnow.activelearning.datapoint import Datapoint
+from winnow.activelearning.limits.base import LimitsBackend
+from winnow.activelearning.outbox import Entry, EntryStatus, Outbox, OutboxItem
 from winnow.activelearning.platform_client import PlatformClient
-from winnow.errors import DeliveryError
+from winnow.errors import DeliveryError, WinnowError
 from winnow.metrics import Metrics
 from winnow.states import DatapointOutcome
 
 log = logging.getLogger(__name__)
 
 _GAUGE_EVERY_SECONDS = 1.0
+
+
+@dataclass(slots=True)
+class _Settlement:
+    """The outcomes of one delivered batch, by kind."""
+
+    delivered: list[tuple[Entry, str]] = field(default_factory=list)
+    retry: list[tuple[Entry, str]] = field(default_factory=list)
+    failed: list[tuple[Entry, str]] = field(default_factory=list)
+    batch_full: list[tuple[Entry, str]] = field(default_factory=list)
 
 
 class DeliveryWorker:
@@ -56,6 +71,7 @@ class DeliveryWorker:
         backoff_base: float = 1.0,
         backoff_max: float = 300.0,
         concurrency: int = 2,
+        batch_size: int = 1,
         poll_interval: float = 0.5,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
@@ -66,6 +82,8 @@ class DeliveryWorker:
     ) -> None:
         if concurrency < 1:
             raise ValueError(f"concurrency must be >= 1, got {concurrency}")
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         if backoff_base <= 0 or backoff_max <= 0:
             raise ValueError("backoff_base and backoff_max must be > 0")
         self.outbox = outbox
@@ -74,6 +92,7 @@ class DeliveryWorker:
         self.backoff_base = backoff_base
         self.backoff_max = backoff_max
         self.concurrency = concurrency
+        self.batch_size = batch_size
         self.poll_interval = poll_interval
         self._clock = clock
         self._sleep = sleep
@@ -143,7 +162,9 @@ class DeliveryWorker:
         while not self._stop.is_set() and not self.outbox.closed:
             now = self._clock()
             try:
-                claimed = self.outbox.claim(1, now if deadline is None else min(now, deadline))
+                claimed = self.outbox.claim(
+                    self.batch_size, now if deadline is None else min(now, deadline)
+                )
                 next_due = None if claimed else self.outbox.next_due()
             except Exception as exc:  # the disk or the database: keep the thread alive
                 self._log_once("outbox", "delivery worker cannot read the outbox: %s", exc)
@@ -153,7 +174,7 @@ class DeliveryWorker:
                 continue
             if claimed:
                 try:
-                    self._deliver(claimed[0])
+                    self._deliver(claimed)
                 except Exception as exc:  # marking failed: recover() makes it due again
                     self._log_once("outbox", "delivery worker cannot write the outbox: %s", exc)
                     if deadline is not None:
@@ -171,50 +192,115 @@ class DeliveryWorker:
                 wait = min(wait, max(0.0, next_due - self._clock()))
             self._stop.wait(wait)
 
-    def _deliver(self, entry: Entry) -> None:
-        dp = entry.datapoint
-        try:
-            platform_id = self.client.deliver(dp)
-        except DeliveryError as exc:
-            if exc.retryable:
-                self._retry(entry, exc.message)
-            elif exc.batch_full:
-                self.outbox.mark_batch_full(entry.id, exc.message)
-                self.metrics.datapoint(dp.project, dp.strategy or "-", DatapointOutcome.BATCH_FULL)
-                self._log_once("batch_full", "datapoints refused for a full batch: %s", exc.message)
-                if self._on_batch_full is not None:
-                    self._on_batch_full(entry)
-                self._done(entry, False)
+    def _deliver(self, entries: list[Entry]) -> None:
+        """Prepare the captures, deliver the batch, record every outcome in one outbox write."""
+        settle = _Settlement()
+        ready = self._prepare(entries, settle)
+        results = self._send([dp for _entry, dp in ready])
+        for (entry, _dp), result in zip(ready, results, strict=True):
+            if isinstance(result, DeliveryError):
+                if result.retryable:
+                    settle.retry.append((entry, result.message))
+                elif result.batch_full:
+                    settle.batch_full.append((entry, result.message))
+                else:
+                    settle.failed.append((entry, result.message))
+            elif isinstance(result, BaseException):
+                settle.retry.append((entry, f"{type(result).__name__}: {result}"))
             else:
-                self.outbox.mark_failed(entry.id, exc.message)
-                self.metrics.datapoint(dp.project, dp.strategy or "-", DatapointOutcome.FAILED)
-                log.warning(
-                    "datapoint %s refused by the platform: %s", entry.idempotency_key, exc.message
-                )
-                self._done(entry, False)
-            return
-        except Exception as exc:
-            self._retry(entry, f"{type(exc).__name__}: {exc}")
-            return
-        self.outbox.mark_delivered(entry.id, platform_id)
-        # An exact duplicate stored nothing: its credit and batch place go back. On a
-        # retry the "duplicate" may be this datapoint's own first attempt, so only
-        # a first attempt's answer is trusted.
-        if getattr(platform_id, "duplicate", False) and entry.attempts <= 1:
-            self.metrics.datapoint(dp.project, dp.strategy or "-", DatapointOutcome.DUPLICATE)
-            if self._on_duplicate is not None:
-                self._on_duplicate(entry)
-        else:
-            self.metrics.datapoint(dp.project, dp.strategy or "-", DatapointOutcome.DELIVERED)
-        self._done(entry, True)
+                settle.delivered.append((entry, result))
+        retry_at = [(e, err, self._clock() + self.backoff(e.attempts)) for e, err in settle.retry]
+        # A capture prepared for this attempt keeps its prepared datapoint for the next one.
+        retrying = {e.id for e, _err, _at in retry_at}
+        prepared = [
+            (entry.id, OutboxItem(dp, None, entry.credit))
+            for entry, dp in ready
+            if entry.capture is not None and entry.id in retrying
+        ]
+        self.outbox.settle(
+            delivered=[(e.id, str(pid)) for e, pid in settle.delivered],
+            retry=[(e.id, err, at) for e, err, at in retry_at],
+            failed=[(e.id, err) for e, err in settle.failed],
+            batch_full=[(e.id, err) for e, err in settle.batch_full],
+            prepared=prepared,
+        )
+        self._report(settle)
+
+    @staticmethod
+    def _prepare(entries: list[Entry], settle: _Settlement) -> list[tuple[Entry, Datapoint]]:
+        """The prepared datapoint of each entry (captures prepared now); failures to ``settle``."""
+        ready: list[tuple[Entry, Datapoint]] = []
+        for entry in entries:
+            if entry.capture is None:
+                ready.append((entry, entry.datapoint))
+                continue
+            try:
+                ready.append((entry, prepare_capture(entry.datapoint, entry.capture)))
+            except WinnowError as exc:  # the original does not decode: it never will
+                settle.failed.append((entry, f"the captured image cannot be prepared: {exc}"))
+            except Exception as exc:  # memory, a bug: try again later
+                settle.retry.append((entry, f"{type(exc).__name__}: {exc}"))
+        return ready
+
+    def _report(self, settle: _Settlement) -> None:
+        """Metrics, logs and callbacks of a settled batch (after the outbox recorded it)."""
+        for entry, error in settle.retry:
+            self._log_once(
+                error.split(":")[0],
+                "delivery failed, retrying (attempt %d): %s",
+                entry.attempts,
+                error,
+            )
+        for entry, error in settle.batch_full:
+            dp = entry.datapoint
+            self.metrics.datapoint(dp.project, dp.strategy or "-", DatapointOutcome.BATCH_FULL)
+            self._log_once("batch_full", "datapoints refused for a full batch: %s", error)
+            if self._on_batch_full is not None:
+                self._on_batch_full(entry)
+            self._done(entry, False)
+        for entry, error in settle.failed:
+            dp = entry.datapoint
+            self.metrics.datapoint(dp.project, dp.strategy or "-", DatapointOutcome.FAILED)
+            log.warning("datapoint %s refused by the platform: %s", entry.idempotency_key, error)
+            self._done(entry, False)
+        for entry, platform_id in settle.delivered:
+            dp = entry.datapoint
+            # An exact duplicate stored nothing: its credit and batch place go back. On a
+            # retry the "duplicate" may be this datapoint's own first attempt, so only
+            # a first attempt's answer is trusted.
+            if getattr(platform_id, "duplicate", False) and entry.attempts <= 1:
+                self.metrics.datapoint(dp.project, dp.strategy or "-", DatapointOutcome.DUPLICATE)
+                if self._on_duplicate is not None:
+                    self._on_duplicate(entry)
+            else:
+                self.metrics.datapoint(dp.project, dp.strategy or "-", DatapointOutcome.DELIVERED)
+            self._done(entry, True)
         self._update_gauges(force=False)
 
-    def _retry(self, entry: Entry, error: str) -> None:
-        delay = self.backoff(entry.attempts)
-        self.outbox.mark_retry(entry.id, error, self._clock() + delay)
-        self._log_once(
-            error.split(":")[0], "delivery failed, retrying (attempt %d): %s", entry.attempts, error
-        )
+    def _send(self, datapoints: list[Datapoint]) -> list[str | BaseException]:
+        """Deliver in one call when the client can (``deliver_many``), else one by one."""
+        if not datapoints:
+            return []
+        deliver_many = getattr(self.client, "deliver_many", None)
+        if deliver_many is not None and len(datapoints) > 1:
+            try:
+                results: list[str | BaseException] = list(deliver_many(datapoints))
+            except Exception as exc:  # the whole call failed: every datapoint is retried
+                return [exc] * len(datapoints)
+            if len(results) != len(datapoints):
+                error = DeliveryError(
+                    f"the platform answered {len(results)} results for {len(datapoints)}",
+                    retryable=True,
+                )
+                return [error] * len(datapoints)
+            return results
+        out: list[str | BaseException] = []
+        for dp in datapoints:
+            try:
+                out.append(self.client.deliver(dp))
+            except Exception as exc:
+                out.append(exc)
+        return out
 
     def _done(self, entry: Entry, delivered: bool) -> None:
         if self._on_done is not None:
@@ -241,3 +327,47 @@ class DeliveryWorker:
         for status in EntryStatus:
             self.metrics.outbox_depth.labels(status=status.value).set(stats.counts[status])
         self.metrics.outbox_bytes.set(stats.bytes)
+
+
+class CreditReturns:
+    """Gives credits back from the delivering side, with the credit the outbox entry carries.
+
+    What a collection process wires as ``on_duplicate`` / ``on_batch_full`` of its
+    :class:`DeliveryWorker` (the serving processes that took the credits are other
+    processes): an exact duplicate gives its credit and batch place back; a full
+    batch gives the strategy credit back and teaches the limits that the batch is
+    full. Only a limits backend shared with the serving processes (Redis, or the
+    one-host cross-process backend) sees it; errors are logged, never raised.
+    """
+
+    def __init__(
+        self, limits: LimitsBackend, clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    ) -> None:
+        self.limits = limits
+        self._clock = clock
+
+    def duplicate(self, entry: Entry) -> bool:
+        """Give back the credit of an entry the platform found to be an exact duplicate."""
+        if entry.credit is None:
+            return False
+        try:
+            self.limits.give_back(entry.credit)
+        except Exception as exc:
+            log.warning("cannot give a credit back: %s", exc)
+            return False
+        return True
+
+    def batch_full(self, entry: Entry) -> bool:
+        """Give back the strategy credit of an entry refused for a full batch; learn the batch."""
+        credit = entry.credit
+        if credit is None:
+            return False
+        try:
+            self.limits.give_back(replace(credit, batch=None))
+            batch = credit.batch
+            if batch is not None and batch.max_images is not None:
+                self.limits.learn_batch(batch, batch.max_images, self._clock())
+        except Exception as exc:
+            log.warning("cannot give a credit back: %s", exc)
+            return False
+        return True

@@ -29,18 +29,26 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from winnow.activelearning.capture import (
+    PrepareSpec,
+    credit_from_json,
+    credit_to_json,
+    spec_from_json,
+    spec_to_json,
+)
 from winnow.activelearning.datapoint import (
     METADATA_FIELDS,
     Datapoint,
     metadata_from_json,
     metadata_to_json,
 )
+from winnow.activelearning.limits.base import Credit
 from winnow.errors import OutboxFullError
 
 DELIVERED_RETENTION_SECONDS = 24 * 3600.0
@@ -70,6 +78,24 @@ class Entry:
     created_at: float
     size: int
     datapoint: Datapoint
+    capture: PrepareSpec | None = None
+    credit: Credit | None = None
+
+
+@dataclass(slots=True, frozen=True)
+class OutboxItem:
+    """What :meth:`Outbox.put_many` stores: a datapoint, how to prepare it, its credit.
+
+    ``capture`` None: ``datapoint`` is prepared (its JPEG is what the platform
+    stores). Otherwise ``datapoint.image_jpeg`` holds the original bytes and
+    ``datapoint.prediction`` the prediction as served; the collection process
+    prepares it (``winnow.activelearning.capture.prepare_capture``).
+    ``credit``, when given, lets the delivering process give the credit back.
+    """
+
+    datapoint: Datapoint
+    capture: PrepareSpec | None = None
+    credit: Credit | None = None
 
 
 @dataclass(slots=True, frozen=True)
@@ -125,23 +151,42 @@ _COLUMNS = (
 
 
 _ROW_VERSION = 1
+_CAPTURE_ROW_VERSION = 2
 # The address and image size travel beside the metadata; the metadata itself is
 # the codec's object (winnow.activelearning.datapoint), the same the HTTP clients send.
+# Version 2 rows are captures: a "capture" key (the PrepareSpec) says the bytes are the
+# original, not yet prepared. An optional "credit" key holds the credit that paid.
 
 
-def _metadata(dp: Datapoint) -> str:
+def _metadata(item: OutboxItem) -> str:
+    dp = item.datapoint
+    row: dict[str, Any] = {
+        "v": _ROW_VERSION if item.capture is None else _CAPTURE_ROW_VERSION,
+        "api_key": dp.api_key,
+        "project": dp.project,
+        "width": dp.width,
+        "height": dp.height,
+        "metadata": metadata_to_json(dp),
+    }
+    if item.capture is not None:
+        row["capture"] = spec_to_json(item.capture)
+    if item.credit is not None:
+        row["credit"] = credit_to_json(item.credit)
     return json.dumps(
-        {
-            "v": _ROW_VERSION,
-            "api_key": dp.api_key,
-            "project": dp.project,
-            "width": dp.width,
-            "height": dp.height,
-            "metadata": metadata_to_json(dp),
-        },
+        row,
         separators=(",", ":"),
         # NaN/Infinity are not JSON: the platform would refuse the entry for good.
         allow_nan=False,
+    )
+
+
+def _row_extras(metadata: str) -> tuple[PrepareSpec | None, Credit | None]:
+    row: dict[str, Any] = json.loads(metadata)
+    capture = row.get("capture")
+    credit = row.get("credit")
+    return (
+        None if capture is None else spec_from_json(capture),
+        None if credit is None else credit_from_json(credit),
     )
 
 
@@ -165,6 +210,7 @@ def _datapoint(key: str, metadata: str, jpeg: bytes) -> Datapoint:
 
 def _entry(row: tuple[Any, ...]) -> Entry:
     (id_, key, status, attempts, next_at, error, created, size, metadata, jpeg) = row
+    capture, credit = _row_extras(metadata)
     return Entry(
         id=id_,
         idempotency_key=key,
@@ -175,13 +221,27 @@ def _entry(row: tuple[Any, ...]) -> Entry:
         created_at=created,
         size=size,
         datapoint=_datapoint(key, metadata, bytes(jpeg)),
+        capture=capture,
+        credit=credit,
     )
+
+
+class _Slot:
+    """One put() waiting for the group commit: its row, then its id or its error."""
+
+    __slots__ = ("result", "row")
+
+    def __init__(self, row: tuple[OutboxItem, str]) -> None:
+        self.row = row
+        self.result: int | BaseException | None = None
 
 
 class Outbox:
     """A durable, byte-bounded queue of datapoints in one SQLite file.
 
-    Thread-safe: one connection, one lock. Opening runs :meth:`recover`.
+    Thread-safe: one connection, one lock. Opening runs :meth:`recover` unless
+    ``recover`` is False (a serving process whose node delivers from another
+    process must not make that process's in-flight entries due again).
     ``clock`` (UNIX seconds) is used where a method takes no ``now``.
     """
 
@@ -192,6 +252,7 @@ class Outbox:
         max_bytes: int,
         synchronous: str = "FULL",
         clock: Callable[[], float] = time.time,
+        recover: bool = True,
     ) -> None:
         if synchronous.upper() not in {"FULL", "NORMAL", "EXTRA"}:
             raise ValueError(f"synchronous must be FULL, NORMAL or EXTRA, got {synchronous!r}")
@@ -199,6 +260,10 @@ class Outbox:
         self.max_bytes = max_bytes
         self._clock = clock
         self._lock = threading.Lock()
+        # Group commit of put(): entries waiting for the next transaction, and whether one runs.
+        self._group = threading.Condition()
+        self._waiting: list[_Slot] = []
+        self._committing = False
         self._last_prune = 0.0
         self._closed = False
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -214,7 +279,8 @@ class Outbox:
         self._db.execute("PRAGMA busy_timeout=30000")
         with self._lock:
             self._db.executescript(_SCHEMA)
-        self.recover()
+        if recover:
+            self.recover()
 
     # ------------------------------------------------------------------ writes
 
@@ -229,34 +295,91 @@ class Outbox:
                 raise
             return cursor
 
-    def put(self, dp: Datapoint) -> int:
-        """Store ``dp`` durably as pending; return its entry id.
+    def put(
+        self, dp: Datapoint, *, capture: PrepareSpec | None = None, credit: Credit | None = None
+    ) -> int:
+        """Store ``dp`` durably as pending; return its entry id once it is on disk.
 
         A datapoint whose idempotency key is already stored is not stored
         again: the existing id is returned. Raises ``OutboxFullError`` when
         the bytes held (pending, delivering, failed) plus this one would
         exceed ``max_bytes``; ``ValueError`` (nothing stored) when the metadata
         holds NaN or infinity, which no platform would accept.
+
+        Group commit: puts from several threads that arrive while a commit is
+        being synced are written together in the next transaction, one sync
+        for all of them; each put still returns only after its own entry is
+        durable (``synchronous=FULL``: it survives a power cut).
         """
-        metadata = _metadata(dp)
-        size = len(dp.image_jpeg) + len(metadata)
-        now = float(self._clock())
+        result = self._group_put(OutboxItem(dp, capture, credit))
+        if isinstance(result, BaseException):
+            raise result
+        return result
+
+    def put_many(self, items: Sequence[OutboxItem]) -> list[int | OutboxFullError]:
+        """Store every item in ONE transaction (one sync); per item its id or the refusal.
+
+        The items are taken in order against the byte bound: an item that
+        does not fit gets its ``OutboxFullError`` and the ones after it may
+        still fit. When the call returns, every id it returns is durable.
+        ``ValueError`` (nothing stored) for metadata holding NaN or infinity.
+        """
+        rows = [(item, _metadata(item)) for item in items]
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
+            return self._insert(rows)
+
+    def _group_put(self, item: OutboxItem) -> int | BaseException:
+        row = (item, _metadata(item))  # ValueError here: nothing queued
+        slot = _Slot(row)
+        with self._group:
+            self._waiting.append(slot)
+            while slot.result is None:
+                if self._committing:
+                    self._group.wait()
+                    continue
+                # This thread commits everything waiting now, its own entry included.
+                self._committing = True
+                batch, self._waiting = self._waiting, []
+                self._group.release()
+                try:
+                    with self._lock:
+                        results: list[int | BaseException] = list(
+                            self._insert([s.row for s in batch])
+                        )
+                except BaseException as exc:
+                    results = [exc] * len(batch)
+                finally:
+                    self._group.acquire()
+                    self._committing = False
+                for waiting, result in zip(batch, results, strict=True):
+                    waiting.result = result
+                self._group.notify_all()
+        return slot.result
+
+    def _insert(self, rows: Sequence[tuple[OutboxItem, str]]) -> list[int | OutboxFullError]:
+        """Insert ``rows`` in one BEGIN IMMEDIATE ... COMMIT; the caller holds ``_lock``."""
+        now = float(self._clock())
+        out: list[int | OutboxFullError] = []
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            (held,) = self._db.execute("SELECT held FROM totals WHERE id = 1").fetchone()
+            for item, metadata in rows:
+                dp = item.datapoint
                 row = self._db.execute(
                     "SELECT id FROM entries WHERE idempotency_key = ?", (dp.idempotency_key,)
                 ).fetchone()
                 if row is not None:
-                    self._db.execute("COMMIT")
-                    return int(row[0])
-                (held,) = self._db.execute("SELECT held FROM totals WHERE id = 1").fetchone()
+                    out.append(int(row[0]))
+                    continue
+                size = len(dp.image_jpeg) + len(metadata)
                 if held + size > self.max_bytes:
-                    self._db.execute("COMMIT")
-                    raise OutboxFullError(
-                        f"outbox is full: {held} of {self.max_bytes} bytes held, "
-                        f"this datapoint needs {size}"
+                    out.append(
+                        OutboxFullError(
+                            f"outbox is full: {held} of {self.max_bytes} bytes held, "
+                            f"this datapoint needs {size}"
+                        )
                     )
+                    continue
                 cursor = self._db.execute(
                     "INSERT INTO entries (idempotency_key, status, attempts, next_attempt_at, "
                     "created_at, size, metadata, jpeg) VALUES (?, ?, 0, ?, ?, ?, ?, ?)",
@@ -270,21 +393,29 @@ class Outbox:
                         dp.image_jpeg,
                     ),
                 )
-                self._db.execute("COMMIT")
-            except OutboxFullError:
-                raise
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            assert cursor.lastrowid is not None
-            return cursor.lastrowid
+                held += size
+                assert cursor.lastrowid is not None
+                out.append(cursor.lastrowid)
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        return out
 
     def claim(self, limit: int, now: float) -> list[Entry]:
         """Move up to ``limit`` pending entries due at ``now`` to delivering and return them.
 
-        Oldest due first. Each claim counts one attempt.
+        Oldest due first. Each claim counts one attempt. When nothing is due it takes
+        no write lock (a read), so an idle delivery loop polling never makes the
+        serving processes' puts wait.
         """
         with self._lock:
+            due = self._db.execute(
+                "SELECT 1 FROM entries WHERE status = ? AND next_attempt_at <= ? LIMIT 1",
+                (EntryStatus.PENDING.value, now),
+            ).fetchone()
+            if due is None:
+                return []
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 rows = self._db.execute(
@@ -307,42 +438,94 @@ class Outbox:
 
     def mark_delivered(self, entry_id: int, platform_id: str) -> None:
         """Record that the platform stored the entry as ``platform_id``; drop its JPEG bytes."""
-        now = float(self._clock())
-        self._write(
-            "UPDATE entries SET status = ?, platform_id = ?, delivered_at = ?, jpeg = X'', "
-            "last_error = NULL WHERE id = ?",
-            (EntryStatus.DELIVERED.value, platform_id, now, entry_id),
-        )
-        if now - self._last_prune >= _PRUNE_EVERY_SECONDS:
-            self._last_prune = now
-            self.prune(now)
+        self.settle(delivered=[(entry_id, platform_id)])
 
     def mark_retry(self, entry_id: int, error: str, next_attempt_at: float) -> None:
         """Put the entry back to pending, due again at ``next_attempt_at`` (UNIX seconds)."""
-        self._write(
-            "UPDATE entries SET status = ?, last_error = ?, next_attempt_at = ? WHERE id = ?",
-            (EntryStatus.PENDING.value, error, next_attempt_at, entry_id),
-        )
+        self.settle(retry=[(entry_id, error, next_attempt_at)])
 
     def mark_failed(self, entry_id: int, error: str) -> None:
         """Give up on the entry: the platform refused it for good. It keeps its bytes."""
-        self._write(
-            "UPDATE entries SET status = ?, last_error = ? WHERE id = ?",
-            (EntryStatus.FAILED.value, error, entry_id),
-        )
+        self.settle(failed=[(entry_id, error)])
 
     def mark_batch_full(self, entry_id: int, error: str) -> None:
         """The platform refused the entry because its batch is full: drop its bytes at once.
 
         The row (metadata, the error) stays for the delivered retention, then is pruned.
         """
+        self.settle(batch_full=[(entry_id, error)])
+
+    def settle(
+        self,
+        *,
+        delivered: Sequence[tuple[int, str]] = (),
+        retry: Sequence[tuple[int, str, float]] = (),
+        failed: Sequence[tuple[int, str]] = (),
+        batch_full: Sequence[tuple[int, str]] = (),
+        prepared: Sequence[tuple[int, OutboxItem]] = (),
+    ) -> None:
+        """Record the outcomes of delivered entries, all in ONE transaction (one sync).
+
+        ``delivered`` (id, platform id): JPEG dropped; ``retry`` (id, error, next
+        attempt at): pending again; ``failed`` (id, error): kept with its bytes;
+        ``batch_full`` (id, error): bytes freed at once. What the single
+        ``mark_*`` methods do, for a whole batch. ``prepared`` (id, item): a
+        capture that was prepared and is being retried keeps the prepared
+        datapoint instead (so a retry does not prepare it again); its size
+        against the bound changes to the prepared one's.
+        """
+        if not (delivered or retry or failed or batch_full):
+            return
+        rewrites = {}
+        for entry_id, item in prepared:
+            metadata = _metadata(item)
+            size = len(item.datapoint.image_jpeg) + len(metadata)
+            rewrites[entry_id] = (metadata, item.datapoint.image_jpeg, size)
         now = float(self._clock())
-        # size = 0 in the same UPDATE: the held-bytes trigger then frees all of it.
-        self._write(
-            "UPDATE entries SET status = ?, last_error = ?, delivered_at = ?, jpeg = X'', "
-            "size = 0 WHERE id = ?",
-            (EntryStatus.BATCH_FULL.value, error, now, entry_id),
-        )
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.executemany(
+                    "UPDATE entries SET status = ?, platform_id = ?, delivered_at = ?, "
+                    "jpeg = X'', last_error = NULL WHERE id = ?",
+                    [(EntryStatus.DELIVERED.value, pid, now, i) for i, pid in delivered],
+                )
+                self._db.executemany(
+                    "UPDATE entries SET status = ?, last_error = ?, next_attempt_at = ? "
+                    "WHERE id = ?",
+                    [
+                        (EntryStatus.PENDING.value, err, at, i)
+                        for i, err, at in retry
+                        if i not in rewrites
+                    ],
+                )
+                # In the same UPDATE as the status, so the held-bytes trigger sees the new size.
+                self._db.executemany(
+                    "UPDATE entries SET status = ?, last_error = ?, next_attempt_at = ?, "
+                    "metadata = ?, jpeg = ?, size = ? WHERE id = ?",
+                    [
+                        (EntryStatus.PENDING.value, err, at, *rewrites[i], i)
+                        for i, err, at in retry
+                        if i in rewrites
+                    ],
+                )
+                self._db.executemany(
+                    "UPDATE entries SET status = ?, last_error = ? WHERE id = ?",
+                    [(EntryStatus.FAILED.value, err, i) for i, err in failed],
+                )
+                # size = 0 in the same UPDATE: the held-bytes trigger then frees all of it.
+                self._db.executemany(
+                    "UPDATE entries SET status = ?, last_error = ?, delivered_at = ?, "
+                    "jpeg = X'', size = 0 WHERE id = ?",
+                    [(EntryStatus.BATCH_FULL.value, err, now, i) for i, err in batch_full],
+                )
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+        if delivered and now - self._last_prune >= _PRUNE_EVERY_SECONDS:
+            self._last_prune = now
+            self.prune(now)
 
     def recover(self) -> int:
         """Move entries left delivering (by a crash) back to pending, due now; return how many.

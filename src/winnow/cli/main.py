@@ -18,6 +18,7 @@ from winnow.cli import al, outbox
 from winnow.cli import platform as platform_commands
 from winnow.cli import serve as serve_command
 from winnow.cli import stream as stream_command
+from winnow.cli.collect import collect as collect_command
 from winnow.cli.evaluate import evaluate as evaluate_command
 from winnow.cli.export import export as export_command
 from winnow.cli.importing import import_command
@@ -63,6 +64,7 @@ app.add_typer(platform_commands.keys_app, name="keys")
 app.add_typer(platform_commands.projects_app, name="projects")
 app.add_typer(platform_commands.models_app, name="models")
 app.command("serve")(serve_command.serve)
+app.command("collect")(collect_command)
 app.command("export")(export_command)
 app.command("eval")(evaluate_command)
 app.command("import")(import_command)

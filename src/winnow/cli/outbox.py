@@ -130,6 +130,7 @@ def drain(
                 backoff_base=settings.delivery_backoff_base,
                 backoff_max=settings.delivery_backoff_max,
                 concurrency=settings.delivery_concurrency,
+                batch_size=settings.delivery_batch_size,
                 on_done=done,
             )
             worker.run(burst=True, horizon=wait)

@@ -1,16 +1,37 @@
-"""``winnow serve``: run the HTTP server (inference, platform, or both) under uvicorn."""
+"""``winnow serve``: run the HTTP server (inference, platform, or both) under uvicorn.
+
+``--workers N`` (role inference; default the number of cores; limits left at
+``memory://`` become the one-host ``local://`` file of the data dir) runs N uvicorn worker processes on one
+listening socket, each sampling and taking credits itself, and ONE
+collection process for the node (:mod:`winnow.cli.collect`) that prepares
+and delivers the one outbox they all write to. The supervisor (this process)
+restarts a worker or the collection process that dies, and stops them all on
+SIGTERM/SIGINT; ``/metrics`` of any worker shows the whole node's counts
+(prometheus_client multiprocess mode). With one worker (roles all and
+platform, or ``memory://`` limits, exact within one process only) the
+serving process prepares and delivers in its own threads, as before.
+"""
 
 from __future__ import annotations
 
+import multiprocessing
+import os
+import shutil
+import signal
+import socket
+import time
 from pathlib import Path
+from types import FrameType
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 
+from winnow.errors import ConfigurationError
 from winnow.settings import Role, Settings
 
 console = Console(stderr=True, soft_wrap=True)
+_SPAWN = multiprocessing.get_context("spawn")
 
 
 def build_settings(**flags: Any) -> Settings:
@@ -31,6 +52,13 @@ def serve(
     limits_url: Annotated[
         str | None, typer.Option(help="memory:// or redis://host:port/db (shared limits).")
     ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Serving processes (role inference; default: the number of cores).",
+        ),
+    ] = None,
 ) -> None:
     """Serve predictions and collect the images worth labeling."""
     import uvicorn
@@ -38,14 +66,21 @@ def serve(
     from winnow.app import StartupInfo, create_app, preflight
     from winnow.http.protocols import protocol_class
 
-    settings = build_settings(
-        host=host,
-        port=port,
-        data_dir=data_dir,
-        role=role,
-        platform_url=platform_url,
-        limits_url=limits_url,
-    )
+    flags: dict[str, Any] = {
+        "host": host,
+        "port": port,
+        "data_dir": data_dir,
+        "role": role,
+        "platform_url": platform_url,
+        "limits_url": limits_url,
+        "workers": workers,
+    }
+    settings = build_settings(**flags)
+    count, shared_limits = plan_workers(settings)
+    flags["limits_url"] = shared_limits or settings.limits_url
+    flags["workers"] = count
+    flags["collection_process"] = count > 1
+    settings = build_settings(**flags)
 
     def announce(info: StartupInfo) -> None:
         console.print(f"winnow (role {info.role}): data in [bold]{info.data_dir}[/bold]")
@@ -59,6 +94,9 @@ def serve(
             )
 
     preflight(settings)  # a ConfigurationError: one line and exit 2 (winnow.cli.main)
+    if count > 1:
+        supervise(settings, flags, count)
+        return
     app = create_app(settings, on_started=announce)
     uvicorn.run(
         app,
@@ -68,3 +106,149 @@ def serve(
         log_level=settings.log_level.lower(),
         access_log=False,
     )
+
+
+def plan_workers(settings: Settings) -> tuple[int, str | None]:
+    """How many serving processes, and the shared limits URL to give them (None: as set).
+
+    Roles all and platform run one (their platform writes one SQLite database
+    and runs the orphan sweep; N processes would contend for both), and
+    ``--workers`` above 1 is refused for them. Role inference: ``workers`` or
+    the number of cores. N > 1 needs limits shared by the processes: the
+    ``limits_url`` set (``local://`` or Redis), or, when it was left at
+    ``memory://``, the one-host ``local`` backend in the data dir; ``memory://``
+    set on purpose with N > 1 is a ConfigurationError (the default is then 1).
+    """
+    explicit = settings.workers
+    if settings.role is not Role.INFERENCE:
+        if explicit is not None and explicit > 1:
+            raise ConfigurationError(
+                f"--workers {explicit}: role {settings.role.value} serves from one process "
+                "(its platform's SQLite database and sweeper); run role inference with "
+                "--workers in front of it"
+            )
+        return 1, None
+    count = explicit or os.cpu_count() or 1
+    shared = _shared(settings) if count > 1 else None
+    if count > 1 and shared is None and not _limits_shared(settings.limits_url):
+        if explicit is None:
+            return 1, None
+        raise ConfigurationError(
+            f"--workers {count} needs limits shared by the serving processes: set "
+            "WINNOW_LIMITS_URL (or --limits-url) to local:// (one host) or redis://host:port/db, "
+            f"not {settings.limits_url}"
+        )
+    return count, shared
+
+
+def _limits_shared(url: str) -> bool:
+    return not url.lower().startswith("memory:")
+
+
+def _shared(settings: Settings) -> str | None:
+    """The one-host ``local`` limits URL (``<data_dir>/limits.db``, an absolute path every
+    process of the node opens) when the limits were left at memory:// and it exists."""
+    if "limits_url" in settings.model_fields_set or _limits_shared(settings.limits_url):
+        return None
+    from winnow.activelearning.limits import LOCAL_FILE_NAME, from_url
+
+    url = f"local://{(settings.data_dir / LOCAL_FILE_NAME).resolve()}"
+    try:
+        from_url(url).close()
+    except ConfigurationError:
+        return None
+    return url
+
+
+class _Child:
+    """A spawned child process (a worker or the collection process), restarted when it dies."""
+
+    def __init__(self, name: str, target: Any, args: tuple[Any, ...]) -> None:
+        self.name, self.target, self.args = name, target, args
+        self.process = self._start()
+
+    def _start(self) -> Any:
+        process = _SPAWN.Process(target=self.target, args=self.args, name=self.name, daemon=False)
+        process.start()
+        return process
+
+    def check(self) -> None:
+        """Restart the process when it exited."""
+        if not self.process.is_alive():
+            console.print(f"{self.name} (pid {self.process.pid}) exited; restarting it")
+            self.process = self._start()
+
+    def stop(self, grace: float = 30.0) -> None:
+        """SIGTERM, then SIGKILL after ``grace`` seconds."""
+        if self.process.is_alive():
+            self.process.terminate()
+        self.process.join(grace)
+        if self.process.is_alive():
+            self.process.kill()
+            self.process.join(10)
+
+
+def supervise(settings: Settings, flags: dict[str, Any], count: int) -> None:
+    """Bind the socket, start ``count`` workers and the collection process; watch them."""
+    sock = socket.socket(socket.AF_INET6 if ":" in settings.host else socket.AF_INET)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((settings.host, settings.port))
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    # One metrics folder for the node's processes (prometheus_client multiprocess mode):
+    # /metrics of any worker shows every worker's and the collection process's counts.
+    metrics_dir = settings.data_dir / f"metrics-{settings.port}"
+    shutil.rmtree(metrics_dir, ignore_errors=True)
+    metrics_dir.mkdir(parents=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
+    stopping = False
+
+    def stop(_signum: int, _frame: FrameType | None) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    console.print(f"winnow (role {settings.role.value}): data in [bold]{settings.data_dir}[/bold]")
+    children = [_Child(f"worker-{i}", _worker_target, (flags, sock)) for i in range(count)]
+    children.append(_Child("collection", _collect_target, (flags,)))
+    console.print(
+        f"listening on [bold]http://{settings.host}:{settings.port}[/bold] "
+        f"with {count} workers and one collection process"
+    )
+    try:
+        while not stopping:
+            time.sleep(0.5)
+            for child in children:
+                if not stopping:
+                    child.check()
+    finally:
+        for child in children:
+            if child.process.is_alive():
+                child.process.terminate()
+        for child in children:
+            child.stop()
+        sock.close()
+
+
+def _worker_target(flags: dict[str, Any], sock: socket.socket) -> None:
+    """One serving process: the app on the supervisor's socket."""
+    import uvicorn
+
+    from winnow.app import create_app
+    from winnow.http.protocols import protocol_class
+
+    settings = build_settings(**flags)
+    config = uvicorn.Config(
+        create_app(settings),
+        http=protocol_class(settings),
+        log_level=settings.log_level.lower(),
+        access_log=False,
+    )
+    uvicorn.Server(config).run(sockets=[sock])
+
+
+def _collect_target(flags: dict[str, Any]) -> None:
+    from winnow.cli.collect import collect_main
+
+    collect_main(flags)

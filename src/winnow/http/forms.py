@@ -54,10 +54,22 @@ class Multipart:
         return value
 
 
-async def read_multipart(request: Request, max_bytes: int) -> Multipart:
-    """Read the whole form; 413 when Content-Length or any file part is over ``max_bytes``."""
+async def read_multipart(
+    request: Request,
+    max_bytes: int,
+    *,
+    max_files: int = 4,
+    max_fields: int = 32,
+    max_total: int | None = None,
+) -> Multipart:
+    """Read the whole form; 413 when Content-Length or any file part is over ``max_bytes``.
+
+    ``max_total`` (default ``max_bytes``) bounds the declared length of the
+    whole body, for forms of several files (a batch of datapoints).
+    """
     length = request.headers.get("content-length")
-    if declared_length(length) > max_bytes + FORM_OVERHEAD:
+    total = max_bytes if max_total is None else max_total
+    if declared_length(length) > total + FORM_OVERHEAD:
         raise PayloadTooLargeError(f"upload is {length} bytes, over the limit of {max_bytes} bytes")
     content_type = request.headers.get("content-type", "")
     if not content_type.startswith("multipart/form-data"):
@@ -66,7 +78,8 @@ async def read_multipart(request: Request, max_bytes: int) -> Multipart:
             f"{content_type or 'no content type'!r}"
         )
     out = Multipart()
-    async with request.form(max_files=4, max_fields=32) as form:
+    received = 0
+    async with request.form(max_files=max_files, max_fields=max_fields) as form:
         for name, value in form.multi_items():
             if isinstance(value, UploadFile):
                 data = await value.read(max_bytes + 1)
@@ -74,6 +87,9 @@ async def read_multipart(request: Request, max_bytes: int) -> Multipart:
                     raise PayloadTooLargeError(
                         f"{name}: upload is over the limit of {max_bytes} bytes"
                     )
+                received += len(data)
+                if received > total:
+                    raise PayloadTooLargeError(f"upload is over the limit of {total} bytes")
                 out.files[name] = data
             else:
                 out.fields[name] = value

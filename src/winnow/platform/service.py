@@ -11,12 +11,15 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.exc import IntegrityError
 
 from winnow.activelearning.datapoint import DatapointMetadata
-from winnow.errors import BadRequestError, ConflictError, NotFoundError
+from winnow.errors import BadRequestError, ConflictError, NotFoundError, WinnowError
 from winnow.platform import store
 from winnow.platform.blobs import BlobStore, blob_store_from_url
 from winnow.platform.db import Database
@@ -35,10 +38,26 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("winnow.platform")
 DEFAULT_WORKSPACE = "default"
+_BLOB_THREADS = 8  # blobs of one register_many written at once
 
 
 # The name callers used before DatapointMetadata was the one type from collector to store.
 DatapointInput = DatapointMetadata
+
+
+@dataclass(slots=True, frozen=True)
+class RegisterItem:
+    """One datapoint of :meth:`Platform.register_many`: what :meth:`Platform.register` takes."""
+
+    workspace: Workspace
+    project: str
+    data: bytes
+    datapoint: DatapointMetadata
+    trusted: bool = False
+
+
+class _RacedError(Exception):
+    """An item whose bytes raced into the project from elsewhere (PostgreSQL only)."""
 
 
 class Platform:
@@ -161,6 +180,155 @@ class Platform:
         self.blobs.put(key, data)
         try:
             result = self._register_rows(target, checked, key, metadata)
+        except BaseException:
+            self.blobs.delete(key)
+            raise
+        if result.duplicate or result.replayed:
+            self.blobs.delete(key)
+        return result
+
+    def register_many(
+        self, items: Sequence[RegisterItem]
+    ) -> list[store.RegisterResult | Exception]:
+        """Store many datapoints with ONE write transaction; per item its result or its error.
+
+        Each item is what :meth:`register` takes and gets the same checks and the
+        same idempotency (by key, then by bytes): a replay or a duplicate within
+        the batch is found like one across batches. An item refused (a bad
+        field, a full batch, an unknown project) gets its ``WinnowError`` and
+        does not stop the others: each registers under a savepoint. Any other
+        failure of the transaction raises, and nothing of the batch is stored.
+        """
+        results: list[store.RegisterResult | Exception | None] = [None] * len(items)
+        checked = self._check_many(items, results)
+        keys = {
+            i: new_blob_key(target, image.content_type)
+            for i, (target, image, _m) in checked.items()
+        }
+        try:
+            # Side by side: the local store's fsyncs then share journal commits, S3's
+            # uploads their round trips.
+            with ThreadPoolExecutor(max_workers=_BLOB_THREADS) as pool:
+                list(pool.map(lambda i: self.blobs.put(keys[i], checked[i][1].data), keys))
+            with self.db.write() as session:
+                groups: dict[int, list[int]] = {}
+                for i, (target, _image, _metadata) in checked.items():
+                    groups.setdefault(target.id, []).append(i)
+                for places in groups.values():
+                    self._register_group(session, places, checked, keys, results)
+        except BaseException:
+            for key in keys.values():
+                self.blobs.delete(key)
+            raise
+        for i in checked:
+            result = results[i]
+            if not isinstance(result, store.RegisterResult) or result.duplicate or result.replayed:
+                self.blobs.delete(keys[i])
+            if isinstance(result, _RacedError):  # the same bytes raced in elsewhere: alone
+                target, image, metadata = checked[i]
+                try:
+                    results[i] = self._register_alone(target, image, metadata)
+                except WinnowError as exc:
+                    results[i] = exc
+        return [r if r is not None else ConflictError("not registered") for r in results]
+
+    def _check_many(
+        self,
+        items: Sequence[RegisterItem],
+        results: list[store.RegisterResult | Exception | None],
+    ) -> dict[int, tuple[Project, store.CheckedImage, store.CheckedMetadata]]:
+        """The read phase of :meth:`register_many`: the checks of every item.
+
+        Fills ``results`` for items refused; returns the others.
+        """
+        checked: dict[int, tuple[Project, store.CheckedImage, store.CheckedMetadata]] = {}
+        projects: dict[tuple[int, str], Project | WinnowError] = {}
+        with self.db.read() as session:
+            for i, item in enumerate(items):
+                key = (item.workspace.id, item.project)
+                if key not in projects:
+                    try:
+                        projects[key] = store.get_project(
+                            session=session, workspace=item.workspace, name=item.project
+                        )
+                    except WinnowError as exc:
+                        projects[key] = exc
+                target = projects[key]
+                try:
+                    if isinstance(target, WinnowError):
+                        raise target
+                    image = store.check_image(
+                        item.data,
+                        max_bytes=self.settings.max_upload_bytes,
+                        max_pixels=self.settings.max_image_pixels,
+                        trusted=item.trusted,
+                    )
+                    metadata = store.check_datapoint(item.datapoint, target.type)
+                except WinnowError as exc:
+                    results[i] = exc
+                    continue
+                # Earlier registrations are looked up in the write transaction, all at once.
+                checked[i] = (target, image, metadata)
+        return checked
+
+    def _register_group(
+        self,
+        session: Any,
+        places: list[int],
+        checked: dict[int, tuple[Project, store.CheckedImage, store.CheckedMetadata]],
+        keys: dict[int, str],
+        results: list[store.RegisterResult | Exception | None],
+    ) -> None:
+        """The items of one project: in one go (``store.register_datapoints``) under a
+        savepoint, or, should that fail (a race on PostgreSQL), one savepoint each."""
+        target = checked[places[0]][0]
+        pending = [
+            store.PendingImage(image=checked[i][1], blob_key=keys[i], metadata=checked[i][2])
+            for i in places
+        ]
+        try:
+            with session.begin_nested():
+                project = session.get(Project, target.id)
+                if project is None:  # deleted meanwhile
+                    raise NotFoundError(f"project {target.name!r} not found")
+                done = store.register_datapoints(session=session, project=project, items=pending)
+        except (WinnowError, IntegrityError):
+            for i in places:
+                _target, image, metadata = checked[i]
+                results[i] = self._register_one(session, target, image, keys[i], metadata)
+            return
+        for i, result in zip(places, done, strict=True):
+            results[i] = result
+
+    def _register_one(
+        self,
+        session: Any,
+        target: Project,
+        image: store.CheckedImage,
+        key: str,
+        metadata: store.CheckedMetadata,
+    ) -> store.RegisterResult | Exception:
+        """One item of :meth:`register_many` under a savepoint of its transaction."""
+        try:
+            with session.begin_nested():
+                project = session.get(Project, target.id)
+                if project is None:  # deleted meanwhile
+                    raise NotFoundError(f"project {target.name!r} not found")
+                return store.register_datapoint(
+                    session=session, project=project, image=image, blob_key=key, metadata=metadata
+                )
+        except WinnowError as exc:
+            return exc
+        except IntegrityError:
+            return _RacedError("the image was registered concurrently")
+
+    def _register_alone(
+        self, target: Project, image: store.CheckedImage, metadata: store.CheckedMetadata
+    ) -> store.RegisterResult:
+        key = new_blob_key(target, image.content_type)
+        self.blobs.put(key, image.data)
+        try:
+            result = self._register_rows(target, image, key, metadata)
         except BaseException:
             self.blobs.delete(key)
             raise

@@ -8,6 +8,7 @@ and raise ``DeliveryError`` with ``retryable`` set: network errors, 5xx and
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import httpx
@@ -15,9 +16,16 @@ import httpx
 from winnow.activelearning.datapoint import Datapoint, metadata_to_json
 from winnow.activelearning.platform_client import Delivered
 from winnow.errors import BatchFullError, DeliveryError, WinnowError
-from winnow.platform.clients.http import HTTPClientBase, delivery_error, query, segment
+from winnow.platform.clients.http import (
+    HTTPClientBase,
+    delivery_error,
+    message_of,
+    query,
+    segment,
+)
 
 if TYPE_CHECKING:
+    from winnow.platform.schema import Workspace
     from winnow.platform.service import Platform
 
 DELIVERY_TIMEOUT = 30.0
@@ -51,8 +59,67 @@ class InProcessPlatformClient:
             raise DeliveryError(f"platform error: {exc}", retryable=True) from exc
         return Delivered(str(result.image.id), duplicate=result.duplicate)
 
+    def deliver_many(self, datapoints: Sequence[Datapoint]) -> list[str | DeliveryError]:
+        """Register every datapoint in one platform transaction; per datapoint its id or error.
+
+        Idempotent per datapoint by its ``idempotency_key``, as :meth:`deliver`.
+        """
+        from winnow.platform.service import RegisterItem
+
+        results: list[str | DeliveryError | None] = [None] * len(datapoints)
+        items: list[RegisterItem] = []
+        places: list[int] = []
+        workspaces: dict[str, Workspace | DeliveryError] = {}
+        for i, dp in enumerate(datapoints):
+            if dp.api_key not in workspaces:
+                try:
+                    workspaces[dp.api_key] = self.platform.workspace(dp.api_key)
+                except Exception as exc:
+                    workspaces[dp.api_key] = _delivery_error(exc)
+            workspace = workspaces[dp.api_key]
+            if isinstance(workspace, DeliveryError):
+                results[i] = workspace
+                continue
+            items.append(
+                RegisterItem(
+                    workspace=workspace,
+                    project=dp.project,
+                    data=dp.image_jpeg,
+                    datapoint=dp.metadata,
+                    trusted=True,  # the collection of this node encoded or checked this JPEG
+                )
+            )
+            places.append(i)
+        try:
+            registered = self.platform.register_many(items)
+        except Exception as exc:  # the transaction failed: nothing stored, every one retried
+            error = _delivery_error(exc)
+            registered = [error] * len(items)
+        for i, result in zip(places, registered, strict=True):
+            if isinstance(result, Exception):
+                results[i] = (
+                    result if isinstance(result, DeliveryError) else _delivery_error(result)
+                )
+            else:
+                results[i] = Delivered(str(result.image.id), duplicate=result.duplicate)
+        return [
+            r if r is not None else DeliveryError("not delivered", retryable=True) for r in results
+        ]
+
     def close(self) -> None:
         """Nothing to release (the Platform is closed by its owner)."""
+
+
+def _delivery_error(exc: BaseException) -> DeliveryError:
+    """The DeliveryError of a platform exception: 5xx and 429 retryable, other 4xx not."""
+    if isinstance(exc, WinnowError):
+        retryable = exc.status >= 500 or exc.status == 429
+        return DeliveryError(
+            f"platform refused the datapoint: {exc.message}",
+            retryable=retryable,
+            batch_full=isinstance(exc, BatchFullError),
+        )
+    return DeliveryError(f"platform error: {exc}", retryable=True)
 
 
 class NativeHTTPPlatformClient(HTTPClientBase):
@@ -81,6 +148,108 @@ class NativeHTTPPlatformClient(HTTPClientBase):
             raise delivery_error(response, "datapoint registration")
         body = response.json()
         return Delivered(str(body["id"]), duplicate=bool(body.get("duplicate")))
+
+    BATCH_MAX = 32
+    BATCH_BYTES = 8 * 1024 * 1024
+
+    def deliver_many(self, datapoints: Sequence[Datapoint]) -> list[str | DeliveryError]:
+        """Deliver with one ``POST /v1/projects/{project}/datapoints/batch`` per API key and
+        project (at most ``BATCH_MAX`` datapoints, about ``BATCH_BYTES``, a request).
+
+        Per datapoint its id or its ``DeliveryError``, idempotent by key as
+        :meth:`deliver`. A platform without the batch route (404, 405) or one
+        refusing the size (413) is spoken to one datapoint at a time.
+        """
+        results: list[str | DeliveryError | None] = [None] * len(datapoints)
+        for chunk in _chunks(datapoints, self.BATCH_MAX, self.BATCH_BYTES):
+            sent = self._batch([datapoints[i] for i in chunk]) if self._batch_route else None
+            if sent is None:
+                sent = [self._one(datapoints[i]) for i in chunk]
+            for i, result in zip(chunk, sent, strict=True):
+                results[i] = result
+        return [
+            r if r is not None else DeliveryError("not delivered", retryable=True) for r in results
+        ]
+
+    _batch_route = True
+
+    def _one(self, datapoint: Datapoint) -> str | DeliveryError:
+        try:
+            return self.deliver(datapoint)
+        except DeliveryError as exc:
+            return exc
+
+    def _batch(self, datapoints: list[Datapoint]) -> list[str | DeliveryError] | None:
+        """One batch request; None when the platform cannot take it (then one by one)."""
+        first = datapoints[0]
+        described = [
+            {"metadata": metadata_to_json(dp, prediction=False), "prediction": dp.prediction}
+            for dp in datapoints
+        ]
+        files = [
+            (f"file{i}", (f"{dp.idempotency_key}.jpg", dp.image_jpeg, "image/jpeg"))
+            for i, dp in enumerate(datapoints)
+        ]
+        try:
+            response = self.client.post(
+                f"/v1/projects/{segment(first.project)}/datapoints/batch",
+                headers={"Authorization": f"Bearer {first.api_key}"},
+                data={"datapoints": json.dumps(described)},
+                files=files,
+            )
+        except httpx.HTTPError as exc:
+            error = DeliveryError(f"platform unreachable: {exc}", retryable=True)
+            return [error] * len(datapoints)
+        if response.status_code == 405 or (
+            response.status_code == 404 and message_of(response) == "Not Found"
+        ):
+            # No such route (an older platform), not an unknown project: one datapoint a
+            # request from now on.
+            self._batch_route = False
+            return None
+        if response.status_code == 413:
+            return None
+        if response.status_code >= 400:
+            error = delivery_error(response, "datapoint batch registration")
+            return [error] * len(datapoints)
+        answers = response.json().get("results")
+        if not isinstance(answers, list) or len(answers) != len(datapoints):
+            error = DeliveryError(
+                "datapoint batch: the platform's answer is malformed", retryable=True
+            )
+            return [error] * len(datapoints)
+        out: list[str | DeliveryError] = []
+        for answer in answers:
+            refused = answer.get("error")
+            if refused is None:
+                out.append(Delivered(str(answer["id"]), duplicate=bool(answer.get("duplicate"))))
+                continue
+            status = int(refused.get("status", 500))
+            out.append(
+                DeliveryError(
+                    f"datapoint registration failed with {status}: {refused.get('message')}",
+                    retryable=status >= 500 or status == 429,
+                    batch_full=refused.get("reason") == "batch_full",
+                )
+            )
+        return out
+
+
+def _chunks(datapoints: Sequence[Datapoint], most: int, max_bytes: int) -> list[list[int]]:
+    """Indexes of ``datapoints`` grouped by (API key, project), each group cut at ``most``
+    datapoints or about ``max_bytes`` of images."""
+    groups: dict[tuple[str, str], list[list[int]]] = {}
+    sizes: dict[tuple[str, str], int] = {}
+    for i, dp in enumerate(datapoints):
+        key = (dp.api_key, dp.project)
+        chunks = groups.setdefault(key, [[]])
+        size = len(dp.image_jpeg)
+        if chunks[-1] and (len(chunks[-1]) >= most or sizes[key] + size > max_bytes):
+            chunks.append([])
+            sizes[key] = 0
+        chunks[-1].append(i)
+        sizes[key] = sizes.get(key, 0) + size
+    return [chunk for chunks in groups.values() for chunk in chunks]
 
 
 class ReferenceHTTPPlatformClient(HTTPClientBase):

@@ -11,13 +11,14 @@ from starlette.concurrency import run_in_threadpool
 
 from winnow.activelearning.config import config_json_schema
 from winnow.activelearning.datapoint import DatapointMetadata, metadata_from_json
-from winnow.errors import BadRequestError
-from winnow.http.forms import Multipart
+from winnow.errors import BadRequestError, WinnowError
+from winnow.http.forms import Multipart, read_multipart
 from winnow.http.jsonbody import json_body
 from winnow.platform import store
 from winnow.platform.deps import PlatformDep, WorkspaceDep
 from winnow.platform.routes import openapi
 from winnow.platform.routes.common import register_upload, store_al_config
+from winnow.platform.service import RegisterItem
 from winnow.platform.views import (
     batch_json,
     config_version_json,
@@ -119,6 +120,77 @@ async def register(
     }
     created = not (result.duplicate or result.replayed)
     return JSONResponse(status_code=201 if created else 200, content=body)
+
+
+DATAPOINT_BATCH_MAX = 64
+"""Most datapoints one ``POST /v1/projects/{project}/datapoints/batch`` may carry."""
+
+
+@router.post(
+    "/projects/{project}/datapoints/batch",
+    summary="Register many datapoints in one transaction",
+    openapi_extra=openapi.DATAPOINT_BATCH,
+)
+async def register_batch(
+    project: str, request: Request, workspace: WorkspaceDep, platform: PlatformDep
+) -> JSONResponse:
+    """Each datapoint as ``POST .../datapoints`` would register it, all in one transaction.
+
+    The answer (200) has one result per datapoint, in order: ``{"id", "duplicate",
+    "replayed"}`` or ``{"error": {"status", "message", "reason"}}`` for one the
+    platform refused (the others are stored). A malformed request is a 400.
+    """
+    settings = platform.settings
+    await run_in_threadpool(platform.project, workspace, project)  # 404 before the body is read
+    form = await read_multipart(
+        request,
+        settings.max_upload_bytes,
+        max_files=DATAPOINT_BATCH_MAX,
+        max_fields=8,
+        max_total=settings.max_upload_bytes * 4,
+    )
+    described = form.json("datapoints")
+    if not isinstance(described, list) or not described:
+        raise BadRequestError("datapoints: must be a non-empty JSON list")
+    if len(described) > DATAPOINT_BATCH_MAX:
+        raise BadRequestError(
+            f"datapoints: {len(described)} datapoints, at most {DATAPOINT_BATCH_MAX} per request"
+        )
+    items: list[RegisterItem] = []
+    for i, entry in enumerate(described):
+        where = f"datapoints[{i}]"
+        if not isinstance(entry, dict):
+            raise BadRequestError(f"{where}: must be a JSON object")
+        meta = entry.get("metadata")
+        if not isinstance(meta, dict):
+            raise BadRequestError(f"{where}.metadata: required, a JSON object")
+        metadata = metadata_from_json(meta, where=f"{where}.metadata")
+        prediction = entry.get("prediction")
+        if prediction is not None:
+            if not isinstance(prediction, dict):
+                raise BadRequestError(f"{where}.prediction: must be a JSON object")
+            metadata = replace(metadata, prediction=prediction)
+        items.append(
+            RegisterItem(
+                workspace=workspace, project=project, data=form.file(f"file{i}"), datapoint=metadata
+            )
+        )
+    registered = await run_in_threadpool(platform.register_many, items)
+    results: list[dict[str, Any]] = []
+    for result in registered:
+        if isinstance(result, WinnowError):
+            results.append({"error": {"status": result.status, **result.to_json()}})
+        elif isinstance(result, Exception):
+            raise result
+        else:
+            results.append(
+                {
+                    "id": str(result.image.id),
+                    "duplicate": result.duplicate,
+                    "replayed": result.replayed,
+                }
+            )
+    return JSONResponse(content={"results": results})
 
 
 @router.get("/projects/{project}/batches", summary="Labeling batches")

@@ -59,6 +59,22 @@ DATAPOINT = multipart(
     },
     ["file", "metadata"],
 )
+DATAPOINT_BATCH = multipart(
+    {
+        "datapoints": {
+            **JSON_TEXT,
+            "description": (
+                'JSON list (at most 64) of {"metadata": <the datapoint part\'s metadata object>, '
+                '"prediction": <prediction JSON or null>}; the i-th image is part "file<i>"'
+            ),
+        },
+        "file0": {
+            **FILE,
+            "description": "The first datapoint's JPEG (file1, file2, ... the next).",
+        },
+    },
+    ["datapoints", "file0"],
+)
 UPLOAD = multipart(
     {
         "file": {**FILE, "description": "The image (file name imageToUpload)."},

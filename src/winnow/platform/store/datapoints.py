@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import re
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, fields, replace
 from typing import Any, NewType
 
@@ -240,6 +241,17 @@ def register_datapoint(
             f"batch {batch_name!r} is full: it holds {batch.image_count} images and "
             f"max_batch_images is {cap}"
         )
+    record = _image_row(project, batch, image, blob_key, metadata)
+    session.add(record)
+    batch.image_count += 1
+    session.flush()
+    _add_prediction(session, project, record, metadata)
+    return RegisterResult(record)
+
+
+def _image_row(
+    project: Project, batch: Batch, image: CheckedImage, blob_key: str, metadata: CheckedMetadata
+) -> Image:
     record = Image(
         project_id=project.id,
         batch_id=batch.id,
@@ -254,9 +266,12 @@ def register_datapoint(
         **metadata.columns(),
     )
     record.tags = [ImageTag(project_id=project.id, tag=tag) for tag in metadata.tags]
-    session.add(record)
-    batch.image_count += 1
-    session.flush()
+    return record
+
+
+def _add_prediction(
+    session: Session, project: Project, record: Image, metadata: CheckedMetadata
+) -> None:
     if metadata.prediction is not None:
         add_annotation(
             session=session,
@@ -266,4 +281,69 @@ def register_datapoint(
             name="prediction.json",
             prediction=True,
         )
-    return RegisterResult(record)
+
+
+@dataclass(slots=True, frozen=True)
+class PendingImage:
+    """One image of :func:`register_datapoints`: checked, its blob already written."""
+
+    image: CheckedImage
+    blob_key: str
+    metadata: CheckedMetadata
+
+
+def register_datapoints(
+    *, session: Session, project: Project, items: Sequence[PendingImage]
+) -> list[RegisterResult | BatchFullError]:
+    """:func:`register_datapoint` for many images of one project, in the caller's transaction.
+
+    The same rules, in the items' order (a replay by key, then the same bytes, then the
+    batch cap), with each batch locked once (in name order), the cap read once and
+    earlier registrations found with two queries; an item registered earlier in
+    ``items`` counts as registered for the ones after it. A full batch refuses only
+    the items past its cap (their BatchFullError in their place).
+    """
+    batches = {
+        name: lock_batch(session=session, project=project, name=name)
+        for name in sorted({item.metadata.batch_name for item in items})
+    }
+    keys = [item.metadata.idempotency_key for item in items if item.metadata.idempotency_key]
+    by_key: dict[str, Image] = {}
+    if keys:
+        query = select(Image).where(Image.project_id == project.id, Image.idempotency_key.in_(keys))
+        by_key = {str(image.idempotency_key): image for image in session.scalars(query)}
+    shas = [item.image.sha256 for item in items]
+    query = select(Image).where(Image.project_id == project.id, Image.sha256.in_(shas))
+    by_sha = {image.sha256: image for image in session.scalars(query)}
+    cap = max_batch_images(get_al_config(session=session, project=project))
+    results: list[RegisterResult | BatchFullError] = []
+    added: list[tuple[Image, CheckedMetadata]] = []
+    for item in items:
+        key = item.metadata.idempotency_key
+        if key is not None and key in by_key:
+            results.append(RegisterResult(by_key[key], duplicate=False, replayed=True))
+            continue
+        if item.image.sha256 in by_sha:
+            results.append(RegisterResult(by_sha[item.image.sha256], duplicate=True))
+            continue
+        batch = batches[item.metadata.batch_name]
+        if cap is not None and batch.image_count >= cap:
+            results.append(
+                BatchFullError(
+                    f"batch {batch.name!r} is full: it holds {batch.image_count} images and "
+                    f"max_batch_images is {cap}"
+                )
+            )
+            continue
+        record = _image_row(project, batch, item.image, item.blob_key, item.metadata)
+        session.add(record)
+        batch.image_count += 1
+        by_sha[item.image.sha256] = record
+        if key is not None:
+            by_key[key] = record
+        added.append((record, item.metadata))
+        results.append(RegisterResult(record))
+    session.flush()
+    for record, metadata in added:
+        _add_prediction(session, project, record, metadata)
+    return results
