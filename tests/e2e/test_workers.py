@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -120,3 +122,23 @@ def test_two_workers_serve_and_one_collection_process_delivers_exactly_the_limit
             assert metric(node, "limited") == REQUESTS - LIMIT
             assert metric(node, "delivered") == LIMIT
         assert node.process.returncode is not None
+
+
+def test_kill_9_of_the_supervisor_takes_its_workers_and_collection_process_down(
+    tmp_path: Path,
+) -> None:
+    platform_args = ("--role", "inference", "--platform-url", "http://127.0.0.1:9")
+    with winnow_serve(
+        tmp_path / "node", api_key=KEY, args=(*platform_args, "--workers", "2")
+    ) as node:
+        kids = children(node.process.pid)
+        assert len(kids) >= 3, node.log()
+        node.process.send_signal(signal.SIGKILL)
+        node.process.wait(10)
+        deadline = time.monotonic() + 20
+        while any(Path(f"/proc/{pid}").exists() for pid in kids) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        alive = [pid for pid in kids if Path(f"/proc/{pid}").exists()]
+        for pid in alive:  # not to leave them behind when the test fails
+            os.kill(pid, signal.SIGKILL)
+        assert alive == [], "children outlived their supervisor"

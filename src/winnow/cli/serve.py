@@ -210,8 +210,9 @@ def supervise(settings: Settings, flags: dict[str, Any], count: int) -> None:
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     console.print(f"winnow (role {settings.role.value}): data in [bold]{settings.data_dir}[/bold]")
-    children = [_Child(f"worker-{i}", _worker_target, (flags, sock)) for i in range(count)]
-    children.append(_Child("collection", _collect_target, (flags,)))
+    me = os.getpid()
+    children = [_Child(f"worker-{i}", _worker_target, (flags, sock, me)) for i in range(count)]
+    children.append(_Child("collection", _collect_target, (flags, me)))
     console.print(
         f"listening on [bold]http://{settings.host}:{settings.port}[/bold] "
         f"with {count} workers and one collection process"
@@ -231,8 +232,22 @@ def supervise(settings: Settings, flags: dict[str, Any], count: int) -> None:
         sock.close()
 
 
-def _worker_target(flags: dict[str, Any], sock: socket.socket) -> None:
+def _die_with_parent(parent: int) -> None:
+    """Have the kernel kill this child when the supervisor dies, even by ``kill -9`` (Linux)."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # not Linux: the supervisor's SIGTERM still stops it
+        return
+    if os.getppid() != parent:  # the supervisor died before the prctl
+        os._exit(1)
+
+
+def _worker_target(flags: dict[str, Any], sock: socket.socket, parent: int) -> None:
     """One serving process: the app on the supervisor's socket."""
+    _die_with_parent(parent)
     import uvicorn
 
     from winnow.app import create_app
@@ -248,7 +263,8 @@ def _worker_target(flags: dict[str, Any], sock: socket.socket) -> None:
     uvicorn.Server(config).run(sockets=[sock])
 
 
-def _collect_target(flags: dict[str, Any]) -> None:
+def _collect_target(flags: dict[str, Any], parent: int) -> None:
+    _die_with_parent(parent)
     from winnow.cli.collect import collect_main
 
     collect_main(flags)
