@@ -92,7 +92,12 @@ def test_records_survive_a_platform_outage_and_a_node_crash_once_each(tmp_path: 
     port = free_port()
     args = ("--role", "platform")
     # One serving process: the crash of one process's open segment is the case under test.
-    node_args = ("--role", "inference", "--platform-url", f"http://127.0.0.1:{port}")
+    node_args: tuple[str, ...] = (
+        "--role",
+        "inference",
+        "--platform-url",
+        f"http://127.0.0.1:{port}",
+    )
     node_args += ("--workers", "1")
     # First life of the node: segments stay open (an hour), so its crash leaves them open.
     first_life = {**NODE_ENV, "WINNOW_PREDLOG_SEGMENT_SECONDS": "3600"}

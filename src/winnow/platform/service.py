@@ -56,8 +56,9 @@ class RegisterItem:
     trusted: bool = False
 
 
-class _RacedError(Exception):
-    """An item whose bytes raced into the project from elsewhere (PostgreSQL only)."""
+class _Raced:
+    """The mark of an item whose bytes raced into the project from elsewhere (PostgreSQL
+    only): it is registered again, alone."""
 
 
 class Platform:
@@ -199,7 +200,7 @@ class Platform:
         does not stop the others: each registers under a savepoint. Any other
         failure of the transaction raises, and nothing of the batch is stored.
         """
-        results: list[store.RegisterResult | Exception | None] = [None] * len(items)
+        results: list[store.RegisterResult | Exception | _Raced | None] = [None] * len(items)
         checked = self._check_many(items, results)
         keys = {
             i: new_blob_key(target, image.content_type)
@@ -224,18 +225,21 @@ class Platform:
             result = results[i]
             if not isinstance(result, store.RegisterResult) or result.duplicate or result.replayed:
                 self.blobs.delete(keys[i])
-            if isinstance(result, _RacedError):  # the same bytes raced in elsewhere: alone
+            if isinstance(result, _Raced):  # the same bytes raced in elsewhere: alone
                 target, image, metadata = checked[i]
                 try:
                     results[i] = self._register_alone(target, image, metadata)
                 except WinnowError as exc:
                     results[i] = exc
-        return [r if r is not None else ConflictError("not registered") for r in results]
+        return [
+            r if r is not None and not isinstance(r, _Raced) else ConflictError("not registered")
+            for r in results
+        ]
 
     def _check_many(
         self,
         items: Sequence[RegisterItem],
-        results: list[store.RegisterResult | Exception | None],
+        results: list[store.RegisterResult | Exception | _Raced | None],
     ) -> dict[int, tuple[Project, store.CheckedImage, store.CheckedMetadata]]:
         """The read phase of :meth:`register_many`: the checks of every item.
 
@@ -277,7 +281,7 @@ class Platform:
         places: list[int],
         checked: dict[int, tuple[Project, store.CheckedImage, store.CheckedMetadata]],
         keys: dict[int, str],
-        results: list[store.RegisterResult | Exception | None],
+        results: list[store.RegisterResult | Exception | _Raced | None],
     ) -> None:
         """The items of one project: in one go (``store.register_datapoints``) under a
         savepoint, or, should that fail (a race on PostgreSQL), one savepoint each."""
@@ -307,7 +311,7 @@ class Platform:
         image: store.CheckedImage,
         key: str,
         metadata: store.CheckedMetadata,
-    ) -> store.RegisterResult | Exception:
+    ) -> store.RegisterResult | Exception | _Raced:
         """One item of :meth:`register_many` under a savepoint of its transaction."""
         try:
             with session.begin_nested():
@@ -320,7 +324,7 @@ class Platform:
         except WinnowError as exc:
             return exc
         except IntegrityError:
-            return _RacedError("the image was registered concurrently")
+            return _Raced()
 
     def _register_alone(
         self, target: Project, image: store.CheckedImage, metadata: store.CheckedMetadata
