@@ -28,7 +28,7 @@ import simplejpeg
 from PIL import Image, UnidentifiedImageError
 
 from winnow.errors import InvalidImageError, PayloadTooLargeError
-from winnow.image_formats import PILLOW_NAMES, accepted_format, check_lengths
+from winnow.image_formats import PILLOW_NAMES, accepted_format, check_lengths, sniff
 
 _DATA_URL = re.compile(r"^data:[^,]*?;base64,", re.IGNORECASE)
 _WHITESPACE = re.compile(r"\s+")
@@ -48,9 +48,10 @@ def decode_base64(value: str) -> bytes:
     """
     if value:
         try:
-            # The common case, canonical padded base64, is one C call; the regular expressions
-            # below cost five times that on a 100 KB image and are only for the other forms.
-            return base64.b64decode(value, validate=True)
+            # The common case, canonical padded base64, is one C call (strict: only the
+            # alphabet and proper padding; ``b64decode(validate=True)`` runs a regular
+            # expression over the text first); the forms below are the slow path.
+            return binascii.a2b_base64(value, strict_mode=True)
         except (binascii.Error, ValueError):
             pass
     text = _DATA_URL.sub("", value.strip(), count=1)
@@ -97,9 +98,31 @@ def _orient(image: ImageArray, orientation: int) -> ImageArray:
     return image
 
 
+def _has_exif(data: bytes) -> bool:
+    """Whether a JPEG has an EXIF segment (APP1 ``Exif``) before its scan: a walk over
+    the marker segments' lengths, no copy (a handful of segments in a camera's file)."""
+    pos, end = 2, len(data)
+    while pos + 4 <= end:
+        if data[pos] != 0xFF:
+            return False  # not a marker where one must be: let the decoder judge
+        marker = data[pos + 1]
+        if marker == 0xFF:  # fill byte
+            pos += 1
+            continue
+        if marker == 0xDA or marker == 0xD9:  # start of scan, end of image: no EXIF after
+            return False
+        if 0xD0 <= marker <= 0xD8 or marker == 0x01:  # markers without a length
+            pos += 2
+            continue
+        if marker == 0xE1 and data[pos + 4 : pos + 10] == b"Exif\x00\x00":
+            return True
+        pos += 2 + ((data[pos + 2] << 8) | data[pos + 3])
+    return False
+
+
 def _jpeg_orientation(data: bytes) -> int:
     """The EXIF orientation of a JPEG, 1 when absent; only headers are read."""
-    if b"Exif" not in data[:65536]:
+    if not _has_exif(data):
         return 1
     try:
         with warnings.catch_warnings():
@@ -295,9 +318,22 @@ class CapturedImage:
     it the first time when needed; a decoder failure raises ``InvalidImageError`` then);
     ``width`` and ``height`` are those of ``pixels()`` (after EXIF orientation when the
     decoder applies it); ``original`` is None for images made from pixels (video frames).
+    ``format`` is the accepted format of ``original`` (``"JPEG"``, ...) when it is known,
+    and ``file_orientation`` the EXIF orientation (1-8) written in the file, whether or not
+    it was applied: :attr:`original_decodes_as_pixels` says when the original bytes, decoded
+    again anywhere (auto-oriented or not), give exactly ``pixels()``.
     """
 
-    __slots__ = ("_decode", "_pixels", "height", "original", "width")
+    __slots__ = (
+        "_applied",
+        "_decode",
+        "_pixels",
+        "file_orientation",
+        "format",
+        "height",
+        "original",
+        "width",
+    )
 
     def __init__(
         self,
@@ -307,12 +343,18 @@ class CapturedImage:
         pixels: ImageArray | None = None,
         original: bytes | None = None,
         decode: Callable[[], ImageArray] | None = None,
+        format: str | None = None,
+        file_orientation: int = 1,
+        applied_orientation: int = 1,
     ) -> None:
         if pixels is None and decode is None:
             raise ValueError("a CapturedImage needs its pixels or a way to decode them")
         self.width = width
         self.height = height
         self.original = original
+        self.format = format
+        self.file_orientation = file_orientation
+        self._applied = applied_orientation  # what ``decode`` applies (1: nothing)
         self._pixels = pixels
         self._decode = decode
 
@@ -322,10 +364,95 @@ class CapturedImage:
         height, width = int(pixels.shape[0]), int(pixels.shape[1])
         return cls(width=width, height=height, pixels=pixels, original=original)
 
+    @classmethod
+    def from_bytes(
+        cls,
+        data: bytes,
+        *,
+        max_pixels: int,
+        auto_orient: bool = True,
+        max_bytes: int | None = None,
+    ) -> CapturedImage:
+        """The image encoded in ``data``, checked now, its pixels decoded on first use.
+
+        Everything :func:`decode_image` refuses before decoding is refused here, at once,
+        with the same errors: no bytes, more than ``max_bytes`` (413), a format that is not
+        accepted, declared lengths the data does not hold, a header size over
+        ``max_pixels`` (400). A JPEG that libjpeg-turbo can read is then only decoded when
+        ``pixels()`` (or :meth:`pixels_at_least`) is called, and a decoder failure raises
+        ``InvalidImageError`` there; every other format (and a JPEG whose header only
+        OpenCV or Pillow read) is decoded here, so its failures are 400s now.
+        """
+        if not data:
+            raise InvalidImageError("not a decodable image (no bytes)")
+        if max_bytes is not None and len(data) > max_bytes:
+            raise PayloadTooLargeError(
+                f"image is {len(data)} bytes, over the limit of {max_bytes} bytes"
+            )
+        if data[:3] == _JPEG_MAGIC:
+            try:
+                height, width, _colorspace, _sub = simplejpeg.decode_jpeg_header(data)
+            except ValueError:
+                height = width = 0
+            if width and height:
+                _check_pixels(width, height, max_pixels)
+                orientation = _jpeg_orientation(data)
+                applied = orientation if auto_orient else 1
+                if applied >= 5:  # a transpose: the sides swap
+                    width, height = height, width
+
+                def decode() -> ImageArray:
+                    pixels = decode_image(data, max_pixels=max_pixels, auto_orient=auto_orient)
+                    if pixels.shape[:2] != (height, width):
+                        raise InvalidImageError(
+                            f"not a decodable image (its header says {width}x{height}, "
+                            f"it decodes to {pixels.shape[1]}x{pixels.shape[0]})"
+                        )
+                    return pixels
+
+                return cls(
+                    width=int(width),
+                    height=int(height),
+                    original=data,
+                    decode=decode,
+                    format="JPEG",
+                    file_orientation=orientation,
+                    applied_orientation=applied,
+                )
+        pixels = decode_image(data, max_pixels=max_pixels, auto_orient=auto_orient)
+        image = cls.from_pixels(pixels, original=data)
+        image.format = sniff(data)
+        # Other formats may carry an orientation OpenCV applies; never assume there is none.
+        image.file_orientation = 1 if image.format == "JPEG" and not _has_exif(data) else 0
+        return image
+
     @property
     def decoded(self) -> bool:
         """Whether the pixels exist already (so ``pixels()`` costs nothing)."""
         return self._pixels is not None
+
+    @property
+    def original_decodes_as_pixels(self) -> bool:
+        """Whether ``original`` is a JPEG with no EXIF rotation (orientation 1), so that
+        decoding it again, auto-oriented or not, gives ``pixels()`` exactly."""
+        return self.original is not None and self.format == "JPEG" and self.file_orientation == 1
+
+    def check_decodes(self) -> None:
+        """Raise ``InvalidImageError`` unless the pixels decode; nothing when they are decoded.
+
+        Cheaper than :meth:`pixels` for a JPEG not yet decoded: a strict decode at 1/8
+        scale reads (and checks) all of its entropy-coded data but skips most of the
+        IDCT; when libjpeg-turbo refuses it, the full decode decides.
+        """
+        if self._pixels is not None:
+            return
+        if self.format == "JPEG" and self.original is not None:
+            try:
+                simplejpeg.decode_jpeg(self.original, colorspace="RGB", min_width=1, min_height=1)
+            except Exception:  # ValueError for what libjpeg-turbo refuses
+                self.pixels()
+            return
+        self.pixels()
 
     def pixels(self) -> ImageArray:
         """The RGB pixels, decoded now if they were not yet."""
@@ -334,6 +461,45 @@ class CapturedImage:
             self._pixels = self._decode()
             self._decode = None
         return self._pixels
+
+    def pixels_at_least(self, width: int, height: int) -> tuple[ImageArray, int]:
+        """RGB pixels at least ``width`` x ``height``, decoded at a reduced DCT scale when that
+        is cheaper, and the scale's denominator ``d``: pixel edges of the result lie at
+        ``d`` times their coordinates in :meth:`pixels` (``d`` is 1, 2, 4 or 8).
+
+        Only a JPEG not yet decoded is decoded at 1/2, 1/4 or 1/8 (libjpeg-turbo's scaled
+        IDCT: each 8x8 block becomes a ``8/d`` square, so the mapping is exact); the result
+        is not kept, and ``pixels()`` still decodes at full size. Otherwise (already
+        decoded, another format, or no scale fits) the result is ``(pixels(), 1)``. A
+        decoder failure raises ``InvalidImageError``.
+        """
+        if self._pixels is not None or self.format != "JPEG" or self.original is None:
+            return self.pixels(), 1
+        applied = self._applied
+        swap = applied >= 5
+        file_width, file_height = (self.height, self.width) if swap else (self.width, self.height)
+        want_width, want_height = (height, width) if swap else (width, height)
+        for denominator in (8, 4, 2):
+            scaled_width = -(-file_width // denominator)
+            scaled_height = -(-file_height // denominator)
+            if scaled_width >= want_width and scaled_height >= want_height:
+                break
+        else:
+            return self.pixels(), 1
+        try:
+            scaled = simplejpeg.decode_jpeg(
+                self.original,
+                colorspace="RGB",
+                min_width=scaled_width,
+                min_height=scaled_height,
+            )
+        except Exception:  # ValueError for what libjpeg-turbo refuses; the full decode decides
+            return self.pixels(), 1
+        if scaled.shape[:2] != (scaled_height, scaled_width):
+            return self.pixels(), 1
+        if applied != 1:
+            scaled = np.ascontiguousarray(_orient(scaled, applied))
+        return np.asarray(scaled, dtype=np.uint8), denominator
 
 
 def captured(image: ImageArray | CapturedImage) -> CapturedImage:

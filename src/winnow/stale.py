@@ -218,6 +218,19 @@ class StaleCache(Generic[K, V]):
         self._store(key, value)
         return value
 
+    def fresh(self, key: K) -> V | None:
+        """The answer for ``key`` when it is fresh (younger than ``ttl``), else None.
+
+        Never loads, never waits for the platform: a caller that must not block (an
+        event loop) uses this and falls back to :meth:`get` in a thread when it is None.
+        """
+        now = self._clock()
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is not None and now - entry.confirmed < self.ttl:
+                return entry.value
+        return None
+
     def forget(self, key: K) -> None:
         """Drop the entry of ``key`` (no error when there is none)."""
         with self._lock:

@@ -15,6 +15,7 @@ import pytest
 from tests.apps import SpyCollector, inference_app
 from tests.factories import KEY, OTHER_KEY, make_jpeg_b64, v1_body
 from tests.server.asgi_client import ASGIClient
+from winnow.images import CapturedImage
 from winnow.settings import Settings
 
 ROUTES = {
@@ -334,4 +335,7 @@ def test_submit_happens_after_the_response_with_the_models_own_array(settings: S
 
     asyncio.run(drive())
     assert events == ["status 200", "response sent", "submit"]
-    assert spy.calls[0][0].pixels() is seen_by_model[0]
+    # The collector gets the very image the model was given (no copy), and its full pixels.
+    [image] = seen_by_model
+    assert isinstance(image, CapturedImage) and spy.calls[0][0] is image
+    assert image.pixels().shape == (64, 128, 3)

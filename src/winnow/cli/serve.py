@@ -64,6 +64,7 @@ def serve(
     import uvicorn
 
     from winnow.app import StartupInfo, create_app, preflight
+    from winnow.http.heap import settle_heap
     from winnow.http.protocols import protocol_class
 
     flags: dict[str, Any] = {
@@ -92,6 +93,7 @@ def serve(
                 f"created workspace 'default'; API key: [bold]{info.bootstrap_key}[/bold] "
                 f"(saved in {info.data_dir / 'api-key'})"
             )
+        settle_heap()  # services are up: freeze the start-up heap, raise the gc thresholds
 
     preflight(settings)  # a ConfigurationError: one line and exit 2 (winnow.cli.main)
     if count > 1:
@@ -103,6 +105,7 @@ def serve(
         host=settings.host,
         port=settings.port,
         http=protocol_class(settings),
+        loop="auto",  # uvloop (a dependency) when importable
         log_level=settings.log_level.lower(),
         access_log=False,
     )

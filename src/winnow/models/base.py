@@ -1,6 +1,9 @@
 """What every model offers the server: ``InferenceParams`` in, predictions out.
 
-A :class:`Model` takes decoded images (numpy uint8 HxWx3, RGB) and returns one
+A :class:`Model` takes decoded images (numpy uint8 HxWx3, RGB), or
+:class:`~winnow.images.CapturedImage` objects it decodes itself when it needs
+pixels (the stub never does; an ONNX model may decode a JPEG at a reduced DCT
+scale), and returns one
 :mod:`winnow.predictions` object per image, with coordinates in pixels of the
 ORIGINAL image and ``image`` set to its size. ``inference_id`` and ``time``
 are left ``None``: the server sets them.
@@ -12,6 +15,7 @@ Defaults of :class:`InferenceParams` are the reference server's
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -19,6 +23,7 @@ import numpy as np
 import numpy.typing as npt
 
 from winnow.errors import BadRequestError
+from winnow.images import CapturedImage
 from winnow.predictions import Prediction
 
 Image = npt.NDArray[np.uint8]
@@ -129,6 +134,9 @@ class Model(Protocol):
         """Fixed batch size of the network, or None when dynamic / not applicable."""
         ...
 
-    def infer(self, images: list[Image], params: InferenceParams) -> list[Prediction]:
-        """One prediction per image (RGB uint8 HxWx3), in original image coordinates."""
+    def infer(
+        self, images: Sequence[Image | CapturedImage], params: InferenceParams
+    ) -> list[Prediction]:
+        """One prediction per image (RGB uint8 HxWx3, or a captured image decoded when
+        needed), in original image coordinates (of ``CapturedImage.pixels()``)."""
         ...

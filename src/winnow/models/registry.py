@@ -161,6 +161,31 @@ class ModelRegistry:
                     self._models.popitem(last=False)
             return model
 
+    def ready(self, api_key: str, model_id: str) -> Model | None:
+        """The model when it can be had at once (without asking the platform, loading or
+        waiting for a lock held by a load), else None: then :meth:`get` decides.
+
+        What a call of :meth:`get` would answer now: the key's workspace and, for a stub,
+        its project's type are fresh in their caches; an ONNX model is loaded.
+        """
+        try:
+            project, version = parse_model_id(model_id)
+        except BadRequestError:
+            return None
+        workspace = self._workspaces.fresh(api_key)
+        if workspace is None:
+            return None
+        key = (workspace, f"{project}/{version}")
+        if version == 0:
+            project_type = self._types.fresh((workspace, project))
+            if project_type is None:
+                return None
+            with self._lock:
+                entry = self._stubs.get(key)
+                return entry[0] if entry is not None and entry[1] == project_type else None
+        with self._lock:
+            return self._models.get(key)
+
     def add(self, api_key: str, model_id: str) -> Model:
         """Load the model now (``POST /model/add``); same errors as :meth:`get`."""
         return self.get(api_key, model_id)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from winnow.errors import BadRequestError
+from winnow.images import CapturedImage
 from winnow.models.base import TASK_TYPES, Image, InferenceParams
 from winnow.models.source import PROJECT_TASK_TYPES
 from winnow.predictions import Prediction, StubPrediction
@@ -47,6 +49,11 @@ class StubModel:
         """The stub takes any batch."""
         return None
 
-    def infer(self, images: list[Image], params: InferenceParams) -> list[Prediction]:
-        """One :class:`StubPrediction` per image (``time`` 0.0; the server sets it)."""
+    def infer(
+        self, images: Sequence[Image | CapturedImage], params: InferenceParams
+    ) -> list[Prediction]:
+        """One :class:`StubPrediction` per image (``time`` 0.0; the server sets it).
+
+        No pixel is decoded: a captured image stays as it came.
+        """
         return [StubPrediction(model_id=self.model_id, task_type=self.task_type) for _ in images]

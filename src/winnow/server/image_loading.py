@@ -1,11 +1,11 @@
-"""Turning one :class:`ImageInput` into a decoded RGB array, exactly once per request."""
+"""Turning one :class:`ImageInput` into a checked :class:`CapturedImage`, decoded only when used."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
 from winnow.errors import PayloadTooLargeError
-from winnow.images import CapturedImage, decode_base64, decode_image
+from winnow.images import CapturedImage, decode_base64
 from winnow.server.inference_request import ImageInput, ImageKind
 
 
@@ -34,8 +34,8 @@ def load_image(
     max_pixels: int,
     auto_orient: bool = True,
 ) -> CapturedImage:
-    """One input image, decoded to RGB uint8 HxWx3, with its encoded bytes kept;
-    ``InvalidImageError`` (400) when it is none."""
+    """One input image with its encoded bytes kept, checked now (``InvalidImageError``, 400,
+    when it is not an accepted image or its header is over the pixel cap) and decoded
+    when its pixels are first asked for (a JPEG; see :meth:`CapturedImage.from_bytes`)."""
     data = image_bytes(item, fetch_url=fetch_url, max_bytes=max_bytes)
-    pixels = decode_image(data, max_pixels=max_pixels, auto_orient=auto_orient)
-    return CapturedImage.from_pixels(pixels, original=data)
+    return CapturedImage.from_bytes(data, max_pixels=max_pixels, auto_orient=auto_orient)

@@ -10,12 +10,13 @@ last, and only for integer versions, so it never shadows other routes.
 from __future__ import annotations
 
 from fastapi import APIRouter, BackgroundTasks, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from winnow.errors import BadRequestError, PayloadTooLargeError
 from winnow.http.body import body_limit, read_body
+from winnow.http.jsonresponse import FastJSONResponse
 from winnow.server.annotate import annotated_jpeg
 from winnow.server.inference_request import (
     ImageInput,
@@ -23,7 +24,12 @@ from winnow.server.inference_request import (
     legacy_body_image,
     parse_legacy_query,
 )
-from winnow.server.pipeline import response_json, run_inference, schedule_collection
+from winnow.server.pipeline import (
+    response_json,
+    run_inference,
+    schedule_collection,
+    serves_inline,
+)
 from winnow.server.services import ServicesDep
 
 router = APIRouter(tags=["inference"])
@@ -84,10 +90,13 @@ async def infer_legacy(
         parsed.images = [await _multipart_image(request, max_bytes)]
     else:
         parsed.images = [legacy_body_image(await read_body(request, body_limit(max_bytes)))]
-    _, served = await run_in_threadpool(run_inference, services, parsed, None)
+    if serves_inline(services, parsed) and parsed.response_format == "json":
+        _, served = run_inference(services, parsed, None)
+    else:
+        _, served = await run_in_threadpool(run_inference, services, parsed, None)
     schedule_collection(background, services, parsed, served)
     item = served[0]
     if parsed.response_format == "image":
         jpeg = await run_in_threadpool(annotated_jpeg, item.image.pixels(), item.prediction)
         return Response(content=jpeg, media_type="image/jpeg", background=background)
-    return JSONResponse(response_json(parsed, item), background=background)
+    return FastJSONResponse(response_json(parsed, item), background=background)

@@ -1,9 +1,14 @@
 """The path every inference request takes: model, decode once, infer, respond, then collect.
 
-``run_inference`` is synchronous (routes call it in the thread pool): it
-resolves the model first (so a bad key or model id costs no decoding),
-decodes each image exactly once, runs the model and stamps each prediction
-with its ``inference_id`` and ``time``. ``schedule_collection`` adds one
+``run_inference`` is synchronous: it resolves the model first (so a bad key
+or model id costs no decoding), checks each image (format, declared lengths,
+header size against the pixel cap: a body that is not an image is a 400),
+runs the model, which decodes what it needs (the stub nothing; every pixel is
+decoded at most once), and stamps each prediction with its ``inference_id``
+and ``time``. Routes call it in the thread pool, except when
+:func:`serves_inline` says the work is a few microseconds (the stub on
+base64/bytes JPEGs, every lookup cached): then it runs on the event loop, with
+no thread-pool hop. ``schedule_collection`` adds one
 background task per image that hands the very same decoded array and
 prediction to the collector after the response has been sent; whatever
 goes wrong there is logged once per cause and counted, never seen by the
@@ -24,10 +29,11 @@ from winnow.activelearning.datapoint import CollectionContext
 from winnow.errors import BadRequestError, WinnowError
 from winnow.images import CapturedImage
 from winnow.models.base import Model
+from winnow.models.stub import StubModel
 from winnow.predictions import Prediction, StubPrediction, prediction_to_json
 from winnow.server.annotate import annotated_jpeg
 from winnow.server.image_loading import load_image
-from winnow.server.inference_request import InferenceRequest
+from winnow.server.inference_request import ImageKind, InferenceRequest
 from winnow.server.services import CollectorLike, Services
 from winnow.states import DatapointOutcome
 
@@ -40,6 +46,38 @@ ROUTE_TASKS: dict[str, str] = {
     "classification": "classification",
     "keypoints_detection": "keypoint-detection",
 }
+
+
+# Base64 text of a JPEG starts with the encoding of its magic bytes FF D8 FF.
+_JPEG_BASE64 = "/9j/"
+_JPEG_MAGIC = b"\xff\xd8\xff"
+# Above this much image text per request the base64 decode alone is worth a thread.
+INLINE_MAX_CHARS = 2 * 1024 * 1024
+
+
+def serves_inline(services: Services, request: InferenceRequest) -> bool:
+    """Whether ``run_inference`` of this request does no blocking work and no pixel work,
+    so it may run on the event loop: the model is a stub the registry holds (key and
+    project type fresh: no platform lookup), every image is base64 text or bytes of a
+    JPEG (its header is all that is read), and at most ``INLINE_MAX_CHARS`` in all."""
+    registry = services.registry
+    if registry is None or not isinstance(
+        registry.ready(request.api_key, request.model_id), StubModel
+    ):
+        return False
+    total = 0
+    for item in request.images:
+        value = item.value
+        if item.kind is ImageKind.BASE64 and isinstance(value, str):
+            if not value.startswith(_JPEG_BASE64):
+                return False
+        elif item.kind is ImageKind.BYTES and isinstance(value, bytes):
+            if value[:3] != _JPEG_MAGIC:
+                return False
+        else:
+            return False
+        total += len(value)
+    return total <= INLINE_MAX_CHARS
 
 
 @dataclass(slots=True)
@@ -90,7 +128,8 @@ def run_inference(
                 exc.message = f"image[{index}]: {exc.message}"
             raise
     started = time.perf_counter()
-    predictions = model.infer([image.pixels() for image in images], request.params)
+    # The model decodes what it needs (the stub nothing; a detector maybe a reduced scale).
+    predictions = model.infer(images, request.params)
     elapsed = time.perf_counter() - started
     if len(predictions) != len(images):
         raise RuntimeError(f"model {model.model_id} returned {len(predictions)} for {len(images)}")

@@ -61,15 +61,18 @@ class Services:
     logged_causes: set[str] = field(default_factory=set)
 
 
-def get_services(request: Request) -> Services:
+# Both dependencies are ``async``: FastAPI runs a plain ``def`` dependency in the thread
+# pool, a hop per request for one attribute read.
+async def get_services(request: Request) -> Services:
     """The app's :class:`Services` (set by the lifespan)."""
     services: Services = request.app.state.services
     return services
 
 
-def get_registry(request: Request) -> ModelRegistry:
+async def get_registry(request: Request) -> ModelRegistry:
     """The model registry; 404 on a node that serves no models (role platform)."""
-    registry = get_services(request).registry
+    services: Services = request.app.state.services
+    registry = services.registry
     if registry is None:
         raise NotFoundError("this node does not serve models (role platform)")
     return registry

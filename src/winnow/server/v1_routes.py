@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, BackgroundTasks, Request
-from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from winnow.http.body import body_limit, read_body
 from winnow.http.jsonbody import parse_json
+from winnow.http.jsonresponse import FastJSONResponse
 from winnow.server.inference_request import InferenceRequest, parse_v1
 from winnow.server.pipeline import (
     ROUTE_TASKS,
@@ -17,6 +17,7 @@ from winnow.server.pipeline import (
     response_json,
     run_inference,
     schedule_collection,
+    serves_inline,
 )
 from winnow.server.services import Services, ServicesDep
 
@@ -68,7 +69,7 @@ REQUEST_DOC: dict[str, Any] = {
 
 async def infer_v1(
     route: str, request: Request, background: BackgroundTasks, services: ServicesDep
-) -> JSONResponse:
+) -> FastJSONResponse:
     """Serve one v1 request for the task of ``route``: JSON object in, object or array out."""
     body = await read_body(request, body_limit(services.settings.max_upload_bytes))
     parsed = parse_v1(
@@ -76,9 +77,12 @@ async def infer_v1(
         request.headers.get("authorization"),
         metadata_max_bytes=services.settings.active_learning_metadata_max_bytes,
     )
-    served, bodies = await run_in_threadpool(_serve, services, parsed, ROUTE_TASKS[route])
+    if serves_inline(services, parsed):
+        served, bodies = _serve(services, parsed, ROUTE_TASKS[route])
+    else:
+        served, bodies = await run_in_threadpool(_serve, services, parsed, ROUTE_TASKS[route])
     schedule_collection(background, services, parsed, served)
-    return JSONResponse(bodies if parsed.as_list else bodies[0])
+    return FastJSONResponse(bodies if parsed.as_list else bodies[0])
 
 
 def _serve(
@@ -92,7 +96,7 @@ def _serve(
 @router.post("/infer/object_detection", openapi_extra=REQUEST_DOC)
 async def infer_object_detection(
     request: Request, background: BackgroundTasks, services: ServicesDep
-) -> JSONResponse:
+) -> FastJSONResponse:
     """Object detection: ``{"api_key", "model_id", "image", ...params}``."""
     return await infer_v1("object_detection", request, background, services)
 
@@ -100,7 +104,7 @@ async def infer_object_detection(
 @router.post("/infer/instance_segmentation", openapi_extra=REQUEST_DOC)
 async def infer_instance_segmentation(
     request: Request, background: BackgroundTasks, services: ServicesDep
-) -> JSONResponse:
+) -> FastJSONResponse:
     """Instance segmentation: detections with polygon ``points``."""
     return await infer_v1("instance_segmentation", request, background, services)
 
@@ -108,7 +112,7 @@ async def infer_instance_segmentation(
 @router.post("/infer/classification", openapi_extra=REQUEST_DOC)
 async def infer_classification(
     request: Request, background: BackgroundTasks, services: ServicesDep
-) -> JSONResponse:
+) -> FastJSONResponse:
     """Classification, single- or multi-label."""
     return await infer_v1("classification", request, background, services)
 
@@ -116,6 +120,6 @@ async def infer_classification(
 @router.post("/infer/keypoints_detection", openapi_extra=REQUEST_DOC)
 async def infer_keypoints_detection(
     request: Request, background: BackgroundTasks, services: ServicesDep
-) -> JSONResponse:
+) -> FastJSONResponse:
     """Keypoint detection: detections with ``keypoints``."""
     return await infer_v1("keypoints_detection", request, background, services)

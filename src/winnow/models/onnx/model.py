@@ -12,7 +12,8 @@ unless the metadata states ``end2end``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ import numpy as np
 import numpy.typing as npt
 
 from winnow.errors import InvalidImageError, UnprocessableError
+from winnow.images import CapturedImage
 from winnow.models.base import TASK_TYPES, Image, InferenceParams
 from winnow.models.onnx.classify import ClassifyPreprocess, classification
 from winnow.models.onnx.detect import Candidates, decode_end2end, decode_raw, select, to_detections
@@ -49,6 +51,16 @@ def _infer_task(session: OnnxSession, meta: ModelMetadata) -> str:
         "cannot tell the task of this model from its outputs "
         f"{shapes}; register it with a task type"
     )
+
+
+@dataclass(slots=True, frozen=True)
+class _Input:
+    """One image as the network's preprocessing sees it: ``pixels`` are ``1/scale`` of the
+    image of ``size`` (the size the prediction is about)."""
+
+    pixels: Image
+    scale: int
+    size: ImageSize
 
 
 class OnnxModel:
@@ -101,18 +113,46 @@ class OnnxModel:
 
     # ------------------------------------------------------------------ inference
 
-    def infer(self, images: list[Image], params: InferenceParams) -> list[Prediction]:
+    def infer(
+        self, images: Sequence[Image | CapturedImage], params: InferenceParams
+    ) -> list[Prediction]:
         """One prediction per RGB uint8 image, coordinates in the original image.
 
         Grey (HxW) and RGBA images are accepted too; anything else raises
-        ``InvalidImageError``.
+        ``InvalidImageError``. A :class:`CapturedImage` JPEG not yet decoded, at least
+        twice the network input's scale, is decoded at 1/2, 1/4 or 1/8 (the smallest
+        scale that the preprocessing still shrinks, see :meth:`_wanted_size`), and the
+        results are mapped back onto its full-size pixels exactly (the scale is a
+        factor of the letterbox's); its full pixels are left for collection to decode.
         """
-        images = [_as_rgb(im) for im in images]
+        inputs = [self._input(im) for im in images]
         chunk = self.batch_size or MAX_DYNAMIC_BATCH
         out: list[Prediction] = []
-        for start in range(0, len(images), chunk):
-            out.extend(self._infer_chunk(images[start : start + chunk], params))
+        for start in range(0, len(inputs), chunk):
+            out.extend(self._infer_chunk(inputs[start : start + chunk], params))
         return out
+
+    def _input(self, image: Image | CapturedImage) -> _Input:
+        if not isinstance(image, CapturedImage):
+            array = _as_rgb(image)
+            return _Input(array, 1, ImageSize(width=array.shape[1], height=array.shape[0]))
+        size = ImageSize(width=image.width, height=image.height)
+        want_width, want_height = self._wanted_size(image.width, image.height)
+        pixels, denominator = image.pixels_at_least(want_width, want_height)
+        return _Input(_as_rgb(pixels), denominator, size)
+
+    def _wanted_size(self, width: int, height: int) -> tuple[int, int]:
+        """The smallest image the preprocessing of this model still shrinks (or keeps) to its
+        input: the letterbox's resized size, or the classifier's short-side resize."""
+        assert self.input_height is not None and self.input_width is not None
+        if self.task_type == "classification":
+            ratio = self._classify.resize_short / min(width, height)
+            return (
+                max(self.input_width, round(width * ratio)),
+                max(self.input_height, round(height * ratio)),
+            )
+        scale = min(self.input_height / height, self.input_width / width)
+        return max(1, round(width * scale)), max(1, round(height * scale))
 
     def _run(self, inputs: list[npt.NDArray[np.float32]]) -> list[npt.NDArray[np.float32]]:
         batch = np.stack(inputs)
@@ -121,9 +161,10 @@ class OnnxModel:
             batch = np.concatenate([batch, fill])
         return self.session.run(batch)
 
-    def _infer_chunk(self, images: list[Image], params: InferenceParams) -> list[Prediction]:
+    def _infer_chunk(self, inputs: list[_Input], params: InferenceParams) -> list[Prediction]:
         assert self.input_height is not None and self.input_width is not None
-        sizes = [ImageSize(width=im.shape[1], height=im.shape[0]) for im in images]
+        images = [item.pixels for item in inputs]
+        sizes = [item.size for item in inputs]
         if self.task_type == "classification":
             outputs = self._run([self._classify(im) for im in images])
             scores = outputs[0].reshape(outputs[0].shape[0], -1)
@@ -135,8 +176,16 @@ class OnnxModel:
             ]
         boxed = [letterbox(im, self.input_height, self.input_width) for im in images]
         outputs = self._run([to_nchw([b[0]])[0] for b in boxed])
+        # A reduced decode's letterbox maps onto the full image: its scale divided by the
+        # decode's denominator, clipped to the full size.
+        boxes = [
+            Letterbox(b.scale / item.scale, b.pad_x, b.pad_y, item.size.width, item.size.height)
+            if item.scale != 1
+            else b
+            for (_, b), item in zip(boxed, inputs, strict=True)
+        ]
         return [
-            self._detections(outputs, i, boxed[i][1], sizes[i], params) for i in range(len(images))
+            self._detections(outputs, i, boxes[i], sizes[i], params) for i in range(len(images))
         ]
 
     # ------------------------------------------------------------------ detection family
