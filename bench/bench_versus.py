@@ -22,12 +22,19 @@ Projects ``off`` (collection disabled), ``r10`` and ``r100`` (one random
 strategy at 10% and 100%, no limits). Figures: req/s at concurrency 8 and 1,
 p50/p99, the p50 cost of 10% collection, req/s at 100% over off, datapoints
 sampled / stored / dropped at 100% (stored counted on the platform after the
-outbox drained), idle RSS. With a detector (YOLOv8n from the ``nudenet``
-wheel, as ``bench_models``), winnow's req/s at concurrency 8 over a bare loop
-running the same ONNX runner in one process on the same images.
+outbox drained) and stored per second (stored over the time from the first
+100% request to the last image stored: a lower bound of the collection
+capacity, since the passes interleave other cells), idle RSS. With a detector
+(YOLOv8n from the ``nudenet`` wheel, as ``bench_models``), winnow's req/s at
+concurrency 8 over a bare loop that decodes each image in full and runs the
+same ONNX runner (onnxruntime, NMS) in one process on the same images, for
+640x480 and 1920x1080 JPEGs.
 
     .venv/bin/python bench/bench_versus.py [--seconds 5] [--passes 3] [--no-reference]
-        [--no-detector]
+        [--no-detector] [--workers N]
+
+``--workers N`` (default 1) starts winnow with ``winnow serve --workers N`` (a
+flag of ``winnow serve`` that must exist for N > 1).
 
 Needs ``wrk`` (Debian package ``wrk``). Prints one JSON document.
 """
@@ -65,6 +72,7 @@ REF_VENV = Path(
 )
 PROJECTS = {"off": None, "r10": 0.1, "r100": 1.0}
 IMAGES = 64
+HD_IMAGES = 16  # 1920x1080 JPEGs for the detector's second cell
 # 100% collection stores every distinct image once (an exact duplicate is refused), so that
 # scenario sends images never sent before: enough for every request of every pass.
 DISTINCT = 6000
@@ -102,13 +110,15 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _jpegs(count: int) -> list[bytes]:
-    """Distinct 640x480 JPEGs of realistic size (a gradient with noise, q90)."""
-    y, x = np.mgrid[0:480, 0:640]
-    base = np.stack([x * 255 // 640, y * 255 // 480, (x + y) * 255 // 1120], axis=-1)
+def _jpegs(count: int, width: int = 640, height: int = 480) -> list[bytes]:
+    """Distinct JPEGs of realistic size (a gradient with noise, q90)."""
+    y, x = np.mgrid[0:height, 0:width]
+    base = np.stack(
+        [x * 255 // width, y * 255 // height, (x + y) * 255 // (width + height)], axis=-1
+    )
     out = []
     for seed in range(count):
-        noise = np.random.default_rng(seed).integers(0, 24, (480, 640, 3))
+        noise = np.random.default_rng(seed).integers(0, 24, (height, width, 3))
         out.append(encode_jpeg(np.clip(base + noise, 0, 255).astype(np.uint8), 90))
     return out
 
@@ -239,8 +249,8 @@ def _datapoint_outcomes(url: str, project: str) -> dict[str, float]:
     return out
 
 
-def _bodies(tmp: Path, model_id: str, jpegs: list[bytes]) -> Path:
-    folder = tmp / "bodies" / model_id.replace("/", "_")
+def _bodies(tmp: Path, model_id: str, jpegs: list[bytes], tag: str = "") -> Path:
+    folder = tmp / "bodies" / (model_id.replace("/", "_") + tag)
     if folder.exists():
         return folder
     folder.mkdir(parents=True)
@@ -302,20 +312,23 @@ def _bare_loop_rps(onnx_file: Path, jpegs: list[bytes], seconds: float) -> float
     return count / (time.perf_counter() - started)
 
 
-def _wait_stored(platform: str, project: str, expected: int, timeout: float = 180) -> int:
-    """Images stored in ``project`` once the count stops growing (or reaches ``expected``)."""
+def _wait_stored(
+    platform: str, project: str, expected: int, timeout: float = 180
+) -> tuple[int, float]:
+    """Images stored in ``project`` once the count stops growing (or reaches ``expected``),
+    and the monotonic time it was last seen growing."""
     deadline = time.monotonic() + timeout
     last, stable_since = -1, time.monotonic()
     while time.monotonic() < deadline:
         now = _stored(platform, project)
         if now >= expected:
-            return now
+            return now, time.monotonic()
         if now != last:
             last, stable_since = now, time.monotonic()
         elif time.monotonic() - stable_since > 10:
-            return now
-        time.sleep(1)
-    return last
+            return now, stable_since
+        time.sleep(0.5)
+    return last, stable_since
 
 
 def main() -> None:
@@ -328,12 +341,16 @@ def main() -> None:
     parser.add_argument(
         "--distinct", type=int, default=DISTINCT, help="distinct images for 100%% collection"
     )
+    parser.add_argument(
+        "--workers", type=int, default=1, help="winnow serve --workers N (serving processes)"
+    )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("bench_versus needs wrk: apt-get install wrk")
     with_reference = not args.no_reference and (REF_VENV / "bin" / "python").exists()
     jpegs = _jpegs(IMAGES)
     distinct = _jpegs(args.distinct)
+    hd = _jpegs(HD_IMAGES, 1920, 1080)
     sys.path.insert(0, str(REPO / "bench"))
     from bench_models import detector_file
 
@@ -354,7 +371,8 @@ def main() -> None:
             reference = stack.enter_context(_reference(tmp, ref_platform.url))
             reference.platform = ref_platform.url
             servers["reference"] = reference
-        winnow = stack.enter_context(_winnow(tmp, "winnow"))
+        worker_args = ["--workers", str(args.workers)] if args.workers != 1 else []
+        winnow = stack.enter_context(_winnow(tmp, "winnow", *worker_args))
         winnow.platform = winnow.url
         _setup_projects(winnow.url, models)
         servers["winnow"] = winnow
@@ -362,6 +380,9 @@ def main() -> None:
 
         for model_id in models:
             _bodies(tmp, model_id, distinct if model_id == "r100/0" else jpegs)
+        if detector is not None:
+            _bodies(tmp, "off/1", hd, "-1080p")
+            _wrk(winnow.url, _bodies(tmp, "off/1", jpegs), 2, 1)
         # Warm up every server on every model it will serve (model load, config caches).
         for name, server in servers.items():
             for model_id in ["off/0", "r10/0"] if name != "ceiling" else ["off/0"]:
@@ -371,10 +392,14 @@ def main() -> None:
         sampled: dict[str, int] = {}
         sent: dict[str, int] = {}
 
-        def run(name: str, model_id: str, concurrency: int) -> None:
-            key = f"{name} {model_id} c{concurrency}"
-            folder = _bodies(tmp, model_id, jpegs)
+        first_r100: dict[str, float] = {}
+
+        def run(name: str, model_id: str, concurrency: int, tag: str = "") -> None:
+            key = f"{name} {model_id}{tag} c{concurrency}"
+            folder = _bodies(tmp, model_id, jpegs, tag)
             offset = sent.get(key, 0) if model_id == "r100/0" else 0
+            if model_id == "r100/0":
+                first_r100.setdefault(name, time.monotonic())
             cell = _wrk(servers[name].url, folder, concurrency, args.seconds, offset)
             cells.setdefault(key, []).append(cell)
             sent[key] = offset + cell["requests"] + concurrency
@@ -394,14 +419,22 @@ def main() -> None:
                 run(name, "r100/0", 8)
             if detector is not None:
                 run("winnow", "off/1", 8)
+                run("winnow", "off/1", 8, "-1080p")
 
-        stored = {
-            name: _wait_stored(servers[name].platform or "", "r100", sampled.get(name, 0))
-            for name in servers
-            if name != "ceiling"
-        }
+        stored: dict[str, int] = {}
+        stored_per_s: dict[str, float] = {}
+        for name in servers:
+            if name == "ceiling":
+                continue
+            count, last = _wait_stored(servers[name].platform or "", "r100", sampled.get(name, 0))
+            stored[name] = count
+            span = last - first_r100[name]
+            stored_per_s[name] = round(count / span, 1) if span > 0 else 0.0
         outcomes = _datapoint_outcomes(winnow.url, "r100")
-        bare = _bare_loop_rps(detector, jpegs, args.seconds) if detector is not None else None
+        bare: dict[str, float] = {}
+        if detector is not None:
+            bare["640x480"] = _bare_loop_rps(detector, jpegs, args.seconds)
+            bare["1920x1080"] = _bare_loop_rps(detector, hd, args.seconds)
 
     def per_pass(key: str, field: str) -> list[float]:
         return [float(cell[field]) for cell in cells[key]]
@@ -428,9 +461,12 @@ def main() -> None:
                 "reference r100/0 c8", "reference off/0 c8", "rps"
             ),
         }
-    if bare is not None:
-        rps = per_pass("winnow off/1 c8", "rps")
-        ratios["winnow_yolov8n_over_bare_loop_c8"] = _spread([r / bare for r in rps])
+    if bare:
+        for size, key in (("640x480", "winnow off/1 c8"), ("1920x1080", "winnow off/1-1080p c8")):
+            rps = per_pass(key, "rps")
+            ratios[f"winnow_yolov8n_{size}_over_bare_loop_c8"] = _spread(
+                [r / bare[size] for r in rps]
+            )
     print(
         json.dumps(
             {
@@ -455,11 +491,15 @@ def main() -> None:
                 },
                 "ratios": ratios,
                 "collection_100pct": {
-                    name: {"sampled": sampled.get(name, 0), "stored": count}
+                    name: {
+                        "sampled": sampled.get(name, 0),
+                        "stored": count,
+                        "stored_per_s": stored_per_s[name],
+                    }
                     for name, count in stored.items()
                 }
                 | {"winnow_outcomes": outcomes},
-                "bare_loop_yolov8n_images_per_s": None if bare is None else round(bare, 1),
+                "bare_loop_yolov8n_images_per_s": {k: round(v, 1) for k, v in bare.items()},
             },
             indent=2,
         )

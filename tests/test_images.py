@@ -15,7 +15,14 @@ import pytest
 from PIL import Image, ImageOps
 
 from winnow.errors import InvalidImageError
-from winnow.images import decode_base64, decode_image, encode_jpeg, resize_to_fit, sha256_hex
+from winnow.images import (
+    CapturedImage,
+    decode_base64,
+    decode_image,
+    encode_jpeg,
+    resize_to_fit,
+    sha256_hex,
+)
 
 BIG = 10_000_000
 
@@ -325,3 +332,91 @@ def test_mime_type_by_magic_bytes(fmt: str, mime: str) -> None:
     from winnow.image_formats import mime_type
 
     assert mime_type(pil_bytes(Image.fromarray(gradient()), fmt)) == mime
+
+
+# ----------------------------------------------------------------------------- CapturedImage
+
+
+def test_captured_jpeg_is_checked_now_and_decoded_on_first_use() -> None:
+    jpeg = encode_jpeg(gradient(480, 640), 90)
+    image = CapturedImage.from_bytes(jpeg, max_pixels=BIG)
+    assert (image.width, image.height, image.format) == (640, 480, "JPEG")
+    assert not image.decoded and image.original is jpeg
+    pixels = image.pixels()
+    assert image.decoded and image.pixels() is pixels
+    assert (pixels == decode_image(jpeg, max_pixels=BIG)).all()
+
+
+@pytest.mark.parametrize(
+    "data",
+    [b"", b"not an image", b"\xff\xd8\xff" + b"\x00" * 50, _png_header_only(100_000, 100_000)],
+)
+def test_captured_refuses_what_decode_image_refuses_before_decoding(data: bytes) -> None:
+    with pytest.raises(InvalidImageError) as refused:
+        CapturedImage.from_bytes(data, max_pixels=100_000_000)
+    with pytest.raises(InvalidImageError) as decoded:
+        decode_image(data, max_pixels=100_000_000)
+    assert refused.value.message == decoded.value.message
+
+
+def test_captured_jpeg_over_the_pixel_cap_is_refused_from_its_header() -> None:
+    jpeg = encode_jpeg(gradient(300, 200), 80)
+    with pytest.raises(InvalidImageError, match="200x300 = 60000 pixels"):
+        CapturedImage.from_bytes(jpeg, max_pixels=59_999)
+
+
+def test_a_jpeg_broken_after_its_header_fails_only_when_decoded() -> None:
+    jpeg = encode_jpeg(np.random.default_rng(1).integers(0, 255, (480, 640, 3), np.uint8), 90)
+    broken = jpeg[: len(jpeg) // 3]
+    image = CapturedImage.from_bytes(broken, max_pixels=BIG)
+    with pytest.raises(InvalidImageError):
+        image.check_decodes()
+    with pytest.raises(InvalidImageError):
+        image.pixels()
+    CapturedImage.from_bytes(jpeg, max_pixels=BIG).check_decodes()  # the whole file is fine
+
+
+def test_captured_exif_rotation_gives_the_shown_size_and_is_remembered() -> None:
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    data = pil_bytes(Image.fromarray(gradient(30, 40)), "JPEG", quality=95, exif=exif.tobytes())
+    image = CapturedImage.from_bytes(data, max_pixels=BIG)
+    assert (image.width, image.height, image.file_orientation) == (30, 40, 6)
+    assert image.pixels().shape == (40, 30, 3)
+    assert not image.original_decodes_as_pixels  # its bytes decode rotated elsewhere
+    raw = CapturedImage.from_bytes(data, max_pixels=BIG, auto_orient=False)
+    assert (raw.width, raw.height) == (40, 30) and raw.pixels().shape == (30, 40, 3)
+    assert not raw.original_decodes_as_pixels
+    plain = CapturedImage.from_bytes(encode_jpeg(gradient(30, 40), 90), max_pixels=BIG)
+    assert plain.original_decodes_as_pixels
+
+
+def test_other_formats_are_decoded_at_once() -> None:
+    png = pil_bytes(Image.fromarray(gradient(30, 40)), "PNG")
+    image = CapturedImage.from_bytes(png, max_pixels=BIG)
+    assert image.decoded and image.format == "PNG" and not image.original_decodes_as_pixels
+    assert image.pixels_at_least(1, 1)[1] == 1
+
+
+@pytest.mark.parametrize(
+    ("want", "denominator", "shape"),
+    [
+        ((1920, 1080), 1, (1080, 1920, 3)),
+        ((961, 540), 1, (1080, 1920, 3)),
+        ((960, 540), 2, (540, 960, 3)),
+        ((400, 200), 4, (270, 480, 3)),
+        ((240, 135), 8, (135, 240, 3)),
+        ((1, 1), 8, (135, 240, 3)),
+    ],
+)
+def test_pixels_at_least_picks_the_smallest_dct_scale_that_fits(
+    want: tuple[int, int], denominator: int, shape: tuple[int, int, int]
+) -> None:
+    full = gradient(1080, 1920)
+    image = CapturedImage.from_bytes(encode_jpeg(full, 95), max_pixels=BIG)
+    pixels, used = image.pixels_at_least(*want)
+    assert (used, pixels.shape) == (denominator, shape)
+    assert image.decoded == (denominator == 1)  # a reduced decode is not kept
+    # A reduced decode is a box-filtered view of the same picture.
+    small = cv2.resize(full, (shape[1], shape[0]), interpolation=cv2.INTER_AREA)
+    assert np.abs(pixels.astype(int) - small.astype(int)).mean() < 3

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import io
 from typing import Any
 
 import cv2
 import numpy as np
 import numpy.typing as npt
 import pytest
+from PIL import Image
 
 from winnow.activelearning.prepare import build_tags, prepare
-from winnow.images import decode_image
+from winnow.errors import InvalidImageError
+from winnow.images import CapturedImage, decode_image
 from winnow.predictions import (
     ClassificationPrediction,
     ClassScore,
@@ -230,3 +233,107 @@ def test_tags_order_and_dedup() -> None:
     assert tags == ("site-a", "prod", "cfg", "strategy-tag", "stream:cam1", "my-project-3")
     assert build_tags([], ["cfg"], [], [], "my-project/3", False) == ("cfg",)
     assert build_tags([], [], [], [], "p/1", True) == ("p-1",)
+
+
+# ----------------------------------------------------------------------------- kept as sent
+
+
+def detection(width: int, height: int) -> DetectionPrediction:
+    """One box drawn in :func:`scene`, on an image of ``width`` x ``height``."""
+    rect, _colour = RECTS[0]
+    return DetectionPrediction(
+        task_type=TaskType.OBJECT_DETECTION,
+        image=ImageSize(width=width, height=height),
+        detections=[box_detection(rect, "red")],
+    )
+
+
+def sent_jpeg(width: int = 640, height: int = 480, quality: int = 80, **save: Any) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(scene(width, height)).save(buffer, format="JPEG", quality=quality, **save)
+    return buffer.getvalue()
+
+
+def served(data: bytes) -> CapturedImage:
+    return CapturedImage.from_bytes(data, max_pixels=BIG)
+
+
+def test_a_jpeg_that_fits_is_kept_as_sent_and_decodes_to_the_served_pixels() -> None:
+    data = sent_jpeg()
+    image = served(data)
+    model_saw = image.pixels()  # what the model was given
+    prepared = prepare(
+        image, detection(640, 480), max_image_size=None, jpeg_quality=50, persist_predictions=True
+    )
+    assert prepared.as_sent and prepared.jpeg is data
+    assert (prepared.width, prepared.height) == (640, 480)
+    assert (decode_image(prepared.jpeg, max_pixels=BIG) == model_saw).all()
+    assert prepared.prediction_json is not None
+    assert prepared.prediction_json["image"] == {"width": 640, "height": 480}
+
+
+def test_a_jpeg_kept_as_sent_is_checked_without_being_decoded_in_full() -> None:
+    image = served(sent_jpeg())
+    prepared = prepare(
+        image,
+        StubPrediction("a/0", "object-detection"),
+        max_image_size=(480, 640),
+        jpeg_quality=95,
+        persist_predictions=False,
+    )
+    assert prepared.as_sent and not image.decoded
+
+
+def test_a_jpeg_broken_after_its_header_is_not_kept() -> None:
+    data = sent_jpeg()
+    image = served(data[: len(data) // 3])
+    with pytest.raises(InvalidImageError):
+        prepare(
+            image,
+            StubPrediction("a/0", "object-detection"),
+            max_image_size=None,
+            jpeg_quality=95,
+            persist_predictions=False,
+        )
+
+
+def test_a_jpeg_that_must_shrink_or_turn_is_encoded_again() -> None:
+    big = prepare(
+        served(sent_jpeg(1000, 600)),
+        detection(1000, 600),
+        max_image_size=(300, 500),
+        jpeg_quality=90,
+        persist_predictions=True,
+    )
+    assert not big.as_sent and (big.width, big.height) == (500, 300)
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    rotated = served(sent_jpeg(64, 48, exif=exif.tobytes()))
+    turned = prepare(
+        rotated,
+        StubPrediction("a/0", "object-detection"),
+        max_image_size=None,
+        jpeg_quality=90,
+        persist_predictions=False,
+    )
+    assert not turned.as_sent and (turned.width, turned.height) == (48, 64)
+    assert decode_image(turned.jpeg, max_pixels=BIG).shape == (64, 48, 3)
+
+
+def test_pixels_and_other_formats_are_encoded_at_the_configured_quality() -> None:
+    pixels = scene(64, 48)
+    low = prepare(
+        pixels,
+        StubPrediction("a/0", "object-detection"),
+        max_image_size=None,
+        jpeg_quality=10,
+        persist_predictions=False,
+    )
+    high = prepare(
+        CapturedImage.from_pixels(pixels, original=b"\x89PNG..."),
+        StubPrediction("a/0", "object-detection"),
+        max_image_size=None,
+        jpeg_quality=95,
+        persist_predictions=False,
+    )
+    assert not low.as_sent and not high.as_sent and len(low.jpeg) < len(high.jpeg)
