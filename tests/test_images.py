@@ -373,7 +373,10 @@ def test_a_jpeg_broken_after_its_header_fails_only_when_decoded() -> None:
         image.check_decodes()
     with pytest.raises(InvalidImageError):
         image.pixels()
-    CapturedImage.from_bytes(jpeg, max_pixels=BIG).check_decodes()  # the whole file is fine
+    whole = CapturedImage.from_bytes(jpeg, max_pixels=BIG)
+    assert whole.check_decodes() and not whole.decoded  # checked at 1/8 scale
+    png = CapturedImage.from_bytes(pil_bytes(Image.fromarray(gradient()), "PNG"), max_pixels=BIG)
+    assert png.check_decodes() is False  # decodes, but not as a JPEG
 
 
 def test_captured_exif_rotation_gives_the_shown_size_and_is_remembered() -> None:

@@ -98,26 +98,50 @@ def _orient(image: ImageArray, orientation: int) -> ImageArray:
     return image
 
 
-def _has_exif(data: bytes) -> bool:
-    """Whether a JPEG has an EXIF segment (APP1 ``Exif``) before its scan: a walk over
-    the marker segments' lengths, no copy (a handful of segments in a camera's file)."""
+# Start-of-frame markers (baseline, extended, progressive, lossless; Huffman or arithmetic):
+# every 0xC0-0xCF but DHT (C4), JPG (C8) and DAC (CC).
+_SOF_MARKERS = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
+
+
+def _jpeg_segments(data: bytes) -> tuple[tuple[int, int] | None, bool]:
+    """``(width, height)`` from a JPEG's frame header (None when the marker walk finds
+    none before the scan, or a broken one) and whether it has an EXIF segment (APP1
+    ``Exif``) before its scan.
+
+    A walk over the marker segments' lengths in Python, no copy (a handful of segments
+    in a camera's file): it holds the GIL for a few microseconds, where a C header
+    reader that releases it would wait for the GIL to come back from any other busy
+    thread.
+    """
     pos, end = 2, len(data)
+    size: tuple[int, int] | None = None
+    exif = False
     while pos + 4 <= end:
         if data[pos] != 0xFF:
-            return False  # not a marker where one must be: let the decoder judge
+            return None, exif  # not a marker where one must be: let the decoder judge
         marker = data[pos + 1]
         if marker == 0xFF:  # fill byte
             pos += 1
             continue
-        if marker == 0xDA or marker == 0xD9:  # start of scan, end of image: no EXIF after
-            return False
+        if marker == 0xDA or marker == 0xD9:  # start of scan, end of image: no header after
+            return size, exif
         if 0xD0 <= marker <= 0xD8 or marker == 0x01:  # markers without a length
             pos += 2
             continue
-        if marker == 0xE1 and data[pos + 4 : pos + 10] == b"Exif\x00\x00":
-            return True
-        pos += 2 + ((data[pos + 2] << 8) | data[pos + 3])
-    return False
+        length = (data[pos + 2] << 8) | data[pos + 3]
+        if marker in _SOF_MARKERS and pos + 9 <= end and length >= 8:
+            height = (data[pos + 5] << 8) | data[pos + 6]
+            width = (data[pos + 7] << 8) | data[pos + 8]
+            size = (width, height) if width and height else None
+        elif marker == 0xE1 and data[pos + 4 : pos + 10] == b"Exif\x00\x00":
+            exif = True
+        pos += 2 + length
+    return None, exif  # the data ends before the scan
+
+
+def _has_exif(data: bytes) -> bool:
+    """Whether a JPEG has an EXIF segment (APP1 ``Exif``) before its scan."""
+    return _jpeg_segments(data)[1]
 
 
 def _jpeg_orientation(data: bytes) -> int:
@@ -390,13 +414,11 @@ class CapturedImage:
                 f"image is {len(data)} bytes, over the limit of {max_bytes} bytes"
             )
         if data[:3] == _JPEG_MAGIC:
-            try:
-                height, width, _colorspace, _sub = simplejpeg.decode_jpeg_header(data)
-            except ValueError:
-                height = width = 0
-            if width and height:
+            size, exif = _jpeg_segments(data)
+            if size is not None:
+                width, height = size
                 _check_pixels(width, height, max_pixels)
-                orientation = _jpeg_orientation(data)
+                orientation = _jpeg_orientation(data) if exif else 1
                 applied = orientation if auto_orient else 1
                 if applied >= 5:  # a transpose: the sides swap
                     width, height = height, width
@@ -437,22 +459,24 @@ class CapturedImage:
         decoding it again, auto-oriented or not, gives ``pixels()`` exactly."""
         return self.original is not None and self.format == "JPEG" and self.file_orientation == 1
 
-    def check_decodes(self) -> None:
-        """Raise ``InvalidImageError`` unless the pixels decode; nothing when they are decoded.
+    def check_decodes(self) -> bool:
+        """Raise ``InvalidImageError`` unless the pixels decode; True when libjpeg-turbo
+        (simplejpeg) reads the original JPEG itself, False when only the fallback decoders
+        do (CMYK, ...) or the image is not a JPEG.
 
         Cheaper than :meth:`pixels` for a JPEG not yet decoded: a strict decode at 1/8
         scale reads (and checks) all of its entropy-coded data but skips most of the
         IDCT; when libjpeg-turbo refuses it, the full decode decides.
         """
-        if self._pixels is not None:
-            return
-        if self.format == "JPEG" and self.original is not None:
-            try:
-                simplejpeg.decode_jpeg(self.original, colorspace="RGB", min_width=1, min_height=1)
-            except Exception:  # ValueError for what libjpeg-turbo refuses
-                self.pixels()
-            return
-        self.pixels()
+        if self.format != "JPEG" or self.original is None:
+            self.pixels()
+            return False
+        try:
+            simplejpeg.decode_jpeg(self.original, colorspace="RGB", min_width=1, min_height=1)
+        except Exception:  # ValueError for what libjpeg-turbo refuses
+            self.pixels()
+            return False
+        return True
 
     def pixels(self) -> ImageArray:
         """The RGB pixels, decoded now if they were not yet."""

@@ -320,6 +320,20 @@ def test_a_jpeg_that_must_shrink_or_turn_is_encoded_again() -> None:
     assert decode_image(turned.jpeg, max_pixels=BIG).shape == (64, 48, 3)
 
 
+def test_a_cmyk_jpeg_kept_as_sent_decodes_to_the_served_pixels() -> None:
+    buffer = io.BytesIO()
+    Image.fromarray(scene(64, 48)).convert("CMYK").save(buffer, format="JPEG", quality=90)
+    image = served(buffer.getvalue())
+    prepared = prepare(
+        image,
+        StubPrediction("a/0", "object-detection"),
+        max_image_size=None,
+        jpeg_quality=90,
+        persist_predictions=False,
+    )
+    assert (decode_image(prepared.jpeg, max_pixels=BIG) == image.pixels()).all()
+
+
 def test_pixels_and_other_formats_are_encoded_at_the_configured_quality() -> None:
     pixels = scene(64, 48)
     low = prepare(

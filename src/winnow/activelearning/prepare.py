@@ -57,8 +57,9 @@ def prepare(
 
     Kept as sent: a :class:`CapturedImage` whose original bytes are a JPEG with no EXIF
     rotation (:attr:`~CapturedImage.original_decodes_as_pixels`) that already fits
-    ``max_image_size`` is stored byte for byte, once they are checked to decode
-    (``InvalidImageError`` otherwise): it decodes to exactly the pixels that were
+    ``max_image_size`` is stored byte for byte, once libjpeg-turbo has checked that they
+    decode (``InvalidImageError`` when nothing decodes them; a JPEG only the fallback
+    decoders read, such as CMYK, is encoded again): it decodes to exactly the pixels that were
     served, and ``jpeg_quality`` does not apply to it (it keeps the quality it was
     sent with). Every other image (resized, rotated, another format, a video frame)
     is encoded at ``jpeg_quality``.
@@ -92,7 +93,8 @@ def _as_sent(
         return None
     if not _fits(image.width, image.height, max_size):
         return None
-    image.check_decodes()
+    if not image.check_decodes():  # only a fallback decoder reads it (CMYK, ...): encode it
+        return None
     return original, image.width, image.height
 
 
