@@ -41,6 +41,7 @@ from winnow.errors import ConfigurationError
 from winnow.http.errors import install_error_handlers
 from winnow.metrics import Metrics
 from winnow.server import info_routes, legacy_routes, model_routes, v1_routes
+from winnow.server.fast_lane import InferenceFastLane
 from winnow.server.info_routes import winnow_version
 from winnow.server.metrics_middleware import MetricsMiddleware
 from winnow.server.services import Services
@@ -356,7 +357,9 @@ def include_routes(app: FastAPI, role: Role) -> None:
     Info routes, then the inference routes (``/model``, ``/infer``), then the
     web UI (``/app``) and its static files, the export and evaluation routes
     and the platform routes, then the legacy catch-all ``POST /{project}/{version}`` last (it
-    must come after every other two-segment POST). Nothing is started: the
+    must come after every other two-segment POST); with the inference routes, the
+    :class:`~winnow.server.fast_lane.InferenceFastLane` in front of every middleware added
+    before (call this last). Nothing is started: the
     routes find their services on ``app.state`` once the lifespan has run.
     """
     app.include_router(info_routes.router)
@@ -382,6 +385,8 @@ def include_routes(app: FastAPI, role: Role) -> None:
         app.include_router(platform_routes.router)
     if role is not Role.PLATFORM:
         app.include_router(legacy_routes.router)
+        # Outermost of the app's own middleware: stub v1 requests skip the rest.
+        app.add_middleware(InferenceFastLane)
 
 
 def create_app(
