@@ -94,7 +94,11 @@ def _serve_inline(
         if name == b"authorization":
             authorization = value.decode("latin-1")
             break
-    parsed = parse_v1(parse_json(body), authorization)
+    parsed = parse_v1(
+        parse_json(body),
+        authorization,
+        metadata_max_bytes=services.settings.active_learning_metadata_max_bytes,
+    )
     if not serves_inline(services, parsed):
         return None
     _, served = run_inference(services, parsed, task)
