@@ -28,7 +28,7 @@ capacity, since the passes interleave other cells), idle RSS. With a detector
 (YOLOv8n from the ``nudenet`` wheel, as ``bench_models``), winnow's req/s at
 concurrency 8 over a bare loop that decodes each image in full and runs the
 same ONNX runner (onnxruntime, NMS) in one process on the same images, for
-640x480 and 1920x1080 JPEGs.
+640x480 and 1920x1080 JPEGs, measured in every pass right after winnow's cells.
 
     .venv/bin/python bench/bench_versus.py [--seconds 5] [--passes 3] [--no-reference]
         [--no-detector] [--workers N]
@@ -75,7 +75,7 @@ IMAGES = 64
 HD_IMAGES = 16  # 1920x1080 JPEGs for the detector's second cell
 # 100% collection stores every distinct image once (an exact duplicate is refused), so that
 # scenario sends images never sent before: enough for every request of every pass.
-DISTINCT = 6000
+DISTINCT_PER_SECOND = 800  # 100% collection requests per second of a cell that stay distinct
 
 WRK_SCRIPT = """
 local bodies = {}
@@ -295,13 +295,12 @@ def _spread(values: list[float]) -> dict[str, float]:
     }
 
 
-def _bare_loop_rps(onnx_file: Path, jpegs: list[bytes], seconds: float) -> float:
-    """Images/s of decode + the same ONNX runner (preprocess, onnxruntime, NMS) in one loop."""
+def _bare_loop_rps(model: Any, jpegs: list[bytes], seconds: float) -> float:
+    """Images/s of a full decode + the same ONNX runner (preprocess, onnxruntime, NMS) in one
+    loop of this process."""
     from winnow.images import decode_image
     from winnow.models.base import InferenceParams
-    from winnow.models.onnx.model import load_onnx_model
 
-    model = load_onnx_model("bare/1", onnx_file)
     params = InferenceParams()
     count = 0
     started = time.perf_counter()
@@ -339,7 +338,10 @@ def main() -> None:
     parser.add_argument("--no-reference", action="store_true")
     parser.add_argument("--no-detector", action="store_true")
     parser.add_argument(
-        "--distinct", type=int, default=DISTINCT, help="distinct images for 100%% collection"
+        "--distinct",
+        type=int,
+        default=None,
+        help="distinct images for 100%% collection (default: 800 per second of the r100 cells)",
     )
     parser.add_argument(
         "--workers", type=int, default=1, help="winnow serve --workers N (serving processes)"
@@ -349,6 +351,8 @@ def main() -> None:
         raise SystemExit("bench_versus needs wrk: apt-get install wrk")
     with_reference = not args.no_reference and (REF_VENV / "bin" / "python").exists()
     jpegs = _jpegs(IMAGES)
+    if args.distinct is None:
+        args.distinct = max(2000, round(DISTINCT_PER_SECOND * args.seconds * args.passes))
     distinct = _jpegs(args.distinct)
     hd = _jpegs(HD_IMAGES, 1920, 1080)
     sys.path.insert(0, str(REPO / "bench"))
@@ -389,6 +393,12 @@ def main() -> None:
                 _wrk(server.url, _bodies(tmp, model_id, jpegs), 2, 1)
 
         cells: dict[str, list[dict[str, Any]]] = {}
+        bare: dict[str, list[float]] = {}
+        bare_model = None
+        if detector is not None:
+            from winnow.models.onnx.model import load_onnx_model
+
+            bare_model = load_onnx_model("bare/1", detector)
         sampled: dict[str, int] = {}
         sent: dict[str, int] = {}
 
@@ -420,6 +430,11 @@ def main() -> None:
             if detector is not None:
                 run("winnow", "off/1", 8)
                 run("winnow", "off/1", 8, "-1080p")
+                # The bare loop in every pass, right after the cells it is compared with.
+                for size, images in (("640x480", jpegs), ("1920x1080", hd)):
+                    bare.setdefault(size, []).append(
+                        _bare_loop_rps(bare_model, images, args.seconds)
+                    )
 
         stored: dict[str, int] = {}
         stored_per_s: dict[str, float] = {}
@@ -431,10 +446,6 @@ def main() -> None:
             span = last - first_r100[name]
             stored_per_s[name] = round(count / span, 1) if span > 0 else 0.0
         outcomes = _datapoint_outcomes(winnow.url, "r100")
-        bare: dict[str, float] = {}
-        if detector is not None:
-            bare["640x480"] = _bare_loop_rps(detector, jpegs, args.seconds)
-            bare["1920x1080"] = _bare_loop_rps(detector, hd, args.seconds)
 
     def per_pass(key: str, field: str) -> list[float]:
         return [float(cell[field]) for cell in cells[key]]
@@ -465,7 +476,7 @@ def main() -> None:
         for size, key in (("640x480", "winnow off/1 c8"), ("1920x1080", "winnow off/1-1080p c8")):
             rps = per_pass(key, "rps")
             ratios[f"winnow_yolov8n_{size}_over_bare_loop_c8"] = _spread(
-                [r / bare[size] for r in rps]
+                [r / b for r, b in zip(rps, bare[size], strict=True)]
             )
     print(
         json.dumps(
@@ -499,7 +510,7 @@ def main() -> None:
                     for name, count in stored.items()
                 }
                 | {"winnow_outcomes": outcomes},
-                "bare_loop_yolov8n_images_per_s": {k: round(v, 1) for k, v in bare.items()},
+                "bare_loop_yolov8n_images_per_s": {k: _spread(v) for k, v in bare.items()},
             },
             indent=2,
         )
