@@ -145,7 +145,7 @@ def test_a_prepared_capture_is_what_preparing_at_once_stores(
     )
     later = prepare_capture(captured_datapoint(original, prediction, 640, 480), spec)
     at_once = prepare(
-        decode_image(original, max_pixels=BIG),
+        CapturedImage.from_bytes(original, max_pixels=BIG),
         prediction,
         max_image_size=max_size,
         jpeg_quality=75,
@@ -156,6 +156,11 @@ def test_a_prepared_capture_is_what_preparing_at_once_stores(
     assert later.prediction == at_once.prediction_json
     if max_size is not None:
         assert (later.width, later.height) == (160, 120)
+    else:  # a JPEG that needs no work is kept as sent (prepare.py)
+        assert later.image_jpeg == original
+        assert (
+            decode_image(later.image_jpeg, max_pixels=BIG) == decode_image(original, max_pixels=BIG)
+        ).all()
 
 
 def test_a_capture_without_persisted_predictions_stores_none() -> None:

@@ -4,7 +4,8 @@ An image is checked when the request arrives (format from magic bytes, declared
 lengths, header size against the pixel cap) and decoded only when something
 needs its pixels: a real model, or collection of a datapoint that won its
 budget. A JPEG whose data is broken past its header is then served by the stub
-(200) and its collection fails, counted, never seen by the client. A collected
+(200) and its collection fails, counted (``winnow_datapoints{outcome="failed"}``:
+the capture cannot be prepared), never seen by the client. A collected
 JPEG that needs no work is stored as it was sent.
 """
 
@@ -113,13 +114,12 @@ def full(settings: Settings) -> Iterator[ASGIClient]:
         yield app_client
 
 
-def errors_counted(client: ASGIClient) -> dict[str, float]:
-    text = client.get("/metrics").text
-    out = {}
-    for line in text.splitlines():
-        if line.startswith("winnow_collection_errors_total{"):
-            cause = line.split('cause="', 1)[1].split('"', 1)[0]
-            out[cause] = float(line.rsplit(" ", 1)[1])
+def outcomes_counted(client: ASGIClient, project: str) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for line in client.get("/metrics").text.splitlines():
+        if line.startswith("winnow_datapoints_total{") and f'project="{project}"' in line:
+            outcome = line.split('outcome="', 1)[1].split('"', 1)[0]
+            out[outcome] = out.get(outcome, 0.0) + float(line.rsplit(" ", 1)[1])
     return out
 
 
@@ -137,8 +137,9 @@ def test_a_jpeg_broken_after_its_header_is_served_then_counted_as_a_collection_e
 ) -> None:
     assert stub_v1(full, broken_after_header()) == 200
     drain(full.app)
-    errors = errors_counted(full)
-    assert errors.get("prepare:InvalidImageError") == 1.0, errors
+    # The capture is prepared by delivery: its decode fails there, counted as failed.
+    outcomes = outcomes_counted(full, "cars")
+    assert outcomes.get("failed") == 1.0, outcomes
     assert project_images(full, "cars") == []
     # The next good image is collected as usual.
     assert stub_v1(full, make_jpeg(64, 48, seed=3)) == 200

@@ -119,15 +119,20 @@ def prepare_capture(datapoint: Datapoint, spec: PrepareSpec) -> Datapoint:
             pixels = decode_image(original, max_pixels=spec.max_pixels, auto_orient=False)
         return pixels
 
-    image = CapturedImage(
-        width=datapoint.width, height=datapoint.height, original=original, decode=decode
+    image = CapturedImage.from_bytes(
+        original, max_pixels=spec.max_pixels, auto_orient=spec.auto_orient
     )
+    if (image.width, image.height) != (datapoint.width, datapoint.height):
+        image = CapturedImage(
+            width=datapoint.width, height=datapoint.height, original=original, decode=decode
+        )
     served = datapoint.prediction
     prediction = prediction_from_json(
         served if served is not None else {"is_stub": True}, datapoint.task_type
     )
+    # The CapturedImage itself: a JPEG that needs no work is kept as sent (prepare.py).
     prepared = prepare(
-        image.pixels(),
+        image,
         prediction,
         max_image_size=spec.max_image_size,
         jpeg_quality=spec.jpeg_quality,

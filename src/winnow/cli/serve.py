@@ -254,11 +254,13 @@ def _worker_target(flags: dict[str, Any], sock: socket.socket, parent: int) -> N
     import uvicorn
 
     from winnow.app import create_app
+    from winnow.http.heap import settle_heap
     from winnow.http.protocols import protocol_class
 
     settings = build_settings(**flags)
     config = uvicorn.Config(
-        create_app(settings),
+        # Services up: freeze the start-up heap, raise the gc thresholds (as one process does).
+        create_app(settings, on_started=lambda _info: settle_heap()),
         http=protocol_class(settings),
         log_level=settings.log_level.lower(),
         access_log=False,
