@@ -33,8 +33,9 @@ same ONNX runner (onnxruntime, NMS) in one process on the same images, for
     .venv/bin/python bench/bench_versus.py [--seconds 5] [--passes 3] [--no-reference]
         [--no-detector] [--workers N]
 
-``--workers N`` (default 1) starts winnow with ``winnow serve --workers N`` (a
-flag of ``winnow serve`` that must exist for N > 1).
+``--workers N`` (default 1): with N > 1 winnow runs as ``winnow serve --role inference
+--workers N`` (N serving processes, one collection process) in front of a
+``winnow serve --role platform`` process, as the reference does.
 
 Needs ``wrk`` (Debian package ``wrk``). Prints one JSON document.
 """
@@ -375,10 +376,26 @@ def main() -> None:
             reference = stack.enter_context(_reference(tmp, ref_platform.url))
             reference.platform = ref_platform.url
             servers["reference"] = reference
-        worker_args = ["--workers", str(args.workers)] if args.workers != 1 else []
-        winnow = stack.enter_context(_winnow(tmp, "winnow", *worker_args))
-        winnow.platform = winnow.url
-        _setup_projects(winnow.url, models)
+        if args.workers == 1:
+            winnow = stack.enter_context(_winnow(tmp, "winnow"))
+            winnow.platform = winnow.url
+            _setup_projects(winnow.url, models)
+        else:  # several serving processes: role inference, in front of a platform process
+            win_platform = stack.enter_context(_winnow(tmp, "win-platform", "--role", "platform"))
+            _setup_projects(win_platform.url, models)
+            winnow = stack.enter_context(
+                _winnow(
+                    tmp,
+                    "winnow",
+                    "--role",
+                    "inference",
+                    "--platform-url",
+                    win_platform.url,
+                    "--workers",
+                    str(args.workers),
+                )
+            )
+            winnow.platform = win_platform.url
         servers["winnow"] = winnow
         idle_rss = {name: _rss_mb(s.process.pid) for name, s in servers.items()}
 
