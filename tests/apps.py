@@ -9,7 +9,9 @@
   to empty, so a test can assert exactly what was collected (never sleep);
 - :func:`ship_predictions`: drain, then flush, close and ship the prediction log;
 - :func:`make_project` and :func:`project_images`: a project and its images
-  through a running app's own HTTP API.
+  through a running app's own HTTP API;
+- :func:`post_by_hand`: POSTs driven over raw ASGI, recording when each response was sent;
+- :func:`run_migration`: one Alembic upgrade or downgrade of a database URL.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
+from collections.abc import MutableMapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -217,3 +220,66 @@ def project_images(client: ASGIClient, project: str) -> list[dict[str, Any]]:
     assert response.status_code == 200, response.text
     found: list[dict[str, Any]] = response.json()["images"]
     return found
+
+
+def post_by_hand(app: Any, path: str, bodies: Sequence[Sequence[bytes]], events: list[str]) -> None:
+    """POST to ``path`` of ``app`` over raw ASGI, once per item of ``bodies``, each body sent
+    in the chunks given. Appends ``"status <code>"`` when a response starts and ``"response
+    sent"`` once its last body byte is sent, so a test can order its own events (a spy's
+    ``"submit"``) against the response."""
+    import asyncio
+
+    async def drive() -> None:
+        messages: list[dict[str, Any]] = []
+
+        async def receive() -> dict[str, Any]:
+            if messages:
+                return messages.pop(0)
+            await asyncio.sleep(3600)
+            return {"type": "http.disconnect"}
+
+        async def send(message: MutableMapping[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                events.append(f"status {message['status']}")
+            if message["type"] == "http.response.body" and not message.get("more_body"):
+                events.append("response sent")
+
+        scope = {
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": "1.1",
+            "method": "POST",
+            "scheme": "http",
+            "path": path,
+            "raw_path": path.encode(),
+            "query_string": b"",
+            "root_path": "",
+            "headers": [(b"content-type", b"application/json"), (b"host", b"test")],
+            "client": ("127.0.0.1", 1),
+            "server": ("test", 80),
+            "app": app,
+        }
+        for chunks in bodies:
+            for index, chunk in enumerate(chunks):
+                more = index < len(chunks) - 1
+                messages.append({"type": "http.request", "body": chunk, "more_body": more})
+            await app(scope, receive, send)
+
+    asyncio.run(drive())
+
+
+def run_migration(url: str, action: str, revision: str) -> None:
+    """``alembic <action> <revision>`` (upgrade or downgrade) on the database at ``url``."""
+    from alembic import command
+
+    from winnow.platform.db import make_engine
+    from winnow.platform.migrate import alembic_config
+
+    engine = make_engine(url)
+    try:
+        with engine.begin() as connection:
+            config = alembic_config()
+            config.attributes["connection"] = connection
+            getattr(command, action)(config, revision)
+    finally:
+        engine.dispose()

@@ -2,29 +2,17 @@
 
 from __future__ import annotations
 
-from alembic import command
 from sqlalchemy import inspect, text
 
+from tests.apps import run_migration
 from winnow.platform.db import make_engine
-from winnow.platform.migrate import alembic_config
 from winnow.settings import Settings
-
-
-def _run(url: str, action: str, revision: str) -> None:
-    engine = make_engine(url)
-    try:
-        with engine.begin() as connection:
-            config = alembic_config()
-            config.attributes["connection"] = connection
-            getattr(command, action)(config, revision)
-    finally:
-        engine.dispose()
 
 
 def test_0004_keeps_existing_batches_and_projects(import_settings: Settings) -> None:
     url = import_settings.resolved_database_url
     import_settings.data_dir.mkdir(parents=True, exist_ok=True)
-    _run(url, "upgrade", "0003")
+    run_migration(url, "upgrade", "0003")
     engine = make_engine(url)
     try:
         with engine.begin() as conn:
@@ -45,11 +33,11 @@ def test_0004_keeps_existing_batches_and_projects(import_settings: Settings) -> 
                     "VALUES (1, 1, 'b', CURRENT_TIMESTAMP, 0)"
                 )
             )
-        _run(url, "upgrade", "head")
+        run_migration(url, "upgrade", "head")
         with engine.connect() as conn:
             assert conn.execute(text("SELECT held_out FROM batch")).scalar_one() in (False, 0)
             assert conn.execute(text("SELECT class_names FROM project")).scalar_one() is None
-        _run(url, "downgrade", "0003")
+        run_migration(url, "downgrade", "0003")
         with engine.connect() as conn:
             columns = {c["name"] for c in inspect(conn).get_columns("batch")}
             assert "held_out" not in columns

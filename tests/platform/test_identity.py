@@ -15,15 +15,13 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from alembic import command
 from sqlalchemy import inspect, text
 
-from tests.apps import drain, make_project
+from tests.apps import drain, make_project, run_migration
 from tests.factories import AUTH, KEY, al_config, make_jpeg_b64, v1_body
 from tests.server.asgi_client import ASGIClient
 from winnow.app import create_app
 from winnow.platform.db import make_engine
-from winnow.platform.migrate import alembic_config
 from winnow.settings import Settings
 
 
@@ -144,31 +142,20 @@ def test_other_formats_carry_it_in_metadata_jsonl(app_client: ASGIClient, fmt: s
     assert gate["metadata"] == {"site": "north", "lane": 2}
 
 
-def _run(url: str, action: str, revision: str) -> None:
-    engine = make_engine(url)
-    try:
-        with engine.begin() as connection:
-            config = alembic_config()
-            config.attributes["connection"] = connection
-            getattr(command, action)(config, revision)
-    finally:
-        engine.dispose()
-
-
 def test_migration_0005_adds_source_info_and_reverts(settings: Settings) -> None:
     url = settings.resolved_database_url
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    _run(url, "upgrade", "0004")
+    run_migration(url, "upgrade", "0004")
     engine = make_engine(url)
     try:
         with engine.connect() as conn:
             assert "source_info" not in {c["name"] for c in inspect(conn).get_columns("image")}
-        _run(url, "upgrade", "0005")
+        run_migration(url, "upgrade", "0005")
         with engine.connect() as conn:
             assert "source_info" in {c["name"] for c in inspect(conn).get_columns("image")}
             indexes = {i["name"] for i in inspect(conn).get_indexes("image")}
             assert "ix_image_project_source" in indexes
-        _run(url, "downgrade", "0004")
+        run_migration(url, "downgrade", "0004")
         with engine.connect() as conn:
             assert "source_info" not in {c["name"] for c in inspect(conn).get_columns("image")}
             assert conn.execute(text("SELECT count(*) FROM image")).scalar_one() == 0

@@ -9,15 +9,13 @@ intact.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
-from collections.abc import MutableMapping
 from typing import Any
 
 import pytest
 
-from tests.apps import SpyCollector, inference_app
+from tests.apps import SpyCollector, inference_app, post_by_hand
 from tests.factories import KEY, make_jpeg_b64, make_png, v1_body
 from tests.server.asgi_client import ASGIClient
 from winnow.server import v1_routes
@@ -126,47 +124,14 @@ def test_the_fast_lane_hands_off_to_the_collector_after_the_response(settings: S
     app = inference_app(settings, spy)
     payload = json.dumps(v1_body("cars/0")).encode()
 
-    async def drive() -> None:
-        messages = [{"type": "http.request", "body": payload, "more_body": False}]
-
-        async def receive() -> dict[str, Any]:
-            if messages:
-                return messages.pop(0)
-            await asyncio.sleep(3600)
-            return {"type": "http.disconnect"}
-
-        async def send(message: MutableMapping[str, Any]) -> None:
-            if message["type"] == "http.response.start":
-                events.append(f"status {message['status']}")
-            if message["type"] == "http.response.body" and not message.get("more_body"):
-                events.append("response sent")
-
-        scope = {
-            "type": "http",
-            "asgi": {"version": "3.0"},
-            "http_version": "1.1",
-            "method": "POST",
-            "scheme": "http",
-            "path": "/infer/object_detection",
-            "raw_path": b"/infer/object_detection",
-            "query_string": b"",
-            "root_path": "",
-            "headers": [(b"content-type", b"application/json"), (b"host", b"test")],
-            "client": ("127.0.0.1", 1),
-            "server": ("test", 80),
-            "app": app,
-        }
-        await app(scope, receive, send)  # cold: the route
-        half = len(payload) // 2
-        messages.append({"type": "http.request", "body": payload[:half], "more_body": True})
-        messages.append({"type": "http.request", "body": payload[half:], "more_body": False})
-        await app(scope, receive, send)  # warm: the fast lane, the body in two chunks
-        real = json.dumps(v1_body("cars/1")).encode()
-        messages.append({"type": "http.request", "body": real[:half], "more_body": True})
-        messages.append({"type": "http.request", "body": real[half:], "more_body": False})
-        await app(scope, receive, send)  # a real model: the route, both chunks replayed
-
-    asyncio.run(drive())
+    half = len(payload) // 2
+    real = json.dumps(v1_body("cars/1")).encode()
+    bodies = [
+        [payload],  # cold: the route
+        [payload[:half], payload[half:]],  # warm: the fast lane, the body in two chunks
+        [real[:half], real[half:]],  # a real model: the route, both chunks replayed
+    ]
+    post_by_hand(app, "/infer/object_detection", bodies, events)
     assert events == ["status 200", "response sent", "submit"] * 3
 
 

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
 import uuid
-from collections.abc import MutableMapping
 from typing import Any
 
 import numpy as np
 import pytest
 
-from tests.apps import SpyCollector, inference_app
+from tests.apps import SpyCollector, inference_app, post_by_hand
 from tests.factories import KEY, OTHER_KEY, make_jpeg_b64, v1_body
 from tests.server.asgi_client import ASGIClient
 from winnow.images import CapturedImage
@@ -301,39 +299,7 @@ def test_submit_happens_after_the_response_with_the_models_own_array(settings: S
     registry.get = get
     payload = json.dumps(v1_body("cars/1")).encode()
 
-    async def drive() -> None:
-        messages = [{"type": "http.request", "body": payload, "more_body": False}]
-
-        async def receive() -> dict[str, Any]:
-            if messages:
-                return messages.pop(0)
-            await asyncio.sleep(3600)
-            return {"type": "http.disconnect"}
-
-        async def send(message: MutableMapping[str, Any]) -> None:
-            if message["type"] == "http.response.start":
-                events.append(f"status {message['status']}")
-            if message["type"] == "http.response.body" and not message.get("more_body"):
-                events.append("response sent")
-
-        scope = {
-            "type": "http",
-            "asgi": {"version": "3.0"},
-            "http_version": "1.1",
-            "method": "POST",
-            "scheme": "http",
-            "path": "/infer/object_detection",
-            "raw_path": b"/infer/object_detection",
-            "query_string": b"",
-            "root_path": "",
-            "headers": [(b"content-type", b"application/json"), (b"host", b"test")],
-            "client": ("127.0.0.1", 1),
-            "server": ("test", 80),
-            "app": app,
-        }
-        await app(scope, receive, send)
-
-    asyncio.run(drive())
+    post_by_hand(app, "/infer/object_detection", [[payload]], events)
     assert events == ["status 200", "response sent", "submit"]
     # The collector gets the very image the model was given (no copy), and its full pixels.
     [image] = seen_by_model
