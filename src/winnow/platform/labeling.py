@@ -241,32 +241,6 @@ def latest_annotations(*, session: Session, image_ids: Sequence[int]) -> dict[in
     return chosen
 
 
-def recent_predictions(
-    *, session: Session, project: Project, limit: int
-) -> list[tuple[Image, Annotation | None]]:
-    """The project's newest ``limit`` images with their prediction annotation (None when absent)."""
-    images = list(
-        session.scalars(
-            select(Image)
-            .where(Image.project_id == project.id)
-            .order_by(Image.id.desc())
-            .limit(limit)
-        )
-    )
-    by_image: dict[int, Annotation] = {}
-    if images:
-        rows = session.scalars(
-            select(Annotation)
-            .where(
-                Annotation.image_id.in_([i.id for i in images]),
-                Annotation.kind == AnnotationKind.PREDICTION,
-            )
-            .order_by(Annotation.id)
-        )
-        by_image = {row.image_id: row for row in rows}
-    return [(image, by_image.get(image.id)) for image in images]
-
-
 def recent_class_names(*, session: Session, project: Project, limit: int = 100) -> list[str]:
     """Annotation bodies of the project's newest ``limit`` images (to offer their classes)."""
     image_ids = list(
