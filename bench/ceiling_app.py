@@ -3,17 +3,17 @@
 A bare FastAPI app under the same uvicorn as winnow: read the body, parse the
 JSON, decode the base64, read the JPEG header (its size), answer an empty
 prediction. No model, no routing of model ids, no collection. It parses and
-answers with orjson, as winnow does, so that the ceiling is not lower than the
+answers with orjson and decodes with pybase64, as winnow does, so that the ceiling is not lower than the
 fastest way to do that work. ``bench_versus``
 runs it with ``python -m uvicorn ceiling_app:app --app-dir bench``.
 """
 
 from __future__ import annotations
 
-import base64
 import uuid
 
 import orjson
+import pybase64
 import simplejpeg
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
@@ -25,7 +25,7 @@ app = FastAPI()
 async def infer(request: Request) -> Response:
     """Parse, decode, read the header: what any stub answer must do at the least."""
     body = orjson.loads(await request.body())
-    data = base64.b64decode(body["image"]["value"])
+    data = pybase64.b64decode(body["image"]["value"], validate=True)
     height, width, _, _ = simplejpeg.decode_jpeg_header(data)
     answer = {
         "inference_id": str(uuid.uuid4()),
