@@ -379,3 +379,43 @@ def test_every_acknowledged_put_survives_a_kill_9(tmp_path: Path) -> None:
     outbox.close()
     assert set(acknowledged) <= stored
     assert len(stored) >= len(acknowledged)
+
+
+def test_put_many_gives_every_item_its_own_id_across_multi_row_inserts(tmp_path: Path) -> None:
+    clock = FakeClock()
+    sized = make_datapoint()
+    one_size = len(sized.image_jpeg) + 2_000  # about one entry with its metadata
+    outbox = open_outbox(tmp_path, max_bytes=one_size * 700, clock=clock)
+    earlier = make_datapoint("earlier")
+    stored_id = outbox.put(earlier)
+    # More than one multi-row INSERT of items, a key stored before, a key twice in the call.
+    items = [OutboxItem(make_datapoint(f"k{i:04d}")) for i in range(600)]
+    items.insert(10, OutboxItem(earlier))
+    items.insert(300, OutboxItem(make_datapoint("k0005")))
+    ids = outbox.put_many(items)
+    assert len(ids) == len(items)
+    assert ids[10] == stored_id
+    assert ids[300] == ids[5]
+    new = [i for i in ids if isinstance(i, int) and i != stored_id]
+    assert len(set(new)) == 600
+    by_id = {entry.id: entry.datapoint.idempotency_key for entry in outbox.claim(10_000, clock.now)}
+    for item, entry_id in zip(items, ids, strict=True):
+        assert isinstance(entry_id, int)
+        assert by_id[entry_id] == item.datapoint.idempotency_key  # each id is its own datapoint
+    outbox.close()
+
+
+def test_put_many_refuses_what_passes_the_bound_and_takes_what_fits_after(
+    tmp_path: Path,
+) -> None:
+    small = make_datapoint("s0", jpeg_size=100)
+    big = make_datapoint("b0", jpeg_size=50_000)
+    room = 3 * (len(small.image_jpeg) + 2_000)
+    outbox = open_outbox(tmp_path, max_bytes=room)
+    items = [OutboxItem(replace(small, idempotency_key=f"s{i}")) for i in range(2)]
+    items.insert(1, OutboxItem(big))
+    results = outbox.put_many(items)
+    assert isinstance(results[0], int) and isinstance(results[2], int)
+    assert isinstance(results[1], OutboxFullError)
+    assert outbox.stats().counts[EntryStatus.PENDING] == 2
+    outbox.close()
