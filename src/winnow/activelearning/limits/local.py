@@ -53,6 +53,8 @@ PURGE_EVERY_SECONDS = 60
 # (another program, a checkpoint); a take never waits on it otherwise.
 BUSY_TIMEOUT_SECONDS = 10.0
 PREFIX = "winnow"
+# Counter keys read or written by one statement (3 parameters each when written).
+_KEYS_A_STATEMENT = 300
 
 # Connections a forked child inherited: closing one there could disturb the
 # parent's locks, so they are kept referenced (and unused) for the process's life.
@@ -90,6 +92,9 @@ class LocalLimits:
         self._connection: sqlite3.Connection | None = None
         self._lock_fd = -1
         self._next_purge = 0
+        # The counters of the running burst() and the thread that runs it.
+        self._burst: _Counters | None = None
+        self._burst_owner: int | None = None
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             with self._transaction():
@@ -109,40 +114,45 @@ class LocalLimits:
     ) -> TakeResult:
         """Take a credit from the first candidate with room, and a batch place, atomically.
 
-        One write transaction. A full batch returns ``BATCH_FULL`` and
-        consumes nothing; a candidate without limits always has room; one
+        One write transaction (or a part of this thread's :meth:`burst`). A full
+        batch returns ``BATCH_FULL`` and consumes nothing; a candidate without
+        limits always has room (with no batch either, nothing is counted); one
         with per-source limits needs room in ``source``'s windows too.
         """
         epoch = epoch_seconds(now)
         walk = [window_keys(PREFIX, budget, epoch, source) for budget in candidates]
         place = batch_key(PREFIX, batch) if batch is not None else None
+        if walk and not walk[0] and place is None:
+            budget = candidates[0]
+            return TakeResult(
+                TakeOutcome.TAKEN, Credit(budget.strategy, budget, batch, now, source)
+            )
         keys = [key for windows in walk for key, _, _ in windows]
         if place is not None:
             keys.append(place)
-        with self._transaction() as db:
-            if epoch >= self._next_purge:
-                db.execute("DELETE FROM counters WHERE expires <= ?", (epoch,))
-                self._next_purge = epoch + PURGE_EVERY_SECONDS
-            counts = _counts(db, keys, epoch)
+        with self._counters(epoch) as counters:
+            counters.load(keys)
             cap = None if batch is None else batch.max_images
-            if place is not None and cap is not None and counts.get(place, 0) >= cap:
+            if place is not None and cap is not None and counters.live(place, epoch) >= cap:
                 return TakeResult(TakeOutcome.BATCH_FULL, None, BATCH_REFUSAL)
             refused: str | None = None
             for i, windows in enumerate(walk):
                 full = next(
-                    (j for j, (key, value, _) in enumerate(windows) if counts.get(key, 0) >= value),
+                    (
+                        j
+                        for j, (key, value, _) in enumerate(windows)
+                        if counters.live(key, epoch) >= value
+                    ),
                     -1,
                 )
                 if full >= 0:
                     if i == 0:
                         refused = candidates[0].refusals[full]
                     continue
-                rows = [
-                    (key, epoch + length + KEY_MARGIN_SECONDS, False) for key, _, length in windows
-                ]
+                for key, _, length in windows:
+                    counters.increment(key, epoch + length + KEY_MARGIN_SECONDS, False, epoch)
                 if place is not None:
-                    rows.append((place, epoch + BATCH_TTL_SECONDS, True))
-                _increment(db, rows, epoch)
+                    counters.increment(place, epoch + BATCH_TTL_SECONDS, True, epoch)
                 budget = candidates[i]
                 return TakeResult(
                     TakeOutcome.TAKEN, Credit(budget.strategy, budget, batch, now, source)
@@ -160,25 +170,66 @@ class LocalLimits:
             keys.append(batch_key(PREFIX, credit.batch))
         if not keys:
             return
-        marks = ",".join("?" * len(keys))
-        with self._transaction() as db:
-            db.execute(
-                f"UPDATE counters SET count = count - 1 WHERE key IN ({marks}) AND count > 0",
-                keys,
-            )
+        with self._counters(None) as counters:
+            counters.load(keys)
+            for key in keys:
+                counters.decrement(key)
 
     def learn_batch(self, batch: BatchCap, images: int, now: datetime) -> None:
         """Raise the batch's count to ``images`` when it holds fewer, atomically; never lower it."""
         epoch = epoch_seconds(now)
         key = batch_key(PREFIX, batch)
+        with self._counters(epoch) as counters:
+            counters.load([key])
+            if counters.live(key, epoch) < images:
+                counters.put(key, images, epoch + BATCH_TTL_SECONDS)
+
+    @contextlib.contextmanager
+    def burst(self) -> Iterator[None]:
+        """Run this thread's takes, give-backs and batch learning inside as ONE transaction.
+
+        The flock and the write transaction are held from entry to exit: every other
+        process's and thread's limits wait, so the counters this thread reads stay
+        exact, and it reads each counter from the file once and writes the changed
+        ones back in one statement at exit. A serving process's collector decides a
+        burst of datapoints this way with a few SQLite calls instead of several per
+        datapoint (each call gives the GIL up and may wait a switch interval to get
+        it back beside a busy serving thread). Raises ``ServiceUnavailableError`` at
+        exit when the file cannot be written: then NOTHING taken inside is recorded,
+        and the caller must not use the credits it got there. Nested: one burst.
+        """
+        if self._burst is not None and self._burst_owner == threading.get_ident():
+            yield
+            return
         with self._transaction() as db:
-            if _counts(db, [key], epoch).get(key, 0) < images:
-                db.execute(
-                    "INSERT INTO counters (key, count, expires) VALUES (?, ?, ?)"
-                    " ON CONFLICT (key) DO UPDATE SET count = excluded.count,"
-                    " expires = excluded.expires",
-                    (key, images, epoch + BATCH_TTL_SECONDS),
-                )
+            counters = _Counters(db)
+            self._burst, self._burst_owner = counters, threading.get_ident()
+            try:
+                yield
+                counters.flush()
+            finally:
+                self._burst, self._burst_owner = None, None
+
+    @contextlib.contextmanager
+    def _counters(self, epoch: int | None) -> Iterator[_Counters]:
+        """This thread's burst's counters, or a transaction of its own written back at exit;
+        expired counters are purged first when due (at ``epoch``, when given)."""
+        if self._burst is not None and self._burst_owner == threading.get_ident():
+            if epoch is not None:
+                self._purge(self._burst.db, epoch)
+            yield self._burst
+            return
+        with self._transaction() as db:
+            if epoch is not None:
+                self._purge(db, epoch)
+            counters = _Counters(db)
+            yield counters
+            counters.flush()
+
+    def _purge(self, db: sqlite3.Connection, epoch: int) -> None:
+        if epoch >= self._next_purge:
+            db.execute("DELETE FROM counters WHERE expires <= ?", (epoch,))
+            self._next_purge = epoch + PURGE_EVERY_SECONDS
 
     def close(self) -> None:
         """Close this process's connection and lock file; the next call opens them again."""
@@ -265,29 +316,75 @@ class LocalLimits:
         return db, fd
 
 
-def _counts(db: sqlite3.Connection, keys: list[str], epoch: int) -> dict[str, int]:
-    """The live counts of ``keys`` (absent or expired: left out)."""
-    if not keys:
-        return {}
-    marks = ",".join("?" * len(keys))
-    rows = db.execute(
-        f"SELECT key, count FROM counters WHERE key IN ({marks}) AND expires > ?",
-        [*keys, epoch],
-    )
-    return dict(rows.fetchall())
+class _Counters:
+    """Counter rows of one transaction: read once, changed in memory, written back at once.
 
-
-def _increment(db: sqlite3.Connection, rows: list[tuple[str, int, bool]], epoch: int) -> None:
-    """Add one to each ``(key, expiry, refresh)``; a counter absent or expired starts at one.
-
-    A window counter keeps the expiry it was created with (as Redis's EXPIRE
-    on the first INCR); a ``refresh`` one (a batch) gets the new expiry on
-    every place taken.
+    The same rules as the statements they stand for: a counter whose expiry has
+    passed reads as absent (:meth:`live`) and starts again at one; a window
+    counter keeps the expiry it was created with (as Redis's EXPIRE on the first
+    INCR), a ``refresh`` one (a batch) gets the new expiry on every place taken;
+    a decrement never goes below zero.
     """
-    db.executemany(
-        "INSERT INTO counters (key, count, expires) VALUES (?1, 1, ?2)"
-        " ON CONFLICT (key) DO UPDATE SET"
-        " count = CASE WHEN expires <= ?3 THEN 1 ELSE count + 1 END,"
-        " expires = CASE WHEN expires <= ?3 OR ?4 THEN ?2 ELSE expires END",
-        [(key, expires, epoch, refresh) for key, expires, refresh in rows],
-    )
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db = db
+        self._rows: dict[str, tuple[int, int] | None] = {}
+        self._dirty: set[str] = set()
+
+    def load(self, keys: Sequence[str]) -> None:
+        """Read the keys not read yet (one statement)."""
+        missing = [key for key in dict.fromkeys(keys) if key not in self._rows]
+        for start in range(0, len(missing), _KEYS_A_STATEMENT):
+            chunk = missing[start : start + _KEYS_A_STATEMENT]
+            marks = ",".join("?" * len(chunk))
+            found = self.db.execute(
+                f"SELECT key, count, expires FROM counters WHERE key IN ({marks})", chunk
+            ).fetchall()
+            rows = {str(key): (int(count), int(expires)) for key, count, expires in found}
+            for key in chunk:
+                self._rows[key] = rows.get(key)
+
+    def live(self, key: str, epoch: int) -> int:
+        """The count of ``key`` at ``epoch`` (0 when absent or expired); ``key`` was loaded."""
+        row = self._rows[key]
+        return 0 if row is None or row[1] <= epoch else row[0]
+
+    def increment(self, key: str, expires: int, refresh: bool, epoch: int) -> None:
+        """Add one; a counter absent or expired at ``epoch`` starts at one with ``expires``."""
+        row = self._rows[key]
+        if row is None or row[1] <= epoch:
+            self._rows[key] = (1, expires)
+        else:
+            self._rows[key] = (row[0] + 1, expires if refresh else row[1])
+        self._dirty.add(key)
+
+    def decrement(self, key: str) -> None:
+        """Take one off a present counter above zero."""
+        row = self._rows[key]
+        if row is not None and row[0] > 0:
+            self._rows[key] = (row[0] - 1, row[1])
+            self._dirty.add(key)
+
+    def put(self, key: str, count: int, expires: int) -> None:
+        """Set the counter."""
+        self._rows[key] = (count, expires)
+        self._dirty.add(key)
+
+    def flush(self) -> None:
+        """Write the changed counters back (one statement for up to ``_KEYS_A_STATEMENT``)."""
+        dirty = sorted(self._dirty)
+        for start in range(0, len(dirty), _KEYS_A_STATEMENT):
+            chunk = dirty[start : start + _KEYS_A_STATEMENT]
+            values: list[object] = []
+            for key in chunk:
+                row = self._rows[key]
+                assert row is not None  # only present counters are marked changed
+                values += [key, row[0], row[1]]
+            self.db.execute(
+                "INSERT INTO counters (key, count, expires) VALUES "
+                + ",".join(["(?, ?, ?)"] * len(chunk))
+                + " ON CONFLICT (key) DO UPDATE SET count = excluded.count,"
+                " expires = excluded.expires",
+                values,
+            )
+        self._dirty.clear()
