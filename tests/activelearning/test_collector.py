@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import random
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
@@ -25,7 +27,7 @@ from winnow.activelearning.limits.memory import MemoryLimits
 from winnow.activelearning.outbox import EntryStatus, Outbox
 from winnow.activelearning.platform_client import ProjectConfig
 from winnow.errors import NotFoundError, ServiceUnavailableError
-from winnow.images import CapturedImage
+from winnow.images import CapturedImage, encode_jpeg
 from winnow.metrics import Metrics
 from winnow.predictions import (
     ClassificationPrediction,
@@ -428,7 +430,7 @@ def test_worker_thread_processes_submissions(tmp_path: Path) -> None:
 
 def test_submit_hands_over_the_same_objects_without_copying(tmp_path: Path) -> None:
     rig = Rig(tmp_path)
-    seen: list[tuple[object, object, object]] = []
+    seen: list[tuple[object, ...]] = []
     original = rig.collector.process_many
 
     # The worker hands what is queued to process_many, in bursts.
@@ -440,7 +442,7 @@ def test_submit_hands_over_the_same_objects_without_copying(tmp_path: Path) -> N
     frame, prediction = image(), detection()
     assert rig.collector.submit(frame, prediction, CONTEXT)
     assert rig.collector.drain() == [Outcome.QUEUED]
-    [(got_image, got_prediction, got_context)] = seen
+    [(got_image, got_prediction, got_context, *_rest)] = seen
     assert isinstance(got_image, CapturedImage) and got_image.pixels() is frame
     assert got_prediction is prediction and got_context is CONTEXT
     assert frame.flags.writeable  # untouched and still the caller's array
@@ -535,3 +537,94 @@ def test_top_fraction_ranks_in_the_collectors_window_of_the_project(tmp_path: Pa
     assert outcomes == [Outcome.NOT_SAMPLED, Outcome.QUEUED, Outcome.NOT_SAMPLED]
     window = rig.collector.score_windows.window(("ws/proj", "unsure"))
     assert window is not None and len(window) == 3
+
+
+class FreshConfigSource(StaticConfigSource):
+    """A source that also answers ``fresh`` (as the caching source does), never loading."""
+
+    def __init__(self, config: dict[str, Any] | None, *, known: bool = True) -> None:
+        super().__init__(config)
+        self.known = known
+
+    def fresh(self, api_key: str, project: str) -> ProjectConfig | None:
+        return self.project_config if self.known else None
+
+
+def test_a_project_known_to_collect_nothing_is_decided_at_submit_without_queueing(
+    tmp_path: Path,
+) -> None:
+    rig = Rig(tmp_path, FreshConfigSource(config_dict(enabled=False)))
+    told: list[Any] = []
+    rig.collector.decisions = lambda *args: told.append(args[-1])
+    assert rig.collector.submit(image(), detection(), CONTEXT)  # decided, not dropped
+    assert rig.metrics.registry.get_sample_value("winnow_collector_queue") in (None, 0)
+    assert rig.collector.drain() == []  # nothing was queued for the worker
+    assert rig.source.calls == []  # the source was not asked to load
+    [decision] = told
+    assert decision.outcome == Outcome.DISABLED.value
+    assert (decision.workspace, decision.config_version) == ("ws", 4)
+
+
+def test_a_project_that_collects_or_is_not_cached_is_queued(tmp_path: Path) -> None:
+    for source in (FreshConfigSource(config_dict()), FreshConfigSource(None, known=False)):
+        rig = Rig(tmp_path / str(id(source)), source)
+        assert rig.collector.submit(image(), detection(), CONTEXT)
+        assert rig.collector.drain() == [Outcome.QUEUED]
+
+
+def test_the_hand_off_queue_is_bounded_by_bytes_too(tmp_path: Path) -> None:
+    jpeg = CapturedImage.from_bytes(encode_jpeg(image(), 90), max_pixels=10**8)
+    assert jpeg.original is not None
+    rig = Rig(tmp_path, collector_queue_max_bytes=2 * len(jpeg.original) + 10)
+    accepted = [rig.collector.submit(jpeg, detection(), CONTEXT) for _ in range(3)]
+    assert accepted == [True, True, False]
+    assert rig.errors("queue_full") == 1
+    assert rig.collector.drain() == [Outcome.QUEUED, Outcome.QUEUED]
+    # Taken off the queue, its bytes are free again.
+    assert rig.collector.submit(jpeg, detection(), CONTEXT)
+
+
+class BurstFailsLimits(MemoryLimits):
+    """Limits whose bursts cannot be recorded: the exit raises, as LocalLimits' would."""
+
+    @contextlib.contextmanager
+    def burst(self) -> Iterator[None]:
+        yield
+        raise ServiceUnavailableError("limits backend unavailable (disk I/O error)")
+
+
+def test_a_burst_of_decisions_whose_takes_were_not_recorded_collects_none_of_them(
+    tmp_path: Path,
+) -> None:
+    rig = Rig(tmp_path, StaticConfigSource(config_dict(enabled=True)))
+    rig.collector.limits = BurstFailsLimits()
+    items = [(CapturedImage.from_pixels(image(i)), detection(), CONTEXT) for i in range(2)]
+    assert rig.collector.process_many(items) == [Outcome.ERROR, Outcome.ERROR]
+    assert rig.entries() == []
+    assert rig.errors("limits:ServiceUnavailableError") == 1
+
+
+def test_sampling_at_submit_decides_as_the_worker_would(tmp_path: Path) -> None:
+    half = config_dict(
+        sampling_strategies=[{"name": "half", "type": "random", "traffic_percentage": 0.5}]
+    )
+    decided: dict[str, list[str]] = {}
+    for name, source in (
+        ("worker", StaticConfigSource(half)),  # no fresh(): the worker samples
+        ("submit", FreshConfigSource(half)),  # fresh(): sampled at submit
+    ):
+        rig = Rig(tmp_path / name, source, collector_queue_size=1000)
+        told: list[str] = []
+        rig.collector.decisions = lambda *args, told=told: told.append(args[-1].outcome)
+        for i in range(60):
+            assert rig.collector.submit(image(i % 3), detection(), CONTEXT)
+        rig.collector.drain()
+        decided[name] = told
+        if name == "submit":
+            assert source.calls == []  # the worker never asked for the configuration
+    # The same draws of the same seeded generator: the same datapoints sampled, in order
+    # (not-sampled ones are told at submit, before the sampled ones are drained).
+    worker, submit = decided["worker"], decided["submit"]
+    assert sorted(worker) == sorted(submit)
+    assert {"not_sampled", "queued"} <= set(worker)
+    assert 15 <= worker.count("not_sampled") <= 45

@@ -27,6 +27,7 @@ once per cause, and ``process`` returns ``Outcome.ERROR``.
 from __future__ import annotations
 
 import collections
+import contextlib
 import dataclasses
 import functools
 import logging
@@ -72,10 +73,27 @@ _NO_STRATEGY = "-"
 _BUDGET_CACHE_MAX = 1024
 _CREDITS_MAX = 65536
 
-_BURST = 64
-"""Most queued datapoints the worker decides before writing their captures in one transaction."""
+_BURST = 256
+"""Most queued datapoints the worker decides before writing their captures in one transaction.
+
+Large: each burst costs the worker a dozen or so SQLite calls (the limits' and
+the outbox's transactions), and each call gives the GIL up and may wait up to a
+switch interval to get it back beside a busy serving thread."""
 
 _Item = tuple[CapturedImage, Prediction, CollectionContext]
+
+
+@dataclasses.dataclass(slots=True, frozen=True)
+class _Presampled:
+    """A datapoint sampled at submit (its configuration was fresh): what the worker goes on
+    with, instead of asking for the configuration and sampling again."""
+
+    project_config: ProjectConfig  # as seen from its target project
+    strategies: list[Strategy]
+    trace: DecisionTrace
+
+
+_Queued = tuple[CapturedImage, Prediction, CollectionContext, _Presampled | None]
 
 
 @dataclasses.dataclass(slots=True, frozen=True)
@@ -123,7 +141,10 @@ class Collector:
         self.score_windows = ScoreWindows()
         self._rng = rng or random.Random()
         self._clock = clock or (lambda: datetime.now(UTC))
-        self._queue: queue.Queue[_Item] = queue.Queue(maxsize=settings.collector_queue_size)
+        self._queue: queue.Queue[_Queued] = queue.Queue(maxsize=settings.collector_queue_size)
+        # Bytes of the images queued, bounded by settings.collector_queue_max_bytes.
+        self._queued_bytes = 0
+        self._queued_lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._logged: set[str] = set()
@@ -151,7 +172,24 @@ class Collector:
         if not self.settings.active_learning_enabled:
             return False
         try:
-            self._queue.put_nowait((captured(image), prediction, context))
+            if self._decided_at_once(image, prediction, context):
+                return True
+            item = captured(image)
+            presampled = self._presample(item, prediction, context)
+            if presampled is not None and not presampled.strategies:
+                self._decided(item, prediction, context, presampled.trace, Outcome.NOT_SAMPLED)
+                return True
+            size = _item_bytes(item)
+            with self._queued_lock:
+                if self._queued_bytes + size > self.settings.collector_queue_max_bytes:
+                    raise queue.Full
+                self._queued_bytes += size
+            try:
+                self._queue.put_nowait((item, prediction, context, presampled))
+            except queue.Full:
+                with self._queued_lock:
+                    self._queued_bytes -= size
+                raise
         except queue.Full:
             self.metrics.datapoint(context.project, _NO_STRATEGY, Outcome.DROPPED)
             self.metrics.collection_errors.labels(cause="queue_full").inc()
@@ -162,6 +200,82 @@ class Collector:
             return False
         self.metrics.collector_queue.set(self._queue.qsize())
         return True
+
+    def _decided_at_once(
+        self, image: ImageArray | CapturedImage, prediction: Prediction, context: CollectionContext
+    ) -> bool:
+        """Decide DISABLED here, without queueing, when the configuration source has a fresh
+        answer (``fresh``, never loading) that collects nothing: the worker thread is not
+        woken for a project with collection off. True when decided."""
+        fresh = getattr(self.config_source, "fresh", None)
+        if fresh is None:
+            return False
+        project_config: ProjectConfig | None = fresh(context.api_key, context.project)
+        if project_config is None:
+            return False
+        config = project_config.config
+        if config.enabled and config.batching_strategy is not None:
+            return False
+        if config.warnings:
+            self._count_warnings(project_config)
+        trace = DecisionTrace(time=self._clock())
+        trace.workspace = project_config.workspace
+        trace.config_version = project_config.version
+        self._decided(captured(image), prediction, context, trace, Outcome.DISABLED)
+        return True
+
+    def _presample(
+        self, image: CapturedImage, prediction: Prediction, context: CollectionContext
+    ) -> _Presampled | None:
+        """Sample now when the configuration source has a fresh answer and nothing but the
+        strategies can refuse the datapoint; None leaves it all to the worker.
+
+        A datapoint no strategy samples (most of them, at a low rate) is then decided
+        NOT_SAMPLED at submit and never queued; a sampled one carries its strategies to
+        the worker, which goes on from there (the budget, the capture). Configurations
+        with warnings to count, foreign targets, task mismatches and extras that are
+        not JSON go to the worker whole, which counts and logs them.
+        """
+        fresh = getattr(self.config_source, "fresh", None)
+        if fresh is None:
+            return None
+        found: ProjectConfig | None = fresh(context.api_key, context.project)
+        if found is None or found.config.warnings:
+            return None
+        project_config, foreign = _targeted(found)
+        if (
+            foreign is not None
+            or _task_mismatch(project_config.project_type, prediction) is not None
+            or extra_problem(context.extra) is not None
+        ):
+            return None
+        trace = DecisionTrace(time=self._clock())
+        trace.workspace = found.workspace
+        trace.config_version = found.version
+        strategies = self._sample(project_config, prediction, context, trace)
+        return _Presampled(project_config, strategies, trace)
+
+    def _sample(
+        self,
+        project_config: ProjectConfig,
+        prediction: Prediction,
+        context: CollectionContext,
+        trace: DecisionTrace,
+    ) -> list[Strategy]:
+        """The strategies that sample the datapoint (``samplers.sample``, crops that have an
+        object to crop), in configuration order; recorded as matched in ``trace``."""
+        shadow = None if context.shadow is None else context.shadow.prediction
+        strategies = sample(
+            project_config.config,
+            prediction,
+            self._rng,
+            windows=self.score_windows,
+            scope=f"{project_config.workspace}/{project_config.project}",
+            shadow=shadow,
+        )
+        strategies = _with_crops(strategies, prediction, shadow)
+        trace.matched = tuple(s.name for s in strategies)
+        return strategies
 
     def start(self) -> None:
         """Process queued datapoints in a daemon thread until :meth:`stop`."""
@@ -190,7 +304,7 @@ class Collector:
         self.metrics.collector_queue.set(self._queue.qsize())
         return outcomes
 
-    def _take_queued(self, *, block: bool) -> list[_Item]:
+    def _take_queued(self, *, block: bool) -> list[_Queued]:
         """Up to ``_BURST`` queued items (waiting up to 0.1 s for the first when ``block``)."""
         try:
             first = self._queue.get(timeout=0.1) if block else self._queue.get_nowait()
@@ -202,6 +316,9 @@ class Collector:
                 items.append(self._queue.get_nowait())
             except queue.Empty:
                 break
+        taken = sum(_item_bytes(item[0]) for item in items)
+        with self._queued_lock:
+            self._queued_bytes -= taken
         return items
 
     def _run(self) -> None:
@@ -227,23 +344,45 @@ class Collector:
         """
         return self.process_many([(captured(image), prediction, context)])[0]
 
-    def process_many(self, items: Sequence[_Item]) -> list[Outcome]:
+    def process_many(self, items: Sequence[_Item | _Queued]) -> list[Outcome]:
         """:meth:`process` for several datapoints, in order, with ONE outbox transaction.
 
         Each is decided alone (so limits and the batch cap stay exact); those that
         won a credit are written together, one sync for the burst. Never raises.
+        Items are ``(image, prediction, context)``, or as queued by :meth:`submit`
+        (with what sampling at submit found).
         """
         decided: list[tuple[CapturedImage, DecisionTrace, Outcome | _Pending]] = []
-        for raw, prediction, context in items:
-            image = captured(raw)
-            trace = DecisionTrace(time=self._clock())
-            decided.append((image, trace, self._decide(image, prediction, context, trace)))
+        burst = getattr(self.limits, "burst", None)
+        try:
+            # A backend with bursts (local://) decides them all in one transaction.
+            with burst() if callable(burst) else contextlib.nullcontext():
+                for item in items:
+                    raw, prediction, context = item[0], item[1], item[2]
+                    presampled = item[3] if len(item) > 3 else None
+                    image = captured(raw)
+                    if presampled is not None:
+                        trace = presampled.trace
+                    else:
+                        trace = DecisionTrace(time=self._clock())
+                    outcome = self._decide(image, prediction, context, trace, presampled)
+                    decided.append((image, trace, outcome))
+        except Exception as exc:  # the burst's takes were not recorded: collect none of them
+            self._count_error("limits", exc)
+            unrecorded: list[tuple[CapturedImage, DecisionTrace, Outcome | _Pending]] = [
+                (image, trace, Outcome.ERROR if isinstance(o, _Pending) else o)
+                for image, trace, o in decided
+            ]
+            unrecorded += [
+                (captured(item[0]), DecisionTrace(time=self._clock()), Outcome.ERROR)
+                for item in items[len(decided) :]
+            ]
+            decided = unrecorded
         pending = [o for _i, _t, o in decided if isinstance(o, _Pending)]
         stored = iter(self._store(pending) if pending else [])
         outcomes: list[Outcome] = []
-        for (image, trace, outcome), (_raw, prediction, context) in zip(
-            decided, items, strict=True
-        ):
+        for (image, trace, outcome), item in zip(decided, items, strict=True):
+            prediction, context = item[1], item[2]
             final = next(stored) if isinstance(outcome, _Pending) else outcome
             outcomes.append(self._decided(image, prediction, context, trace, final))
         return outcomes
@@ -254,12 +393,13 @@ class Collector:
         prediction: Prediction,
         context: CollectionContext,
         trace: DecisionTrace,
+        presampled: _Presampled | None = None,
     ) -> Outcome | _Pending:
         if not self.settings.active_learning_enabled:
             return Outcome.DISABLED
         stage = trace.stage
         try:
-            return self._process(image, prediction, context, stage, trace)
+            return self._process(image, prediction, context, stage, trace, presampled)
         except Exception as exc:
             self._count_error(stage[0], exc)
             return Outcome.ERROR
@@ -287,35 +427,31 @@ class Collector:
         context: CollectionContext,
         stage: list[str],
         trace: DecisionTrace,
+        presampled: _Presampled | None = None,
     ) -> Outcome | _Pending:
-        project_config = self.config_source.get(context.api_key, context.project)
-        config = project_config.config
-        trace.workspace = project_config.workspace
-        trace.config_version = project_config.version
-        if config.warnings:
-            self._count_warnings(project_config)
-        if not config.enabled or config.batching_strategy is None:
-            return Outcome.DISABLED
-        project_config, foreign = _targeted(project_config)
-        project = project_config.project
-        refused = self._refusal(project_config, foreign, prediction) or self._invalid_extra(
-            project_config, context
-        )
-        if refused is not None:
-            return refused
-
-        stage[0] = "sample"
-        shadow = None if context.shadow is None else context.shadow.prediction
-        strategies = sample(
-            config,
-            prediction,
-            self._rng,
-            windows=self.score_windows,
-            scope=f"{project_config.workspace}/{project}",
-            shadow=shadow,
-        )
-        strategies = _with_crops(strategies, prediction, shadow)
-        trace.matched = tuple(s.name for s in strategies)
+        if presampled is not None:  # sampled at submit: on from there
+            project_config, strategies = presampled.project_config, presampled.strategies
+            config, project = project_config.config, project_config.project
+            if not config.enabled or config.batching_strategy is None:  # never, as presampled
+                return Outcome.DISABLED
+        else:
+            project_config = self.config_source.get(context.api_key, context.project)
+            config = project_config.config
+            trace.workspace = project_config.workspace
+            trace.config_version = project_config.version
+            if config.warnings:
+                self._count_warnings(project_config)
+            if not config.enabled or config.batching_strategy is None:
+                return Outcome.DISABLED
+            project_config, foreign = _targeted(project_config)
+            project = project_config.project
+            refused = self._refusal(project_config, foreign, prediction) or self._invalid_extra(
+                project_config, context
+            )
+            if refused is not None:
+                return refused
+            stage[0] = "sample"
+            strategies = self._sample(project_config, prediction, context, trace)
         if not strategies:
             return Outcome.NOT_SAMPLED
         for strategy in strategies:
@@ -763,6 +899,13 @@ class Collector:
             log.warning(message + " (logged once; see winnow_collection_errors)", *args)
         else:
             log.debug(message, *args)
+
+
+def _item_bytes(image: CapturedImage) -> int:
+    """What a queued image holds in memory: its encoded bytes, or its pixels (a video frame)."""
+    if image.original is not None:
+        return len(image.original)
+    return image.width * image.height * 3
 
 
 def _targeted(project_config: ProjectConfig) -> tuple[ProjectConfig, str | None]:

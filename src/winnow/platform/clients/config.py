@@ -179,6 +179,10 @@ class CachedConfigSource:
         """The cached configuration while fresh, else the inner source's (or the stale) answer."""
         return self._cache.get((api_key, project), lambda: self.inner.get(api_key, project))
 
+    def fresh(self, api_key: str, project: str) -> ProjectConfig | None:
+        """The cached configuration while fresh, else None; never loads, never waits."""
+        return self._cache.fresh((api_key, project))
+
     def close(self) -> None:
         """Stop background refreshes; close the inner source when it has connections."""
         self._cache.close()
