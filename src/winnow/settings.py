@@ -303,9 +303,17 @@ class Settings(BaseSettings):
         description="How long an inference node caches a project's active learning configuration.",
     )
     collector_queue_size: int = Field(
-        default=64,
+        default=1024,
         ge=1,
-        description="Most decoded images waiting in the collector's hand-off queue; more are dropped and counted.",
+        description="Most images waiting in the collector's hand-off queue; more are dropped and counted.",
+    )
+    collector_queue_max_bytes: int = Field(
+        default=256 * 1024 * 1024,
+        ge=1,
+        description=(
+            "Most bytes of images (encoded, or pixels of a video frame) waiting in the "
+            "collector's hand-off queue; an image that would pass it is dropped and counted."
+        ),
     )
     shadow_queue_size: int = Field(
         default=4,
@@ -351,7 +359,19 @@ class Settings(BaseSettings):
         description=(
             "Leave preparation and delivery to the node's collection process (`winnow collect`, "
             "which `winnow serve` starts): this process only samples, takes credits and writes "
-            "captures to the outbox. Set by `winnow serve`; off, the serving process delivers too."
+            "captures to the outbox. `winnow serve` turns it on for roles all and inference unless "
+            "set to false here (or memory:// limits are set on purpose); off, the serving "
+            "process prepares and delivers in its own threads."
+        ),
+    )
+    collection_nice: int = Field(
+        default=10,
+        ge=0,
+        le=19,
+        description=(
+            "Niceness the node's collection process adds to its own (0-19): under full load the "
+            "serving processes get the CPU first and the outbox holds what waits; it is "
+            "prepared and delivered when they leave CPU to spare."
         ),
     )
     workers: int | None = Field(

@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from winnow.cli.main import app
-from winnow.cli.serve import build_settings, plan_workers
+from winnow.cli.serve import build_settings, plan_collection, plan_workers
 from winnow.errors import ConfigurationError
 from winnow.settings import Role
 
@@ -87,3 +87,25 @@ def test_serve_with_workers_on_role_all_is_one_line_and_exit_2(tmp_path: Path) -
     )
     assert result.exit_code == 2, result.output
     assert "role all serves from one process" in result.output
+
+
+def test_roles_all_and_inference_collect_in_a_process_of_their_own(tmp_path: Path) -> None:
+    local = f"local://{(tmp_path / 'limits.db').resolve()}"
+    inference = {"data_dir": tmp_path, "role": Role.INFERENCE, "platform_url": "http://p:1"}
+    # Role all: one serving process and a collection process, sharing the local limits file.
+    assert plan_collection(build_settings(data_dir=tmp_path), 1, None) == (True, local)
+    assert plan_collection(build_settings(**inference, workers=1), 1, None) == (True, local)
+    redis = "redis://127.0.0.1:6379/2"
+    assert plan_collection(build_settings(data_dir=tmp_path, limits_url=redis), 1, None) == (
+        True,
+        None,
+    )
+    # Several serving processes always share one, with the limits plan_workers chose.
+    assert plan_collection(build_settings(**inference, workers=3), 3, local) == (True, local)
+    # In the serving process: asked for, memory:// chosen on purpose, or role platform.
+    off = build_settings(data_dir=tmp_path, collection_process=False)
+    assert plan_collection(off, 1, None) == (False, None)
+    memory = build_settings(data_dir=tmp_path, limits_url="memory://")
+    assert plan_collection(memory, 1, None) == (False, None)
+    platform = build_settings(data_dir=tmp_path, role=Role.PLATFORM)
+    assert plan_collection(platform, 1, None) == (False, None)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sqlite3
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -142,3 +143,67 @@ def test_kill_9_of_the_supervisor_takes_its_workers_and_collection_process_down(
         for pid in alive:  # not to leave them behind when the test fails
             os.kill(pid, signal.SIGKILL)
         assert alive == [], "children outlived their supervisor"
+
+
+def test_role_all_collects_in_its_own_process_and_loses_nothing_to_its_kill_9(
+    tmp_path: Path,
+) -> None:
+    count = 40
+    data_dir = tmp_path / "node"
+    with winnow_serve(data_dir, api_key=KEY) as node:  # role all, as `winnow serve` starts
+        with node.client() as http:
+            created = http.post("/v1/projects", json={"name": "shared", "type": "object-detection"})
+            assert created.status_code == 201, created.text
+            config = {
+                "enabled": True,
+                "persist_predictions": True,
+                "sampling_strategies": [
+                    {"name": "all", "type": "random", "traffic_percentage": 1.0}
+                ],
+                "batching_strategy": {"batches_name_prefix": "w", "recreation_interval": "never"},
+            }
+            saved = http.put("/v1/projects/shared/al-config", json=config)
+            assert saved.status_code == 200, saved.text
+        pid_file = data_dir / "collection.pid"
+        first = int(pid_file.read_text())
+        assert first in children(node.process.pid), node.log()
+
+        def infer(seed: int) -> int:
+            payload = {
+                "api_key": KEY,
+                "model_id": "shared/0",
+                "image": {"type": "base64", "value": make_jpeg_b64(128, 96, seed=seed)},
+            }
+            response = httpx.post(f"{node.url}/infer/object_detection", json=payload, timeout=30)
+            return response.status_code
+
+        os.kill(first, signal.SIGSTOP)  # serving goes on; captures wait in the outbox
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            statuses = list(pool.map(infer, range(count)))
+        assert statuses == [200] * count
+        assert len(images(node)) == 0
+        os.kill(first, signal.SIGCONT)
+        time.sleep(0.05)  # let it claim (and perhaps deliver) some
+        os.kill(first, signal.SIGKILL)
+        with sqlite3.connect(data_dir / "outbox.db") as db:
+            (waiting,) = db.execute(
+                "SELECT COUNT(*) FROM entries WHERE status != 'delivered'"
+            ).fetchone()
+        assert waiting > 0, "killed after everything was delivered"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                restarted = int(pid_file.read_text())
+            except (OSError, ValueError):  # being written
+                restarted = first
+            if restarted != first:
+                break
+            time.sleep(0.1)
+        assert restarted != first, node.log()  # the supervisor started a new one
+        while len(images(node)) < count and time.monotonic() < deadline:
+            time.sleep(0.2)
+        stored = images(node)
+        # Every accepted datapoint stored, each once (distinct images, distinct ids).
+        assert len(stored) == count, node.log()
+        assert len({image["id"] for image in stored}) == count
+        assert metric(node, "queued") == count

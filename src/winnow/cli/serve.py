@@ -1,15 +1,19 @@
 """``winnow serve``: run the HTTP server (inference, platform, or both) under uvicorn.
 
-``--workers N`` (role inference; default the number of cores; limits left at
-``memory://`` become the one-host ``local://`` file of the data dir) runs N uvicorn worker processes on one
-listening socket, each sampling and taking credits itself, and ONE
-collection process for the node (:mod:`winnow.cli.collect`) that prepares
-and delivers the one outbox they all write to. The supervisor (this process)
-restarts a worker or the collection process that dies, and stops them all on
-SIGTERM/SIGINT; ``/metrics`` of any worker shows the whole node's counts
-(prometheus_client multiprocess mode). With one worker (roles all and
-platform, or ``memory://`` limits, exact within one process only) the
-serving process prepares and delivers in its own threads, as before.
+Roles all and inference run as a small node under a supervisor (this
+process): the serving process(es) on one listening socket, each sampling
+and taking credits itself and writing captures to the node's one outbox,
+and ONE collection process (:mod:`winnow.cli.collect`, at
+``collection_nice``) that prepares and delivers that outbox; in role all it
+writes to the embedded platform's database, which the supervisor migrates
+before either starts. ``--workers N`` (role inference; default the number
+of cores) runs N serving processes. Limits left at ``memory://`` become the
+one-host ``local://`` file of the data dir, shared by the node's processes.
+The supervisor restarts a child that dies and stops them all on
+SIGTERM/SIGINT; ``/metrics`` of any serving process shows the whole node's
+counts (prometheus_client multiprocess mode). Role platform, ``memory://``
+limits set on purpose, or ``WINNOW_COLLECTION_PROCESS=false`` run one
+process that prepares and delivers in its own threads (:func:`plan_collection`).
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import os
 import shutil
 import signal
 import socket
+import tempfile
 import time
 from pathlib import Path
 from types import FrameType
@@ -32,6 +37,8 @@ from winnow.settings import Role, Settings
 
 console = Console(stderr=True, soft_wrap=True)
 _SPAWN = multiprocessing.get_context("spawn")
+COLLECTION_PID_FILE = "collection.pid"
+"""The file of the data dir holding the process id of the node's running collection process."""
 
 
 def build_settings(**flags: Any) -> Settings:
@@ -78,9 +85,10 @@ def serve(
     }
     settings = build_settings(**flags)
     count, shared_limits = plan_workers(settings)
+    apart, shared_limits = plan_collection(settings, count, shared_limits)
     flags["limits_url"] = shared_limits or settings.limits_url
     flags["workers"] = count
-    flags["collection_process"] = count > 1
+    flags["collection_process"] = apart
     settings = build_settings(**flags)
 
     def announce(info: StartupInfo) -> None:
@@ -96,7 +104,7 @@ def serve(
         settle_heap()  # services are up: freeze the start-up heap, raise the gc thresholds
 
     preflight(settings)  # a ConfigurationError: one line and exit 2 (winnow.cli.main)
-    if count > 1:
+    if apart:
         supervise(settings, flags, count)
         return
     app = create_app(settings, on_started=announce)
@@ -142,6 +150,33 @@ def plan_workers(settings: Settings) -> tuple[int, str | None]:
             f"not {settings.limits_url}"
         )
     return count, shared
+
+
+def plan_collection(settings: Settings, count: int, shared: str | None) -> tuple[bool, str | None]:
+    """Whether a collection process of its own prepares and delivers (and the limits URL).
+
+    Role platform collects nothing: False. ``collection_process`` set on purpose
+    (``WINNOW_COLLECTION_PROCESS``) is obeyed, except that N > 1 serving
+    processes always share one. Otherwise roles all and inference get one
+    (preparation, delivery and, in role all, the platform's writes then stay off
+    the serving process's GIL) whenever the limits can be shared with it: the
+    ``limits_url`` set, or ``memory://`` left as the default, which becomes the
+    one-host ``local://`` file of the data dir (the collection process gives back
+    the credits of duplicates and full batches through it). ``memory://`` set on
+    purpose keeps collection in the serving process.
+    """
+    if settings.role is Role.PLATFORM:
+        return False, None
+    if count > 1:
+        return True, shared
+    if "collection_process" in settings.model_fields_set and not settings.collection_process:
+        return False, None
+    if _limits_shared(settings.limits_url):
+        return True, None
+    local = _shared(settings)
+    if local is None:
+        return False, None
+    return True, local
 
 
 def _limits_shared(url: str) -> bool:
@@ -200,9 +235,7 @@ def supervise(settings: Settings, flags: dict[str, Any], count: int) -> None:
     sock.set_inheritable(True)
     # One metrics folder for the node's processes (prometheus_client multiprocess mode):
     # /metrics of any worker shows every worker's and the collection process's counts.
-    metrics_dir = settings.data_dir / f"metrics-{settings.port}"
-    shutil.rmtree(metrics_dir, ignore_errors=True)
-    metrics_dir.mkdir(parents=True)
+    metrics_dir = _metrics_dir(settings)
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
     stopping = False
 
@@ -213,12 +246,15 @@ def supervise(settings: Settings, flags: dict[str, Any], count: int) -> None:
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     console.print(f"winnow (role {settings.role.value}): data in [bold]{settings.data_dir}[/bold]")
+    if settings.role is Role.ALL:
+        _open_platform(settings)
     me = os.getpid()
     children = [_Child(f"worker-{i}", _worker_target, (flags, sock, me)) for i in range(count)]
     children.append(_Child("collection", _collect_target, (flags, me)))
+    serving = "one serving process" if count == 1 else f"{count} serving processes"
     console.print(
         f"listening on [bold]http://{settings.host}:{settings.port}[/bold] "
-        f"with {count} workers and one collection process"
+        f"with {serving} and one collection process"
     )
     try:
         while not stopping:
@@ -233,6 +269,36 @@ def supervise(settings: Settings, flags: dict[str, Any], count: int) -> None:
         for child in children:
             child.stop()
         sock.close()
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def _metrics_dir(settings: Settings) -> Path:
+    """A fresh folder for the node's metric files: in shared memory (``/dev/shm``) when the
+    host has it, so counting a request never writes to (or waits on) the disk that the
+    outbox keeps busy; else ``<data_dir>/metrics-<port>``."""
+    shm = Path("/dev/shm")  # noqa: S108 (mkdtemp: a new folder of mode 0700)
+    if shm.is_dir() and os.access(shm, os.W_OK):
+        return Path(tempfile.mkdtemp(prefix=f"winnow-metrics-{settings.port}-", dir=shm))
+    folder = settings.data_dir / f"metrics-{settings.port}"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    return folder
+
+
+def _open_platform(settings: Settings) -> None:
+    """Migrate (and bootstrap) the embedded platform's database once, before the serving
+    and collection processes that share it start; announce a created API key."""
+    from winnow.platform.service import Platform
+
+    platform = Platform.open(settings)
+    try:
+        if platform.bootstrap_key:
+            console.print(
+                f"created workspace 'default'; API key: [bold]{platform.bootstrap_key}[/bold] "
+                f"(saved in {settings.data_dir / 'api-key'})"
+            )
+    finally:
+        platform.close()
 
 
 def _die_with_parent(parent: int) -> None:
@@ -270,6 +336,13 @@ def _worker_target(flags: dict[str, Any], sock: socket.socket, parent: int) -> N
 
 def _collect_target(flags: dict[str, Any], parent: int) -> None:
     _die_with_parent(parent)
+    settings = build_settings(**flags)
+    if settings.collection_nice:
+        # Serving first: this process takes the CPU the serving processes leave.
+        os.nice(settings.collection_nice)
+    # Which process of the node collects (for operators, and for tests that kill it).
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    (settings.data_dir / COLLECTION_PID_FILE).write_text(f"{os.getpid()}\n")
     from winnow.cli.collect import collect_main
 
     collect_main(flags)
