@@ -206,7 +206,7 @@ def _collection_side(folder: Path, photos: list[bytes], batch: int, tag: str) ->
         )
     outbox = Outbox(folder / f"collection-{tag}.db", max_bytes=10**11)
     spec = PrepareSpec(
-        max_image_size=(360, 480), jpeg_quality=75, persist_predictions=True, max_pixels=10**8
+        max_image_size=None, jpeg_quality=75, persist_predictions=True, max_pixels=10**8
     )
     outbox.put_many(
         [

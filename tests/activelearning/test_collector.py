@@ -628,3 +628,18 @@ def test_sampling_at_submit_decides_as_the_worker_would(tmp_path: Path) -> None:
     assert sorted(worker) == sorted(submit)
     assert {"not_sampled", "queued"} <= set(worker)
     assert 15 <= worker.count("not_sampled") <= 45
+
+
+def test_near_duplicates_within_one_burst_are_found_and_limited_ones_do_not_count(
+    tmp_path: Path,
+) -> None:
+    dedup = {"enabled": True, "max_distance": 4, "window_seconds": 60}
+    rig = Rig(tmp_path, StaticConfigSource(config_dict(dedup=dedup)))
+    frames = [image(10), image(11), image(12), image(1), image(1), image(2)]
+    items = [(CapturedImage.from_pixels(f), detection(), CONTEXT) for f in frames]
+    # One burst: three distinct frames spend the 3-per-minute budget, then a frame is
+    # limited; its copy right after is limited again (not a duplicate of a frame never kept).
+    assert rig.collector.process_many(items) == [Outcome.QUEUED] * 3 + [Outcome.LIMITED] * 3
+    rig.now = NOW + timedelta(minutes=1)
+    again = [(CapturedImage.from_pixels(f), detection(), CONTEXT) for f in (image(1), image(1))]
+    assert rig.collector.process_many(again) == [Outcome.QUEUED, Outcome.DUPLICATE]

@@ -46,7 +46,7 @@ from winnow.activelearning.config import ActiveLearningConfig, Strategy
 from winnow.activelearning.crops import crop_box, crop_objects, crop_pixels, crop_prediction
 from winnow.activelearning.datapoint import CollectionContext, Datapoint, extra_problem
 from winnow.activelearning.decision import UNKNOWN_WINDOW, DecisionSink, DecisionTrace
-from winnow.activelearning.dedup import NearDuplicateFilter, phash
+from winnow.activelearning.dedup import NearDuplicateFilter, hamming, phash
 from winnow.activelearning.limits.base import BatchCap, Budget, Credit, LimitsBackend, TakeOutcome
 from winnow.activelearning.outbox import Outbox, OutboxItem
 from winnow.activelearning.platform_client import BatchCounter, ConfigSource, ProjectConfig
@@ -79,6 +79,9 @@ _BURST = 256
 Large: each burst costs the worker a dozen or so SQLite calls (the limits' and
 the outbox's transactions), and each call gives the GIL up and may wait up to a
 switch interval to get it back beside a busy serving thread."""
+
+_LINGER_SECONDS = 0.05
+"""How long the worker waits for more datapoints after the first of a short burst."""
 
 _Item = tuple[CapturedImage, Prediction, CollectionContext]
 
@@ -145,6 +148,8 @@ class Collector:
         # Bytes of the images queued, bounded by settings.collector_queue_max_bytes.
         self._queued_bytes = 0
         self._queued_lock = threading.Lock()
+        # Per calling thread (the worker, a stream's thread): the burst process_many decides.
+        self._local = threading.local()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._logged: set[str] = set()
@@ -311,6 +316,12 @@ class Collector:
         except queue.Empty:
             return []
         items = [first]
+        if block and self._queue.qsize() < _BURST - 1 and not self._stop.is_set():
+            # Linger for more: every burst costs the serving thread a dozen GIL hand-offs
+            # (one per SQLite call), so a trickle of datapoints is taken a few times a
+            # second instead of one by one (which cost a 10% collection a third of its
+            # serving rate). Collection waits; the response does not.
+            self._stop.wait(_LINGER_SECONDS)
         while len(items) < _BURST:
             try:
                 items.append(self._queue.get_nowait())
@@ -353,6 +364,7 @@ class Collector:
         (with what sampling at submit found).
         """
         decided: list[tuple[CapturedImage, DecisionTrace, Outcome | _Pending]] = []
+        self._local.pending_hashes = []  # near-duplicate hashes sampled in this burst
         burst = getattr(self.limits, "burst", None)
         try:
             # A backend with bursts (local://) decides them all in one transaction.
@@ -366,6 +378,9 @@ class Collector:
                     else:
                         trace = DecisionTrace(time=self._clock())
                     outcome = self._decide(image, prediction, context, trace, presampled)
+                    if isinstance(outcome, _Pending) and outcome.remember is not None:
+                        key, value, _window, _at = outcome.remember
+                        self._local.pending_hashes.append((key, value))
                     decided.append((image, trace, outcome))
         except Exception as exc:  # the burst's takes were not recorded: collect none of them
             self._count_error("limits", exc)
@@ -467,6 +482,9 @@ class Collector:
             stage[0] = "dedup"
             dedup_key = f"{project_config.workspace}/{project}/{context.source}"
             dedup_hash = phash(image.pixels())
+            # This burst's datapoints that won a credit are not remembered yet (they are
+            # once written): an image earlier in the same burst counts too.
+            in_burst = self._local.__dict__.setdefault("pending_hashes", [])
             if self.dedup.check_hash(
                 dedup_key,
                 dedup_hash,
@@ -474,6 +492,9 @@ class Collector:
                 window_seconds=dedup.window_seconds,
                 now=dedup_time,
                 record=False,
+            ) or any(
+                key == dedup_key and hamming(value, dedup_hash) <= dedup.max_distance
+                for key, value in in_burst
             ):
                 self.metrics.datapoint(project, strategies[0].name, Outcome.DUPLICATE)
                 return Outcome.DUPLICATE
