@@ -15,8 +15,11 @@ Servers, all started once and kept for every pass:
 - ``reference``: the unmodified reference server (``inference-core`` 1.8.3 in
   the venv the e2e tests build, ``tests/e2e/reference``), its platform a
   ``winnow serve --role platform`` process (skipped when the venv is absent);
-- ``winnow``: ``winnow serve`` (role all: SQLite, local blobs, in-process
-  platform).
+- ``winnow``: ``winnow serve`` (role all: SQLite, local blobs, the embedded
+  platform; one serving process and the niced collection process under the supervisor).
+
+Idle RSS is reported for the largest process of each server's process tree and for
+the whole tree.
 
 Projects ``off`` (collection disabled), ``r10`` and ``r100`` (one random
 strategy at 10% and 100%, no limits). Figures: req/s at concurrency 8 and 1,
@@ -76,7 +79,7 @@ IMAGES = 64
 HD_IMAGES = 16  # 1920x1080 JPEGs for the detector's second cell
 # 100% collection stores every distinct image once (an exact duplicate is refused), so that
 # scenario sends images never sent before: enough for every request of every pass.
-DISTINCT_PER_SECOND = 800  # 100% collection requests per second of a cell that stay distinct
+DISTINCT_PER_SECOND = 1500  # 100% collection requests per second of a cell that stay distinct
 
 WRK_SCRIPT = """
 local bodies = {}
@@ -142,6 +145,30 @@ def _rss_mb(pid: int) -> float:
         if line.startswith("VmRSS:"):
             return round(int(line.split()[1]) / 1024, 1)
     return 0.0
+
+
+def _tree(pid: int) -> list[int]:
+    """``pid`` and its descendants (a supervisor's serving and collection processes)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+            children.setdefault(parent, []).append(int(entry.name))
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        todo.extend(children.get(current, []))
+    return found
+
+
+def _tree_rss(pid: int) -> dict[str, float]:
+    """Idle RSS of the largest process of the tree and of the whole tree, in MB."""
+    sizes = [_rss_mb(p) for p in _tree(pid)]
+    return {"largest_process": max(sizes), "all_processes": round(sum(sizes), 1)}
 
 
 @dataclass
@@ -397,7 +424,7 @@ def main() -> None:
             )
             winnow.platform = win_platform.url
         servers["winnow"] = winnow
-        idle_rss = {name: _rss_mb(s.process.pid) for name, s in servers.items()}
+        idle_rss = {name: _tree_rss(s.process.pid) for name, s in servers.items()}
 
         for model_id in models:
             _bodies(tmp, model_id, distinct if model_id == "r100/0" else jpegs)
