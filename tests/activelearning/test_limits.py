@@ -516,13 +516,16 @@ def _process_worker(
 
 def in_processes(url: str, candidates: list[Budget], sources: list[str]) -> Counter[str]:
     """One spawned OS process per entry of ``sources``, all taking at once; their counts."""
+    return spawned(_process_worker, [(url, candidates, source) for source in sources])
+
+
+def spawned(target: Any, argsets: list[tuple[Any, ...]]) -> Counter[str]:
+    """One spawned OS process per ``argsets`` entry, ``target(*args, barrier, results)``,
+    started together at a barrier; the sum of the counts each puts on ``results``."""
     ctx = multiprocessing.get_context("spawn")
-    barrier = ctx.Barrier(len(sources))
+    barrier = ctx.Barrier(len(argsets))
     results = ctx.Queue()
-    processes = [
-        ctx.Process(target=_process_worker, args=(url, candidates, source, barrier, results))
-        for source in sources
-    ]
+    processes = [ctx.Process(target=target, args=(*args, barrier, results)) for args in argsets]
     for process in processes:
         process.start()
     try:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import multiprocessing
 import random
 import sqlite3
 from collections import Counter
@@ -12,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.activelearning.test_limits import T0, budget, stored_count
+from tests.activelearning.test_limits import T0, budget, spawned, stored_count
 from winnow.activelearning.limits import MemoryLimits, from_url
 from winnow.activelearning.limits.base import BatchCap, Credit, LimitsBackend
 from winnow.activelearning.limits.local import LocalLimits, _Counters
@@ -152,20 +151,7 @@ def _burst_worker(url: str, barrier: Any, results: Any) -> None:
 
 def test_bursts_stay_exact_across_processes(tmp_path: Path) -> None:
     url = f"local://{tmp_path / 'limits.db'}"
-    ctx = multiprocessing.get_context("spawn")
-    barrier, results = ctx.Barrier(4), ctx.Queue()
-    processes = [ctx.Process(target=_burst_worker, args=(url, barrier, results)) for _ in range(4)]
-    for process in processes:
-        process.start()
-    try:
-        total: Counter[str] = Counter()
-        for _ in processes:
-            total.update(results.get(timeout=120))
-    finally:
-        for process in processes:
-            process.join(timeout=10)
-            if process.is_alive():
-                process.kill()
+    total = spawned(_burst_worker, [(url,)] * 4)
     takes = 4 * 16 * (200 // 16 + 1)
     assert total == Counter({"a": 50, "b": 30, "strategy_limited": takes - 80})
     assert stored_count(url, "winnow:batch:ws/proj:al_2026_11_28") == 80
