@@ -9,12 +9,13 @@ import sys
 import threading
 from collections import Counter
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.activelearning.limits_support import T0, budget, spawned, stored_count
 from winnow.activelearning.limits import (
     BatchCap,
     Budget,
@@ -30,23 +31,9 @@ from winnow.activelearning.limits.local import LocalLimits
 from winnow.activelearning.limits.redis import RedisLimits
 from winnow.errors import ConfigurationError, ServiceUnavailableError
 
-T0 = datetime(2026, 11, 28, 12, 0, 0, tzinfo=UTC)
 TAKEN = TakeOutcome.TAKEN
 LIMITED = TakeOutcome.STRATEGY_LIMITED
 FULL = TakeOutcome.BATCH_FULL
-
-
-def budget(
-    strategy: str, scope: str = "ws/proj", per_source: dict[str, int] | None = None, **limits: int
-) -> Budget:
-    """A budget from keyword limits: ``budget("a", minutely=2, daily=9)``; ``per_source``
-    names the per-source ones: ``budget("a", per_source={"hourly": 3}, daily=9)``."""
-    return Budget(
-        scope=scope,
-        strategy=strategy,
-        limits=tuple((Window(name), value) for name, value in limits.items()),
-        source_limits=tuple((Window(name), value) for name, value in (per_source or {}).items()),
-    )
 
 
 def at(**delta: float) -> datetime:
@@ -519,28 +506,6 @@ def in_processes(url: str, candidates: list[Budget], sources: list[str]) -> Coun
     return spawned(_process_worker, [(url, candidates, source) for source in sources])
 
 
-def spawned(target: Any, argsets: list[tuple[Any, ...]]) -> Counter[str]:
-    """One spawned OS process per ``argsets`` entry, ``target(*args, barrier, results)``,
-    started together at a barrier; the sum of the counts each puts on ``results``."""
-    ctx = multiprocessing.get_context("spawn")
-    barrier = ctx.Barrier(len(argsets))
-    results = ctx.Queue()
-    processes = [ctx.Process(target=target, args=(*args, barrier, results)) for args in argsets]
-    for process in processes:
-        process.start()
-    try:
-        total: Counter[str] = Counter()
-        for _ in processes:
-            total.update(results.get(timeout=120))
-    finally:
-        for process in processes:
-            process.join(timeout=10)
-            if process.is_alive():
-                process.kill()
-    assert all(process.exitcode == 0 for process in processes)
-    return total
-
-
 @pytest.fixture(params=["local", pytest.param("redis", marks=pytest.mark.redis)])
 def shared_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """The URL of each backend that is shared between processes (a fresh one)."""
@@ -548,22 +513,6 @@ def shared_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         return f"local://{tmp_path / 'limits.db'}"
     url: str = request.getfixturevalue("redis_url")
     return url
-
-
-def stored_count(url: str, key: str) -> int | None:
-    """A counter as the backend stored it (Redis key or local row), None when absent."""
-    if url.startswith("local://"):
-        with sqlite3.connect(url.removeprefix("local://")) as db:
-            row = db.execute("SELECT count FROM counters WHERE key = ?", (key,)).fetchone()
-        return None if row is None else int(row[0])
-    import redis
-
-    client = redis.Redis.from_url(url)
-    try:
-        value = client.get(key)
-    finally:
-        client.close()
-    return None if value is None else int(value)
 
 
 def test_limit_is_exact_across_processes(shared_url: str) -> None:

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.activelearning.test_limits import T0, budget, spawned, stored_count
+from tests.activelearning.limits_support import T0, budget, spawned, stored_count
 from winnow.activelearning.limits import MemoryLimits, from_url
 from winnow.activelearning.limits.base import BatchCap, Credit, LimitsBackend
 from winnow.activelearning.limits.local import LocalLimits, _Counters
