@@ -188,14 +188,17 @@ def test_a_node_keeps_serving_and_collecting_through_a_platform_outage(
                 thread.join(60)
 
         # Drain: the node's outbox empties once the platform is back (bounded).
+        # "Accepted" is read as it settles: the collector's worker may still hold the last
+        # requests' datapoints (it lingers for a burst) when the load stops.
         deadline = time.monotonic() + 60
-        queued = _metric(node, "winnow_datapoints_total", outcome="queued")
+        queued = -1.0
         while time.monotonic() < deadline:
+            previous, queued = queued, _metric(node, "winnow_datapoints_total", outcome="queued")
             delivered = _metric(node, "winnow_datapoints_total", outcome="delivered")
             pending = sum(
                 _metric(node, "winnow_outbox_depth", status=s) for s in ("pending", "delivering")
             )
-            if delivered >= queued and pending == 0:
+            if delivered >= queued and pending == 0 and queued == previous:
                 break
             time.sleep(0.5)
         drained_at = time.monotonic()
