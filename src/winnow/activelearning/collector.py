@@ -148,8 +148,6 @@ class Collector:
         # Bytes of the images queued, bounded by settings.collector_queue_max_bytes.
         self._queued_bytes = 0
         self._queued_lock = threading.Lock()
-        # Per calling thread (the worker, a stream's thread): the burst process_many decides.
-        self._local = threading.local()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._logged: set[str] = set()
@@ -364,7 +362,8 @@ class Collector:
         (with what sampling at submit found).
         """
         decided: list[tuple[CapturedImage, DecisionTrace, Outcome | _Pending]] = []
-        self._local.pending_hashes = []  # near-duplicate hashes sampled in this burst
+        # Near-duplicate hashes of this burst's datapoints that won a credit (not yet remembered).
+        burst_hashes: list[tuple[str, int]] = []
         burst = getattr(self.limits, "burst", None)
         try:
             # A backend with bursts (local://) decides them all in one transaction.
@@ -377,10 +376,12 @@ class Collector:
                         trace = presampled.trace
                     else:
                         trace = DecisionTrace(time=self._clock())
-                    outcome = self._decide(image, prediction, context, trace, presampled)
+                    outcome = self._decide(
+                        image, prediction, context, trace, presampled, burst_hashes
+                    )
                     if isinstance(outcome, _Pending) and outcome.remember is not None:
                         key, value, _window, _at = outcome.remember
-                        self._local.pending_hashes.append((key, value))
+                        burst_hashes.append((key, value))
                     decided.append((image, trace, outcome))
         except Exception as exc:  # the burst's takes were not recorded: collect none of them
             self._count_error("limits", exc)
@@ -409,12 +410,13 @@ class Collector:
         context: CollectionContext,
         trace: DecisionTrace,
         presampled: _Presampled | None = None,
+        burst_hashes: Sequence[tuple[str, int]] = (),
     ) -> Outcome | _Pending:
         if not self.settings.active_learning_enabled:
             return Outcome.DISABLED
         stage = trace.stage
         try:
-            return self._process(image, prediction, context, stage, trace, presampled)
+            return self._process(image, prediction, context, stage, trace, presampled, burst_hashes)
         except Exception as exc:
             self._count_error(stage[0], exc)
             return Outcome.ERROR
@@ -443,6 +445,7 @@ class Collector:
         stage: list[str],
         trace: DecisionTrace,
         presampled: _Presampled | None = None,
+        burst_hashes: Sequence[tuple[str, int]] = (),
     ) -> Outcome | _Pending:
         if presampled is not None:  # sampled at submit: on from there
             project_config, strategies = presampled.project_config, presampled.strategies
@@ -484,7 +487,6 @@ class Collector:
             dedup_hash = phash(image.pixels())
             # This burst's datapoints that won a credit are not remembered yet (they are
             # once written): an image earlier in the same burst counts too.
-            in_burst = self._local.__dict__.setdefault("pending_hashes", [])
             if self.dedup.check_hash(
                 dedup_key,
                 dedup_hash,
@@ -494,7 +496,7 @@ class Collector:
                 record=False,
             ) or any(
                 key == dedup_key and hamming(value, dedup_hash) <= dedup.max_distance
-                for key, value in in_burst
+                for key, value in burst_hashes
             ):
                 self.metrics.datapoint(project, strategies[0].name, Outcome.DUPLICATE)
                 return Outcome.DUPLICATE

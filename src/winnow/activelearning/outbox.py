@@ -54,6 +54,7 @@ from winnow.errors import OutboxFullError
 DELIVERED_RETENTION_SECONDS = 24 * 3600.0
 _PAGE_SIZE = 65536
 _WAL_PAGES = 1024
+_KEYS_A_QUERY = 900  # idempotency keys looked up by one SELECT (far below SQLite's cap)
 _INSERT_ROWS = 256  # rows of one multi-row INSERT (7 parameters each, far below SQLite's cap)
 _PRUNE_EVERY_SECONDS = 60.0
 
@@ -421,17 +422,20 @@ class Outbox:
         except BaseException:
             self._db.execute("ROLLBACK")
             raise
-        for index, (item, _metadata) in enumerate(rows):
-            if out[index] is None:  # a key repeated within rows: its first row's answer
-                out[index] = out[first[item.datapoint.idempotency_key]]
-        return [result for result in out if result is not None]
+        results: list[int | OutboxFullError] = []
+        for (item, _metadata), result in zip(rows, out, strict=True):
+            if result is None:  # a key repeated within rows: its first row's answer
+                result = out[first[item.datapoint.idempotency_key]]
+            assert result is not None
+            results.append(result)
+        return results
 
     def _ids_of(self, keys: Sequence[str]) -> dict[str, int]:
         """The stored entry id of each of ``keys`` that is stored (few calls for many keys)."""
         found: dict[str, int] = {}
         unique = list(dict.fromkeys(keys))
-        for start in range(0, len(unique), _INSERT_ROWS * 7):
-            chunk = unique[start : start + _INSERT_ROWS * 7]
+        for start in range(0, len(unique), _KEYS_A_QUERY):
+            chunk = unique[start : start + _KEYS_A_QUERY]
             query = (
                 "SELECT idempotency_key, id FROM entries WHERE idempotency_key IN ("
                 + ",".join("?" * len(chunk))

@@ -17,6 +17,7 @@ processes for that to reach them (``memory://`` is not: a warning says so).
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import threading
 from types import FrameType
@@ -28,6 +29,9 @@ if TYPE_CHECKING:
     from winnow.platform.service import Platform
 
 log = logging.getLogger("winnow.collect")
+
+COLLECTION_PID_FILE = "collection.pid"
+"""The file of the data dir holding the process id of the node's running collection process."""
 
 
 def run_collection(settings: Settings, stop: threading.Event) -> None:
@@ -81,6 +85,12 @@ def collect_main(flags: dict[str, Any]) -> None:
     """Entry point of a collection process: settings from the environment and ``flags``."""
     settings = Settings(**{name: value for name, value in flags.items() if value is not None})
     logging.basicConfig(level=settings.log_level.upper())
+    if settings.collection_nice:
+        # Serving first: this process takes the CPU the serving processes leave.
+        os.nice(settings.collection_nice)
+    # Which process of the node collects (for operators, and for tests that kill it).
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    (settings.data_dir / COLLECTION_PID_FILE).write_text(f"{os.getpid()}\n")
     stop = threading.Event()
 
     def stopping(_signum: int, _frame: FrameType | None) -> None:

@@ -37,8 +37,6 @@ from winnow.settings import Role, Settings
 
 console = Console(stderr=True, soft_wrap=True)
 _SPAWN = multiprocessing.get_context("spawn")
-COLLECTION_PID_FILE = "collection.pid"
-"""The file of the data dir holding the process id of the node's running collection process."""
 
 
 def build_settings(**flags: Any) -> Settings:
@@ -336,13 +334,6 @@ def _worker_target(flags: dict[str, Any], sock: socket.socket, parent: int) -> N
 
 def _collect_target(flags: dict[str, Any], parent: int) -> None:
     _die_with_parent(parent)
-    settings = build_settings(**flags)
-    if settings.collection_nice:
-        # Serving first: this process takes the CPU the serving processes leave.
-        os.nice(settings.collection_nice)
-    # Which process of the node collects (for operators, and for tests that kill it).
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    (settings.data_dir / COLLECTION_PID_FILE).write_text(f"{os.getpid()}\n")
     from winnow.cli.collect import collect_main
 
     collect_main(flags)
