@@ -175,10 +175,16 @@ class Collector:
         if not self.settings.active_learning_enabled:
             return False
         try:
-            if self._decided_at_once(image, prediction, context):
+            fresh = getattr(self.config_source, "fresh", None)
+            found: ProjectConfig | None = (
+                None if fresh is None else fresh(context.api_key, context.project)
+            )
+            if found is not None and self._decided_at_once(found, image, prediction, context):
                 return True
             item = captured(image)
-            presampled = self._presample(item, prediction, context)
+            presampled = (
+                None if found is None else self._presample(found, item, prediction, context)
+            )
             if presampled is not None and not presampled.strategies:
                 self._decided(item, prediction, context, presampled.trace, Outcome.NOT_SAMPLED)
                 return True
@@ -205,17 +211,16 @@ class Collector:
         return True
 
     def _decided_at_once(
-        self, image: ImageArray | CapturedImage, prediction: Prediction, context: CollectionContext
+        self,
+        project_config: ProjectConfig,
+        image: ImageArray | CapturedImage,
+        prediction: Prediction,
+        context: CollectionContext,
     ) -> bool:
-        """Decide DISABLED here, without queueing, when the configuration source has a fresh
-        answer (``fresh``, never loading) that collects nothing: the worker thread is not
-        woken for a project with collection off. True when decided."""
-        fresh = getattr(self.config_source, "fresh", None)
-        if fresh is None:
-            return False
-        project_config: ProjectConfig | None = fresh(context.api_key, context.project)
-        if project_config is None:
-            return False
+        """Decide DISABLED here, without queueing, when the configuration source's fresh
+        answer (``fresh``, never loading; looked up once by :meth:`submit`) collects
+        nothing: the worker thread is not woken for a project with collection off.
+        True when decided."""
         config = project_config.config
         if config.enabled and config.batching_strategy is not None:
             return False
@@ -228,10 +233,14 @@ class Collector:
         return True
 
     def _presample(
-        self, image: CapturedImage, prediction: Prediction, context: CollectionContext
+        self,
+        found: ProjectConfig,
+        image: CapturedImage,
+        prediction: Prediction,
+        context: CollectionContext,
     ) -> _Presampled | None:
-        """Sample now when the configuration source has a fresh answer and nothing but the
-        strategies can refuse the datapoint; None leaves it all to the worker.
+        """Sample now with the configuration source's fresh answer ``found`` when nothing
+        but the strategies can refuse the datapoint; None leaves it all to the worker.
 
         A datapoint no strategy samples (most of them, at a low rate) is then decided
         NOT_SAMPLED at submit and never queued; a sampled one carries its strategies to
@@ -239,11 +248,7 @@ class Collector:
         with warnings to count, foreign targets, task mismatches and extras that are
         not JSON go to the worker whole, which counts and logs them.
         """
-        fresh = getattr(self.config_source, "fresh", None)
-        if fresh is None:
-            return None
-        found: ProjectConfig | None = fresh(context.api_key, context.project)
-        if found is None or found.config.warnings:
+        if found.config.warnings:
             return None
         project_config, foreign = _targeted(found)
         if (
