@@ -22,6 +22,11 @@ costs on both sides, in datapoints per second of one core:
   platform transaction and two outbox writes per datapoint, as before) and
   ``batch32`` (one of each for 32).
 
+``write_cost_per_image``: CPU and wall microseconds per image of writing bursts of
+64 images durably through the outbox, beside a plain append and ``fdatasync`` of
+the same bytes to one file (the kernel's own cost of the bytes, the floor for any
+store of them on this disk).
+
 Run: ``.venv/bin/python bench/bench_outbox.py [--count 300] [--pipeline 200] [--passes 3]``.
 """
 
@@ -284,6 +289,40 @@ def pipeline(folder: Path, count: int, passes: int) -> dict[str, Any]:
     }
 
 
+def write_cost(folder: Path, bursts: int = 30, burst: int = 64) -> dict[str, Any]:
+    """CPU and wall microseconds per image of writing bursts of ``JPEG``-sized images
+    durably, two ways, on the same disk: through the outbox (one multi-row INSERT and one
+    ``synchronous=FULL`` commit a burst; SQLite copies the bytes into its pages, its WAL
+    and, at checkpoints, its database file) and as a plain append to one file (one
+    ``writev`` and one ``fdatasync`` a burst). The second is a floor for any store of
+    the bytes: what the kernel alone costs to put them on this disk."""
+    outbox = Outbox(folder / "write-cost.db", max_bytes=10**12)
+    cpu, wall = time.process_time(), time.perf_counter()
+    for _ in range(bursts):
+        outbox.put_many([OutboxItem(datapoint()) for _ in range(burst)])
+    sqlite_cpu, sqlite_wall = time.process_time() - cpu, time.perf_counter() - wall
+    outbox.close()
+    images = [JPEG] * burst
+    descriptor = os.open(folder / "write-cost.seg", os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+    cpu, wall = time.process_time(), time.perf_counter()
+    try:
+        for _ in range(bursts):
+            os.writev(descriptor, images)
+            os.fdatasync(descriptor)
+    finally:
+        file_cpu, file_wall = time.process_time() - cpu, time.perf_counter() - wall
+        os.close(descriptor)
+    count = bursts * burst
+    return {
+        "images": count,
+        "image_bytes": len(JPEG),
+        "outbox_cpu_us": round(sqlite_cpu / count * 1e6, 1),
+        "outbox_wall_us": round(sqlite_wall / count * 1e6, 1),
+        "append_cpu_us": round(file_cpu / count * 1e6, 1),
+        "append_wall_us": round(file_wall / count * 1e6, 1),
+    }
+
+
 def main() -> None:
     """Run each mode and print one JSON object."""
     parser = argparse.ArgumentParser()
@@ -305,6 +344,7 @@ def main() -> None:
             outbox.put_many([OutboxItem(datapoint()) for _ in range(min(64, count - i))])
         results["full_put_many64_per_s"] = round(count / (time.perf_counter() - start), 1)
         outbox.close()
+        results["write_cost_per_image"] = write_cost(Path(tmp))
         if args.pipeline:
             results["pipeline"] = pipeline(Path(tmp), args.pipeline, args.passes)
     print(json.dumps(results, indent=2))

@@ -19,7 +19,10 @@ Servers, all started once and kept for every pass:
   platform; one serving process and the niced collection process under the supervisor).
 
 Idle RSS is reported for the largest process of each server's process tree and for
-the whole tree.
+the whole tree. Every cell also says where the two cores went while it ran: cores
+used by the server's process tree (its collection process included) and by ``wrk``,
+and the fraction of the machine left idle (a cell with no idle CPU is bound by the
+box, not by the server's waiting).
 
 Projects ``off`` (collection disabled), ``r10`` and ``r100`` (one random
 strategy at 10% and 100%, no limits). Figures: req/s at concurrency 8 and 1,
@@ -169,6 +172,44 @@ def _tree_rss(pid: int) -> dict[str, float]:
     """Idle RSS of the largest process of the tree and of the whole tree, in MB."""
     sizes = [_rss_mb(p) for p in _tree(pid)]
     return {"largest_process": max(sizes), "all_processes": round(sum(sizes), 1)}
+
+
+def _tree_cpu_seconds(pid: int) -> float:
+    """CPU seconds (user + system) the live processes of ``pid``'s tree have used."""
+    total = 0
+    for member in _tree(pid):
+        try:
+            fields = Path(f"/proc/{member}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def _machine_ticks() -> tuple[int, int]:
+    """(idle + iowait ticks, all ticks) of every CPU so far, from /proc/stat."""
+    values = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    return values[3] + values[4], sum(values)
+
+
+@contextmanager
+def _cpu_use(pid: int) -> Iterator[dict[str, float]]:
+    """Where the CPU went while the block ran: cores used by ``pid``'s process tree and by
+    this process's children (the load generator), and the machine's idle fraction."""
+    import resource
+
+    out: dict[str, float] = {}
+    tree, children = _tree_cpu_seconds(pid), resource.getrusage(resource.RUSAGE_CHILDREN)
+    idle, ticks = _machine_ticks()
+    started = time.monotonic()
+    yield out
+    elapsed = time.monotonic() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    idle_after, ticks_after = _machine_ticks()
+    load = after.ru_utime + after.ru_stime - children.ru_utime - children.ru_stime
+    out["server_cores"] = round((_tree_cpu_seconds(pid) - tree) / elapsed, 2)
+    out["load_generator_cores"] = round(load / elapsed, 2)
+    out["machine_idle"] = round((idle_after - idle) / max(1, ticks_after - ticks), 3)
 
 
 @dataclass
@@ -454,7 +495,9 @@ def main() -> None:
             offset = sent.get(key, 0) if model_id == "r100/0" else 0
             if model_id == "r100/0":
                 first_r100.setdefault(name, time.monotonic())
-            cell = _wrk(servers[name].url, folder, concurrency, args.seconds, offset)
+            with _cpu_use(servers[name].process.pid) as cpu:
+                cell = _wrk(servers[name].url, folder, concurrency, args.seconds, offset)
+            cell |= cpu
             cells.setdefault(key, []).append(cell)
             sent[key] = offset + cell["requests"] + concurrency
             if model_id == "r100/0":
@@ -541,6 +584,11 @@ def main() -> None:
                         "p50_ms": _spread(per_pass(key, "p50_ms")),
                         "p99_ms": _spread(per_pass(key, "p99_ms")),
                         "errors": sum(c["errors"] for c in value),
+                        # Where the two cores went: the server's processes, wrk, idle.
+                        "cpu": {
+                            field: _spread(per_pass(key, field))
+                            for field in ("server_cores", "load_generator_cores", "machine_idle")
+                        },
                     }
                     for key, value in cells.items()
                 },
