@@ -297,9 +297,10 @@ def write_cost(folder: Path, bursts: int = 30, burst: int = 64) -> dict[str, Any
     ``writev`` and one ``fdatasync`` a burst). The second is a floor for any store of
     the bytes: what the kernel alone costs to put them on this disk."""
     outbox = Outbox(folder / "write-cost.db", max_bytes=10**12)
+    items = [[OutboxItem(datapoint()) for _ in range(burst)] for _ in range(bursts)]
     cpu, wall = time.process_time(), time.perf_counter()
-    for _ in range(bursts):
-        outbox.put_many([OutboxItem(datapoint()) for _ in range(burst)])
+    for burst_items in items:
+        outbox.put_many(burst_items)
     sqlite_cpu, sqlite_wall = time.process_time() - cpu, time.perf_counter() - wall
     outbox.close()
     images = [JPEG] * burst

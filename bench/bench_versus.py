@@ -21,7 +21,7 @@ Servers, all started once and kept for every pass:
 Idle RSS is reported for the largest process of each server's process tree and for
 the whole tree. Every cell also says where the two cores went while it ran: cores
 used by the server's process tree (its collection process included) and by ``wrk``,
-and the fraction of the machine left idle (a cell with no idle CPU is bound by the
+and the fraction of the machine left idle or waiting on the disk (a cell with no idle CPU is bound by the
 box, not by the server's waiting).
 
 Projects ``off`` (collection disabled), ``r10`` and ``r100`` (one random
@@ -52,6 +52,7 @@ import argparse
 import base64
 import json
 import os
+import resource
 import shutil
 import socket
 import statistics
@@ -150,13 +151,19 @@ def _rss_mb(pid: int) -> float:
     return 0.0
 
 
+def _stat_fields(pid: int) -> list[str]:
+    """The fields of ``/proc/<pid>/stat`` after the command name (field 3 on, 0-based here);
+    OSError when the process is gone."""
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+
 def _tree(pid: int) -> list[int]:
     """``pid`` and its descendants (a supervisor's serving and collection processes)."""
     children: dict[int, list[int]] = {}
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
-                parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+                parent = int(_stat_fields(int(entry.name))[1])
             except (OSError, ValueError, IndexError):
                 continue
             children.setdefault(parent, []).append(int(entry.name))
@@ -179,7 +186,7 @@ def _tree_cpu_seconds(pid: int) -> float:
     total = 0
     for member in _tree(pid):
         try:
-            fields = Path(f"/proc/{member}/stat").read_text().rsplit(")", 1)[1].split()
+            fields = _stat_fields(member)
         except OSError:
             continue
         total += int(fields[11]) + int(fields[12])
@@ -196,8 +203,6 @@ def _machine_ticks() -> tuple[int, int]:
 def _cpu_use(pid: int) -> Iterator[dict[str, float]]:
     """Where the CPU went while the block ran: cores used by ``pid``'s process tree and by
     this process's children (the load generator), and the machine's idle fraction."""
-    import resource
-
     out: dict[str, float] = {}
     tree, children = _tree_cpu_seconds(pid), resource.getrusage(resource.RUSAGE_CHILDREN)
     idle, ticks = _machine_ticks()

@@ -175,16 +175,11 @@ class Collector:
         if not self.settings.active_learning_enabled:
             return False
         try:
-            fresh = getattr(self.config_source, "fresh", None)
-            found: ProjectConfig | None = (
-                None if fresh is None else fresh(context.api_key, context.project)
-            )
+            found = self._fresh(context)
             if found is not None and self._decided_at_once(found, image, prediction, context):
                 return True
             item = captured(image)
-            presampled = (
-                None if found is None else self._presample(found, item, prediction, context)
-            )
+            presampled = None if found is None else self._presample(found, prediction, context)
             if presampled is not None and not presampled.strategies:
                 self._decided(item, prediction, context, presampled.trace, Outcome.NOT_SAMPLED)
                 return True
@@ -210,6 +205,12 @@ class Collector:
         self.metrics.collector_queue.set(self._queue.qsize())
         return True
 
+    def _fresh(self, context: CollectionContext) -> ProjectConfig | None:
+        """The configuration source's fresh answer for the context's project (``fresh``,
+        never loading), or None when it has none or cannot say without loading."""
+        fresh = getattr(self.config_source, "fresh", None)
+        return None if fresh is None else fresh(context.api_key, context.project)
+
     def _decided_at_once(
         self,
         project_config: ProjectConfig,
@@ -218,7 +219,7 @@ class Collector:
         context: CollectionContext,
     ) -> bool:
         """Decide DISABLED here, without queueing, when the configuration source's fresh
-        answer (``fresh``, never loading; looked up once by :meth:`submit`) collects
+        answer (looked up once by :meth:`submit`, :meth:`_fresh`) collects
         nothing: the worker thread is not woken for a project with collection off.
         True when decided."""
         config = project_config.config
@@ -233,11 +234,7 @@ class Collector:
         return True
 
     def _presample(
-        self,
-        found: ProjectConfig,
-        image: CapturedImage,
-        prediction: Prediction,
-        context: CollectionContext,
+        self, found: ProjectConfig, prediction: Prediction, context: CollectionContext
     ) -> _Presampled | None:
         """Sample now with the configuration source's fresh answer ``found`` when nothing
         but the strategies can refuse the datapoint; None leaves it all to the worker.
