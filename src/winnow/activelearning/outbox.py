@@ -20,6 +20,15 @@ once because registration is idempotent by ``idempotency_key``.
 The byte bound counts pending, delivering and failed entries (JPEG plus
 metadata); a trigger keeps the running total so ``put`` never scans.
 Delivered rows keep their metadata for a day (status, audit), then are pruned.
+
+The image bytes of a put are not in the database: they are appended to the
+putting process's segment file (``<outbox>.segments/``, see
+:mod:`winnow.activelearning.outbox_segments`) and synced before the rows that
+point at them commit, so each image is written to the disk once instead of
+three times (log, checkpoint, emptied after delivery). A segment is deleted
+once no row points into it and no process writes it (:meth:`Outbox.prune`).
+Rows written before segments (their bytes in the ``jpeg`` column) and prepared
+captures kept for a retry still hold their bytes in the row.
 """
 
 from __future__ import annotations
@@ -49,13 +58,14 @@ from winnow.activelearning.datapoint import (
     metadata_to_json,
 )
 from winnow.activelearning.limits.base import Credit
+from winnow.activelearning.outbox_segments import SegmentWriter, collect, folder_of, read_many
 from winnow.errors import OutboxFullError
 
 DELIVERED_RETENTION_SECONDS = 24 * 3600.0
 _PAGE_SIZE = 65536
 _WAL_PAGES = 1024
 _KEYS_A_QUERY = 900  # idempotency keys looked up by one SELECT (far below SQLite's cap)
-_INSERT_ROWS = 256  # rows of one multi-row INSERT (7 parameters each, far below SQLite's cap)
+_INSERT_ROWS = 256  # rows of one multi-row INSERT (10 parameters each, far below SQLite's cap)
 _PRUNE_EVERY_SECONDS = 60.0
 
 
@@ -148,9 +158,15 @@ CREATE TRIGGER IF NOT EXISTS entries_held_delete AFTER DELETE ON entries BEGIN
 END;
 """
 
+# Added to outboxes made before image bytes moved to segment files (NULL: bytes in ``jpeg``).
+_SEGMENT_COLUMNS = {"segment": "TEXT", "seg_offset": "INTEGER", "seg_length": "INTEGER"}
+_SEGMENT_INDEX = (
+    "CREATE INDEX IF NOT EXISTS entries_segment ON entries (segment) WHERE segment IS NOT NULL"
+)
+
 _COLUMNS = (
     "id, idempotency_key, status, attempts, next_attempt_at, last_error, created_at, size, "
-    "metadata, jpeg"
+    "metadata, jpeg, segment, seg_offset, seg_length"
 )
 
 
@@ -212,8 +228,9 @@ def _datapoint(key: str, metadata: str, jpeg: bytes) -> Datapoint:
     )
 
 
-def _entry(row: tuple[Any, ...]) -> Entry:
-    (id_, key, status, attempts, next_at, error, created, size, metadata, jpeg) = row
+def _entry(row: tuple[Any, ...], jpeg: bytes) -> Entry:
+    """The entry of a ``_COLUMNS`` row whose image bytes are ``jpeg``."""
+    (id_, key, status, attempts, next_at, error, created, size, metadata) = row[:9]
     capture, credit = _row_extras(metadata)
     return Entry(
         id=id_,
@@ -224,7 +241,7 @@ def _entry(row: tuple[Any, ...]) -> Entry:
         last_error=error,
         created_at=created,
         size=size,
-        datapoint=_datapoint(key, metadata, bytes(jpeg)),
+        datapoint=_datapoint(key, metadata, jpeg),
         capture=capture,
         credit=credit,
     )
@@ -291,8 +308,16 @@ class Outbox:
         self._db.execute("PRAGMA busy_timeout=30000")
         with self._lock:
             self._db.executescript(_SCHEMA)
+            have = {row[1] for row in self._db.execute("PRAGMA table_info(entries)")}
+            for column, kind in _SEGMENT_COLUMNS.items():
+                if column not in have:
+                    self._db.execute(f"ALTER TABLE entries ADD COLUMN {column} {kind}")
+            self._db.execute(_SEGMENT_INDEX)
+        self.segments = folder_of(self.path)
+        self._writer = SegmentWriter(self.segments, sync=synchronous.upper() != "NORMAL")
         if recover:
             self.recover()
+            self.collect_segments()
 
     # ------------------------------------------------------------------ writes
 
@@ -371,47 +396,52 @@ class Outbox:
     def _insert(self, rows: Sequence[tuple[OutboxItem, str]]) -> list[int | OutboxFullError]:
         """Insert ``rows`` in one BEGIN IMMEDIATE ... COMMIT; the caller holds ``_lock``.
 
-        A handful of SQLite calls for the whole burst, not two per row: each call
-        gives the GIL up and waits to get it back, which costs up to the interpreter's
-        switch interval when the serving thread is busy (a per-row loop ran some 15
-        times slower beside a busy thread). Keys already stored (or earlier in
-        ``rows``) get the stored entry's id; new rows go in multi-row INSERTs, whose
-        rows take consecutive ids (AUTOINCREMENT, under the write lock).
+        First, outside the write transaction, the image bytes of the rows that look
+        new (key not stored, nor earlier in ``rows``) and fit the bound are appended to
+        this process's segment and synced; then one transaction checks again and
+        inserts the rows pointing at them. A handful of SQLite calls for the whole
+        burst, not two per row: each call gives the GIL up and waits to get it back,
+        which costs up to the interpreter's switch interval when the serving thread is
+        busy (a per-row loop ran some 15 times slower beside a busy thread). Keys
+        already stored (or earlier in ``rows``) get the stored entry's id; new rows go
+        in multi-row INSERTs, whose rows take consecutive ids (AUTOINCREMENT, under
+        the write lock). A row whose bytes were not written (full at the first look)
+        is refused even if room was freed since.
         """
         now = float(self._clock())
+        keys = [item.datapoint.idempotency_key for item, _metadata in rows]
+        placed, refused = self._place(rows, keys)
+
         out: list[int | OutboxFullError | None] = [None] * len(rows)
         self._db.execute("BEGIN IMMEDIATE")
         try:
             (held,) = self._db.execute("SELECT held FROM totals WHERE id = 1").fetchone()
-            keys = [item.datapoint.idempotency_key for item, _metadata in rows]
             stored = self._ids_of(keys)
             first: dict[str, int] = {}  # key -> index in rows of its new row
             new: list[tuple[int, tuple[Any, ...]]] = []
             for index, (item, metadata) in enumerate(rows):
                 dp = item.datapoint
-                key = dp.idempotency_key
+                key = keys[index]
                 if key in stored:
                     out[index] = stored[key]
                     continue
                 if key in first:
                     continue  # the id of its first row, once inserted
                 size = len(dp.image_jpeg) + len(metadata)
-                if held + size > self.max_bytes:
-                    out[index] = OutboxFullError(
-                        f"outbox is full: {held} of {self.max_bytes} bytes held, "
-                        f"this datapoint needs {size}"
-                    )
+                where = placed.get(index)
+                if where is None or held + size > self.max_bytes:
+                    out[index] = refused.get(index) or _full(held, self.max_bytes, size)
                     continue
                 held += size
                 first[key] = index
                 values = (key, EntryStatus.PENDING.value, now, dp.created_at.timestamp())
-                new.append((index, (*values, size, metadata, dp.image_jpeg)))
+                new.append((index, (*values, size, metadata, b"", *where)))
             for start in range(0, len(new), _INSERT_ROWS):
                 chunk = new[start : start + _INSERT_ROWS]
                 cursor = self._db.execute(
                     "INSERT INTO entries (idempotency_key, status, attempts, next_attempt_at, "
-                    "created_at, size, metadata, jpeg) VALUES "
-                    + ",".join(["(?, ?, 0, ?, ?, ?, ?, ?)"] * len(chunk)),
+                    "created_at, size, metadata, jpeg, segment, seg_offset, seg_length) VALUES "
+                    + ",".join(["(?, ?, 0, ?, ?, ?, ?, ?, ?, ?, ?)"] * len(chunk)),
                     [value for _index, row in chunk for value in row],
                 )
                 last = cursor.lastrowid
@@ -423,12 +453,43 @@ class Outbox:
             self._db.execute("ROLLBACK")
             raise
         results: list[int | OutboxFullError] = []
-        for (item, _metadata), result in zip(rows, out, strict=True):
+        for index, result in enumerate(out):
             if result is None:  # a key repeated within rows: its first row's answer
-                result = out[first[item.datapoint.idempotency_key]]
+                result = out[first[keys[index]]]
             assert result is not None
             results.append(result)
         return results
+
+    def _place(
+        self, rows: Sequence[tuple[OutboxItem, str]], keys: Sequence[str]
+    ) -> tuple[dict[int, tuple[str, int, int]], dict[int, OutboxFullError]]:
+        """Append the image bytes of the rows that look new and fit the bound to this
+        process's segment (synced); (segment, offset, length) by row index, and the
+        refusals of rows that did not fit. A read, no write lock: :meth:`_insert` checks
+        again in its transaction."""
+        (held,) = self._db.execute("SELECT held FROM totals WHERE id = 1").fetchone()
+        stored = self._ids_of(keys)
+        placed: dict[int, tuple[str, int, int]] = {}  # index -> (segment, offset, length)
+        refused: dict[int, OutboxFullError] = {}
+        writing: list[int] = []
+        seen: set[str] = set()
+        for index, (item, metadata) in enumerate(rows):
+            key = keys[index]
+            if key in stored or key in seen:
+                continue
+            seen.add(key)
+            size = len(item.datapoint.image_jpeg) + len(metadata)
+            if held + size > self.max_bytes:
+                refused[index] = _full(held, self.max_bytes, size)
+                continue
+            held += size
+            writing.append(index)
+        if writing:
+            blobs = [rows[i][0].datapoint.image_jpeg for i in writing]
+            segment, offsets = self._writer.append(blobs)
+            for index, offset, blob in zip(writing, offsets, blobs, strict=True):
+                placed[index] = (segment, offset, len(blob))
+        return placed, refused
 
     def _ids_of(self, keys: Sequence[str]) -> dict[str, int]:
         """The stored entry id of each of ``keys`` that is stored (few calls for many keys)."""
@@ -489,8 +550,32 @@ class Outbox:
                 "ORDER BY next_attempt_at, id",
                 ids,
             ).fetchall()
+        entries, lost = self._with_bytes(rows)
+        if lost:
+            self.settle(failed=lost)
         # As claimed (a recover() of another process since may have made them due again).
-        return [replace(_entry(row), status=EntryStatus.DELIVERING) for row in rows]
+        return [replace(entry, status=EntryStatus.DELIVERING) for entry in entries]
+
+    def _with_bytes(
+        self, rows: Sequence[tuple[Any, ...]]
+    ) -> tuple[list[Entry], list[tuple[int, str]]]:
+        """The entries of ``_COLUMNS`` rows with their image bytes (read from their segments,
+        without the lock), and (id, error) of those whose bytes are gone."""
+        in_segments = [row for row in rows if row[10] is not None]
+        found = read_many(self.segments, [(row[10], row[11], row[12]) for row in in_segments])
+        data = {row[0]: blob for row, blob in zip(in_segments, found, strict=True)}
+        entries: list[Entry] = []
+        lost: list[tuple[int, str]] = []
+        for row in rows:
+            if row[10] is None:
+                entries.append(_entry(row, bytes(row[9])))
+                continue
+            blob = data[row[0]]
+            if blob is None:
+                lost.append((row[0], f"image bytes lost: segment {row[10]} is missing or short"))
+                continue
+            entries.append(_entry(row, blob))
+        return entries, lost
 
     def mark_delivered(self, entry_id: int, platform_id: str) -> None:
         """Record that the platform stored the entry as ``platform_id``; drop its JPEG bytes."""
@@ -543,7 +628,7 @@ class Outbox:
             try:
                 self._db.executemany(
                     "UPDATE entries SET status = ?, platform_id = ?, delivered_at = ?, "
-                    "jpeg = X'', last_error = NULL WHERE id = ?",
+                    "jpeg = X'', segment = NULL, last_error = NULL WHERE id = ?",
                     [(EntryStatus.DELIVERED.value, pid, now, i) for i, pid in delivered],
                 )
                 self._db.executemany(
@@ -558,7 +643,7 @@ class Outbox:
                 # In the same UPDATE as the status, so the held-bytes trigger sees the new size.
                 self._db.executemany(
                     "UPDATE entries SET status = ?, last_error = ?, next_attempt_at = ?, "
-                    "metadata = ?, jpeg = ?, size = ? WHERE id = ?",
+                    "metadata = ?, jpeg = ?, size = ?, segment = NULL WHERE id = ?",
                     [
                         (EntryStatus.PENDING.value, err, at, *rewrites[i], i)
                         for i, err, at in retry
@@ -572,7 +657,7 @@ class Outbox:
                 # size = 0 in the same UPDATE: the held-bytes trigger then frees all of it.
                 self._db.executemany(
                     "UPDATE entries SET status = ?, last_error = ?, delivered_at = ?, "
-                    "jpeg = X'', size = 0 WHERE id = ?",
+                    "jpeg = X'', segment = NULL, size = 0 WHERE id = ?",
                     [(EntryStatus.BATCH_FULL.value, err, now, i) for i, err in batch_full],
                 )
                 self._db.execute("COMMIT")
@@ -608,15 +693,35 @@ class Outbox:
     def purge_failed(self) -> int:
         """Delete every failed entry (freeing its bytes); return how many."""
         cursor = self._write("DELETE FROM entries WHERE status = ?", (EntryStatus.FAILED.value,))
+        self.collect_segments()
         return cursor.rowcount
 
     def prune(self, now: float, retention: float = DELIVERED_RETENTION_SECONDS) -> int:
-        """Delete delivered rows older than ``retention`` seconds; return how many."""
+        """Delete delivered rows older than ``retention`` seconds, and the segments no row
+        points into (:meth:`collect_segments`); return how many rows."""
         cursor = self._write(
             "DELETE FROM entries WHERE status IN (?, ?) AND delivered_at < ?",
             (EntryStatus.DELIVERED.value, EntryStatus.BATCH_FULL.value, now - retention),
         )
+        self.collect_segments()
         return cursor.rowcount
+
+    def collect_segments(self) -> int:
+        """Delete the segment files no entry points into and no process writes; how many.
+
+        Runs on open, on :meth:`prune` (which delivery calls every minute) and on
+        :meth:`purge_failed`. A process's current segment is kept until it rotates
+        (64 MiB or 5 minutes, at its next put) or it closes the outbox.
+        """
+
+        def referenced(name: str) -> bool:
+            with self._lock:
+                row = self._db.execute(
+                    "SELECT 1 FROM entries WHERE segment = ? LIMIT 1", (name,)
+                ).fetchone()
+            return row is not None
+
+        return collect(self.segments, referenced)
 
     # ------------------------------------------------------------------- reads
 
@@ -649,12 +754,17 @@ class Outbox:
         return None if row[0] is None else float(row[0])
 
     def get(self, entry_id: int) -> Entry | None:
-        """One entry by id (with its datapoint), or None."""
+        """One entry by id (with its datapoint), or None. An entry whose segment is gone
+        (delivered and collected by another process since it was read, or deleted by
+        hand) comes with empty image bytes."""
         with self._lock:
             row = self._db.execute(
                 f"SELECT {_COLUMNS} FROM entries WHERE id = ?", (entry_id,)
             ).fetchone()
-        return None if row is None else _entry(row)
+        if row is None:
+            return None
+        entries, _lost = self._with_bytes([row])
+        return entries[0] if entries else _entry(row, b"")
 
     def stats(self, now: float | None = None) -> OutboxStats:
         """Counts by status, bytes held against the bound, oldest undelivered age."""
@@ -681,7 +791,14 @@ class Outbox:
         return self._closed
 
     def close(self) -> None:
-        """Close the database connection. Idempotent."""
+        """Close the database connection and stop writing this process's segment. Idempotent."""
         with self._lock:
             self._closed = True
+            self._writer.close()
             self._db.close()
+
+
+def _full(held: int, max_bytes: int, size: int) -> OutboxFullError:
+    return OutboxFullError(
+        f"outbox is full: {held} of {max_bytes} bytes held, this datapoint needs {size}"
+    )
