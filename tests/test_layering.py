@@ -15,7 +15,7 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 # units of one layer (peers) never import each other: `server` never imports
 # `platform` (the app factory, on top, is where they meet for role `all`).
 LAYERS = [
-    {"errors", "states"},
+    {"errors", "states", "durable"},
     {"image_formats", "settings", "predictions", "metrics", "stale"},
     {"images", "http"},
     {"models", "activelearning", "predlog"},

@@ -30,6 +30,8 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
+from winnow.durable import fsync_folder
+
 SUFFIX = ".seg"
 _TMP_SUFFIX = ".tmp"
 ROTATE_BYTES = 64 * 1024 * 1024
@@ -108,7 +110,7 @@ class SegmentWriter:
             fcntl.flock(fd, fcntl.LOCK_EX)
             os.rename(temporary, self.folder / name)
             if self._sync:
-                _sync_folder(self.folder)
+                fsync_folder(self.folder)
         except BaseException:
             os.close(fd)
             raise
@@ -133,14 +135,6 @@ def _write_all(fd: int, views: list[memoryview]) -> None:
             views.pop(0)
         if views and written:
             views[0] = views[0][written:]
-
-
-def _sync_folder(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def read_many(folder: Path, wanted: Iterable[tuple[str, int, int]]) -> list[bytes | None]:

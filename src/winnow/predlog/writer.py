@@ -45,6 +45,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
+from winnow.durable import fsync_folder
 from winnow.predictions import Prediction
 from winnow.predlog.entry import Entry
 
@@ -507,7 +508,7 @@ def _close_file(path: Path, closed_dir: Path) -> Path | None:
         os.replace(tmp, target)
     path.unlink(missing_ok=True)
     key.unlink(missing_ok=True)
-    _fsync_dir(closed_dir)
+    fsync_folder(closed_dir)
     return target if batches else None
 
 
@@ -515,14 +516,6 @@ def _write_private(path: Path, data: bytes) -> None:
     fd = os.open(path, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)
     try:
         os.write(fd, data)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
         os.fsync(fd)
     finally:
         os.close(fd)
