@@ -65,11 +65,6 @@ class SegmentWriter:
         self._size = 0
         self._opened_at = 0.0
 
-    @property
-    def current(self) -> str | None:
-        """The name of the segment being written, None before the first append."""
-        return self._name if self._fd is not None else None
-
     def append(self, blobs: Sequence[bytes]) -> tuple[str, list[int]]:
         """Write ``blobs`` at the end of the current segment, durably (one ``writev`` and
         one ``fdatasync``); return the segment's name and each blob's offset."""
